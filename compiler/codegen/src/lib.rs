@@ -1,0 +1,1 @@
+//! The pipeline IR and its emitters.

@@ -1,0 +1,2 @@
+//! The fairshare policy language.
+pub mod model;
