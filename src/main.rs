@@ -1,1 +1,42 @@
-fn main() {}
+//! `fairshare`: the command line of the toolchain.
+//!
+//! Exit codes: 0 success; 1 an operation failed (IO, a peer); 2 bad input
+//! (a policy with errors, bad arguments), in which case nothing was written.
+
+mod compile;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "fairshare", version, about = "Bandwidth fair-sharing on programmable switches", long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Compile a policy into P4, BMv2 JSON, P4Info, rules and the shares report.
+    Compile(compile::CompileArgs),
+    /// Check a policy and report every error, writing nothing.
+    Check(compile::CheckArgs),
+    /// Print a generated policy of the given size (for trials and benchmarks).
+    GenPolicy(compile::GenArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Compile(a) => compile::compile(&a),
+        Command::Check(a) => compile::check(&a),
+        Command::GenPolicy(a) => compile::gen(&a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

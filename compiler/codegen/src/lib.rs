@@ -1,1 +1,199 @@
-//! The pipeline IR and its emitters.
+//! The pipeline IR of fairshare and its emitters.
+//!
+//! ```text
+//! Policy + Topology + Shares
+//!     └─ pipeline::build ──> ir::Program ──┬─ p4::render       fairshare.p4
+//!                                          ├─ bmv2::lower      fairshare.json
+//!                                          └─ p4info::render   fairshare.p4info.txtpb
+//!     └─ rules::build ─────> per switch                         rules.json
+//!     └─ report / topology                                      shares.json, shares.txt, topology.dot
+//! ```
+//!
+//! Invariants: the P4 text, the BMv2 JSON and the P4Info are renderings of
+//! one [`ir::Program`], which is validated before any of them is produced;
+//! every BMv2 JSON document is re-read through its typed model and checked
+//! for dangling references and width mismatches before it is returned;
+//! output is byte-for-byte deterministic.
+//!
+//! Boundary: no file IO (the caller writes [`Output::files`]), no policy
+//! parsing, no allocation algorithm, no knowledge of P4Runtime's wire format.
+//!
+//! ```
+//! use fairshare_codegen::pipeline::{build, PipelineParams};
+//! use fairshare_policy::model::Sizes;
+//! let prog = build(&PipelineParams::new(255, &Sizes { flows: 16, routes: 16, steer: 16 }));
+//! prog.validate().unwrap();
+//! let json = fairshare_codegen::bmv2::lower(&prog, "example");
+//! fairshare_codegen::bmv2::check(&json).unwrap();
+//! ```
+
+pub mod bmv2;
+pub mod ir;
+pub mod p4;
+pub mod p4info;
+pub mod pipeline;
+pub mod report;
+pub mod rules;
+
+use fairshare_alloc::{Shares, Topology};
+use fairshare_policy::model::{Policy, Switch, Target};
+use pipeline::PipelineParams;
+use std::collections::BTreeMap;
+
+/// The control all of fairshare's tables, actions and externs live in.
+pub const CONTROL: &str = "Ingress";
+
+/// The name P4Info and BMv2 JSON give an entity of the ingress control.
+pub fn qualified(name: &str) -> String {
+    if name == "NoAction" || name.contains('.') {
+        name.to_string()
+    } else {
+        format!("{CONTROL}.{name}")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CodegenError {
+    #[error("internal error in the pipeline IR: {0}")]
+    Ir(String),
+    #[error("internal error rendering P4: {0}")]
+    Template(#[from] askama::Error),
+    #[error("internal error: {0}")]
+    Check(#[from] bmv2::CheckError),
+    #[error("internal error serialising JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("{}", overflow_message(.0))]
+    TableFull(Vec<rules::Overflow>),
+}
+
+fn overflow_message(o: &[rules::Overflow]) -> String {
+    o.iter()
+        .map(|o| {
+            format!(
+                "switch `{}`: table `{}` needs {} entries but has room for {} (raise the matching entry of the policy's `sizes` block)",
+                o.switch, o.table, o.needed, o.size
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// One distinct program and its renderings.
+#[derive(Debug)]
+pub struct PipelineOut {
+    /// e.g. `bmv2-cpu255`.
+    pub name: String,
+    pub target: Target,
+    pub params: PipelineParams,
+    pub program: ir::Program,
+    pub p4: String,
+    pub json: String,
+    pub p4info: String,
+    /// The switches that run it.
+    pub switches: Vec<String>,
+}
+
+#[derive(Debug)]
+pub struct SwitchOut {
+    pub name: String,
+    pub pipeline: String,
+    pub rules: rules::Rules,
+    pub rules_json: String,
+}
+
+/// Everything `fairshare compile` writes.
+#[derive(Debug)]
+pub struct Output {
+    pub pipelines: Vec<PipelineOut>,
+    pub switches: Vec<SwitchOut>,
+    pub shares_json: String,
+    pub shares_txt: String,
+    pub topology_dot: String,
+}
+
+impl Output {
+    /// The files to write, by path relative to the output folder, in a
+    /// fixed order.
+    pub fn files(&self) -> Vec<(String, &str)> {
+        let mut v: Vec<(String, &str)> = vec![
+            ("shares.json".into(), &self.shares_json),
+            ("shares.txt".into(), &self.shares_txt),
+            ("topology.dot".into(), &self.topology_dot),
+        ];
+        for p in &self.pipelines {
+            v.push((format!("pipelines/{}/fairshare.p4", p.name), &p.p4));
+            v.push((format!("pipelines/{}/fairshare.json", p.name), &p.json));
+            v.push((format!("pipelines/{}/fairshare.p4info.txtpb", p.name), &p.p4info));
+        }
+        for s in &self.switches {
+            v.push((format!("switches/{}/rules.json", s.name), &s.rules_json));
+        }
+        v
+    }
+
+    /// The pipeline a switch runs.
+    pub fn pipeline_of(&self, switch: &str) -> Option<&PipelineOut> {
+        let s = self.switches.iter().find(|s| s.name == switch)?;
+        self.pipelines.iter().find(|p| p.name == s.pipeline)
+    }
+}
+
+fn pipeline_name(target: Target, params: &PipelineParams) -> String {
+    let t = match target {
+        Target::Bmv2 => "bmv2",
+        Target::Tofino => "tofino",
+    };
+    format!("{t}-cpu{}", params.cpu_port)
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<String, serde_json::Error> {
+    let mut s = serde_json::to_string_pretty(v)?;
+    s.push('\n');
+    Ok(s)
+}
+
+/// Renders one program: P4, checked BMv2 JSON, P4Info.
+pub fn render_program(prog: &ir::Program, title: &str) -> Result<(String, String, String), CodegenError> {
+    prog.validate().map_err(|e| CodegenError::Ir(e.0))?;
+    let p4 = p4::render(prog, title)?;
+    let json = bmv2::to_text(&bmv2::lower(prog, "fairshare.p4"))?;
+    bmv2::check_text(&json)?;
+    Ok((p4, json, p4info::render(prog)))
+}
+
+/// Compiles a checked policy with its shares into every artifact.
+pub fn compile(policy: &Policy, topo: &Topology, shares: &Shares) -> Result<Output, CodegenError> {
+    // One program per distinct (target, parameters), in order of first use.
+    let mut programs: BTreeMap<(String, PipelineParams), Vec<String>> = BTreeMap::new();
+    let key = |sw: &Switch| {
+        let params = PipelineParams::new(sw.cpu_port, &policy.sizes);
+        (pipeline_name(sw.target, &params), params)
+    };
+    for sw in policy.switches() {
+        programs.entry(key(sw)).or_default().push(sw.name.clone());
+    }
+    let mut pipelines = vec![];
+    for ((name, params), switches) in programs {
+        let target = policy.switches().find(|s| s.name == switches[0]).map(|s| s.target).unwrap_or(Target::Bmv2);
+        let program = pipeline::build(&params);
+        let title = format!("fairshare pipeline `{name}` for network \"{}\"", policy.name);
+        let (p4, json, p4info) = render_program(&program, &title)?;
+        pipelines.push(PipelineOut { name, target, params, program, p4, json, p4info, switches });
+    }
+    let name_of = |sw: &Switch| key(sw).0;
+    let rules = rules::build(policy, topo, shares, &name_of).map_err(CodegenError::TableFull)?;
+    let switches = rules
+        .into_iter()
+        .map(|r| {
+            Ok(SwitchOut { name: r.switch.clone(), pipeline: r.pipeline.clone(), rules_json: to_json(&r)?, rules: r })
+        })
+        .collect::<Result<Vec<_>, serde_json::Error>>()?;
+    let report = report::build(policy, topo, shares);
+    Ok(Output {
+        pipelines,
+        switches,
+        shares_json: to_json(&report)?,
+        shares_txt: report::text(&report),
+        topology_dot: topo.to_dot(policy, shares),
+    })
+}

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The test command: installs what the tests need, then runs every test with
+# the peers required (a test whose peer is missing fails instead of skipping).
+#
+#   bash scripts/test.sh            # everything
+#   bash scripts/test.sh -p fairshare-rsvp   # extra arguments go to cargo test
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+say() { printf '== %s\n' "$*" >&2; }
+die() { printf 'test.sh: %s\n' "$*" >&2; exit 1; }
+
+# Debian packages: tshark decodes the RSVP we emit.
+if ! command -v tshark >/dev/null 2>&1; then
+    say "installing tshark"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq || die "apt-get update failed"
+    apt-get install -y -qq tshark >/dev/null || die "could not install tshark"
+fi
+
+# Python peers, in a venv under target/.
+venv="$root/target/venv"
+if ! "$venv/bin/python" -c 'import scapy' >/dev/null 2>&1; then
+    say "creating $venv with scapy"
+    python3 -m venv "$venv" || die "could not create a venv at $venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check scapy==2.6.1 || die "could not install scapy"
+fi
+export FAIRSHARE_PYTHON="$venv/bin/python"
+
+# Real BMv2 from ../shared when present (its runtime libraries need installing once).
+if [ -z "${FAIRSHARE_BMV2:-}" ] && [ -x "$root/../shared/bmv2/bin/simple_switch" ]; then
+    export FAIRSHARE_BMV2="$root/../shared/bmv2"
+fi
+if [ -n "${FAIRSHARE_BMV2:-}" ] && [ -f "$FAIRSHARE_BMV2/install-deps.sh" ]; then
+    if ! "$FAIRSHARE_BMV2/bin/simple_switch" --version >/dev/null 2>&1; then
+        say "installing BMv2's runtime libraries"
+        bash "$FAIRSHARE_BMV2/install-deps.sh" >/dev/null || die "BMv2's install-deps.sh failed"
+    fi
+fi
+
+export FAIRSHARE_REQUIRE_PEERS=1
+# BMv2 is required where ../shared provides it (CI); elsewhere the BMv2 tests
+# skip with a reason unless FAIRSHARE_BMV2 points at a build.
+if [ -n "${FAIRSHARE_BMV2:-}" ] || [ "${CI:-}" = true ]; then
+    export FAIRSHARE_REQUIRE_BMV2=1
+fi
+say "cargo test"
+cargo test --workspace --locked "$@"
