@@ -158,7 +158,11 @@ impl Prefix {
     /// Whether the two prefixes share at least one address.
     pub fn overlaps(self, other: Prefix) -> bool {
         let len = self.len.min(other.len);
-        let mask = Prefix { addr: self.addr, len }.mask();
+        let mask = Prefix {
+            addr: self.addr,
+            len,
+        }
+        .mask();
         u32::from(self.addr) & mask == u32::from(other.addr) & mask
     }
 }
@@ -234,13 +238,18 @@ impl Datacenter {
 
     /// The sum of the fixed reservations.
     pub fn fixed_total(&self) -> Bps {
-        self.fixed.iter().map(|f| f.rate).fold(0u64, |a, b| a.saturating_add(b))
+        self.fixed
+            .iter()
+            .map(|f| f.rate)
+            .fold(0u64, |a, b| a.saturating_add(b))
     }
 
     /// `B(d)` of DESIGN §5: `min(uplink, headroom) - fixed`, or `None` when
     /// the fixed reservations do not fit.
     pub fn available(&self) -> Option<Bps> {
-        self.uplink.min(self.server_headroom()).checked_sub(self.fixed_total())
+        self.uplink
+            .min(self.server_headroom())
+            .checked_sub(self.fixed_total())
     }
 
     /// The mean response time of the servers (0 when there are none).
