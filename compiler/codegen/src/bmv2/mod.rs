@@ -9,7 +9,8 @@
 //! (`tbl_*`), hidden from P4Info as p4c hides them; arithmetic is masked to
 //! its width.
 
-pub mod json;
+/// The typed BMv2 JSON model (its own crate, shared with the switch).
+pub use fairshare_bmv2_json as json;
 
 use crate::ir::{
     ActionId, BinOp, ChecksumInput, Expr, FieldDecl, FieldRef, MatchKind, MeterUnit, Next, ParserErrorCode, Prim, Program, Stmt,

@@ -1,6 +1,13 @@
 //! Typed serde model of BMv2's JSON format (version 2.x), as `simple_switch`
 //! loads it and p4c-bm2-ss writes it.
 //!
+//! fairshare's code generator writes documents through this model and the
+//! software switch reads them through it.
+//!
+//! Invariant: a document that deserialises here serialises back to an equal
+//! document. Boundary: no semantics; whether references resolve is checked
+//! by the users of the model.
+//!
 //! The model covers what v1model programs use. Parts fairshare never reads
 //! (header unions, learn lists, extern instances, ...) are kept as raw JSON
 //! values so that a document still round-trips.
