@@ -64,6 +64,10 @@ pub struct Topology {
     routes: Vec<Route>,
     /// `dc_start[d]..dc_start[d + 1]` are the indices of DC `d`'s routes.
     dc_start: Vec<usize>,
+    /// The edge of each route, kept apart from [`Route`] for fast lookups.
+    route_edge: Vec<u32>,
+    /// Each DC's routes by increasing distance (then edge index), DC after DC.
+    nearest: Vec<u32>,
     /// For route `r`, `route_cons[route_cons_off[r]..route_cons_off[r + 1]]`
     /// are the ids of the constraints it belongs to (see [`Topology::constraint_id`]).
     route_cons_off: Vec<u32>,
@@ -156,6 +160,8 @@ impl Topology {
             edges,
             routers,
             link_ends,
+            route_edge: routes.iter().map(|r| r.edge as u32).collect(),
+            nearest: Vec::new(),
             routes,
             dc_start,
             route_cons_off: Vec::new(),
@@ -164,6 +170,16 @@ impl Topology {
             cons_routes: Vec::new(),
         };
         topo.index_constraints();
+        for d in 0..dcs {
+            let mut order: Vec<u32> = topo.dc_routes(d).map(|r| r as u32).collect();
+            order.sort_by_key(|&r| {
+                (
+                    topo.routes[r as usize].distance,
+                    topo.routes[r as usize].edge,
+                )
+            });
+            topo.nearest.extend(order);
+        }
         Ok(topo)
     }
 
@@ -211,9 +227,8 @@ impl Topology {
     /// The index of the route of `(dc, edge)` in [`Topology::routes`].
     pub fn route_index(&self, dc: usize, edge: usize) -> Option<usize> {
         let range = *self.dc_start.get(dc)?..*self.dc_start.get(dc + 1)?;
-        let local = self.routes[range.clone()]
-            .binary_search_by_key(&edge, |r| r.edge)
-            .ok()?;
+        let edge = u32::try_from(edge).ok()?;
+        let local = self.route_edge[range.clone()].binary_search(&edge).ok()?;
         Some(range.start + local)
     }
 
@@ -303,6 +318,11 @@ impl Topology {
         self.dc_start[d]..self.dc_start[d + 1]
     }
 
+    /// DC `d`'s routes by increasing distance, ties by edge index.
+    pub(crate) fn nearest_order(&self, d: usize) -> &[u32] {
+        &self.nearest[self.dc_start[d]..self.dc_start[d + 1]]
+    }
+
     pub(crate) fn dc_count(&self) -> usize {
         self.dcs
     }
@@ -341,7 +361,11 @@ impl Topology {
             let _ = writeln!(out, "  edge{e} [shape=ellipse, label=\"{label}\"];");
         }
         for (r, name) in policy.routers.iter().enumerate() {
-            let _ = writeln!(out, "  router{r} [shape=diamond, label=\"{}\"];", escape(name));
+            let _ = writeln!(
+                out,
+                "  router{r} [shape=diamond, label=\"{}\"];",
+                escape(name)
+            );
         }
         for (l, link) in policy.links.iter().enumerate() {
             let _ = writeln!(
