@@ -100,24 +100,20 @@ impl Topology {
         for r in 0..routers {
             graph.add_node(NodeRef::Router(r));
         }
+        // Graph node indices: DCs, then edges, then routers.
         let index_of = |link: usize, node: &NodeRef| -> Result<NodeIndex, AllocError> {
-            let (i, limit) = match *node {
-                NodeRef::Datacenter(i) => (i, dcs),
-                NodeRef::Edge(i) => (dcs + i, dcs + edges),
-                NodeRef::Router(i) => (dcs + edges + i, nodes),
+            let found = match *node {
+                NodeRef::Datacenter(i) if i < dcs => Some(i),
+                NodeRef::Edge(i) if i < edges => Some(dcs + i),
+                NodeRef::Router(i) if i < routers => Some(dcs + edges + i),
+                _ => None,
             };
-            let base = match *node {
-                NodeRef::Datacenter(_) => 0,
-                NodeRef::Edge(_) => dcs,
-                NodeRef::Router(_) => dcs + edges,
-            };
-            if i >= limit || i < base {
-                return Err(AllocError::UnknownNode {
+            found
+                .map(NodeIndex::new)
+                .ok_or_else(|| AllocError::UnknownNode {
                     link,
                     node: node.clone(),
-                });
-            }
-            Ok(NodeIndex::new(i))
+                })
         };
         let mut link_ends = Vec::with_capacity(policy.links.len());
         for (l, link) in policy.links.iter().enumerate() {
@@ -632,5 +628,21 @@ impl<'a> Search<'a> {
             distance,
             weight: 0.0,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_bps;
+
+    #[test]
+    fn rates_use_the_largest_unit_with_up_to_three_decimals() {
+        assert_eq!(format_bps(0), "0 bps");
+        assert_eq!(format_bps(999), "999 bps");
+        assert_eq!(format_bps(1_000), "1 Kbps");
+        assert_eq!(format_bps(2_500_000_000), "2.5 Gbps");
+        assert_eq!(format_bps(5_333_333_333), "5.333 Gbps");
+        assert_eq!(format_bps(1_050_000), "1.05 Mbps");
+        assert_eq!(format_bps(12_000_000_000_000), "12 Tbps");
     }
 }

@@ -357,6 +357,13 @@ fn errors_are_typed() {
         Err(AllocError::UnknownNode { link: 1, .. })
     ));
 
+    let mut p = star(Algorithm::WeightedMaxMin, 10 * GBPS, &[(1, GBPS, MS)]);
+    p.links.push(link(D(1), E(0), GBPS, MS));
+    assert!(matches!(
+        Topology::build(&p),
+        Err(AllocError::UnknownNode { link: 1, .. })
+    ));
+
     let p = star(Algorithm::WeightedMaxMin, 10 * GBPS, &[(1, GBPS, MS)]);
     let topo = Topology::build(&p).expect("topology");
     let a = Algorithm::WeightedMaxMin;
