@@ -413,3 +413,36 @@ fn dot_shows_nodes_links_and_shares() {
     assert!(dot.ends_with("}\n"));
     assert_eq!(dot, topo.to_dot(&p, &s));
 }
+
+#[test]
+fn shares_and_routes_serialize_for_the_report() {
+    // The shares of `two_dcs_share_a_link` (4 + 4 Gbps) as the compiler
+    // writes them to shares.json.
+    let p = shared_link(MS, MS);
+    let topo = Topology::build(&p).expect("topology");
+    let s = allocate(&topo, &p, Algorithm::WeightedMaxMin);
+    assert_eq!(
+        serde_json::to_string(&s).expect("json"),
+        "{\"algorithm\":\"weighted-max-min\",\"routes\":[\
+         {\"dc\":0,\"edge\":0,\"share\":4000000000},\
+         {\"dc\":1,\"edge\":0,\"share\":4000000000}],\
+         \"floor_conflicts\":[]}"
+    );
+    assert_eq!(
+        serde_json::to_string(&topo.routes()[1]).expect("json"),
+        "{\"dc\":1,\"edge\":0,\"path\":[\
+         {\"kind\":\"datacenter\",\"name\":1},\
+         {\"kind\":\"router\",\"name\":0},\
+         {\"kind\":\"edge\",\"name\":0}],\
+         \"links\":[1,2],\"cap\":8000000000,\"distance\":2000,\"weight\":1.0}"
+    );
+    let conflict = FloorConflict {
+        constraint: Constraint::Link(2),
+        capacity: 1,
+        floors: 2,
+    };
+    assert_eq!(
+        serde_json::to_string(&conflict).expect("json"),
+        "{\"constraint\":{\"kind\":\"link\",\"index\":2},\"capacity\":1,\"floors\":2}"
+    );
+}

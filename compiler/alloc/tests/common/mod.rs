@@ -1,4 +1,4 @@
-//! Helpers shared by the integration tests: policy builders and a random
+//! Code shared by the integration tests: policy builders and a random
 //! topology generator.
 #![allow(dead_code)]
 
