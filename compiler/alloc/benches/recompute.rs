@@ -128,6 +128,41 @@ fn policy() -> Policy {
     p
 }
 
+/// Counts the constraints (DC, link, demand) the shares exceed, in integer
+/// arithmetic.
+fn violations(topo: &Topology, policy: &Policy, shares: &fairshare_alloc::Shares) -> usize {
+    let mut dc = vec![0u128; policy.datacenters.len()];
+    let mut link = vec![0u128; policy.links.len()];
+    let mut edge = vec![0u128; policy.edges.len()];
+    for (route, rs) in topo.routes().iter().zip(&shares.routes) {
+        let s = u128::from(rs.share);
+        dc[route.dc] += s;
+        edge[route.edge] += s;
+        for &l in &route.links {
+            link[l] += s;
+        }
+    }
+    let over_dc = policy
+        .datacenters
+        .iter()
+        .zip(&dc)
+        .filter(|(d, &sum)| sum > u128::from(d.available().unwrap_or(0)))
+        .count();
+    let over_link = policy
+        .links
+        .iter()
+        .zip(&link)
+        .filter(|(l, &sum)| sum > u128::from(l.capacity))
+        .count();
+    let over_demand = policy
+        .edges
+        .iter()
+        .zip(&edge)
+        .filter(|(e, &sum)| e.demand.is_some_and(|d| sum > u128::from(d)))
+        .count();
+    over_dc + over_link + over_demand
+}
+
 fn best_of<T>(mut f: impl FnMut() -> T) -> (Duration, T) {
     let mut best = Duration::MAX;
     let mut last = None;
@@ -173,10 +208,11 @@ fn main() -> Result<(), fairshare_alloc::AllocError> {
         let (t, shares) = best_of(|| allocate(&topo, &policy, algorithm));
         let total: u128 = shares.routes.iter().map(|r| u128::from(r.share)).sum();
         println!(
-            "allocate {:<16} {} (total {:.1} Gbps), best of {RUNS}",
+            "allocate {:<16} {} (total {:.1} Gbps, {} constraints exceeded), best of {RUNS}",
             algorithm.name(),
             ms(t),
-            total as f64 / GBPS as f64
+            total as f64 / GBPS as f64,
+            violations(&topo, &policy, &shares)
         );
         if algorithm == Algorithm::WeightedMaxMin {
             maxmin = Some(shares);
