@@ -51,90 +51,91 @@ enum State {
 /// `max(floor, weight·t)`: it waits at its floor until `t = floor/weight`,
 /// then grows. Every constraint's load is then `k + g·t`, where `k` sums the
 /// frozen shares and the waiting floors and `g` the weights of the growing
-/// routes, so its saturation level is `(cap − k)/g`. The levels sit in a
-/// heap; when the lowest one is reached, every unfrozen route of that
-/// constraint freezes, which changes `k` and `g` of the constraints those
-/// routes are in, whose levels are recomputed and pushed again (stale heap
-/// entries are recognised by a version number and skipped).
+/// routes, so it saturates at level `(cap − k)/g`. When the lowest such
+/// level is reached, every unfrozen route of that constraint freezes.
+///
+/// The levels sit in a min-heap that is updated lazily. Freezing a route at
+/// level `now` turns its `w·t` into the constant `w·now`, which lowers the
+/// load of its other constraints at every later level, so their saturation
+/// levels can only rise: the heap keeps their old, lower keys, and a popped
+/// key that turns out too low is pushed again with the current level. A
+/// route waking up lowers the levels of its constraints, so those are pushed
+/// at once. Either way every open constraint has a heap key no higher than
+/// its true level, and the popped minimum is the next saturation.
 pub(crate) fn weighted_max_min(p: &Problem<'_>) -> Vec<f64> {
     let topo = p.topo;
-    let nc = p.caps.len();
     let nr = p.weights.len();
-    let cap: Vec<f64> = p
+    let mut cons: Vec<Load> = p
         .caps
         .iter()
-        .map(|c| c.map_or(f64::INFINITY, |c| c as f64))
+        .map(|c| Load {
+            k: 0.0,
+            g: 0.0,
+            cap: c.map_or(f64::INFINITY, |c| c as f64),
+            active: 0,
+            open: 0,
+        })
         .collect();
-    let mut k = vec![0.0f64; nc];
-    let mut g = vec![0.0f64; nc];
-    let mut active = vec![0u32; nc];
-    let mut open = vec![0u32; nc];
-    let mut version = vec![0u32; nc];
-    let mut state = vec![State::Active; nr];
     let mut share = vec![0.0f64; nr];
     let mut wakeups: Vec<(Time, u32)> = Vec::new();
+    let mut state: Vec<State> = p
+        .floors
+        .iter()
+        .map(|&f| if f > 0 { State::Waiting } else { State::Active })
+        .collect();
 
-    for r in 0..nr {
-        let floor = p.floors[r] as f64;
-        if p.floors[r] > 0 {
-            state[r] = State::Waiting;
-            wakeups.push((Time(floor / p.weights[r]), r as u32));
+    for (r, (&floor, &weight)) in p.floors.iter().zip(&p.weights).enumerate() {
+        let floor = floor as f64;
+        let waiting = state[r] == State::Waiting;
+        if waiting {
+            wakeups.push((Time(floor / weight), r as u32));
         }
         for &c in topo.route_constraints(r) {
-            let c = c as usize;
-            open[c] += 1;
-            if state[r] == State::Waiting {
-                k[c] += floor;
+            let c = &mut cons[c as usize];
+            c.open += 1;
+            if waiting {
+                c.k += floor;
             } else {
-                g[c] += p.weights[r];
-                active[c] += 1;
+                c.g += weight;
+                c.active += 1;
             }
         }
     }
     wakeups.sort_unstable();
 
-    let level = |k: f64, g: f64, cap: f64, now: f64| -> Option<f64> {
-        if k >= cap {
-            Some(now)
-        } else if g > 0.0 {
-            Some(((cap - k) / g).max(now))
-        } else {
-            None
-        }
-    };
-
-    let mut heap: BinaryHeap<Reverse<(Time, u32, u32)>> = BinaryHeap::new();
-    for c in 0..nc {
-        if open[c] > 0 && cap[c].is_finite() {
-            if let Some(t) = level(k[c], g[c], cap[c], 0.0) {
-                heap.push(Reverse((Time(t), c as u32, 0)));
+    let mut heap: BinaryHeap<Reverse<(Time, u32)>> = BinaryHeap::with_capacity(cons.len());
+    for (c, load) in cons.iter().enumerate() {
+        if load.open > 0 && load.cap.is_finite() {
+            if let Some(t) = load.level(0.0) {
+                heap.push(Reverse((Time(t), c as u32)));
             }
         }
     }
 
-    let mut dirty: Vec<u32> = Vec::new();
-    let mut is_dirty = vec![false; nc];
     let mut next_wakeup = 0;
     let mut now = 0.0f64;
     loop {
-        // Drop stale heap entries so that the top is current.
-        while let Some(&Reverse((_, c, v))) = heap.peek() {
-            if v != version[c as usize] || open[c as usize] == 0 {
-                heap.pop();
-            } else {
-                break;
-            }
-        }
-        let saturation = heap.peek().map(|&Reverse((t, c, _))| (t.0, c as usize));
+        let top = heap.peek().map(|&Reverse((t, c))| (t.0, c as usize));
         let wakeup = wakeups.get(next_wakeup).map(|&(t, r)| (t.0, r as usize));
-        let saturate_first = match (saturation, wakeup) {
+        let saturate = match (top, wakeup) {
             (None, None) => break,
             (Some((t, _)), Some((tw, _))) => t <= tw,
             (Some(_), None) => true,
             (None, Some(_)) => false,
         };
-        if let (true, Some((t, c))) = (saturate_first, saturation) {
+        if let (true, Some((key, c))) = (saturate, top) {
             heap.pop();
+            if cons[c].open == 0 {
+                continue;
+            }
+            let Some(t) = cons[c].level(now) else {
+                // Only waiting routes are left; a wakeup will push it again.
+                continue;
+            };
+            if t > key {
+                heap.push(Reverse((Time(t), c as u32)));
+                continue;
+            }
             now = now.max(t);
             for &r in topo.constraint_routes(c) {
                 let r = r as usize;
@@ -142,28 +143,21 @@ pub(crate) fn weighted_max_min(p: &Problem<'_>) -> Vec<f64> {
                     continue;
                 }
                 let was_active = state[r] == State::Active;
+                let w = p.weights[r];
                 let s = if was_active {
-                    (p.weights[r] * now).max(p.floors[r] as f64)
+                    (w * now).max(p.floors[r] as f64)
                 } else {
                     p.floors[r] as f64
                 };
                 share[r] = s;
                 state[r] = State::Frozen;
                 for &c2 in topo.route_constraints(r) {
-                    let c2 = c2 as usize;
-                    open[c2] -= 1;
+                    let load = &mut cons[c2 as usize];
+                    load.open -= 1;
                     if was_active {
-                        active[c2] -= 1;
-                        g[c2] = if active[c2] == 0 {
-                            0.0
-                        } else {
-                            g[c2] - p.weights[r]
-                        };
-                        k[c2] += s;
-                    }
-                    if !is_dirty[c2] {
-                        is_dirty[c2] = true;
-                        dirty.push(c2 as u32);
+                        load.active -= 1;
+                        load.g = if load.active == 0 { 0.0 } else { load.g - w };
+                        load.k += s;
                     }
                 }
             }
@@ -174,24 +168,15 @@ pub(crate) fn weighted_max_min(p: &Problem<'_>) -> Vec<f64> {
                 state[r] = State::Active;
                 let floor = p.floors[r] as f64;
                 for &c in topo.route_constraints(r) {
-                    let c = c as usize;
-                    k[c] -= floor;
-                    g[c] += p.weights[r];
-                    active[c] += 1;
-                    if !is_dirty[c] {
-                        is_dirty[c] = true;
-                        dirty.push(c as u32);
+                    let load = &mut cons[c as usize];
+                    load.k -= floor;
+                    load.g += p.weights[r];
+                    load.active += 1;
+                    if load.cap.is_finite() {
+                        if let Some(t) = load.level(now) {
+                            heap.push(Reverse((Time(t), c)));
+                        }
                     }
-                }
-            }
-        }
-        for c in dirty.drain(..) {
-            let c = c as usize;
-            is_dirty[c] = false;
-            version[c] = version[c].wrapping_add(1);
-            if open[c] > 0 && cap[c].is_finite() {
-                if let Some(t) = level(k[c], g[c], cap[c], now) {
-                    heap.push(Reverse((Time(t), c as u32, version[c])));
                 }
             }
         }
@@ -204,6 +189,35 @@ pub(crate) fn weighted_max_min(p: &Problem<'_>) -> Vec<f64> {
         }
     }
     share
+}
+
+/// The load of one constraint during progressive filling, kept together so
+/// that an update touches one cache line.
+#[derive(Clone, Copy)]
+struct Load {
+    /// Frozen shares plus the floors of waiting routes.
+    k: f64,
+    /// Summed weights of the growing routes.
+    g: f64,
+    cap: f64,
+    /// Number of growing routes (`g` is reset to exactly 0 when none is left).
+    active: u32,
+    /// Number of routes not frozen yet.
+    open: u32,
+}
+
+impl Load {
+    /// The level at which the constraint saturates, not below `now`; `None`
+    /// if nothing grows in it.
+    fn level(&self, now: f64) -> Option<f64> {
+        if self.k >= self.cap {
+            Some(now)
+        } else if self.g > 0.0 {
+            Some(((self.cap - self.k) / self.g).max(now))
+        } else {
+            None
+        }
+    }
 }
 
 /// Proportional split: each DC divides `B(d)` among its routes in proportion
@@ -294,12 +308,10 @@ pub(crate) fn nearest_first(p: &Problem<'_>) -> Vec<u64> {
             }
         }
     }
-    let routes = topo.routes();
     let mut share = p.floors.clone();
     for d in 0..topo.dc_count() {
-        let mut order: Vec<usize> = topo.dc_routes(d).collect();
-        order.sort_by_key(|&r| (routes[r].distance, routes[r].edge));
-        for r in order {
+        for &r in topo.nearest_order(d) {
+            let r = r as usize;
             let cons = topo.route_constraints(r);
             let extra = cons
                 .iter()
@@ -350,7 +362,10 @@ pub(crate) fn settle(p: &Problem<'_>, mut s: Vec<u64>) -> (Vec<u64>, Vec<FloorCo
         if sum <= u128::from(cap) {
             continue;
         }
-        let floors: u128 = members.iter().map(|&r| u128::from(p.floors[r as usize])).sum();
+        let floors: u128 = members
+            .iter()
+            .map(|&r| u128::from(p.floors[r as usize]))
+            .sum();
         if floors > u128::from(cap) {
             conflicts.push(FloorConflict {
                 constraint: topo.constraint(c),

@@ -164,7 +164,9 @@ pub use weight::MIN_WEIGHT;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AllocError {
     /// An edge that no datacenter reaches.
-    #[error("edge `{edge}` has no route to any datacenter: expected a chain of links to at least one")]
+    #[error(
+        "edge `{edge}` has no route to any datacenter: expected a chain of links to at least one"
+    )]
     NoRoute { edge: String },
     /// A link endpoint that indexes past the policy's nodes.
     #[error("link {link} ends at {node:?}, which is not a node of the policy")]

@@ -64,6 +64,10 @@ pub struct Topology {
     routes: Vec<Route>,
     /// `dc_start[d]..dc_start[d + 1]` are the indices of DC `d`'s routes.
     dc_start: Vec<usize>,
+    /// The edge of each route, kept apart from [`Route`] for fast lookups.
+    route_edge: Vec<u32>,
+    /// Each DC's routes by increasing distance (then edge index), DC after DC.
+    nearest: Vec<u32>,
     /// For route `r`, `route_cons[route_cons_off[r]..route_cons_off[r + 1]]`
     /// are the ids of the constraints it belongs to (see [`Topology::constraint_id`]).
     route_cons_off: Vec<u32>,
@@ -96,24 +100,20 @@ impl Topology {
         for r in 0..routers {
             graph.add_node(NodeRef::Router(r));
         }
+        // Graph node indices: DCs, then edges, then routers.
         let index_of = |link: usize, node: &NodeRef| -> Result<NodeIndex, AllocError> {
-            let (i, limit) = match *node {
-                NodeRef::Datacenter(i) => (i, dcs),
-                NodeRef::Edge(i) => (dcs + i, dcs + edges),
-                NodeRef::Router(i) => (dcs + edges + i, nodes),
+            let found = match *node {
+                NodeRef::Datacenter(i) if i < dcs => Some(i),
+                NodeRef::Edge(i) if i < edges => Some(dcs + i),
+                NodeRef::Router(i) if i < routers => Some(dcs + edges + i),
+                _ => None,
             };
-            let base = match *node {
-                NodeRef::Datacenter(_) => 0,
-                NodeRef::Edge(_) => dcs,
-                NodeRef::Router(_) => dcs + edges,
-            };
-            if i >= limit || i < base {
-                return Err(AllocError::UnknownNode {
+            found
+                .map(NodeIndex::new)
+                .ok_or_else(|| AllocError::UnknownNode {
                     link,
                     node: node.clone(),
-                });
-            }
-            Ok(NodeIndex::new(i))
+                })
         };
         let mut link_ends = Vec::with_capacity(policy.links.len());
         for (l, link) in policy.links.iter().enumerate() {
@@ -156,6 +156,8 @@ impl Topology {
             edges,
             routers,
             link_ends,
+            route_edge: routes.iter().map(|r| r.edge as u32).collect(),
+            nearest: Vec::new(),
             routes,
             dc_start,
             route_cons_off: Vec::new(),
@@ -164,6 +166,16 @@ impl Topology {
             cons_routes: Vec::new(),
         };
         topo.index_constraints();
+        for d in 0..dcs {
+            let mut order: Vec<u32> = topo.dc_routes(d).map(|r| r as u32).collect();
+            order.sort_by_key(|&r| {
+                (
+                    topo.routes[r as usize].distance,
+                    topo.routes[r as usize].edge,
+                )
+            });
+            topo.nearest.extend(order);
+        }
         Ok(topo)
     }
 
@@ -211,9 +223,8 @@ impl Topology {
     /// The index of the route of `(dc, edge)` in [`Topology::routes`].
     pub fn route_index(&self, dc: usize, edge: usize) -> Option<usize> {
         let range = *self.dc_start.get(dc)?..*self.dc_start.get(dc + 1)?;
-        let local = self.routes[range.clone()]
-            .binary_search_by_key(&edge, |r| r.edge)
-            .ok()?;
+        let edge = u32::try_from(edge).ok()?;
+        let local = self.route_edge[range.clone()].binary_search(&edge).ok()?;
         Some(range.start + local)
     }
 
@@ -303,6 +314,11 @@ impl Topology {
         self.dc_start[d]..self.dc_start[d + 1]
     }
 
+    /// DC `d`'s routes by increasing distance, ties by edge index.
+    pub(crate) fn nearest_order(&self, d: usize) -> &[u32] {
+        &self.nearest[self.dc_start[d]..self.dc_start[d + 1]]
+    }
+
     pub(crate) fn dc_count(&self) -> usize {
         self.dcs
     }
@@ -341,7 +357,11 @@ impl Topology {
             let _ = writeln!(out, "  edge{e} [shape=ellipse, label=\"{label}\"];");
         }
         for (r, name) in policy.routers.iter().enumerate() {
-            let _ = writeln!(out, "  router{r} [shape=diamond, label=\"{}\"];", escape(name));
+            let _ = writeln!(
+                out,
+                "  router{r} [shape=diamond, label=\"{}\"];",
+                escape(name)
+            );
         }
         for (l, link) in policy.links.iter().enumerate() {
             let _ = writeln!(
@@ -608,5 +628,21 @@ impl<'a> Search<'a> {
             distance,
             weight: 0.0,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_bps;
+
+    #[test]
+    fn rates_use_the_largest_unit_with_up_to_three_decimals() {
+        assert_eq!(format_bps(0), "0 bps");
+        assert_eq!(format_bps(999), "999 bps");
+        assert_eq!(format_bps(1_000), "1 Kbps");
+        assert_eq!(format_bps(2_500_000_000), "2.5 Gbps");
+        assert_eq!(format_bps(5_333_333_333), "5.333 Gbps");
+        assert_eq!(format_bps(1_050_000), "1.05 Mbps");
+        assert_eq!(format_bps(12_000_000_000_000), "12 Tbps");
     }
 }

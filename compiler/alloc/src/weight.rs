@@ -24,21 +24,38 @@ pub(crate) fn route_weights(routes: &[Route], policy: &Policy) -> Vec<f64> {
     if ws + wd + wr == 0.0 || !(ws + wd + wr).is_finite() {
         return vec![1.0; routes.len()];
     }
-    let max_subs = policy.edges.iter().map(|e| e.subscribers).max().unwrap_or(0);
-    let min_dist = routes.iter().map(|r| r.distance.max(1)).min().unwrap_or(1);
-    let response = |d: usize| policy.datacenters[d].mean_response().max(1);
-    let min_resp = (0..policy.datacenters.len()).map(response).min().unwrap_or(1);
+    let max_subs = policy
+        .edges
+        .iter()
+        .map(|e| e.subscribers)
+        .max()
+        .unwrap_or(0);
+    let subs: Vec<f64> = policy
+        .edges
+        .iter()
+        .map(|e| {
+            if max_subs == 0 {
+                ws
+            } else {
+                ws * (e.subscribers as f64 / max_subs as f64)
+            }
+        })
+        .collect();
+    let response: Vec<u64> = policy
+        .datacenters
+        .iter()
+        .map(|d| d.mean_response().max(1))
+        .collect();
+    let min_resp = response.iter().copied().min().unwrap_or(1);
+    let resp: Vec<f64> = response
+        .iter()
+        .map(|&r| wr * (min_resp as f64 / r as f64))
+        .collect();
+    let min_dist = routes.iter().map(|r| r.distance.max(1)).min().unwrap_or(1) as f64;
     routes
         .iter()
         .map(|r| {
-            let subs = if max_subs == 0 {
-                1.0
-            } else {
-                policy.edges[r.edge].subscribers as f64 / max_subs as f64
-            };
-            let dist = min_dist as f64 / r.distance.max(1) as f64;
-            let resp = min_resp as f64 / response(r.dc) as f64;
-            let w = ws * subs + wd * dist + wr * resp;
+            let w = subs[r.edge] + wd * (min_dist / r.distance.max(1) as f64) + resp[r.dc];
             if w.is_finite() {
                 w.max(MIN_WEIGHT)
             } else {

@@ -39,7 +39,10 @@ fn two_equal_weight_routes_split_a_dc_evenly() {
         10 * GBPS,
         &[(100, 20 * GBPS, MS), (100, 20 * GBPS, MS)],
     );
-    assert_eq!(shares_of(&p, Algorithm::WeightedMaxMin), [5 * GBPS, 5 * GBPS]);
+    assert_eq!(
+        shares_of(&p, Algorithm::WeightedMaxMin),
+        [5 * GBPS, 5 * GBPS]
+    );
 }
 
 #[test]
@@ -51,7 +54,10 @@ fn a_capped_route_frees_bandwidth_for_the_other() {
         10 * GBPS,
         &[(100, 2 * GBPS, MS), (100, 20 * GBPS, MS)],
     );
-    assert_eq!(shares_of(&p, Algorithm::WeightedMaxMin), [2 * GBPS, 8 * GBPS]);
+    assert_eq!(
+        shares_of(&p, Algorithm::WeightedMaxMin),
+        [2 * GBPS, 8 * GBPS]
+    );
 }
 
 #[test]
@@ -62,7 +68,10 @@ fn weights_follow_subscribers() {
         9 * GBPS,
         &[(200, 20 * GBPS, MS), (100, 20 * GBPS, MS)],
     );
-    assert_eq!(shares_of(&p, Algorithm::WeightedMaxMin), [6 * GBPS, 3 * GBPS]);
+    assert_eq!(
+        shares_of(&p, Algorithm::WeightedMaxMin),
+        [6 * GBPS, 3 * GBPS]
+    );
 }
 
 /// Two DCs behind a router, and one edge behind an 8 Gbps link from it.
@@ -85,7 +94,10 @@ fn two_dcs_share_a_link() {
     // Equal response times give equal weights; both routes cross the 8 Gbps
     // link, which saturates first (the DCs have 10 Gbps each): 4 + 4.
     let p = shared_link(MS, MS);
-    assert_eq!(shares_of(&p, Algorithm::WeightedMaxMin), [4 * GBPS, 4 * GBPS]);
+    assert_eq!(
+        shares_of(&p, Algorithm::WeightedMaxMin),
+        [4 * GBPS, 4 * GBPS]
+    );
 }
 
 #[test]
@@ -133,7 +145,10 @@ fn available_bandwidth_takes_loads_and_fixed_reservations() {
         purpose: "unsubscribed".into(),
         rate: 2 * GBPS,
     });
-    assert_eq!(shares_of(&p, Algorithm::WeightedMaxMin), [8 * GBPS, 8 * GBPS]);
+    assert_eq!(
+        shares_of(&p, Algorithm::WeightedMaxMin),
+        [8 * GBPS, 8 * GBPS]
+    );
 }
 
 #[test]
@@ -329,10 +344,10 @@ fn errors_are_typed() {
     let mut p = star(Algorithm::WeightedMaxMin, 10 * GBPS, &[(1, GBPS, MS)]);
     p.edges.push(edge("lonely", 1, None));
     assert_eq!(
-        Topology::build(&p).unwrap_err(),
-        AllocError::NoRoute {
+        Topology::build(&p).err(),
+        Some(AllocError::NoRoute {
             edge: "lonely".into()
-        }
+        })
     );
 
     let mut p = star(Algorithm::WeightedMaxMin, 10 * GBPS, &[(1, GBPS, MS)]);
@@ -342,22 +357,33 @@ fn errors_are_typed() {
         Err(AllocError::UnknownNode { link: 1, .. })
     ));
 
+    let mut p = star(Algorithm::WeightedMaxMin, 10 * GBPS, &[(1, GBPS, MS)]);
+    p.links.push(link(D(1), E(0), GBPS, MS));
+    assert!(matches!(
+        Topology::build(&p),
+        Err(AllocError::UnknownNode { link: 1, .. })
+    ));
+
     let p = star(Algorithm::WeightedMaxMin, 10 * GBPS, &[(1, GBPS, MS)]);
     let topo = Topology::build(&p).expect("topology");
     let a = Algorithm::WeightedMaxMin;
     assert_eq!(
-        allocate_with_floor(&topo, &p, a, &[(0, 5, 1)]).unwrap_err(),
-        AllocError::UnknownRoute { dc: 0, edge: 5 }
+        allocate_with_floor(&topo, &p, a, &[(0, 5, 1)]).err(),
+        Some(AllocError::UnknownRoute { dc: 0, edge: 5 })
     );
     assert_eq!(
-        allocate_with_floor(&topo, &p, a, &[(0, 0, 1), (0, 0, 2)]).unwrap_err(),
-        AllocError::DuplicateFloor { dc: 0, edge: 0 }
+        allocate_with_floor(&topo, &p, a, &[(0, 0, 1), (0, 0, 2)]).err(),
+        Some(AllocError::DuplicateFloor { dc: 0, edge: 0 })
     );
     let mut other = p.clone();
     other.links.push(link(D(0), E(0), GBPS, MS));
-    let err = allocate_with_floor(&topo, &other, a, &[]).unwrap_err();
+    let Err(err) = allocate_with_floor(&topo, &other, a, &[]) else {
+        panic!("a changed structure must be refused");
+    };
     assert!(matches!(err, AllocError::StructureChanged { .. }));
-    assert!(err.to_string().contains("expected 1 datacenters, 1 edges, 0 routers, 1 links"));
+    assert!(err
+        .to_string()
+        .contains("expected 1 datacenters, 1 edges, 0 routers, 1 links"));
 }
 
 #[test]
@@ -368,10 +394,55 @@ fn dot_shows_nodes_links_and_shares() {
     let s = allocate(&topo, &p, Algorithm::WeightedMaxMin);
     let dot = topo.to_dot(&p, &s);
     assert!(dot.starts_with("graph \"test\" {\n"), "{dot}");
-    assert!(dot.contains("  dc0 [shape=box, label=\"east\\nB = 10 Gbps\"];\n"), "{dot}");
-    assert!(dot.contains("  router0 [shape=diamond, label=\"core\"];\n"), "{dot}");
-    assert!(dot.contains("  dc0 -- router0 [label=\"4 Gbps / 100 Gbps\\n1000 us\"];\n"), "{dot}");
-    assert!(dot.contains("  router0 -- edge0 [label=\"8 Gbps / 8 Gbps\\n1000 us\"];\n"), "{dot}");
+    assert!(
+        dot.contains("  dc0 [shape=box, label=\"east\\nB = 10 Gbps\"];\n"),
+        "{dot}"
+    );
+    assert!(
+        dot.contains("  router0 [shape=diamond, label=\"core\"];\n"),
+        "{dot}"
+    );
+    assert!(
+        dot.contains("  dc0 -- router0 [label=\"4 Gbps / 100 Gbps\\n1000 us\"];\n"),
+        "{dot}"
+    );
+    assert!(
+        dot.contains("  router0 -- edge0 [label=\"8 Gbps / 8 Gbps\\n1000 us\"];\n"),
+        "{dot}"
+    );
     assert!(dot.ends_with("}\n"));
     assert_eq!(dot, topo.to_dot(&p, &s));
+}
+
+#[test]
+fn shares_and_routes_serialize_for_the_report() {
+    // The shares of `two_dcs_share_a_link` (4 + 4 Gbps) as the compiler
+    // writes them to shares.json.
+    let p = shared_link(MS, MS);
+    let topo = Topology::build(&p).expect("topology");
+    let s = allocate(&topo, &p, Algorithm::WeightedMaxMin);
+    assert_eq!(
+        serde_json::to_string(&s).expect("json"),
+        "{\"algorithm\":\"weighted-max-min\",\"routes\":[\
+         {\"dc\":0,\"edge\":0,\"share\":4000000000},\
+         {\"dc\":1,\"edge\":0,\"share\":4000000000}],\
+         \"floor_conflicts\":[]}"
+    );
+    assert_eq!(
+        serde_json::to_string(&topo.routes()[1]).expect("json"),
+        "{\"dc\":1,\"edge\":0,\"path\":[\
+         {\"kind\":\"datacenter\",\"name\":1},\
+         {\"kind\":\"router\",\"name\":0},\
+         {\"kind\":\"edge\",\"name\":0}],\
+         \"links\":[1,2],\"cap\":8000000000,\"distance\":2000,\"weight\":1.0}"
+    );
+    let conflict = FloorConflict {
+        constraint: Constraint::Link(2),
+        capacity: 1,
+        floors: 2,
+    };
+    assert_eq!(
+        serde_json::to_string(&conflict).expect("json"),
+        "{\"constraint\":{\"kind\":\"link\",\"index\":2},\"capacity\":1,\"floors\":2}"
+    );
 }

@@ -72,7 +72,10 @@ fn check_feasible(topo: &Topology, p: &Policy, s: &Shares) -> Result<(), String>
         }
         let cap = route.links.iter().map(|&l| p.links[l].capacity).min();
         if cap.is_some_and(|c| x[r] > c) || x[r] > route.cap {
-            return Err(format!("route {r} share {} above its cap {}", x[r], route.cap));
+            return Err(format!(
+                "route {r} share {} above its cap {}",
+                x[r], route.cap
+            ));
         }
     }
     for (cap, members) in constraints(topo, p) {

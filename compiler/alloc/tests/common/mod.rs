@@ -1,4 +1,4 @@
-//! Helpers shared by the integration tests: policy builders and a random
+//! Code shared by the integration tests: policy builders and a random
 //! topology generator.
 #![allow(dead_code)]
 
@@ -168,7 +168,8 @@ pub fn random_policy(shape: Shape, seed: u64) -> Policy {
     }
     for e in 0..shape.edges {
         let demand = (shape.demands && rng.chance(40)).then(|| rng.range(1, 20) * GBPS);
-        p.edges.push(edge(&format!("e{e}"), rng.range(0, 1000), demand));
+        p.edges
+            .push(edge(&format!("e{e}"), rng.range(0, 1000), demand));
     }
     p.routers = (0..shape.routers).map(|r| format!("r{r}")).collect();
 
