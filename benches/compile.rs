@@ -12,7 +12,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn main() {
@@ -50,13 +53,21 @@ fn main() {
                 .join("\n");
         }
     }
-    println!("compile end to end (best of 3): {:.3} s", best.as_secs_f64());
+    println!(
+        "compile end to end (best of 3): {:.3} s",
+        best.as_secs_f64()
+    );
     println!("{peak}");
 
-    let (_, policy) = fairshare_policy::load(&text).unwrap_or_else(|_| panic!("generated policy does not check"));
+    let (_, policy) =
+        fairshare_policy::load(&text).unwrap_or_else(|_| panic!("generated policy does not check"));
     let t = Instant::now();
     let topo = fairshare_alloc::Topology::build(&policy).expect("topology");
-    println!("topology build: {:.1} ms, {} routes", t.elapsed().as_secs_f64() * 1e3, topo.routes().len());
+    println!(
+        "topology build: {:.1} ms, {} routes",
+        t.elapsed().as_secs_f64() * 1e3,
+        topo.routes().len()
+    );
     for alg in [
         fairshare_policy::model::Algorithm::WeightedMaxMin,
         fairshare_policy::model::Algorithm::Proportional,
@@ -69,7 +80,11 @@ fn main() {
             best = best.min(t.elapsed());
             std::hint::black_box(s);
         }
-        println!("recompute all shares, {} (best of 5): {:.1} ms", alg.name(), best.as_secs_f64() * 1e3);
+        println!(
+            "recompute all shares, {} (best of 5): {:.1} ms",
+            alg.name(),
+            best.as_secs_f64() * 1e3
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

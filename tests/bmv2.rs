@@ -25,7 +25,10 @@ struct Bmv2 {
 
 fn find_bmv2() -> Option<Bmv2> {
     let from_dir = |d: PathBuf| {
-        let b = Bmv2 { simple_switch: d.join("bin/simple_switch"), cli: d.join("bin/simple_switch_CLI") };
+        let b = Bmv2 {
+            simple_switch: d.join("bin/simple_switch"),
+            cli: d.join("bin/simple_switch_CLI"),
+        };
         (b.simple_switch.is_file() && b.cli.is_file()).then_some(b)
     };
     if let Some(d) = std::env::var_os("FAIRSHARE_BMV2") {
@@ -36,7 +39,10 @@ fn find_bmv2() -> Option<Bmv2> {
     }
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path).find_map(|d| {
-        let b = Bmv2 { simple_switch: d.join("simple_switch"), cli: d.join("simple_switch_CLI") };
+        let b = Bmv2 {
+            simple_switch: d.join("simple_switch"),
+            cli: d.join("simple_switch_CLI"),
+        };
         (b.simple_switch.is_file() && b.cli.is_file()).then_some(b)
     })
 }
@@ -65,13 +71,21 @@ impl Drop for Running {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 fn csum(data: &[u8]) -> u16 {
     let mut s: u32 = 0;
     for c in data.chunks(2) {
-        let w = if c.len() == 2 { u16::from_be_bytes([c[0], c[1]]) } else { u16::from(c[0]) << 8 };
+        let w = if c.len() == 2 {
+            u16::from_be_bytes([c[0], c[1]])
+        } else {
+            u16::from(c[0]) << 8
+        };
         s += u32::from(w);
     }
     while s >> 16 != 0 {
@@ -81,7 +95,15 @@ fn csum(data: &[u8]) -> u16 {
 }
 
 /// An Ethernet/IPv4/TCP frame with correct checksums.
-fn tcp_frame(dst_mac: [u8; 6], src_mac: [u8; 6], src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16, ttl: u8) -> Vec<u8> {
+fn tcp_frame(
+    dst_mac: [u8; 6],
+    src_mac: [u8; 6],
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    sport: u16,
+    dport: u16,
+    ttl: u8,
+) -> Vec<u8> {
     let payload = b"fairshare";
     let mut tcp = vec![0u8; 20];
     tcp[0..2].copy_from_slice(&sport.to_be_bytes());
@@ -138,7 +160,8 @@ fn read_pcap(path: &Path) -> Vec<Vec<u8>> {
     let mut out = vec![];
     let mut off = 24;
     while off + 16 <= data.len() {
-        let len = u32::from_le_bytes([data[off + 8], data[off + 9], data[off + 10], data[off + 11]]) as usize;
+        let len = u32::from_le_bytes([data[off + 8], data[off + 9], data[off + 10], data[off + 11]])
+            as usize;
         if off + 16 + len > data.len() {
             break;
         }
@@ -151,7 +174,11 @@ fn read_pcap(path: &Path) -> Vec<Vec<u8>> {
 /// The rules as simple_switch_CLI commands.
 fn cli_commands(rules: &fairshare_codegen::rules::Rules) -> String {
     use fairshare_codegen::rules::{FieldMatch, Value};
-    let v = |x: &Value| serde_json::to_value(x).map(|j| j.as_str().map(String::from).unwrap_or(j.to_string())).unwrap_or_default();
+    let v = |x: &Value| {
+        serde_json::to_value(x)
+            .map(|j| j.as_str().map(String::from).unwrap_or(j.to_string()))
+            .unwrap_or_default()
+    };
     let mut s = String::new();
     for e in &rules.table_entries {
         let keys: Vec<String> = e
@@ -159,12 +186,20 @@ fn cli_commands(rules: &fairshare_codegen::rules::Rules) -> String {
             .iter()
             .map(|m| match m {
                 FieldMatch::Exact { value, .. } => v(value),
-                FieldMatch::Lpm { value, prefix_len, .. } => format!("{}/{prefix_len}", v(value)),
+                FieldMatch::Lpm {
+                    value, prefix_len, ..
+                } => format!("{}/{prefix_len}", v(value)),
                 FieldMatch::Ternary { value, mask, .. } => format!("{}&&&{}", v(value), v(mask)),
             })
             .collect();
         let params: Vec<String> = e.params.iter().map(|p| v(&p.value)).collect();
-        s.push_str(&format!("table_add {} {} {} => {}", e.table, e.action, keys.join(" "), params.join(" ")));
+        s.push_str(&format!(
+            "table_add {} {} {} => {}",
+            e.table,
+            e.action,
+            keys.join(" "),
+            params.join(" ")
+        ));
         if let Some(p) = e.priority {
             s.push_str(&format!(" {p}"));
         }
@@ -182,7 +217,11 @@ fn single_dc_switch_steers_and_rewrites_on_real_bmv2() {
     let topo = fairshare_alloc::Topology::build(&policy).expect("topology");
     let shares = fairshare_alloc::allocate(&topo, &policy, policy.algorithm);
     let out = fairshare_codegen::compile(&policy, &topo, &shares).expect("compiles");
-    let sw = out.switches.iter().find(|s| s.name == "dc1-sw").expect("dc1-sw");
+    let sw = out
+        .switches
+        .iter()
+        .find(|s| s.name == "dc1-sw")
+        .expect("dc1-sw");
     let pipe = out.pipeline_of("dc1-sw").expect("pipeline");
 
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bmv2-single");
@@ -206,7 +245,18 @@ fn single_dc_switch_steers_and_rewrites_on_real_bmv2() {
     // the rules are in well before that.
     let child = Command::new(&bmv2.simple_switch)
         .current_dir(&dir)
-        .args(["--thrift-port", &thrift.to_string(), "-i", "1@p1", "-i", "2@p2", "-i", "3@p3", "--use-files", "4"])
+        .args([
+            "--thrift-port",
+            &thrift.to_string(),
+            "-i",
+            "1@p1",
+            "-i",
+            "2@p2",
+            "-i",
+            "3@p3",
+            "--use-files",
+            "4",
+        ])
         .arg("fairshare.json")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -215,7 +265,10 @@ fn single_dc_switch_steers_and_rewrites_on_real_bmv2() {
     let _guard = Running(child);
     let t0 = Instant::now();
     while TcpStream::connect(("127.0.0.1", thrift)).is_err() {
-        assert!(t0.elapsed() < Duration::from_secs(3), "simple_switch did not open its Thrift port");
+        assert!(
+            t0.elapsed() < Duration::from_secs(3),
+            "simple_switch did not open its Thrift port"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let mut cli = Command::new(&bmv2.cli)
@@ -225,11 +278,21 @@ fn single_dc_switch_steers_and_rewrites_on_real_bmv2() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start simple_switch_CLI");
-    cli.stdin.take().expect("stdin").write_all(cli_commands(&sw.rules).as_bytes()).expect("write commands");
+    cli.stdin
+        .take()
+        .expect("stdin")
+        .write_all(cli_commands(&sw.rules).as_bytes())
+        .expect("write commands");
     let cli_out = cli.wait_with_output().expect("CLI");
     let text = String::from_utf8_lossy(&cli_out.stdout);
-    assert!(!text.contains("Error") && !text.contains("Invalid"), "simple_switch_CLI refused a rule:\n{text}");
-    assert!(t0.elapsed() < Duration::from_secs(4), "the rules took too long to write; packets may have gone first");
+    assert!(
+        !text.contains("Error") && !text.contains("Invalid"),
+        "simple_switch_CLI refused a rule:\n{text}"
+    );
+    assert!(
+        t0.elapsed() < Duration::from_secs(4),
+        "the rules took too long to write; packets may have gone first"
+    );
 
     let deadline = Instant::now() + Duration::from_secs(20);
     let (mut p1, mut p3) = (vec![], vec![]);
@@ -239,9 +302,28 @@ fn single_dc_switch_steers_and_rewrites_on_real_bmv2() {
         p3 = read_pcap(&dir.join("p3_out.pcap"));
     }
     // The request, steered to s1; the answer, leaving from the VIP.
-    let want_request = tcp_frame([2, 1, 10, 0, 0, 1], [2, 0, 0, 1, 0, 1], client, server, 40000, 80, 63);
-    let want_answer = tcp_frame([2, 2, 0, 1, 0, 3], [2, 0, 0, 1, 0, 3], vip, client, 80, 40000, 63);
+    let want_request = tcp_frame(
+        [2, 1, 10, 0, 0, 1],
+        [2, 0, 0, 1, 0, 1],
+        client,
+        server,
+        40000,
+        80,
+        63,
+    );
+    let want_answer = tcp_frame(
+        [2, 2, 0, 1, 0, 3],
+        [2, 0, 0, 1, 0, 3],
+        vip,
+        client,
+        80,
+        40000,
+        63,
+    );
     assert_eq!(p1, vec![want_request], "port 1 (server s1)");
     assert_eq!(p3, vec![want_answer], "port 3 (uplink)");
-    assert!(read_pcap(&dir.join("p2_out.pcap")).is_empty(), "nothing goes to s2");
+    assert!(
+        read_pcap(&dir.join("p2_out.pcap")).is_empty(),
+        "nothing goes to s2"
+    );
 }

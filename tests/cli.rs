@@ -9,7 +9,9 @@ fn bin() -> Command {
 }
 
 fn example(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(name)
 }
 
 fn scratch(name: &str) -> PathBuf {
@@ -32,7 +34,11 @@ fn files_under(dir: &Path) -> Vec<(String, Vec<u8>)> {
             if p.is_dir() {
                 stack.push(p);
             } else {
-                let rel = p.strip_prefix(dir).expect("prefix").to_string_lossy().to_string();
+                let rel = p
+                    .strip_prefix(dir)
+                    .expect("prefix")
+                    .to_string_lossy()
+                    .to_string();
                 out.push((rel, fs::read(&p).expect("read")));
             }
         }
@@ -45,19 +51,41 @@ fn files_under(dir: &Path) -> Vec<(String, Vec<u8>)> {
 fn compile_writes_every_artifact() {
     let dir = scratch("compile-metro");
     let out_dir = dir.join("build");
-    let o = run(bin().arg("compile").arg(example("metro.fsp")).arg("-o").arg(&out_dir));
+    let o = run(bin()
+        .arg("compile")
+        .arg(example("metro.fsp"))
+        .arg("-o")
+        .arg(&out_dir));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let files: Vec<String> = files_under(&out_dir).into_iter().map(|(p, _)| p).collect();
     for want in ["shares.json", "shares.txt", "topology.dot"] {
-        assert!(files.iter().any(|f| f == want), "missing {want} in {files:?}");
+        assert!(
+            files.iter().any(|f| f == want),
+            "missing {want} in {files:?}"
+        );
     }
     for suffix in ["fairshare.p4", "fairshare.json", "fairshare.p4info.txtpb"] {
-        assert!(files.iter().any(|f| f.starts_with("pipelines/") && f.ends_with(suffix)), "no {suffix} in {files:?}");
+        assert!(
+            files
+                .iter()
+                .any(|f| f.starts_with("pipelines/") && f.ends_with(suffix)),
+            "no {suffix} in {files:?}"
+        );
     }
-    let rules = files.iter().filter(|f| f.starts_with("switches/") && f.ends_with("/rules.json")).count();
-    assert_eq!(rules, 6, "metro has 2 DC switches and 4 edge switches: {files:?}");
+    let rules = files
+        .iter()
+        .filter(|f| f.starts_with("switches/") && f.ends_with("/rules.json"))
+        .count();
+    assert_eq!(
+        rules, 6,
+        "metro has 2 DC switches and 4 edge switches: {files:?}"
+    );
     // No staging folder is left behind.
-    let leftovers: Vec<_> = fs::read_dir(&dir).expect("dir").filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
+    let leftovers: Vec<_> = fs::read_dir(&dir)
+        .expect("dir")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name())
+        .collect();
     assert_eq!(leftovers.len(), 1, "{leftovers:?}");
 }
 
@@ -65,7 +93,11 @@ fn compile_writes_every_artifact() {
 fn two_runs_write_identical_bytes() {
     let dir = scratch("determinism");
     for n in ["a", "b"] {
-        let o = run(bin().arg("compile").arg(example("metro.fsp")).arg("-o").arg(dir.join(n)));
+        let o = run(bin()
+            .arg("compile")
+            .arg(example("metro.fsp"))
+            .arg("-o")
+            .arg(dir.join(n)));
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
     let (a, b) = (files_under(&dir.join("a")), files_under(&dir.join("b")));
@@ -81,7 +113,12 @@ fn a_bad_policy_exits_2_and_writes_nothing() {
     fs::write(&policy, good.replacen("capacity", "capacity 4ms #", 1)).expect("write");
     let out_dir = dir.join("build");
     let o = run(bin().arg("compile").arg(&policy).arg("-o").arg(&out_dir));
-    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("bad.fsp:"), "diagnostic names the file: {err}");
     assert!(!out_dir.exists(), "nothing is written");
@@ -90,7 +127,10 @@ fn a_bad_policy_exits_2_and_writes_nothing() {
     fs::write(out_dir.join("shares.json"), "old").expect("write");
     let o = run(bin().arg("compile").arg(&policy).arg("-o").arg(&out_dir));
     assert_eq!(o.status.code(), Some(2));
-    assert_eq!(files_under(&out_dir), vec![("shares.json".to_string(), b"old".to_vec())]);
+    assert_eq!(
+        files_under(&out_dir),
+        vec![("shares.json".to_string(), b"old".to_vec())]
+    );
     let leftovers = fs::read_dir(&dir).expect("dir").count();
     assert_eq!(leftovers, 2, "only bad.fsp and build/ remain");
 }
@@ -106,7 +146,11 @@ fn a_missing_policy_is_an_error_naming_it() {
 fn check_accepts_the_examples() {
     for ex in ["single.fsp", "metro.fsp"] {
         let o = run(bin().arg("check").arg(example(ex)));
-        assert!(o.status.success(), "{ex}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "{ex}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
     }
 }
 
@@ -114,10 +158,20 @@ fn check_accepts_the_examples() {
 fn emit_prints_each_stage() {
     let dir = scratch("emit");
     let out_dir = dir.join("build");
-    let o = run(bin().arg("compile").arg(example("single.fsp")).arg("-o").arg(&out_dir));
+    let o = run(bin()
+        .arg("compile")
+        .arg(example("single.fsp"))
+        .arg("-o")
+        .arg(&out_dir));
     assert!(o.status.success());
     let files = files_under(&out_dir);
-    let file = |suffix: &str| files.iter().find(|(p, _)| p.ends_with(suffix)).map(|(_, c)| c.clone()).expect(suffix);
+    let file = |suffix: &str| {
+        files
+            .iter()
+            .find(|(p, _)| p.ends_with(suffix))
+            .map(|(_, c)| c.clone())
+            .expect(suffix)
+    };
     for (stage, same_as) in [
         ("ast", None),
         ("model", None),
@@ -127,23 +181,41 @@ fn emit_prints_each_stage() {
         ("json", Some("fairshare.json")),
         ("p4info", Some("fairshare.p4info.txtpb")),
     ] {
-        let o = run(bin().arg("compile").arg(example("single.fsp")).args(["--emit", stage]));
-        assert!(o.status.success(), "--emit {stage}: {}", String::from_utf8_lossy(&o.stderr));
+        let o = run(bin()
+            .arg("compile")
+            .arg(example("single.fsp"))
+            .args(["--emit", stage]));
+        assert!(
+            o.status.success(),
+            "--emit {stage}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         assert!(!o.stdout.is_empty(), "--emit {stage} printed nothing");
         if let Some(f) = same_as {
             assert_eq!(o.stdout, file(f), "--emit {stage} differs from {f}");
         }
     }
-    let o = run(bin().arg("compile").arg(example("single.fsp")).args(["--emit", "rules", "--switch", "no-such"]));
+    let o = run(bin()
+        .arg("compile")
+        .arg(example("single.fsp"))
+        .args(["--emit", "rules", "--switch", "no-such"]));
     assert_eq!(o.status.code(), Some(2));
 }
 
 #[test]
 fn every_subcommand_has_help() {
-    for sub in [vec!["--help"], vec!["compile", "--help"], vec!["check", "--help"], vec!["gen-policy", "--help"]] {
+    for sub in [
+        vec!["--help"],
+        vec!["compile", "--help"],
+        vec!["check", "--help"],
+        vec!["gen-policy", "--help"],
+    ] {
         let o = run(bin().args(&sub));
         assert!(o.status.success(), "{sub:?}");
-        assert!(String::from_utf8_lossy(&o.stdout).contains("Usage"), "{sub:?}");
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains("Usage"),
+            "{sub:?}"
+        );
     }
 }
 
@@ -151,8 +223,23 @@ fn every_subcommand_has_help() {
 fn a_generated_policy_checks_and_compiles() {
     let dir = scratch("gen");
     let policy = dir.join("gen.fsp");
-    let o = run(bin().args(["gen-policy", "--dcs", "3", "--edges", "25", "--seed", "7", "-o"]).arg(&policy));
+    let o = run(bin()
+        .args([
+            "gen-policy",
+            "--dcs",
+            "3",
+            "--edges",
+            "25",
+            "--seed",
+            "7",
+            "-o",
+        ])
+        .arg(&policy));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let o = run(bin().arg("compile").arg(&policy).arg("-o").arg(dir.join("build")));
+    let o = run(bin()
+        .arg("compile")
+        .arg(&policy)
+        .arg("-o")
+        .arg(dir.join("build")));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }

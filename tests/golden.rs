@@ -23,7 +23,10 @@ fn check(path: &Path, actual: &str) -> Option<String> {
             None
         }
         Ok(expected) => {
-            let line = expected.lines().zip(actual.lines()).position(|(a, b)| a != b);
+            let line = expected
+                .lines()
+                .zip(actual.lines())
+                .position(|(a, b)| a != b);
             let at = match line {
                 Some(i) => format!(
                     "first difference at line {}:\n  expected: {}\n  actual:   {}",
@@ -31,9 +34,16 @@ fn check(path: &Path, actual: &str) -> Option<String> {
                     expected.lines().nth(i).unwrap_or(""),
                     actual.lines().nth(i).unwrap_or("")
                 ),
-                None => format!("lengths differ: expected {} lines, got {}", expected.lines().count(), actual.lines().count()),
+                None => format!(
+                    "lengths differ: expected {} lines, got {}",
+                    expected.lines().count(),
+                    actual.lines().count()
+                ),
             };
-            Some(format!("{} is stale ({at}); rerun with UPDATE_EXPECT=1 after review", path.display()))
+            Some(format!(
+                "{} is stale ({at}); rerun with UPDATE_EXPECT=1 after review",
+                path.display()
+            ))
         }
         Err(_) => {
             fs::create_dir_all(path.parent().expect("parent")).expect("create expectation folder");
@@ -41,7 +51,10 @@ fn check(path: &Path, actual: &str) -> Option<String> {
             if update {
                 None
             } else {
-                Some(format!("{} did not exist and was written; review it and rerun", path.display()))
+                Some(format!(
+                    "{} did not exist and was written; review it and rerun",
+                    path.display()
+                ))
             }
         }
     }
@@ -54,14 +67,20 @@ fn examples() -> Vec<PathBuf> {
         .filter(|p| p.extension().is_some_and(|x| x == "fsp"))
         .collect();
     v.sort();
-    assert!(v.len() >= 2, "examples/ should hold at least single.fsp and metro.fsp");
+    assert!(
+        v.len() >= 2,
+        "examples/ should hold at least single.fsp and metro.fsp"
+    );
     v
 }
 
 fn compile(path: &Path) -> fairshare_codegen::Output {
     let src = fs::read_to_string(path).expect("read example");
     let (_, policy) = fairshare_policy::load(&src).unwrap_or_else(|d| {
-        panic!("{}", fairshare_policy::render(&d, &path.display().to_string(), &src))
+        panic!(
+            "{}",
+            fairshare_policy::render(&d, &path.display().to_string(), &src)
+        )
     });
     let topo = Topology::build(&policy).expect("topology");
     let shares = allocate(&topo, &policy, policy.algorithm);
@@ -104,7 +123,12 @@ fn compiling_twice_gives_identical_bytes() {
     for ex in examples() {
         let a = compile(&ex);
         let b = compile(&ex);
-        assert_eq!(a.files(), b.files(), "{} is not deterministic", ex.display());
+        assert_eq!(
+            a.files(),
+            b.files(),
+            "{} is not deterministic",
+            ex.display()
+        );
     }
 }
 
@@ -115,9 +139,17 @@ fn every_examples_json_checks_and_references_resolve() {
             let doc = fairshare_codegen::bmv2::check_text(&p.json)
                 .unwrap_or_else(|e| panic!("{}: {}: {e}", ex.display(), p.name));
             // Every table and meter of the P4Info is in the JSON under the same name.
-            for line in p.p4info.lines().filter_map(|l| l.trim().strip_prefix("name: \"")) {
+            for line in p
+                .p4info
+                .lines()
+                .filter_map(|l| l.trim().strip_prefix("name: \""))
+            {
                 let name = line.trim_end_matches('"');
-                let known = doc.pipelines.iter().flat_map(|x| &x.tables).any(|t| t.name == name)
+                let known = doc
+                    .pipelines
+                    .iter()
+                    .flat_map(|x| &x.tables)
+                    .any(|t| t.name == name)
                     || doc.actions.iter().any(|a| a.name == name)
                     || doc.meter_arrays.iter().any(|m| m.name == name)
                     || doc.counter_arrays.iter().any(|c| c.name == name)
@@ -125,9 +157,19 @@ fn every_examples_json_checks_and_references_resolve() {
                     || name.starts_with("meta.")
                     || name == "packet_in"
                     || name == "packet_out"
-                    || p.program.header_types.iter().any(|h| h.fields.iter().any(|f| f.name == name))
-                    || p.program.actions.iter().any(|a| a.params.iter().any(|x| x.name == name));
-                assert!(known, "{}: P4Info names `{name}`, which the JSON does not define", ex.display());
+                    || p.program
+                        .header_types
+                        .iter()
+                        .any(|h| h.fields.iter().any(|f| f.name == name))
+                    || p.program
+                        .actions
+                        .iter()
+                        .any(|a| a.params.iter().any(|x| x.name == name));
+                assert!(
+                    known,
+                    "{}: P4Info names `{name}`, which the JSON does not define",
+                    ex.display()
+                );
             }
         }
     }
@@ -148,27 +190,48 @@ fn every_rule_names_tables_actions_and_fields_of_its_program() {
                     .iter()
                     .find(|t| fairshare_codegen::qualified(&t.name) == e.table)
                     .unwrap_or_else(|| panic!("{}: no table {}", sw.name, e.table));
-                assert_eq!(e.matches.len(), t.keys.len(), "{}: key count of {}", sw.name, e.table);
+                assert_eq!(
+                    e.matches.len(),
+                    t.keys.len(),
+                    "{}: key count of {}",
+                    sw.name,
+                    e.table
+                );
                 for (m, k) in e.matches.iter().zip(&t.keys) {
                     let (field, kind) = match m {
                         FieldMatch::Exact { field, .. } => (field, MatchKind::Exact),
                         FieldMatch::Lpm { field, .. } => (field, MatchKind::Lpm),
                         FieldMatch::Ternary { field, .. } => (field, MatchKind::Ternary),
                     };
-                    assert_eq!(field, &fairshare_codegen::bmv2::p4_field_name(prog, k.field));
-                    assert_eq!(kind, k.kind, "{}: match kind of {field} in {}", sw.name, e.table);
+                    assert_eq!(
+                        field,
+                        &fairshare_codegen::bmv2::p4_field_name(prog, k.field)
+                    );
+                    assert_eq!(
+                        kind, k.kind,
+                        "{}: match kind of {field} in {}",
+                        sw.name, e.table
+                    );
                 }
                 let a = t
                     .actions
                     .iter()
                     .map(|a| &prog.actions[a.0])
                     .find(|a| fairshare_codegen::qualified(&a.name) == e.action)
-                    .unwrap_or_else(|| panic!("{}: {} is not an action of {}", sw.name, e.action, e.table));
+                    .unwrap_or_else(|| {
+                        panic!("{}: {} is not an action of {}", sw.name, e.action, e.table)
+                    });
                 let names: Vec<&str> = e.params.iter().map(|p| p.name.as_str()).collect();
                 let expected: Vec<&str> = a.params.iter().map(|p| p.name.as_str()).collect();
                 assert_eq!(names, expected, "{}: parameters of {}", sw.name, e.action);
                 let ternary = t.keys.iter().any(|k| k.kind == MatchKind::Ternary);
-                assert_eq!(e.priority.is_some(), ternary, "{}: priority of an entry of {}", sw.name, e.table);
+                assert_eq!(
+                    e.priority.is_some(),
+                    ternary,
+                    "{}: priority of an entry of {}",
+                    sw.name,
+                    e.table
+                );
             }
             for m in &sw.rules.meter_configs {
                 let meter = prog
@@ -176,7 +239,14 @@ fn every_rule_names_tables_actions_and_fields_of_its_program() {
                     .iter()
                     .find(|x| fairshare_codegen::qualified(&x.name) == m.meter)
                     .unwrap_or_else(|| panic!("{}: no meter {}", sw.name, m.meter));
-                assert!(m.index < meter.size, "{}: {}[{}] beyond its size {}", sw.name, m.meter, m.index, meter.size);
+                assert!(
+                    m.index < meter.size,
+                    "{}: {}[{}] beyond its size {}",
+                    sw.name,
+                    m.meter,
+                    m.index,
+                    meter.size
+                );
                 assert!(m.cir <= m.pir && m.cburst <= m.pburst, "{}: {m:?}", sw.name);
             }
         }

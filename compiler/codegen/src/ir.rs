@@ -212,7 +212,10 @@ impl BinOp {
 pub enum Expr {
     Field(FieldRef),
     /// A sized literal.
-    Int { value: u128, width: u32 },
+    Int {
+        value: u128,
+        width: u32,
+    },
     /// A named constant: index into [`Program::consts`].
     Const(usize),
     /// A parameter of the enclosing action.
@@ -254,11 +257,21 @@ pub enum Prim {
     SetInvalid(HeaderId),
     /// v1model `mark_to_drop(standard_metadata)`.
     MarkToDrop,
-    Count { counter: CounterId, index: Expr },
+    Count {
+        counter: CounterId,
+        index: Expr,
+    },
     /// Executes an indirect meter and stores the colour.
-    ExecuteMeter { meter: MeterId, index: Expr, dst: FieldRef },
+    ExecuteMeter {
+        meter: MeterId,
+        index: Expr,
+        dst: FieldRef,
+    },
     /// Reads the colour of the table's direct meter for the matched entry.
-    ReadDirectMeter { meter: MeterId, dst: FieldRef },
+    ReadDirectMeter {
+        meter: MeterId,
+        dst: FieldRef,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -375,10 +388,21 @@ pub type Block = Vec<Stmt>;
 pub enum Stmt {
     Apply(TableId),
     /// `if (t.apply().hit) { hit } else { miss }`.
-    ApplyHit { table: TableId, hit: Block, miss: Block },
-    If { cond: Expr, then: Block, els: Block },
+    ApplyHit {
+        table: TableId,
+        hit: Block,
+        miss: Block,
+    },
+    If {
+        cond: Expr,
+        then: Block,
+        els: Block,
+    },
     /// A direct call of an action with constant arguments.
-    Call { action: ActionId, args: Vec<u128> },
+    Call {
+        action: ActionId,
+        args: Vec<u128>,
+    },
     Do(Vec<Prim>),
 }
 
@@ -440,7 +464,11 @@ impl Program {
         }
         for ht in &self.header_types {
             if ht.width() % 8 != 0 {
-                return err(format!("header type {} is {} bits, not whole bytes", ht.name, ht.width()));
+                return err(format!(
+                    "header type {} is {} bits, not whole bytes",
+                    ht.name,
+                    ht.width()
+                ));
             }
         }
         let check_field = |f: &FieldRef| -> Result<(), IrError> {
@@ -484,7 +512,9 @@ impl Program {
                         return Err(IrError(format!("bad header {h:?}")))
                     }
                     Expr::Int { value, width } if *width < 128 && *value >> *width != 0 => {
-                        return Err(IrError(format!("literal {value} does not fit {width} bits")))
+                        return Err(IrError(format!(
+                            "literal {value} does not fit {width} bits"
+                        )))
                     }
                     _ => {}
                 }
@@ -510,7 +540,10 @@ impl Program {
                     check_expr(index, params)?;
                 }
                 Prim::ExecuteMeter { meter, index, dst } => {
-                    let m = self.meters.get(meter.0).ok_or_else(|| IrError(format!("bad meter {meter:?}")))?;
+                    let m = self
+                        .meters
+                        .get(meter.0)
+                        .ok_or_else(|| IrError(format!("bad meter {meter:?}")))?;
                     if m.direct.is_some() {
                         return Err(IrError(format!("meter {} is direct", m.name)));
                     }
@@ -518,7 +551,10 @@ impl Program {
                     check_field(dst)?;
                 }
                 Prim::ReadDirectMeter { meter, dst } => {
-                    let m = self.meters.get(meter.0).ok_or_else(|| IrError(format!("bad meter {meter:?}")))?;
+                    let m = self
+                        .meters
+                        .get(meter.0)
+                        .ok_or_else(|| IrError(format!("bad meter {meter:?}")))?;
                     if m.direct.is_none() {
                         return Err(IrError(format!("meter {} is not direct", m.name)));
                     }
@@ -542,13 +578,25 @@ impl Program {
             }
             let (def, args) = &t.default_action;
             if !t.actions.contains(def) {
-                return err(format!("table {}: default action is not one of its actions", t.name));
+                return err(format!(
+                    "table {}: default action is not one of its actions",
+                    t.name
+                ));
             }
             if self.actions[def.0].params.len() != args.len() {
-                return err(format!("table {}: default action arguments do not match", t.name));
+                return err(format!(
+                    "table {}: default action arguments do not match",
+                    t.name
+                ));
             }
             if let Some(m) = t.direct_meter {
-                if self.meters.get(m.0).and_then(|m| m.direct).map(|d| &self.tables[d.0].name) != Some(&t.name) {
+                if self
+                    .meters
+                    .get(m.0)
+                    .and_then(|m| m.direct)
+                    .map(|d| &self.tables[d.0].name)
+                    != Some(&t.name)
+                {
                     return err(format!("table {}: direct meter not bound to it", t.name));
                 }
             }
@@ -599,7 +647,10 @@ impl Program {
                     stack.extend(then.iter().chain(els.iter()));
                 }
                 Stmt::Call { action, args } => {
-                    let a = self.actions.get(action.0).ok_or_else(|| IrError(format!("bad action {action:?}")))?;
+                    let a = self
+                        .actions
+                        .get(action.0)
+                        .ok_or_else(|| IrError(format!("bad action {action:?}")))?;
                     if a.params.len() != args.len() {
                         return err(format!("call of {} with {} arguments", a.name, args.len()));
                     }

@@ -123,7 +123,10 @@ impl Output {
         for p in &self.pipelines {
             v.push((format!("pipelines/{}/fairshare.p4", p.name), &p.p4));
             v.push((format!("pipelines/{}/fairshare.json", p.name), &p.json));
-            v.push((format!("pipelines/{}/fairshare.p4info.txtpb", p.name), &p.p4info));
+            v.push((
+                format!("pipelines/{}/fairshare.p4info.txtpb", p.name),
+                &p.p4info,
+            ));
         }
         for s in &self.switches {
             v.push((format!("switches/{}/rules.json", s.name), &s.rules_json));
@@ -153,7 +156,10 @@ fn to_json<T: serde::Serialize>(v: &T) -> Result<String, serde_json::Error> {
 }
 
 /// Renders one program: P4, checked BMv2 JSON, P4Info.
-pub fn render_program(prog: &ir::Program, title: &str) -> Result<(String, String, String), CodegenError> {
+pub fn render_program(
+    prog: &ir::Program,
+    title: &str,
+) -> Result<(String, String, String), CodegenError> {
     prog.validate().map_err(|e| CodegenError::Ir(e.0))?;
     let p4 = p4::render(prog, title)?;
     let json = bmv2::to_text(&bmv2::lower(prog, "fairshare.p4"))?;
@@ -174,18 +180,39 @@ pub fn compile(policy: &Policy, topo: &Topology, shares: &Shares) -> Result<Outp
     }
     let mut pipelines = vec![];
     for ((name, params), switches) in programs {
-        let target = policy.switches().find(|s| s.name == switches[0]).map(|s| s.target).unwrap_or(Target::Bmv2);
+        let target = policy
+            .switches()
+            .find(|s| s.name == switches[0])
+            .map(|s| s.target)
+            .unwrap_or(Target::Bmv2);
         let program = pipeline::build(&params);
-        let title = format!("fairshare pipeline `{name}` for network \"{}\"", policy.name);
+        let title = format!(
+            "fairshare pipeline `{name}` for network \"{}\"",
+            policy.name
+        );
         let (p4, json, p4info) = render_program(&program, &title)?;
-        pipelines.push(PipelineOut { name, target, params, program, p4, json, p4info, switches });
+        pipelines.push(PipelineOut {
+            name,
+            target,
+            params,
+            program,
+            p4,
+            json,
+            p4info,
+            switches,
+        });
     }
     let name_of = |sw: &Switch| key(sw).0;
     let rules = rules::build(policy, topo, shares, &name_of).map_err(CodegenError::TableFull)?;
     let switches = rules
         .into_iter()
         .map(|r| {
-            Ok(SwitchOut { name: r.switch.clone(), pipeline: r.pipeline.clone(), rules_json: to_json(&r)?, rules: r })
+            Ok(SwitchOut {
+                name: r.switch.clone(),
+                pipeline: r.pipeline.clone(),
+                rules_json: to_json(&r)?,
+                rules: r,
+            })
         })
         .collect::<Result<Vec<_>, serde_json::Error>>()?;
     let report = report::build(policy, topo, shares);

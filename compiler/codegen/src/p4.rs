@@ -140,7 +140,11 @@ impl Printer<'_> {
             Prim::SetInvalid(h) => format!("hdr.{}.setInvalid();", self.prog.headers[h.0].name),
             Prim::MarkToDrop => "mark_to_drop(standard_metadata);".into(),
             Prim::Count { counter, index } => {
-                format!("{}.count({});", self.prog.counters[counter.0].name, self.expr(index, params))
+                format!(
+                    "{}.count({});",
+                    self.prog.counters[counter.0].name,
+                    self.expr(index, params)
+                )
             }
             Prim::ExecuteMeter { meter, index, dst } => format!(
                 "{}.execute_meter({}, {});",
@@ -149,7 +153,11 @@ impl Printer<'_> {
                 self.field(*dst)
             ),
             Prim::ReadDirectMeter { meter, dst } => {
-                format!("{}.read({});", self.prog.meters[meter.0].name, self.field(*dst))
+                format!(
+                    "{}.read({});",
+                    self.prog.meters[meter.0].name,
+                    self.field(*dst)
+                )
             }
         })
     }
@@ -186,7 +194,11 @@ impl Printer<'_> {
                             self.prog
                                 .consts
                                 .iter()
-                                .find(|c| c.value == *v && c.width == p.width && c.name.starts_with("DROP_"))
+                                .find(|c| {
+                                    c.value == *v
+                                        && c.width == p.width
+                                        && c.name.starts_with("DROP_")
+                                })
                                 .map(|c| c.name.clone())
                                 .unwrap_or_else(|| format!("{}w{v}", p.width))
                         })
@@ -207,8 +219,14 @@ impl Printer<'_> {
     /// Prints `if / else if / else` chains flat rather than nested.
     fn if_chain(&self, s: &Stmt, indent: usize, out: &mut Vec<String>, continued: bool) {
         let pad = "    ".repeat(indent);
-        let Stmt::If { cond, then, els } = s else { return };
-        let head = if continued { format!("{pad}}} else if (") } else { format!("{pad}if (") };
+        let Stmt::If { cond, then, els } = s else {
+            return;
+        };
+        let head = if continued {
+            format!("{pad}}} else if (")
+        } else {
+            format!("{pad}if (")
+        };
         out.push(format!("{head}{}) {{", self.expr(cond, &[])));
         self.block(then, indent + 1, out);
         match els.as_slice() {
@@ -230,13 +248,23 @@ pub fn render(prog: &Program, title: &str) -> Result<String, askama::Error> {
         .consts
         .iter()
         .map(|c| {
-            let value = if c.name == "YELLOW_TOS" { format!("0x{:02x}", c.value) } else { c.value.to_string() };
-            ConstView { decl: format!("const bit<{}> {} = {};", c.width, c.name, value), doc: comment(&c.doc) }
+            let value = if c.name == "YELLOW_TOS" {
+                format!("0x{:02x}", c.value)
+            } else {
+                c.value.to_string()
+            };
+            ConstView {
+                decl: format!("const bit<{}> {} = {};", c.width, c.name, value),
+                doc: comment(&c.doc),
+            }
         })
         .collect();
     let fields = |fs: &[FieldDecl]| -> Vec<FieldView> {
         fs.iter()
-            .map(|f| FieldView { decl: format!("bit<{}> {};", f.width, f.name), doc: comment(&f.doc) })
+            .map(|f| FieldView {
+                decl: format!("bit<{}> {};", f.width, f.name),
+                doc: comment(&f.doc),
+            })
             .collect()
     };
     let headers = prog
@@ -249,18 +277,28 @@ pub fn render(prog: &Program, title: &str) -> Result<String, askama::Error> {
                 .map(|c| format!("@controller_header(\"{c}\")\n"))
                 .unwrap_or_default(),
             name: h.name.clone(),
-            doc: if h.doc.is_empty() { String::new() } else { format!("// {}\n", h.doc) },
+            doc: if h.doc.is_empty() {
+                String::new()
+            } else {
+                format!("// {}\n", h.doc)
+            },
             fields: fields(&h.fields),
         })
         .collect();
-    let header_members =
-        prog.headers.iter().map(|h| format!("{} {};", prog.header_types[h.ty].name, h.name)).collect();
+    let header_members = prog
+        .headers
+        .iter()
+        .map(|h| format!("{} {};", prog.header_types[h.ty].name, h.name))
+        .collect();
     let states = prog
         .parser
         .iter()
         .map(|s| {
-            let mut lines: Vec<String> =
-                s.extracts.iter().map(|h| format!("packet.extract(hdr.{});", prog.headers[h.0].name)).collect();
+            let mut lines: Vec<String> = s
+                .extracts
+                .iter()
+                .map(|h| format!("packet.extract(hdr.{});", prog.headers[h.0].name))
+                .collect();
             for (f, e) in &s.sets {
                 lines.push(format!("{} = {};", pr.field(*f), pr.expr(e, &[])));
             }
@@ -278,7 +316,9 @@ pub fn render(prog: &Program, title: &str) -> Result<String, askama::Error> {
                         .iter()
                         .zip(&s.select)
                         .map(|(v, f)| {
-                            if matches!(f, FieldRef::Std(StdField::IngressPort)) && *v == prog.consts[0].value {
+                            if matches!(f, FieldRef::Std(StdField::IngressPort))
+                                && *v == prog.consts[0].value
+                            {
                                 prog.consts[0].name.clone()
                             } else if prog.field_width(*f) == 16 {
                                 format!("0x{v:04x}")
@@ -287,13 +327,20 @@ pub fn render(prog: &Program, title: &str) -> Result<String, askama::Error> {
                             }
                         })
                         .collect();
-                    let label = if vs.len() == 1 { vs[0].clone() } else { format!("({})", vs.join(", ")) };
+                    let label = if vs.len() == 1 {
+                        vs[0].clone()
+                    } else {
+                        format!("({})", vs.join(", "))
+                    };
                     lines.push(format!("    {label}: {};", next(n)));
                 }
                 lines.push(format!("    default: {};", next(&s.default)));
                 lines.push("}".into());
             }
-            StateView { name: s.name.clone(), lines }
+            StateView {
+                name: s.name.clone(),
+                lines,
+            }
         })
         .collect();
     let checksum = |c: &Checksum| ChecksumView {
@@ -315,8 +362,18 @@ pub fn render(prog: &Program, title: &str) -> Result<String, askama::Error> {
             .collect(),
         target: pr.field(c.target),
     };
-    let verify = prog.checksums.iter().filter(|c| c.verify).map(checksum).collect();
-    let update = prog.checksums.iter().filter(|c| !c.verify).map(checksum).collect();
+    let verify = prog
+        .checksums
+        .iter()
+        .filter(|c| c.verify)
+        .map(checksum)
+        .collect();
+    let update = prog
+        .checksums
+        .iter()
+        .filter(|c| !c.verify)
+        .map(checksum)
+        .collect();
 
     let mut externs = vec![];
     for m in &prog.meters {
@@ -332,7 +389,10 @@ pub fn render(prog: &Program, title: &str) -> Result<String, askama::Error> {
     }
     for c in &prog.counters {
         externs.push(format!("// {}", c.doc));
-        externs.push(format!("counter(32w{}, CounterType.packets_and_bytes) {};", c.size, c.name));
+        externs.push(format!(
+            "counter(32w{}, CounterType.packets_and_bytes) {};",
+            c.size, c.name
+        ));
     }
 
     let actions = prog
@@ -340,11 +400,19 @@ pub fn render(prog: &Program, title: &str) -> Result<String, askama::Error> {
         .iter()
         .filter(|a| a.name != "NoAction")
         .map(|a| {
-            let params: Vec<String> = a.params.iter().map(|p| format!("bit<{}> {}", p.width, p.name)).collect();
+            let params: Vec<String> = a
+                .params
+                .iter()
+                .map(|p| format!("bit<{}> {}", p.width, p.name))
+                .collect();
             ActionView {
                 doc: a.doc.clone(),
                 signature: format!("action {}({})", a.name, params.join(", ")),
-                body: a.body.iter().filter_map(|p| pr.prim(p, &a.params)).collect(),
+                body: a
+                    .body
+                    .iter()
+                    .filter_map(|p| pr.prim(p, &a.params))
+                    .collect(),
             }
         })
         .collect();
@@ -358,7 +426,10 @@ pub fn render(prog: &Program, title: &str) -> Result<String, askama::Error> {
                 "{}default_action = {}({});",
                 if t.default_const { "const " } else { "" },
                 def_name,
-                args.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", ")
+                args.iter()
+                    .map(|a| a.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
             let mut extra = vec![];
             if let Some(m) = t.direct_meter {
@@ -367,8 +438,16 @@ pub fn render(prog: &Program, title: &str) -> Result<String, askama::Error> {
             TableView {
                 doc: t.doc.clone(),
                 name: t.name.clone(),
-                keys: t.keys.iter().map(|k| format!("{}: {};", pr.field(k.field), k.kind.name())).collect(),
-                actions: t.actions.iter().map(|a| format!("{};", prog.actions[a.0].name)).collect(),
+                keys: t
+                    .keys
+                    .iter()
+                    .map(|k| format!("{}: {};", pr.field(k.field), k.kind.name()))
+                    .collect(),
+                actions: t
+                    .actions
+                    .iter()
+                    .map(|a| format!("{};", prog.actions[a.0].name))
+                    .collect(),
                 default_action,
                 size: t.size,
                 extra,
@@ -379,7 +458,11 @@ pub fn render(prog: &Program, title: &str) -> Result<String, askama::Error> {
     pr.block(&prog.ingress, 2, &mut ingress);
     let mut egress = vec![];
     pr.block(&prog.egress, 2, &mut egress);
-    let emits = prog.deparser.iter().map(|h| format!("packet.emit(hdr.{});", prog.headers[h.0].name)).collect();
+    let emits = prog
+        .deparser
+        .iter()
+        .map(|h| format!("packet.emit(hdr.{});", prog.headers[h.0].name))
+        .collect();
 
     let t = V1modelTemplate {
         title: title.into(),

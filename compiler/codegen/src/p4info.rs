@@ -60,27 +60,56 @@ impl Ids {
     pub fn of(prog: &Program) -> Ids {
         let names = |it: &mut dyn Iterator<Item = String>| it.collect::<Vec<_>>();
         Ids {
-            actions: assign_ids(PREFIX_ACTION, &names(&mut prog.actions.iter().map(|a| qualified(&a.name)))),
-            tables: assign_ids(PREFIX_TABLE, &names(&mut prog.tables.iter().map(|t| qualified(&t.name)))),
+            actions: assign_ids(
+                PREFIX_ACTION,
+                &names(&mut prog.actions.iter().map(|a| qualified(&a.name))),
+            ),
+            tables: assign_ids(
+                PREFIX_TABLE,
+                &names(&mut prog.tables.iter().map(|t| qualified(&t.name))),
+            ),
             meters: assign_ids(
                 PREFIX_METER,
-                &names(&mut prog.meters.iter().filter(|m| m.direct.is_none()).map(|m| qualified(&m.name))),
+                &names(
+                    &mut prog
+                        .meters
+                        .iter()
+                        .filter(|m| m.direct.is_none())
+                        .map(|m| qualified(&m.name)),
+                ),
             ),
             direct_meters: assign_ids(
                 PREFIX_DIRECT_METER,
-                &names(&mut prog.meters.iter().filter(|m| m.direct.is_some()).map(|m| qualified(&m.name))),
+                &names(
+                    &mut prog
+                        .meters
+                        .iter()
+                        .filter(|m| m.direct.is_some())
+                        .map(|m| qualified(&m.name)),
+                ),
             ),
-            counters: assign_ids(PREFIX_COUNTER, &names(&mut prog.counters.iter().map(|c| qualified(&c.name)))),
+            counters: assign_ids(
+                PREFIX_COUNTER,
+                &names(&mut prog.counters.iter().map(|c| qualified(&c.name))),
+            ),
             controller_headers: assign_ids(
                 PREFIX_CONTROLLER_HEADER,
-                &names(&mut prog.header_types.iter().filter_map(|h| h.controller_header.clone())),
+                &names(
+                    &mut prog
+                        .header_types
+                        .iter()
+                        .filter_map(|h| h.controller_header.clone()),
+                ),
             ),
         }
     }
 }
 
 fn preamble(out: &mut String, id: u32, name: &str, alias: &str) {
-    let _ = writeln!(out, "  preamble {{\n    id: {id}\n    name: \"{name}\"\n    alias: \"{alias}\"\n  }}");
+    let _ = writeln!(
+        out,
+        "  preamble {{\n    id: {id}\n    name: \"{name}\"\n    alias: \"{alias}\"\n  }}"
+    );
 }
 
 fn short(name: &str) -> &str {
@@ -111,17 +140,28 @@ pub fn render(prog: &Program) -> String {
             );
         }
         for a in &t.actions {
-            let _ = writeln!(out, "  action_refs {{\n    id: {}\n  }}", id(&ids.actions, &qualified(&prog.actions[a.0].name)));
+            let _ = writeln!(
+                out,
+                "  action_refs {{\n    id: {}\n  }}",
+                id(&ids.actions, &qualified(&prog.actions[a.0].name))
+            );
         }
         if t.default_const {
             let _ = writeln!(
                 out,
                 "  const_default_action_id: {}",
-                id(&ids.actions, &qualified(&prog.actions[t.default_action.0 .0].name))
+                id(
+                    &ids.actions,
+                    &qualified(&prog.actions[t.default_action.0 .0].name)
+                )
             );
         }
         if let Some(m) = t.direct_meter {
-            let _ = writeln!(out, "  direct_resource_ids: {}", id(&ids.direct_meters, &qualified(&prog.meters[m.0].name)));
+            let _ = writeln!(
+                out,
+                "  direct_resource_ids: {}",
+                id(&ids.direct_meters, &qualified(&prog.meters[m.0].name))
+            );
         }
         let _ = writeln!(out, "  size: {}\n}}", t.size);
     }
@@ -130,7 +170,13 @@ pub fn render(prog: &Program) -> String {
         out.push_str("actions {\n");
         preamble(&mut out, id(&ids.actions, &name), &name, short(&name));
         for (i, p) in a.params.iter().enumerate() {
-            let _ = writeln!(out, "  params {{\n    id: {}\n    name: \"{}\"\n    bitwidth: {}\n  }}", i + 1, p.name, p.width);
+            let _ = writeln!(
+                out,
+                "  params {{\n    id: {}\n    name: \"{}\"\n    bitwidth: {}\n  }}",
+                i + 1,
+                p.name,
+                p.width
+            );
         }
         out.push_str("}\n");
     }
@@ -138,7 +184,11 @@ pub fn render(prog: &Program) -> String {
         let name = qualified(&c.name);
         out.push_str("counters {\n");
         preamble(&mut out, id(&ids.counters, &name), &name, short(&name));
-        let _ = writeln!(out, "  spec {{\n    unit: BOTH\n  }}\n  size: {}\n}}", c.size);
+        let _ = writeln!(
+            out,
+            "  spec {{\n    unit: BOTH\n  }}\n  size: {}\n}}",
+            c.size
+        );
     }
     let unit = |u: MeterUnit| match u {
         MeterUnit::Bytes => "BYTES",
@@ -148,7 +198,12 @@ pub fn render(prog: &Program) -> String {
         let name = qualified(&m.name);
         out.push_str("meters {\n");
         preamble(&mut out, id(&ids.meters, &name), &name, short(&name));
-        let _ = writeln!(out, "  spec {{\n    unit: {}\n  }}\n  size: {}\n}}", unit(m.unit), m.size);
+        let _ = writeln!(
+            out,
+            "  spec {{\n    unit: {}\n  }}\n  size: {}\n}}",
+            unit(m.unit),
+            m.size
+        );
     }
     for m in prog.meters.iter() {
         let Some(t) = m.direct else { continue };
@@ -163,13 +218,57 @@ pub fn render(prog: &Program) -> String {
         );
     }
     for h in &prog.header_types {
-        let Some(c) = &h.controller_header else { continue };
+        let Some(c) = &h.controller_header else {
+            continue;
+        };
         out.push_str("controller_packet_metadata {\n");
         let _ = writeln!(out, "  preamble {{\n    id: {}\n    name: \"{c}\"\n    alias: \"{c}\"\n    annotations: \"@controller_header(\\\"{c}\\\")\"\n  }}", id(&ids.controller_headers, c));
         for (i, f) in h.fields.iter().enumerate() {
-            let _ = writeln!(out, "  metadata {{\n    id: {}\n    name: \"{}\"\n    bitwidth: {}\n  }}", i + 1, f.name, f.width);
+            let _ = writeln!(
+                out,
+                "  metadata {{\n    id: {}\n    name: \"{}\"\n    bitwidth: {}\n  }}",
+                i + 1,
+                f.name,
+                f.width
+            );
         }
         out.push_str("}\n");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_carry_the_kind_prefix_and_do_not_depend_on_order() {
+        let a = assign_ids(PREFIX_TABLE, &["Ingress.b".into(), "Ingress.a".into()]);
+        let b = assign_ids(PREFIX_TABLE, &["Ingress.a".into(), "Ingress.b".into()]);
+        assert_eq!(a, b);
+        for id in a.values() {
+            assert_eq!(id >> 24, PREFIX_TABLE);
+            assert_ne!(id & 0x00ff_ffff, 0);
+        }
+    }
+
+    #[test]
+    fn an_id_survives_unrelated_additions() {
+        let before = assign_ids(PREFIX_ACTION, &["Ingress.forward".into()]);
+        let after = assign_ids(
+            PREFIX_ACTION,
+            &["Ingress.forward".into(), "Ingress.other".into()],
+        );
+        assert_eq!(before["Ingress.forward"], after["Ingress.forward"]);
+    }
+
+    #[test]
+    fn colliding_hashes_get_distinct_ids() {
+        // 5,000 names over 2^24 values: collisions are unlikely but the
+        // probing must keep every id distinct whatever happens.
+        let names: Vec<String> = (0..5000).map(|i| format!("Ingress.t{i}")).collect();
+        let ids = assign_ids(PREFIX_TABLE, &names);
+        let distinct: BTreeSet<u32> = ids.values().copied().collect();
+        assert_eq!(distinct.len(), names.len());
+    }
 }

@@ -39,21 +39,35 @@ pub struct PipelineParams {
 
 impl PipelineParams {
     pub fn new(cpu_port: u16, sizes: &Sizes) -> PipelineParams {
-        PipelineParams { cpu_port, flows: sizes.flows, routes: sizes.routes, steer: sizes.steer }
+        PipelineParams {
+            cpu_port,
+            flows: sizes.flows,
+            routes: sizes.routes,
+            steer: sizes.steer,
+        }
     }
 }
 
 /// The reasons a packet is dropped, in the order of the `drops` counter's cells.
 pub const DROP_REASONS: [(&str, &str); 9] = [
-    ("DROP_PARSER_ERROR", "the parser failed (e.g. a truncated header)"),
+    (
+        "DROP_PARSER_ERROR",
+        "the parser failed (e.g. a truncated header)",
+    ),
     ("DROP_NOT_IPV4", "not an IPv4 packet"),
     ("DROP_BAD_CHECKSUM", "the IPv4 header checksum is wrong"),
     ("DROP_RSVP_FLOOD", "RSVP above the punt meter's rate"),
-    ("DROP_IP_OPTIONS", "IPv4 options on a packet that is not RSVP"),
+    (
+        "DROP_IP_OPTIONS",
+        "IPv4 options on a packet that is not RSVP",
+    ),
     ("DROP_TTL_EXPIRED", "the TTL would reach zero"),
     ("DROP_METER_RED", "red from the flow's or the route's meter"),
     ("DROP_NO_ROUTE", "no IPv4 route for the destination"),
-    ("DROP_BAD_PACKET_OUT", "a packet from the CPU port without a packet_out header"),
+    (
+        "DROP_BAD_PACKET_OUT",
+        "a packet from the CPU port without a packet_out header",
+    ),
 ];
 
 /// The `reason` carried in `packet_in` for punted RSVP.
@@ -79,7 +93,11 @@ pub mod names {
 }
 
 fn f(name: &str, width: u32, doc: &str) -> FieldDecl {
-    FieldDecl { name: name.into(), width, doc: doc.into() }
+    FieldDecl {
+        name: name.into(),
+        width,
+        doc: doc.into(),
+    }
 }
 
 /// Builds the program for the given parameters.
@@ -92,10 +110,30 @@ pub fn build(params: &PipelineParams) -> Program {
                 value: params.cpu_port.into(),
                 doc: "the port that carries packet_in/packet_out to the controller".into(),
             },
-            Const { name: "COLOR_GREEN".into(), width: 2, value: 0, doc: "meter colours, as BMv2 numbers them".into() },
-            Const { name: "COLOR_YELLOW".into(), width: 2, value: 1, doc: String::new() },
-            Const { name: "COLOR_RED".into(), width: 2, value: 2, doc: String::new() },
-            Const { name: "IP_PROTO_RSVP".into(), width: 8, value: 46, doc: "RSVP (RFC 2205)".into() },
+            Const {
+                name: "COLOR_GREEN".into(),
+                width: 2,
+                value: 0,
+                doc: "meter colours, as BMv2 numbers them".into(),
+            },
+            Const {
+                name: "COLOR_YELLOW".into(),
+                width: 2,
+                value: 1,
+                doc: String::new(),
+            },
+            Const {
+                name: "COLOR_RED".into(),
+                width: 2,
+                value: 2,
+                doc: String::new(),
+            },
+            Const {
+                name: "IP_PROTO_RSVP".into(),
+                width: 8,
+                value: 46,
+                doc: "RSVP (RFC 2205)".into(),
+            },
             Const {
                 name: "PUNT_RSVP".into(),
                 width: 7,
@@ -110,17 +148,32 @@ pub fn build(params: &PipelineParams) -> Program {
             },
         ];
         for (i, (name, doc)) in DROP_REASONS.iter().enumerate() {
-            c.push(Const { name: (*name).into(), width: 32, value: i as u128, doc: (*doc).into() });
+            c.push(Const {
+                name: (*name).into(),
+                width: 32,
+                value: i as u128,
+                doc: (*doc).into(),
+            });
         }
         c
     };
-    let cidx = |name: &str| consts.iter().position(|c| c.name == name).map(Expr::Const).unwrap_or(Expr::Bool(false));
+    let cidx = |name: &str| {
+        consts
+            .iter()
+            .position(|c| c.name == name)
+            .map(Expr::Const)
+            .unwrap_or(Expr::Bool(false))
+    };
 
     let header_types = vec![
         HeaderType {
             name: "packet_out_t".into(),
             fields: vec![
-                f("egress_port", 9, "the port the controller sends the packet out of"),
+                f(
+                    "egress_port",
+                    9,
+                    "the port the controller sends the packet out of",
+                ),
                 f("_pad", 7, ""),
             ],
             controller_header: Some("packet_out".into()),
@@ -137,7 +190,11 @@ pub fn build(params: &PipelineParams) -> Program {
         },
         HeaderType {
             name: "ethernet_t".into(),
-            fields: vec![f("dst_addr", 48, ""), f("src_addr", 48, ""), f("ether_type", 16, "")],
+            fields: vec![
+                f("dst_addr", 48, ""),
+                f("src_addr", 48, ""),
+                f("ether_type", 16, ""),
+            ],
             controller_header: None,
             doc: String::new(),
         },
@@ -158,7 +215,8 @@ pub fn build(params: &PipelineParams) -> Program {
                 f("dst_addr", 32, ""),
             ],
             controller_header: None,
-            doc: "IPv4 without options; packets with options are RSVP (punted whole) or dropped.".into(),
+            doc: "IPv4 without options; packets with options are RSVP (punted whole) or dropped."
+                .into(),
         },
         HeaderType {
             name: "tcp_t".into(),
@@ -179,7 +237,12 @@ pub fn build(params: &PipelineParams) -> Program {
         },
         HeaderType {
             name: "udp_t".into(),
-            fields: vec![f("src_port", 16, ""), f("dst_port", 16, ""), f("length", 16, ""), f("checksum", 16, "")],
+            fields: vec![
+                f("src_port", 16, ""),
+                f("dst_port", 16, ""),
+                f("length", 16, ""),
+                f("checksum", 16, ""),
+            ],
             controller_header: None,
             doc: String::new(),
         },
@@ -187,27 +250,70 @@ pub fn build(params: &PipelineParams) -> Program {
     let headers: Vec<Header> = ["packet_out", "packet_in", "ethernet", "ipv4", "tcp", "udp"]
         .iter()
         .enumerate()
-        .map(|(ty, name)| Header { name: (*name).into(), ty })
+        .map(|(ty, name)| Header {
+            name: (*name).into(),
+            ty,
+        })
         .collect();
-    let (h_out, h_in, h_eth, h_ip, h_tcp, h_udp) =
-        (HeaderId(0), HeaderId(1), HeaderId(2), HeaderId(3), HeaderId(4), HeaderId(5));
+    let (h_out, h_in, h_eth, h_ip, h_tcp, h_udp) = (
+        HeaderId(0),
+        HeaderId(1),
+        HeaderId(2),
+        HeaderId(3),
+        HeaderId(4),
+        HeaderId(5),
+    );
     let fld = |h: HeaderId, name: &str| -> FieldRef {
-        let i = header_types[headers[h.0].ty].fields.iter().position(|f| f.name == name).unwrap_or(usize::MAX);
+        let i = header_types[headers[h.0].ty]
+            .fields
+            .iter()
+            .position(|f| f.name == name)
+            .unwrap_or(usize::MAX);
         FieldRef::Hdr(h, i)
     };
 
     let meta = vec![
         f("color", 2, "the packet's meter colour (COLOR_*)"),
-        f("route", 32, "the route (DC, edge) the packet belongs to: a cell of route_meter"),
-        f("route_valid", 1, "whether route_class or flows set meta.route"),
-        f("edge", 16, "the subscriber edge of the source address (0: none)"),
-        f("service", 16, "the service of the destination VIP (0: none)"),
+        f(
+            "route",
+            32,
+            "the route (DC, edge) the packet belongs to: a cell of route_meter",
+        ),
+        f(
+            "route_valid",
+            1,
+            "whether route_class or flows set meta.route",
+        ),
+        f(
+            "edge",
+            16,
+            "the subscriber edge of the source address (0: none)",
+        ),
+        f(
+            "service",
+            16,
+            "the service of the destination VIP (0: none)",
+        ),
         f("l4_src", 16, "TCP/UDP source port (0 if neither)"),
         f("l4_dst", 16, "TCP/UDP destination port (0 if neither)"),
-        f("l4_len", 16, "TCP/UDP length, for the pseudo-header checksum"),
-        f("nat", 1, "addresses were rewritten: the TCP/UDP checksum needs updating"),
+        f(
+            "l4_len",
+            16,
+            "TCP/UDP length, for the pseudo-header checksum",
+        ),
+        f(
+            "nat",
+            1,
+            "addresses were rewritten: the TCP/UDP checksum needs updating",
+        ),
     ];
-    let m = |name: &str| FieldRef::Meta(meta.iter().position(|f| f.name == name).unwrap_or(usize::MAX));
+    let m = |name: &str| {
+        FieldRef::Meta(
+            meta.iter()
+                .position(|f| f.name == name)
+                .unwrap_or(usize::MAX),
+        )
+    };
 
     let parser = vec![
         ParserState {
@@ -215,7 +321,10 @@ pub fn build(params: &PipelineParams) -> Program {
             extracts: vec![],
             sets: vec![],
             select: vec![FieldRef::Std(StdField::IngressPort)],
-            cases: vec![(vec![params.cpu_port.into()], Next::State("parse_packet_out".into()))],
+            cases: vec![(
+                vec![params.cpu_port.into()],
+                Next::State("parse_packet_out".into()),
+            )],
             default: Next::State("parse_ethernet".into()),
         },
         ParserState {
@@ -238,7 +347,11 @@ pub fn build(params: &PipelineParams) -> Program {
             name: "parse_ipv4".into(),
             extracts: vec![h_ip],
             sets: vec![],
-            select: vec![fld(h_ip, "ihl"), fld(h_ip, "frag_offset"), fld(h_ip, "protocol")],
+            select: vec![
+                fld(h_ip, "ihl"),
+                fld(h_ip, "frag_offset"),
+                fld(h_ip, "protocol"),
+            ],
             cases: vec![
                 (vec![5, 0, 6], Next::State("parse_tcp".into())),
                 (vec![5, 0, 17], Next::State("parse_udp".into())),
@@ -325,7 +438,17 @@ pub fn build(params: &PipelineParams) -> Program {
             cond: Expr::bin(BinOp::And, Expr::Valid(h_tcp), nat_set.clone()),
             inputs: pseudo(
                 h_tcp,
-                &["src_port", "dst_port", "seq_no", "ack_no", "data_offset", "res", "flags", "window", "urgent_ptr"],
+                &[
+                    "src_port",
+                    "dst_port",
+                    "seq_no",
+                    "ack_no",
+                    "data_offset",
+                    "res",
+                    "flags",
+                    "window",
+                    "urgent_ptr",
+                ],
             ),
             with_payload: true,
             target: fld(h_tcp, "checksum"),
@@ -336,7 +459,11 @@ pub fn build(params: &PipelineParams) -> Program {
             cond: Expr::bin(
                 BinOp::And,
                 Expr::bin(BinOp::And, Expr::Valid(h_udp), nat_set),
-                Expr::bin(BinOp::Ne, Expr::field(fld(h_udp, "checksum")), Expr::int(0, 16)),
+                Expr::bin(
+                    BinOp::Ne,
+                    Expr::field(fld(h_udp, "checksum")),
+                    Expr::int(0, 16),
+                ),
             ),
             inputs: pseudo(h_udp, &["src_port", "dst_port", "length"]),
             with_payload: true,
@@ -359,7 +486,8 @@ pub fn build(params: &PipelineParams) -> Program {
             unit: MeterUnit::Bytes,
             size: params.routes,
             direct: None,
-            doc: "One cell per route (DC, edge): the unreserved remainder of its fair share.".into(),
+            doc: "One cell per route (DC, edge): the unreserved remainder of its fair share."
+                .into(),
         },
         Meter {
             name: names::M_FLOW.into(),
@@ -372,27 +500,45 @@ pub fn build(params: &PipelineParams) -> Program {
     let counters = vec![Counter {
         name: names::C_DROPS.into(),
         size: DROP_REASONS.len() as u32,
-        cells: DROP_REASONS.iter().map(|(n, d)| ((*n).to_string(), (*d).to_string())).collect(),
+        cells: DROP_REASONS
+            .iter()
+            .map(|(n, d)| ((*n).to_string(), (*d).to_string()))
+            .collect(),
         doc: "Dropped packets, one cell per reason (DROP_*).".into(),
     }];
 
     let p = |i: usize| Expr::Param(i);
     let actions = vec![
-        Action { name: "NoAction".into(), params: vec![], body: vec![], doc: String::new() },
+        Action {
+            name: "NoAction".into(),
+            params: vec![],
+            body: vec![],
+            doc: String::new(),
+        },
         Action {
             name: "drop_packet".into(),
             params: vec![f("reason", 32, "a DROP_* cell of the drops counter")],
-            body: vec![Prim::MarkToDrop, Prim::Count { counter: c_drops, index: p(0) }],
+            body: vec![
+                Prim::MarkToDrop,
+                Prim::Count {
+                    counter: c_drops,
+                    index: p(0),
+                },
+            ],
             doc: "Drops the packet and counts why.".into(),
         },
         Action {
             name: "from_cpu".into(),
             params: vec![],
             body: vec![
-                Prim::Assign(FieldRef::Std(StdField::EgressSpec), Expr::field(fld(h_out, "egress_port"))),
+                Prim::Assign(
+                    FieldRef::Std(StdField::EgressSpec),
+                    Expr::field(fld(h_out, "egress_port")),
+                ),
                 Prim::SetInvalid(h_out),
             ],
-            doc: "Sends a packet from the controller out of the port its packet_out header names.".into(),
+            doc: "Sends a packet from the controller out of the port its packet_out header names."
+                .into(),
         },
         Action {
             name: "send_to_cpu".into(),
@@ -400,7 +546,10 @@ pub fn build(params: &PipelineParams) -> Program {
             body: vec![
                 Prim::Assign(FieldRef::Std(StdField::EgressSpec), cidx("CPU_PORT")),
                 Prim::SetValid(h_in),
-                Prim::Assign(fld(h_in, "ingress_port"), Expr::field(FieldRef::Std(StdField::IngressPort))),
+                Prim::Assign(
+                    fld(h_in, "ingress_port"),
+                    Expr::field(FieldRef::Std(StdField::IngressPort)),
+                ),
                 Prim::Assign(fld(h_in, "reason"), cidx("PUNT_RSVP")),
             ],
             doc: "Punts the packet to the controller with a packet_in header.".into(),
@@ -420,29 +569,45 @@ pub fn build(params: &PipelineParams) -> Program {
         Action {
             name: "dnat".into(),
             params: vec![f("server", 32, "the server's address")],
-            body: vec![Prim::Assign(fld(h_ip, "dst_addr"), p(0)), Prim::Assign(m("nat"), Expr::int(1, 1))],
+            body: vec![
+                Prim::Assign(fld(h_ip, "dst_addr"), p(0)),
+                Prim::Assign(m("nat"), Expr::int(1, 1)),
+            ],
             doc: "Steers a request to a server: rewrites the destination.".into(),
         },
         Action {
             name: "snat_to_vip".into(),
             params: vec![f("vip", 32, "the service's address")],
-            body: vec![Prim::Assign(fld(h_ip, "src_addr"), p(0)), Prim::Assign(m("nat"), Expr::int(1, 1))],
+            body: vec![
+                Prim::Assign(fld(h_ip, "src_addr"), p(0)),
+                Prim::Assign(m("nat"), Expr::int(1, 1)),
+            ],
             doc: "Rewrites a server's answer so that it comes from the VIP.".into(),
         },
         Action {
             name: "reserved_flow".into(),
-            params: vec![f("route", 32, "the route the flow's reservation was carved from")],
+            params: vec![f(
+                "route",
+                32,
+                "the route the flow's reservation was carved from",
+            )],
             body: vec![
                 Prim::Assign(m("route"), p(0)),
                 Prim::Assign(m("route_valid"), Expr::int(1, 1)),
-                Prim::ReadDirectMeter { meter: m_flow, dst: m("color") },
+                Prim::ReadDirectMeter {
+                    meter: m_flow,
+                    dst: m("color"),
+                },
             ],
             doc: "A flow with its own reservation: its direct meter colours it.".into(),
         },
         Action {
             name: "set_route".into(),
             params: vec![f("route", 32, "a cell of route_meter")],
-            body: vec![Prim::Assign(m("route"), p(0)), Prim::Assign(m("route_valid"), Expr::int(1, 1))],
+            body: vec![
+                Prim::Assign(m("route"), p(0)),
+                Prim::Assign(m("route_valid"), Expr::int(1, 1)),
+            ],
             doc: "Classifies the packet into a route (DC, edge).".into(),
         },
         Action {
@@ -466,7 +631,13 @@ pub fn build(params: &PipelineParams) -> Program {
         Action {
             name: "no_route".into(),
             params: vec![],
-            body: vec![Prim::MarkToDrop, Prim::Count { counter: c_drops, index: cidx("DROP_NO_ROUTE") }],
+            body: vec![
+                Prim::MarkToDrop,
+                Prim::Count {
+                    counter: c_drops,
+                    index: cidx("DROP_NO_ROUTE"),
+                },
+            ],
             doc: "Drops a packet no route matches.".into(),
         },
         Action {
@@ -476,14 +647,25 @@ pub fn build(params: &PipelineParams) -> Program {
                 fld(h_ip, "diffserv"),
                 Expr::bin(
                     BinOp::Add,
-                    Expr::bin(BinOp::BitAnd, Expr::field(fld(h_ip, "diffserv")), Expr::int(3, 8)),
+                    Expr::bin(
+                        BinOp::BitAnd,
+                        Expr::field(fld(h_ip, "diffserv")),
+                        Expr::int(3, 8),
+                    ),
                     cidx("YELLOW_TOS"),
                 ),
             )],
             doc: "Re-marks a yellow packet to the scavenger class, keeping its ECN bits.".into(),
         },
     ];
-    let a = |name: &str| ActionId(actions.iter().position(|a| a.name == name).unwrap_or(usize::MAX));
+    let a = |name: &str| {
+        ActionId(
+            actions
+                .iter()
+                .position(|a| a.name == name)
+                .unwrap_or(usize::MAX),
+        )
+    };
     let no_action = a("NoAction");
     let key = |field: FieldRef, kind: MatchKind| Key { field, kind };
 
@@ -576,14 +758,25 @@ pub fn build(params: &PipelineParams) -> Program {
             doc: "IPv4 forwarding.".into(),
         },
     ];
-    let t = |name: &str| TableId(tables.iter().position(|t| t.name == name).unwrap_or(usize::MAX));
+    let t = |name: &str| {
+        TableId(
+            tables
+                .iter()
+                .position(|t| t.name == name)
+                .unwrap_or(usize::MAX),
+        )
+    };
     let t_flows = t(names::T_FLOWS);
     let mut meters = meters;
     meters[m_flow.0].direct = Some(t_flows);
 
     let drop = |reason: &str| Stmt::Call {
         action: a("drop_packet"),
-        args: vec![consts.iter().find(|c| c.name == reason).map(|c| c.value).unwrap_or(0)],
+        args: vec![consts
+            .iter()
+            .find(|c| c.name == reason)
+            .map(|c| c.value)
+            .unwrap_or(0)],
     };
     let color_is = |c: &str| Expr::eq(Expr::field(m("color")), cidx(c));
     let ifelse = |cond: Expr, then: Block, els: Block| Stmt::If { cond, then, els };
@@ -595,7 +788,11 @@ pub fn build(params: &PipelineParams) -> Program {
         Stmt::Apply(t(names::T_SNAT)),
         Stmt::Do(vec![Prim::Assign(
             m("l4_len"),
-            Expr::bin(BinOp::Sub, Expr::field(fld(h_ip, "total_len")), Expr::int(20, 16)),
+            Expr::bin(
+                BinOp::Sub,
+                Expr::field(fld(h_ip, "total_len")),
+                Expr::int(20, 16),
+            ),
         )]),
         Stmt::ApplyHit {
             table: t_flows,
@@ -617,26 +814,46 @@ pub fn build(params: &PipelineParams) -> Program {
             color_is("COLOR_RED"),
             vec![drop("DROP_METER_RED")],
             vec![
-                ifelse(color_is("COLOR_YELLOW"), vec![Stmt::Call { action: a("remark_yellow"), args: vec![] }], vec![]),
+                ifelse(
+                    color_is("COLOR_YELLOW"),
+                    vec![Stmt::Call {
+                        action: a("remark_yellow"),
+                        args: vec![],
+                    }],
+                    vec![],
+                ),
                 Stmt::Apply(t(names::T_IPV4_LPM)),
             ],
         ),
     ];
 
     let rsvp: Block = vec![
-        Stmt::Do(vec![Prim::ExecuteMeter { meter: m_rsvp, index: Expr::int(0, 32), dst: m("color") }]),
+        Stmt::Do(vec![Prim::ExecuteMeter {
+            meter: m_rsvp,
+            index: Expr::int(0, 32),
+            dst: m("color"),
+        }]),
         ifelse(
             color_is("COLOR_RED"),
             vec![drop("DROP_RSVP_FLOOD")],
-            vec![Stmt::Call { action: a("send_to_cpu"), args: vec![] }],
+            vec![Stmt::Call {
+                action: a("send_to_cpu"),
+                args: vec![],
+            }],
         ),
     ];
 
     let ingress: Block = vec![ifelse(
         Expr::Valid(h_out),
-        vec![Stmt::Call { action: a("from_cpu"), args: vec![] }],
+        vec![Stmt::Call {
+            action: a("from_cpu"),
+            args: vec![],
+        }],
         vec![ifelse(
-            Expr::eq(Expr::field(FieldRef::Std(StdField::IngressPort)), cidx("CPU_PORT")),
+            Expr::eq(
+                Expr::field(FieldRef::Std(StdField::IngressPort)),
+                cidx("CPU_PORT"),
+            ),
             vec![drop("DROP_BAD_PACKET_OUT")],
             vec![ifelse(
                 Expr::bin(
@@ -649,16 +866,27 @@ pub fn build(params: &PipelineParams) -> Program {
                     Expr::not(Expr::Valid(h_ip)),
                     vec![drop("DROP_NOT_IPV4")],
                     vec![ifelse(
-                        Expr::eq(Expr::field(FieldRef::Std(StdField::ChecksumError)), Expr::int(1, 1)),
+                        Expr::eq(
+                            Expr::field(FieldRef::Std(StdField::ChecksumError)),
+                            Expr::int(1, 1),
+                        ),
                         vec![drop("DROP_BAD_CHECKSUM")],
                         vec![ifelse(
                             Expr::eq(Expr::field(fld(h_ip, "protocol")), cidx("IP_PROTO_RSVP")),
                             rsvp,
                             vec![ifelse(
-                                Expr::bin(BinOp::Ne, Expr::field(fld(h_ip, "ihl")), Expr::int(5, 4)),
+                                Expr::bin(
+                                    BinOp::Ne,
+                                    Expr::field(fld(h_ip, "ihl")),
+                                    Expr::int(5, 4),
+                                ),
                                 vec![drop("DROP_IP_OPTIONS")],
                                 vec![ifelse(
-                                    Expr::bin(BinOp::Le, Expr::field(fld(h_ip, "ttl")), Expr::int(1, 8)),
+                                    Expr::bin(
+                                        BinOp::Le,
+                                        Expr::field(fld(h_ip, "ttl")),
+                                        Expr::int(1, 8),
+                                    ),
                                     vec![drop("DROP_TTL_EXPIRED")],
                                     forwarding,
                                 )],
@@ -693,10 +921,17 @@ mod tests {
 
     #[test]
     fn the_program_is_consistent() {
-        let sizes = Sizes { flows: 4096, routes: 1024, steer: 1024 };
+        let sizes = Sizes {
+            flows: 4096,
+            routes: 1024,
+            steer: 1024,
+        };
         let prog = build(&PipelineParams::new(255, &sizes));
         prog.validate().expect("the fairshare program validates");
         assert_eq!(prog.meters[1].size, 1024);
-        assert_eq!(prog.tables[prog.table_id("flows").expect("flows table").0].size, 4096);
+        assert_eq!(
+            prog.tables[prog.table_id("flows").expect("flows table").0].size,
+            4096
+        );
     }
 }

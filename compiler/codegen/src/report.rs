@@ -41,7 +41,11 @@ pub fn build(policy: &Policy, topo: &Topology, shares: &Shares) -> Report {
         .map(|r| RouteReport {
             dc: policy.datacenters[r.dc].name.clone(),
             edge: policy.edges[r.edge].name.clone(),
-            path: r.path.iter().map(|n| policy.node_name(n).to_string()).collect(),
+            path: r
+                .path
+                .iter()
+                .map(|n| policy.node_name(n).to_string())
+                .collect(),
             cap_bps: r.cap,
             distance_us: r.distance,
             weight: (r.weight * 1e6).round() / 1e6,
@@ -56,15 +60,30 @@ pub fn build(policy: &Policy, topo: &Topology, shares: &Shares) -> Report {
             name: d.name.clone(),
             available_bps: d.available().unwrap_or(0),
             fixed_bps: d.fixed_total(),
-            allocated_bps: topo.routes().iter().filter(|r| r.dc == i).map(|r| shares.get(r.dc, r.edge).unwrap_or(0)).sum(),
+            allocated_bps: topo
+                .routes()
+                .iter()
+                .filter(|r| r.dc == i)
+                .map(|r| shares.get(r.dc, r.edge).unwrap_or(0))
+                .sum(),
         })
         .collect();
-    Report { network: policy.name.clone(), algorithm: shares.algorithm.name(), datacenters, routes }
+    Report {
+        network: policy.name.clone(),
+        algorithm: shares.algorithm.name(),
+        datacenters,
+        routes,
+    }
 }
 
 /// Formats a rate with the largest unit that keeps it at or above 1.
 pub fn rate(bps: u64) -> String {
-    const UNITS: [(u64, &str); 4] = [(1_000_000_000_000, "Tbps"), (1_000_000_000, "Gbps"), (1_000_000, "Mbps"), (1_000, "Kbps")];
+    const UNITS: [(u64, &str); 4] = [
+        (1_000_000_000_000, "Tbps"),
+        (1_000_000_000, "Gbps"),
+        (1_000_000, "Mbps"),
+        (1_000, "Kbps"),
+    ];
     for (scale, unit) in UNITS {
         if bps >= scale {
             let v = bps as f64 / scale as f64;
@@ -82,7 +101,11 @@ fn trim(v: f64) -> String {
 /// The report for people.
 pub fn text(r: &Report) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "Fair shares of network \"{}\" ({})\n", r.network, r.algorithm);
+    let _ = writeln!(
+        out,
+        "Fair shares of network \"{}\" ({})\n",
+        r.network, r.algorithm
+    );
     for d in &r.datacenters {
         let _ = writeln!(
             out,
@@ -92,8 +115,19 @@ pub fn text(r: &Report) -> String {
             rate(d.fixed_bps),
             rate(d.allocated_bps)
         );
-        let width = r.routes.iter().filter(|x| x.dc == d.name).map(|x| x.edge.len()).max().unwrap_or(4).max(4);
-        let _ = writeln!(out, "  {:<width$}  {:>12}  {:>12}  {:>9}  {:>8}  path", "edge", "share", "cap", "distance", "weight");
+        let width = r
+            .routes
+            .iter()
+            .filter(|x| x.dc == d.name)
+            .map(|x| x.edge.len())
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        let _ = writeln!(
+            out,
+            "  {:<width$}  {:>12}  {:>12}  {:>9}  {:>8}  path",
+            "edge", "share", "cap", "distance", "weight"
+        );
         for x in r.routes.iter().filter(|x| x.dc == d.name) {
             let _ = writeln!(
                 out,

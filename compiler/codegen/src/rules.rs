@@ -39,16 +39,30 @@ pub struct Mac(pub [u8; 6]);
 impl Serialize for Mac {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let b = self.0;
-        s.serialize_str(&format!("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2], b[3], b[4], b[5]))
+        s.serialize_str(&format!(
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            b[0], b[1], b[2], b[3], b[4], b[5]
+        ))
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum FieldMatch {
-    Exact { field: String, value: Value },
-    Lpm { field: String, value: Value, prefix_len: u8 },
-    Ternary { field: String, value: Value, mask: Value },
+    Exact {
+        field: String,
+        value: Value,
+    },
+    Lpm {
+        field: String,
+        value: Value,
+        prefix_len: u8,
+    },
+    Ternary {
+        field: String,
+        value: Value,
+        mask: Value,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -132,7 +146,14 @@ pub fn byte_meter(meter: &str, index: u32, bps: u64) -> MeterConfig {
     let cir = bps / 8;
     let pir = cir + cir / 10;
     let burst = |rate: u64| (rate / 100).max(3000);
-    MeterConfig { meter: meter.into(), index, cir, cburst: burst(cir), pir, pburst: burst(pir) }
+    MeterConfig {
+        meter: meter.into(),
+        index,
+        cir,
+        cburst: burst(cir),
+        pir,
+        pburst: burst(pir),
+    }
 }
 
 struct Builder {
@@ -140,30 +161,57 @@ struct Builder {
 }
 
 impl Builder {
-    fn add(&mut self, table: &str, matches: Vec<FieldMatch>, action: &str, params: Vec<(&str, Value)>, priority: Option<u32>) {
+    fn add(
+        &mut self,
+        table: &str,
+        matches: Vec<FieldMatch>,
+        action: &str,
+        params: Vec<(&str, Value)>,
+        priority: Option<u32>,
+    ) {
         self.entries.push(TableEntry {
             table: qualified(table),
             matches,
             action: qualified(action),
-            params: params.into_iter().map(|(n, v)| Param { name: n.into(), value: v }).collect(),
+            params: params
+                .into_iter()
+                .map(|(n, v)| Param {
+                    name: n.into(),
+                    value: v,
+                })
+                .collect(),
             priority,
         });
     }
 }
 
 fn exact(field: &str, value: Value) -> FieldMatch {
-    FieldMatch::Exact { field: field.into(), value }
+    FieldMatch::Exact {
+        field: field.into(),
+        value,
+    }
 }
 
 fn lpm(field: &str, p: Prefix) -> FieldMatch {
-    FieldMatch::Lpm { field: field.into(), value: Value::Ipv4(p.addr), prefix_len: p.len }
+    FieldMatch::Lpm {
+        field: field.into(),
+        value: Value::Ipv4(p.addr),
+        prefix_len: p.len,
+    }
 }
 
 fn ternary(field: &str, p: Prefix) -> FieldMatch {
-    FieldMatch::Ternary { field: field.into(), value: Value::Ipv4(p.addr), mask: Value::Ipv4(Ipv4Addr::from(p.mask())) }
+    FieldMatch::Ternary {
+        field: field.into(),
+        value: Value::Ipv4(p.addr),
+        mask: Value::Ipv4(Ipv4Addr::from(p.mask())),
+    }
 }
 
-const ANY: Prefix = Prefix { addr: Ipv4Addr::UNSPECIFIED, len: 0 };
+const ANY: Prefix = Prefix {
+    addr: Ipv4Addr::UNSPECIFIED,
+    len: 0,
+};
 
 /// Builds the rules of every switch, DCs first. `pipeline_of` names the
 /// pipeline each switch runs.
@@ -179,12 +227,23 @@ pub fn build(
     for (di, dc) in policy.datacenters.iter().enumerate() {
         let sw = &dc.switch;
         let mut b = Builder { entries: vec![] };
-        let routes: Vec<(u32, usize)> =
-            topo.routes().iter().filter(|r| r.dc == di).enumerate().map(|(i, r)| (i as u32, r.edge)).collect();
+        let routes: Vec<(u32, usize)> = topo
+            .routes()
+            .iter()
+            .filter(|r| r.dc == di)
+            .enumerate()
+            .map(|(i, r)| (i as u32, r.edge))
+            .collect();
         for s in &dc.servers {
             b.add(
                 names::T_IPV4_LPM,
-                vec![lpm("hdr.ipv4.dst_addr", Prefix { addr: s.address, len: 32 })],
+                vec![lpm(
+                    "hdr.ipv4.dst_addr",
+                    Prefix {
+                        addr: s.address,
+                        len: 32,
+                    },
+                )],
                 "forward",
                 vec![
                     ("port", Value::Int(s.port.into())),
@@ -207,11 +266,21 @@ pub fn build(
         );
         for &(_, e) in &routes {
             for p in &policy.edges[e].clients {
-                b.add(names::T_CLIENT_EDGE, vec![lpm("hdr.ipv4.src_addr", *p)], "set_edge", vec![("edge", Value::Int(e as u64 + 1))], None);
+                b.add(
+                    names::T_CLIENT_EDGE,
+                    vec![lpm("hdr.ipv4.src_addr", *p)],
+                    "set_edge",
+                    vec![("edge", Value::Int(e as u64 + 1))],
+                    None,
+                );
             }
         }
-        let services: Vec<(usize, &fairshare_policy::model::Service)> =
-            policy.services.iter().enumerate().filter(|(_, s)| s.at.contains(&di)).collect();
+        let services: Vec<(usize, &fairshare_policy::model::Service)> = policy
+            .services
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.at.contains(&di))
+            .collect();
         for (si, s) in &services {
             b.add(
                 names::T_VIP,
@@ -237,7 +306,10 @@ pub fn build(
                 for (si, _) in &services {
                     b.add(
                         names::T_STEER,
-                        vec![exact("meta.edge", Value::Int(e as u64 + 1)), exact("meta.service", Value::Int(*si as u64 + 1))],
+                        vec![
+                            exact("meta.edge", Value::Int(e as u64 + 1)),
+                            exact("meta.service", Value::Int(*si as u64 + 1)),
+                        ],
                         "dnat",
                         vec![("server", Value::Ipv4(server.address))],
                         None,
@@ -264,7 +336,10 @@ pub fn build(
             for p in &policy.edges[e].clients {
                 b.add(
                     names::T_ROUTE_CLASS,
-                    vec![ternary("hdr.ipv4.src_addr", ANY), ternary("hdr.ipv4.dst_addr", *p)],
+                    vec![
+                        ternary("hdr.ipv4.src_addr", ANY),
+                        ternary("hdr.ipv4.dst_addr", *p),
+                    ],
                     "set_route",
                     vec![("route", Value::Int(i.into()))],
                     Some(1 + u32::from(p.len)),
@@ -285,8 +360,13 @@ pub fn build(
     for (ei, edge) in policy.edges.iter().enumerate() {
         let sw = &edge.switch;
         let mut b = Builder { entries: vec![] };
-        let routes: Vec<(u32, usize)> =
-            topo.routes().iter().filter(|r| r.edge == ei).enumerate().map(|(i, r)| (i as u32, r.dc)).collect();
+        let routes: Vec<(u32, usize)> = topo
+            .routes()
+            .iter()
+            .filter(|r| r.edge == ei)
+            .enumerate()
+            .map(|(i, r)| (i as u32, r.dc))
+            .collect();
         for p in &edge.clients {
             b.add(
                 names::T_IPV4_LPM,
@@ -299,7 +379,13 @@ pub fn build(
                 ],
                 None,
             );
-            b.add(names::T_CLIENT_EDGE, vec![lpm("hdr.ipv4.src_addr", *p)], "set_edge", vec![("edge", Value::Int(ei as u64 + 1))], None);
+            b.add(
+                names::T_CLIENT_EDGE,
+                vec![lpm("hdr.ipv4.src_addr", *p)],
+                "set_edge",
+                vec![("edge", Value::Int(ei as u64 + 1))],
+                None,
+            );
         }
         b.add(
             names::T_IPV4_LPM,
@@ -333,7 +419,13 @@ pub fn build(
                 b.add(
                     names::T_ROUTE_CLASS,
                     vec![
-                        ternary("hdr.ipv4.src_addr", Prefix { addr: server.address, len: 32 }),
+                        ternary(
+                            "hdr.ipv4.src_addr",
+                            Prefix {
+                                addr: server.address,
+                                len: 32,
+                            },
+                        ),
                         ternary("hdr.ipv4.dst_addr", ANY),
                     ],
                     "set_route",
@@ -355,7 +447,9 @@ pub fn build(
     }
     let params = |sw: &Switch| PipelineParams::new(sw.cpu_port, &policy.sizes);
     for r in &all {
-        let Some(sw) = policy.switches().find(|s| s.name == r.switch) else { continue };
+        let Some(sw) = policy.switches().find(|s| s.name == r.switch) else {
+            continue;
+        };
         let p = params(sw);
         let limits = [
             (names::T_CLIENT_EDGE, p.routes),
@@ -369,7 +463,12 @@ pub fn build(
             let q = qualified(t);
             let needed = r.table_entries.iter().filter(|e| e.table == q).count();
             if needed > size as usize {
-                overflows.push(Overflow { switch: r.switch.clone(), table: q, needed, size });
+                overflows.push(Overflow {
+                    switch: r.switch.clone(),
+                    table: q,
+                    needed,
+                    size,
+                });
             }
         }
         if r.routes.len() > p.routes as usize {
@@ -388,9 +487,32 @@ pub fn build(
     }
 }
 
-fn finish(sw: &Switch, role: &'static str, pipeline: String, routes: Vec<RouteCell>, table_entries: Vec<TableEntry>) -> Rules {
-    let mut meter_configs: Vec<MeterConfig> =
-        routes.iter().map(|r| byte_meter(&qualified(names::M_ROUTE), r.index, r.share_bps)).collect();
-    meter_configs.push(MeterConfig { meter: qualified(names::M_RSVP), index: 0, cir: 1000, cburst: 100, pir: 2000, pburst: 200 });
-    Rules { switch: sw.name.clone(), role, device_id: sw.device_id, pipeline, routes, table_entries, meter_configs }
+fn finish(
+    sw: &Switch,
+    role: &'static str,
+    pipeline: String,
+    routes: Vec<RouteCell>,
+    table_entries: Vec<TableEntry>,
+) -> Rules {
+    let mut meter_configs: Vec<MeterConfig> = routes
+        .iter()
+        .map(|r| byte_meter(&qualified(names::M_ROUTE), r.index, r.share_bps))
+        .collect();
+    meter_configs.push(MeterConfig {
+        meter: qualified(names::M_RSVP),
+        index: 0,
+        cir: 1000,
+        cburst: 100,
+        pir: 2000,
+        pburst: 200,
+    });
+    Rules {
+        switch: sw.name.clone(),
+        role,
+        device_id: sw.device_id,
+        pipeline,
+        routes,
+        table_entries,
+        meter_configs,
+    }
 }

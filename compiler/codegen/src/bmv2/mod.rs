@@ -13,8 +13,8 @@
 pub use fairshare_bmv2_json as json;
 
 use crate::ir::{
-    ActionId, BinOp, ChecksumInput, Expr, FieldDecl, FieldRef, MatchKind, MeterUnit, Next, ParserErrorCode, Prim, Program, Stmt,
-    TableId,
+    ActionId, BinOp, ChecksumInput, Expr, FieldDecl, FieldRef, MatchKind, MeterUnit, Next,
+    ParserErrorCode, Prim, Program, Stmt, TableId,
 };
 use crate::qualified;
 use json::*;
@@ -64,8 +64,14 @@ const FIELD_ALIASES: [(&str, &str); 9] = [
     ("queueing_metadata.enq_qdepth", "enq_qdepth"),
     ("queueing_metadata.deq_timedelta", "deq_timedelta"),
     ("queueing_metadata.deq_qdepth", "deq_qdepth"),
-    ("intrinsic_metadata.ingress_global_timestamp", "ingress_global_timestamp"),
-    ("intrinsic_metadata.egress_global_timestamp", "egress_global_timestamp"),
+    (
+        "intrinsic_metadata.ingress_global_timestamp",
+        "ingress_global_timestamp",
+    ),
+    (
+        "intrinsic_metadata.egress_global_timestamp",
+        "egress_global_timestamp",
+    ),
     ("intrinsic_metadata.mcast_grp", "mcast_grp"),
     ("intrinsic_metadata.egress_rid", "egress_rid"),
     ("intrinsic_metadata.priority", "priority"),
@@ -85,9 +91,10 @@ struct Lower<'a> {
 impl<'a> Lower<'a> {
     fn field(&self, f: FieldRef) -> (String, String) {
         match f {
-            FieldRef::Hdr(h, i) => {
-                (self.prog.headers[h.0].name.clone(), self.prog.header_type(h).fields[i].name.clone())
-            }
+            FieldRef::Hdr(h, i) => (
+                self.prog.headers[h.0].name.clone(),
+                self.prog.header_type(h).fields[i].name.clone(),
+            ),
             FieldRef::Meta(i) => (META_HEADER.to_string(), self.prog.meta[i].name.clone()),
             FieldRef::Std(s) => ("standard_metadata".to_string(), s.name().to_string()),
         }
@@ -95,26 +102,44 @@ impl<'a> Lower<'a> {
 
     fn node(op: &str, left: Option<Operand>, right: Operand) -> Operand {
         Operand::Expression {
-            value: ExprValue::Node(Box::new(ExprNode { op: op.into(), left, right: Some(right), cond: None })),
+            value: ExprValue::Node(Box::new(ExprNode {
+                op: op.into(),
+                left,
+                right: Some(right),
+                cond: None,
+            })),
         }
     }
 
     fn expr(&self, e: &Expr, params: &[FieldDecl]) -> Operand {
         match e {
-            Expr::Field(f) => Operand::Field { value: self.field(*f) },
-            Expr::Int { value, width } => Operand::Hexstr { value: hexstr(*value, *width), bitwidth: None },
+            Expr::Field(f) => Operand::Field {
+                value: self.field(*f),
+            },
+            Expr::Int { value, width } => Operand::Hexstr {
+                value: hexstr(*value, *width),
+                bitwidth: None,
+            },
             Expr::Const(c) => {
                 let c = &self.prog.consts[*c];
-                Operand::Hexstr { value: hexstr(c.value, c.width), bitwidth: None }
+                Operand::Hexstr {
+                    value: hexstr(c.value, c.width),
+                    bitwidth: None,
+                }
             }
             Expr::Param(i) => Operand::RuntimeData { value: *i as u32 },
             Expr::Valid(h) => Self::node(
                 "d2b",
                 None,
-                Operand::Field { value: (self.prog.headers[h.0].name.clone(), "$valid$".into()) },
+                Operand::Field {
+                    value: (self.prog.headers[h.0].name.clone(), "$valid$".into()),
+                },
             ),
             Expr::Bool(b) => Operand::Bool { value: *b },
-            Expr::Error(code) => Operand::Hexstr { value: hexstr(code.code().into(), 32), bitwidth: None },
+            Expr::Error(code) => Operand::Hexstr {
+                value: hexstr(code.code().into(), 32),
+                bitwidth: None,
+            },
             Expr::Not(a) => Self::node("not", None, self.expr(a, params)),
             Expr::Bin(op, a, b) => {
                 let sym = match op {
@@ -126,7 +151,14 @@ impl<'a> Lower<'a> {
                 match op {
                     BinOp::Add | BinOp::Sub => {
                         let w = self.prog.expr_width(e, params).unwrap_or(32);
-                        Self::node("&", Some(n), Operand::Hexstr { value: hexstr(mask(w), w), bitwidth: None })
+                        Self::node(
+                            "&",
+                            Some(n),
+                            Operand::Hexstr {
+                                value: hexstr(mask(w), w),
+                                bitwidth: None,
+                            },
+                        )
                     }
                     _ => n,
                 }
@@ -137,47 +169,94 @@ impl<'a> Lower<'a> {
     /// An assigned value as p4c writes it: expressions wrapped once more.
     fn value(&self, e: &Expr, params: &[FieldDecl]) -> Operand {
         match self.expr(e, params) {
-            x @ Operand::Expression { .. } => Operand::Expression { value: ExprValue::Operand(Box::new(x)) },
+            x @ Operand::Expression { .. } => Operand::Expression {
+                value: ExprValue::Operand(Box::new(x)),
+            },
             x => x,
         }
     }
 
     fn prim(&self, p: &Prim, params: &[FieldDecl]) -> Primitive {
         let (op, parameters) = match p {
-            Prim::Assign(f, e) => ("assign", vec![Operand::Field { value: self.field(*f) }, self.value(e, params)]),
-            Prim::SetValid(h) => ("add_header", vec![Operand::Header { value: self.prog.headers[h.0].name.clone() }]),
-            Prim::SetInvalid(h) => {
-                ("remove_header", vec![Operand::Header { value: self.prog.headers[h.0].name.clone() }])
-            }
-            Prim::MarkToDrop => ("mark_to_drop", vec![Operand::Header { value: "standard_metadata".into() }]),
+            Prim::Assign(f, e) => (
+                "assign",
+                vec![
+                    Operand::Field {
+                        value: self.field(*f),
+                    },
+                    self.value(e, params),
+                ],
+            ),
+            Prim::SetValid(h) => (
+                "add_header",
+                vec![Operand::Header {
+                    value: self.prog.headers[h.0].name.clone(),
+                }],
+            ),
+            Prim::SetInvalid(h) => (
+                "remove_header",
+                vec![Operand::Header {
+                    value: self.prog.headers[h.0].name.clone(),
+                }],
+            ),
+            Prim::MarkToDrop => (
+                "mark_to_drop",
+                vec![Operand::Header {
+                    value: "standard_metadata".into(),
+                }],
+            ),
             Prim::Count { counter, index } => (
                 "count",
                 vec![
-                    Operand::CounterArray { value: qualified(&self.prog.counters[counter.0].name) },
+                    Operand::CounterArray {
+                        value: qualified(&self.prog.counters[counter.0].name),
+                    },
                     self.value(index, params),
                 ],
             ),
             Prim::ExecuteMeter { meter, index, dst } => (
                 "execute_meter",
                 vec![
-                    Operand::MeterArray { value: qualified(&self.prog.meters[meter.0].name) },
+                    Operand::MeterArray {
+                        value: qualified(&self.prog.meters[meter.0].name),
+                    },
                     self.value(index, params),
-                    Operand::Field { value: self.field(*dst) },
+                    Operand::Field {
+                        value: self.field(*dst),
+                    },
                 ],
             ),
             // A direct meter's colour is written by the table itself (the
             // meter array's `result_target`); nothing to do in the action.
-            Prim::ReadDirectMeter { .. } => return Primitive { op: String::new(), parameters: vec![] },
+            Prim::ReadDirectMeter { .. } => {
+                return Primitive {
+                    op: String::new(),
+                    parameters: vec![],
+                }
+            }
         };
-        Primitive { op: op.into(), parameters }
+        Primitive {
+            op: op.into(),
+            parameters,
+        }
     }
 
     fn action(&self, name: String, id: u32, params: &[FieldDecl], body: &[Prim]) -> Action {
         Action {
             name,
             id,
-            runtime_data: params.iter().map(|p| RuntimeData { name: p.name.clone(), bitwidth: p.width }).collect(),
-            primitives: body.iter().map(|p| self.prim(p, params)).filter(|p| !p.op.is_empty()).collect(),
+            runtime_data: params
+                .iter()
+                .map(|p| RuntimeData {
+                    name: p.name.clone(),
+                    bitwidth: p.width,
+                })
+                .collect(),
+            primitives: body
+                .iter()
+                .map(|p| self.prim(p, params))
+                .filter(|p| !p.op.is_empty())
+                .collect(),
         }
     }
 
@@ -186,9 +265,19 @@ impl<'a> Lower<'a> {
     }
 
     /// A keyless table whose constant default action runs `action`.
-    fn synthetic_table(&mut self, action: u32, action_name: String, args: Vec<String>, next: Option<String>) -> String {
+    fn synthetic_table(
+        &mut self,
+        action: u32,
+        action_name: String,
+        args: Vec<String>,
+        next: Option<String>,
+    ) -> String {
         self.synthetic += 1;
-        let name = format!("tbl_{}_{}", action_name.rsplit('.').next().unwrap_or("act"), self.synthetic);
+        let name = format!(
+            "tbl_{}_{}",
+            action_name.rsplit('.').next().unwrap_or("act"),
+            self.synthetic
+        );
         self.tables.push(Table {
             name: name.clone(),
             id: 0,
@@ -247,7 +336,11 @@ impl<'a> Lower<'a> {
             }
             Stmt::Call { action, args } => {
                 let a = &self.prog.actions[action.0];
-                let data = args.iter().zip(&a.params).map(|(v, p)| hexstr(*v, p.width)).collect();
+                let data = args
+                    .iter()
+                    .zip(&a.params)
+                    .map(|(v, p)| hexstr(*v, p.width))
+                    .collect();
                 self.synthetic_table(action.0 as u32, self.action_name(*action), data, next)
             }
             Stmt::Do(prims) => {
@@ -260,7 +353,12 @@ impl<'a> Lower<'a> {
         }
     }
 
-    fn table(&mut self, t: TableId, hit_miss: Option<(Option<String>, Option<String>)>, next: Option<String>) -> String {
+    fn table(
+        &mut self,
+        t: TableId,
+        hit_miss: Option<(Option<String>, Option<String>)>,
+        next: Option<String>,
+    ) -> String {
         let tbl = &self.prog.tables[t.0];
         let name = qualified(&tbl.name);
         let has = |kind: MatchKind| tbl.keys.iter().any(|k| k.kind == kind);
@@ -273,7 +371,10 @@ impl<'a> Lower<'a> {
         };
         let actions: Vec<String> = tbl.actions.iter().map(|a| self.action_name(*a)).collect();
         let next_tables = match &hit_miss {
-            Some((h, m)) => BTreeMap::from([("__HIT__".to_string(), h.clone()), ("__MISS__".to_string(), m.clone())]),
+            Some((h, m)) => BTreeMap::from([
+                ("__HIT__".to_string(), h.clone()),
+                ("__MISS__".to_string(), m.clone()),
+            ]),
             None => actions.iter().map(|a| (a.clone(), next.clone())).collect(),
         };
         let (def, args) = &tbl.default_action;
@@ -299,7 +400,9 @@ impl<'a> Lower<'a> {
             max_size: tbl.size,
             with_counters: false,
             support_timeout: false,
-            direct_meters: tbl.direct_meter.map(|m| qualified(&self.prog.meters[m.0].name)),
+            direct_meters: tbl
+                .direct_meter
+                .map(|m| qualified(&self.prog.meters[m.0].name)),
             action_ids: tbl.actions.iter().map(|a| a.0 as u32).collect(),
             actions,
             base_default_next: if hit_miss.is_some() { None } else { next },
@@ -307,7 +410,11 @@ impl<'a> Lower<'a> {
             default_entry: Some(DefaultEntry {
                 action_id: def.0 as u32,
                 action_const: tbl.default_const,
-                action_data: args.iter().zip(def_params).map(|(v, p)| hexstr(*v, p.width)).collect(),
+                action_data: args
+                    .iter()
+                    .zip(def_params)
+                    .map(|(v, p)| hexstr(*v, p.width))
+                    .collect(),
                 action_entry_const: false,
             }),
             entries: None,
@@ -321,7 +428,11 @@ impl<'a> Lower<'a> {
 /// key names P4Info uses.
 pub fn p4_field_name(prog: &Program, f: FieldRef) -> String {
     match f {
-        FieldRef::Hdr(h, i) => format!("hdr.{}.{}", prog.headers[h.0].name, prog.header_type(h).fields[i].name),
+        FieldRef::Hdr(h, i) => format!(
+            "hdr.{}.{}",
+            prog.headers[h.0].name,
+            prog.header_type(h).fields[i].name
+        ),
         FieldRef::Meta(i) => format!("meta.{}", prog.meta[i].name),
         FieldRef::Std(s) => format!("standard_metadata.{}", s.name()),
     }
@@ -329,32 +440,64 @@ pub fn p4_field_name(prog: &Program, f: FieldRef) -> String {
 
 /// Lowers a validated program to BMv2 JSON.
 pub fn lower(prog: &Program, program_name: &str) -> Bmv2Json {
-    let mut lw = Lower { prog, actions: vec![], tables: vec![], conditionals: vec![], synthetic: 0, nodes: 0 };
+    let mut lw = Lower {
+        prog,
+        actions: vec![],
+        tables: vec![],
+        conditionals: vec![],
+        synthetic: 0,
+        nodes: 0,
+    };
 
     let mut header_types = vec![];
-    let mut meta_fields: Vec<FieldDef> =
-        prog.meta.iter().map(|f| FieldDef::Fixed(f.name.clone(), f.width, false)).collect();
+    let mut meta_fields: Vec<FieldDef> = prog
+        .meta
+        .iter()
+        .map(|f| FieldDef::Fixed(f.name.clone(), f.width, false))
+        .collect();
     let meta_width: u32 = prog.meta.iter().map(|f| f.width).sum();
     if meta_width % 8 != 0 {
-        meta_fields.push(FieldDef::Fixed("_padding".into(), 8 - meta_width % 8, false));
+        meta_fields.push(FieldDef::Fixed(
+            "_padding".into(),
+            8 - meta_width % 8,
+            false,
+        ));
     }
-    header_types.push(HeaderType { name: "metadata_t".into(), id: 0, fields: meta_fields, max_length: None });
+    header_types.push(HeaderType {
+        name: "metadata_t".into(),
+        id: 0,
+        fields: meta_fields,
+        max_length: None,
+    });
     header_types.push(HeaderType {
         name: "standard_metadata".into(),
         id: 1,
-        fields: STANDARD_METADATA.iter().map(|(n, w)| FieldDef::Fixed((*n).into(), *w, false)).collect(),
+        fields: STANDARD_METADATA
+            .iter()
+            .map(|(n, w)| FieldDef::Fixed((*n).into(), *w, false))
+            .collect(),
         max_length: None,
     });
     for ht in &prog.header_types {
         header_types.push(HeaderType {
             name: ht.name.clone(),
             id: header_types.len() as u32,
-            fields: ht.fields.iter().map(|f| FieldDef::Fixed(f.name.clone(), f.width, false)).collect(),
+            fields: ht
+                .fields
+                .iter()
+                .map(|f| FieldDef::Fixed(f.name.clone(), f.width, false))
+                .collect(),
             max_length: None,
         });
     }
     let mut headers = vec![
-        Header { name: META_HEADER.into(), id: 0, header_type: "metadata_t".into(), metadata: true, pi_omit: true },
+        Header {
+            name: META_HEADER.into(),
+            id: 0,
+            header_type: "metadata_t".into(),
+            metadata: true,
+            pi_omit: true,
+        },
         Header {
             name: "standard_metadata".into(),
             id: 1,
@@ -383,14 +526,18 @@ pub fn lower(prog: &Program, program_name: &str) -> Bmv2Json {
                 .iter()
                 .map(|h| ParserOp {
                     op: "extract".into(),
-                    parameters: vec![ParserParam::Operand(Operand::Regular { value: prog.headers[h.0].name.clone() })],
+                    parameters: vec![ParserParam::Operand(Operand::Regular {
+                        value: prog.headers[h.0].name.clone(),
+                    })],
                 })
                 .collect();
             for (f, e) in &s.sets {
                 ops.push(ParserOp {
                     op: "set".into(),
                     parameters: vec![
-                        ParserParam::Operand(Operand::Field { value: lw.field(*f) }),
+                        ParserParam::Operand(Operand::Field {
+                            value: lw.field(*f),
+                        }),
                         ParserParam::Operand(lw.value(e, &[])),
                     ],
                 });
@@ -411,16 +558,32 @@ pub fn lower(prog: &Program, program_name: &str) -> Bmv2Json {
                             hexstr(*v, w).trim_start_matches("0x").to_string()
                         })
                         .collect();
-                    Transition { kind: "hexstr".into(), value: Some(format!("0x{hex}")), mask: None, next_state: next(n) }
+                    Transition {
+                        kind: "hexstr".into(),
+                        value: Some(format!("0x{hex}")),
+                        mask: None,
+                        next_state: next(n),
+                    }
                 })
                 .collect();
-            transitions.push(Transition { kind: "default".into(), value: None, mask: None, next_state: next(&s.default) });
+            transitions.push(Transition {
+                kind: "default".into(),
+                value: None,
+                mask: None,
+                next_state: next(&s.default),
+            });
             ParseState {
                 name: s.name.clone(),
                 id: id as u32,
                 parser_ops: ops,
                 transitions,
-                transition_key: s.select.iter().map(|f| Operand::Field { value: lw.field(*f) }).collect(),
+                transition_key: s
+                    .select
+                    .iter()
+                    .map(|f| Operand::Field {
+                        value: lw.field(*f),
+                    })
+                    .collect(),
             }
         })
         .collect();
@@ -432,17 +595,25 @@ pub fn lower(prog: &Program, program_name: &str) -> Bmv2Json {
             .inputs
             .iter()
             .map(|x| match x {
-                ChecksumInput::Field(f) => Operand::Field { value: lw.field(*f) },
-                ChecksumInput::Int { value, width } => {
-                    Operand::Hexstr { value: hexstr(*value, *width), bitwidth: Some(*width) }
-                }
+                ChecksumInput::Field(f) => Operand::Field {
+                    value: lw.field(*f),
+                },
+                ChecksumInput::Int { value, width } => Operand::Hexstr {
+                    value: hexstr(*value, *width),
+                    bitwidth: Some(*width),
+                },
             })
             .collect();
         if c.with_payload {
             input.push(Operand::Payload { value: None });
         }
         let calc = format!("calc_{}", c.name);
-        calculations.push(Calculation { name: calc.clone(), id: i as u32, algo: "csum16".into(), input });
+        calculations.push(Calculation {
+            name: calc.clone(),
+            id: i as u32,
+            algo: "csum16".into(),
+            input,
+        });
         checksums.push(ChecksumUnit {
             name: c.name.clone(),
             id: i as u32,
@@ -494,10 +665,18 @@ pub fn lower(prog: &Program, program_name: &str) -> Bmv2Json {
         let (binding, result_target, size) = match m.direct {
             Some(t) => {
                 let table = &prog.tables[t.0];
-                let target = prog.actions.iter().flat_map(|a| &a.body).find_map(|p| match p {
-                    Prim::ReadDirectMeter { meter, dst } if prog.meters[meter.0].name == m.name => Some(lw.field(*dst)),
-                    _ => None,
-                });
+                let target = prog
+                    .actions
+                    .iter()
+                    .flat_map(|a| &a.body)
+                    .find_map(|p| match p {
+                        Prim::ReadDirectMeter { meter, dst }
+                            if prog.meters[meter.0].name == m.name =>
+                        {
+                            Some(lw.field(*dst))
+                        }
+                        _ => None,
+                    });
                 (Some(qualified(&table.name)), target, table.size)
             }
             None => (None, None, m.size),
@@ -520,7 +699,13 @@ pub fn lower(prog: &Program, program_name: &str) -> Bmv2Json {
         .counters
         .iter()
         .enumerate()
-        .map(|(i, c)| CounterArray { name: qualified(&c.name), id: i as u32, is_direct: false, size: c.size, binding: None })
+        .map(|(i, c)| CounterArray {
+            name: qualified(&c.name),
+            id: i as u32,
+            is_direct: false,
+            size: c.size,
+            binding: None,
+        })
         .collect();
 
     Bmv2Json {
@@ -531,14 +716,26 @@ pub fn lower(prog: &Program, program_name: &str) -> Bmv2Json {
         header_unions: vec![],
         header_union_stacks: vec![],
         field_lists: vec![],
-        errors: ParserErrorCode::ALL.iter().map(|e| (e.name().to_string(), e.code())).collect(),
+        errors: ParserErrorCode::ALL
+            .iter()
+            .map(|e| (e.name().to_string(), e.code()))
+            .collect(),
         enums: vec![],
-        parsers: vec![Parser { name: "parser".into(), id: 0, init_state: "start".into(), parse_states }],
+        parsers: vec![Parser {
+            name: "parser".into(),
+            id: 0,
+            init_state: "start".into(),
+            parse_states,
+        }],
         parse_vsets: vec![],
         deparsers: vec![Deparser {
             name: "deparser".into(),
             id: 0,
-            order: prog.deparser.iter().map(|h| prog.headers[h.0].name.clone()).collect(),
+            order: prog
+                .deparser
+                .iter()
+                .map(|h| prog.headers[h.0].name.clone())
+                .collect(),
             primitives: vec![],
         }],
         meter_arrays,
@@ -570,10 +767,18 @@ pub fn lower(prog: &Program, program_name: &str) -> Bmv2Json {
         extern_instances: vec![],
         field_aliases: FIELD_ALIASES
             .iter()
-            .map(|(a, f)| ((*a).to_string(), ("standard_metadata".to_string(), (*f).to_string())))
+            .map(|(a, f)| {
+                (
+                    (*a).to_string(),
+                    ("standard_metadata".to_string(), (*f).to_string()),
+                )
+            })
             .collect(),
         program: program_name.into(),
-        meta: Meta { version: FORMAT_VERSION.to_vec(), compiler: "fairshare".into() },
+        meta: Meta {
+            version: FORMAT_VERSION.to_vec(),
+            compiler: "fairshare".into(),
+        },
     }
 }
 
@@ -598,13 +803,23 @@ pub struct CheckError {
 /// Checks that `text` round-trips through the typed model and that every
 /// reference inside it resolves with consistent widths.
 pub fn check_text(text: &str) -> Result<Bmv2Json, CheckError> {
-    let doc: Bmv2Json = serde_json::from_str(text)
-        .map_err(|e| CheckError { place: format!("line {}", e.line()), problem: e.to_string() })?;
-    let again = to_text(&doc).map_err(|e| CheckError { place: "$".into(), problem: e.to_string() })?;
-    let back: Bmv2Json = serde_json::from_str(&again)
-        .map_err(|e| CheckError { place: format!("re-read line {}", e.line()), problem: e.to_string() })?;
+    let doc: Bmv2Json = serde_json::from_str(text).map_err(|e| CheckError {
+        place: format!("line {}", e.line()),
+        problem: e.to_string(),
+    })?;
+    let again = to_text(&doc).map_err(|e| CheckError {
+        place: "$".into(),
+        problem: e.to_string(),
+    })?;
+    let back: Bmv2Json = serde_json::from_str(&again).map_err(|e| CheckError {
+        place: format!("re-read line {}", e.line()),
+        problem: e.to_string(),
+    })?;
     if back != doc {
-        return Err(CheckError { place: "$".into(), problem: "does not round-trip through the typed model".into() });
+        return Err(CheckError {
+            place: "$".into(),
+            problem: "does not round-trip through the typed model".into(),
+        });
     }
     check(&doc)?;
     Ok(doc)
@@ -613,35 +828,57 @@ pub fn check_text(text: &str) -> Result<Bmv2Json, CheckError> {
 /// Checks every reference of a document.
 pub fn check(doc: &Bmv2Json) -> Result<(), CheckError> {
     let fail = |place: String, problem: String| Err(CheckError { place, problem });
-    let types: BTreeMap<&str, &HeaderType> = doc.header_types.iter().map(|t| (t.name.as_str(), t)).collect();
+    let types: BTreeMap<&str, &HeaderType> = doc
+        .header_types
+        .iter()
+        .map(|t| (t.name.as_str(), t))
+        .collect();
     let mut headers: BTreeMap<&str, &HeaderType> = BTreeMap::new();
     for (i, h) in doc.headers.iter().enumerate() {
         match types.get(h.header_type.as_str()) {
             Some(t) => {
                 headers.insert(&h.name, t);
             }
-            None => return fail(format!("$.headers[{i}]"), format!("unknown header type `{}`", h.header_type)),
+            None => {
+                return fail(
+                    format!("$.headers[{i}]"),
+                    format!("unknown header type `{}`", h.header_type),
+                )
+            }
         }
     }
     for (i, t) in doc.header_types.iter().enumerate() {
         let w: u32 = t.fields.iter().filter_map(|f| f.width()).sum();
         if w % 8 != 0 {
-            return fail(format!("$.header_types[{i}]"), format!("`{}` is {w} bits, not whole bytes", t.name));
+            return fail(
+                format!("$.header_types[{i}]"),
+                format!("`{}` is {w} bits, not whole bytes", t.name),
+            );
         }
     }
     let field_width = |place: &str, (h, f): &(String, String)| -> Result<Option<u32>, CheckError> {
         let Some(t) = headers.get(h.as_str()) else {
-            return Err(CheckError { place: place.into(), problem: format!("unknown header `{h}`") });
+            return Err(CheckError {
+                place: place.into(),
+                problem: format!("unknown header `{h}`"),
+            });
         };
         if f == "$valid$" {
             return Ok(Some(1));
         }
         match t.fields.iter().find(|x| x.name() == f) {
             Some(x) => Ok(x.width()),
-            None => Err(CheckError { place: place.into(), problem: format!("header `{h}` has no field `{f}`") }),
+            None => Err(CheckError {
+                place: place.into(),
+                problem: format!("header `{h}` has no field `{f}`"),
+            }),
         }
     };
-    let meters: BTreeMap<&str, &MeterArray> = doc.meter_arrays.iter().map(|m| (m.name.as_str(), m)).collect();
+    let meters: BTreeMap<&str, &MeterArray> = doc
+        .meter_arrays
+        .iter()
+        .map(|m| (m.name.as_str(), m))
+        .collect();
     let counters: BTreeSet<&str> = doc.counter_arrays.iter().map(|c| c.name.as_str()).collect();
     let calcs: BTreeSet<&str> = doc.calculations.iter().map(|c| c.name.as_str()).collect();
 
@@ -669,19 +906,30 @@ pub fn check(doc: &Bmv2Json) -> Result<(), CheckError> {
                 Operand::Header { value } | Operand::Regular { value }
                     if !headers.contains_key(value.as_str()) =>
                 {
-                    return Err(CheckError { place: place.into(), problem: format!("unknown header `{value}`") })
+                    return Err(CheckError {
+                        place: place.into(),
+                        problem: format!("unknown header `{value}`"),
+                    })
                 }
                 Operand::RuntimeData { value } if *value as usize >= runtime => {
                     return Err(CheckError {
                         place: place.into(),
-                        problem: format!("runtime_data {value} but the action has {runtime} parameters"),
+                        problem: format!(
+                            "runtime_data {value} but the action has {runtime} parameters"
+                        ),
                     })
                 }
                 Operand::MeterArray { value } if !meters.contains_key(value.as_str()) => {
-                    return Err(CheckError { place: place.into(), problem: format!("unknown meter array `{value}`") })
+                    return Err(CheckError {
+                        place: place.into(),
+                        problem: format!("unknown meter array `{value}`"),
+                    })
                 }
                 Operand::CounterArray { value } if !counters.contains(value.as_str()) => {
-                    return Err(CheckError { place: place.into(), problem: format!("unknown counter array `{value}`") })
+                    return Err(CheckError {
+                        place: place.into(),
+                        problem: format!("unknown counter array `{value}`"),
+                    })
                 }
                 _ => {}
             }
@@ -691,7 +939,10 @@ pub fn check(doc: &Bmv2Json) -> Result<(), CheckError> {
 
     for (ai, a) in doc.actions.iter().enumerate() {
         if a.id as usize != ai {
-            return fail(format!("$.actions[{ai}]"), format!("id {} is not its position", a.id));
+            return fail(
+                format!("$.actions[{ai}]"),
+                format!("id {} is not its position", a.id),
+            );
         }
         for (pi, p) in a.primitives.iter().enumerate() {
             let place = format!("$.actions[{ai}].primitives[{pi}]");
@@ -703,11 +954,19 @@ pub fn check(doc: &Bmv2Json) -> Result<(), CheckError> {
                     let dw = field_width(&place, dst)?;
                     let sw = match src {
                         Operand::Field { value } => field_width(&place, value)?,
-                        Operand::RuntimeData { value } => a.runtime_data.get(*value as usize).map(|r| r.bitwidth),
+                        Operand::RuntimeData { value } => {
+                            a.runtime_data.get(*value as usize).map(|r| r.bitwidth)
+                        }
                         _ => dw,
                     };
                     if dw != sw {
-                        return fail(place, format!("assigns {sw:?} bits to {dw:?}-bit field {}.{}", dst.0, dst.1));
+                        return fail(
+                            place,
+                            format!(
+                                "assigns {sw:?} bits to {dw:?}-bit field {}.{}",
+                                dst.0, dst.1
+                            ),
+                        );
                     }
                 }
             }
@@ -724,7 +983,10 @@ pub fn check(doc: &Bmv2Json) -> Result<(), CheckError> {
     for (pi, p) in doc.parsers.iter().enumerate() {
         let states: BTreeSet<&str> = p.parse_states.iter().map(|s| s.name.as_str()).collect();
         if !states.contains(p.init_state.as_str()) {
-            return fail(format!("$.parsers[{pi}]"), format!("no init state `{}`", p.init_state));
+            return fail(
+                format!("$.parsers[{pi}]"),
+                format!("no init state `{}`", p.init_state),
+            );
         }
         for (si, s) in p.parse_states.iter().enumerate() {
             let place = format!("$.parsers[{pi}].parse_states[{si}]");
@@ -749,9 +1011,19 @@ pub fn check(doc: &Bmv2Json) -> Result<(), CheckError> {
                     }
                 }
                 if t.kind == "hexstr" {
-                    let digits = t.value.as_deref().unwrap_or("").trim_start_matches("0x").len() as u32;
+                    let digits = t
+                        .value
+                        .as_deref()
+                        .unwrap_or("")
+                        .trim_start_matches("0x")
+                        .len() as u32;
                     if digits != key_bytes * 2 {
-                        return fail(place, format!("select value of {digits} hex digits for a {key_bytes}-byte key"));
+                        return fail(
+                            place,
+                            format!(
+                                "select value of {digits} hex digits for a {key_bytes}-byte key"
+                            ),
+                        );
                     }
                 }
             }
@@ -761,7 +1033,10 @@ pub fn check(doc: &Bmv2Json) -> Result<(), CheckError> {
     for (di, d) in doc.deparsers.iter().enumerate() {
         for h in &d.order {
             if !headers.contains_key(h.as_str()) {
-                return fail(format!("$.deparsers[{di}]"), format!("unknown header `{h}`"));
+                return fail(
+                    format!("$.deparsers[{di}]"),
+                    format!("unknown header `{h}`"),
+                );
             }
         }
     }
@@ -784,14 +1059,22 @@ pub fn check(doc: &Bmv2Json) -> Result<(), CheckError> {
         }
     }
 
-    let all_tables: BTreeSet<&str> =
-        doc.pipelines.iter().flat_map(|p| p.tables.iter().map(|t| t.name.as_str())).collect();
+    let all_tables: BTreeSet<&str> = doc
+        .pipelines
+        .iter()
+        .flat_map(|p| p.tables.iter().map(|t| t.name.as_str()))
+        .collect();
     for (mi, m) in doc.meter_arrays.iter().enumerate() {
         let place = format!("$.meter_arrays[{mi}]");
         if m.is_direct {
             match &m.binding {
                 Some(b) if all_tables.contains(b.as_str()) => {}
-                other => return fail(place, format!("direct meter bound to {other:?}, not a table")),
+                other => {
+                    return fail(
+                        place,
+                        format!("direct meter bound to {other:?}, not a table"),
+                    )
+                }
             }
             if let Some(t) = &m.result_target {
                 if field_width(&place, t)? != Some(2) {
@@ -809,9 +1092,10 @@ pub fn check(doc: &Bmv2Json) -> Result<(), CheckError> {
             .collect();
         let check_next = |place: &str, n: &Option<String>| -> Result<(), CheckError> {
             match n {
-                Some(n) if !nodes.contains(n.as_str()) => {
-                    Err(CheckError { place: place.into(), problem: format!("next node `{n}` does not exist") })
-                }
+                Some(n) if !nodes.contains(n.as_str()) => Err(CheckError {
+                    place: place.into(),
+                    problem: format!("next node `{n}` does not exist"),
+                }),
                 _ => Ok(()),
             }
         };
@@ -832,7 +1116,10 @@ pub fn check(doc: &Bmv2Json) -> Result<(), CheckError> {
             }
             for (k, n) in &t.next_tables {
                 if k != "__HIT__" && k != "__MISS__" && !t.actions.contains(k) {
-                    return fail(place, format!("next_tables names `{k}`, not an action of the table"));
+                    return fail(
+                        place,
+                        format!("next_tables names `{k}`, not an action of the table"),
+                    );
                 }
                 check_next(&place, n)?;
             }
@@ -840,17 +1127,37 @@ pub fn check(doc: &Bmv2Json) -> Result<(), CheckError> {
             if let Some(m) = &t.direct_meters {
                 match meters.get(m.as_str()) {
                     Some(x) if x.is_direct && x.binding.as_deref() == Some(t.name.as_str()) => {}
-                    _ => return fail(place, format!("direct meter `{m}` is not bound to this table")),
+                    _ => {
+                        return fail(
+                            place,
+                            format!("direct meter `{m}` is not bound to this table"),
+                        )
+                    }
                 }
             }
             if let Some(d) = &t.default_entry {
                 match doc.actions.get(d.action_id as usize) {
                     Some(a) if t.action_ids.contains(&d.action_id) => {
                         if a.runtime_data.len() != d.action_data.len() {
-                            return fail(place, format!("default action `{}` given {} arguments", a.name, d.action_data.len()));
+                            return fail(
+                                place,
+                                format!(
+                                    "default action `{}` given {} arguments",
+                                    a.name,
+                                    d.action_data.len()
+                                ),
+                            );
                         }
                     }
-                    _ => return fail(place, format!("default action id {} is not an action of the table", d.action_id)),
+                    _ => {
+                        return fail(
+                            place,
+                            format!(
+                                "default action id {} is not an action of the table",
+                                d.action_id
+                            ),
+                        )
+                    }
                 }
             }
         }
