@@ -243,7 +243,7 @@ impl<'a> Checker<'a> {
                     q.span,
                     "zero",
                 )
-                .with_help(format!("give `{what}` a positive bandwidth, e.g. `10Gbps`")),
+                .with_help(format!("give `{what}` a positive bandwidth")),
             );
             return None;
         }
@@ -832,24 +832,35 @@ impl<'a> Checker<'a> {
                 use_.port, info.name.text
             );
             let d = match (use_.span, first.span) {
-                (Some(here), Some(there)) => Diagnostic::error(
-                    Kind::PortClash,
-                    message,
-                    here,
-                    format!("used here by {}", use_.who),
-                )
-                .with_secondary(there, format!("already used here by {}", first.who))
-                .with_help(
-                    "the server ports, uplink-port, client-port and cpu-port of a switch must all differ",
-                ),
-                (Some(here), None) | (None, Some(here)) => {
-                    let (explicit, default) =
-                        if use_.span.is_some() { (use_, first) } else { (first, use_) };
+                (Some(a), Some(b)) => {
+                    // Point at whichever was written later.
+                    let ((here, here_who), (there, there_who)) = if a.start > b.start {
+                        ((a, &use_.who), (b, &first.who))
+                    } else {
+                        ((b, &first.who), (a, &use_.who))
+                    };
                     Diagnostic::error(
                         Kind::PortClash,
                         message,
                         here,
-                        format!("used here by {}", explicit.who),
+                        format!("used by {here_who}"),
+                    )
+                    .with_secondary(there, format!("also used by {there_who}"))
+                    .with_help(
+                        "the server ports, uplink-port, client-port and cpu-port of a switch must all differ",
+                    )
+                }
+                (Some(here), None) | (None, Some(here)) => {
+                    let (explicit, default) = if use_.span.is_some() {
+                        (use_, first)
+                    } else {
+                        (first, use_)
+                    };
+                    Diagnostic::error(
+                        Kind::PortClash,
+                        message,
+                        here,
+                        format!("used by {}", explicit.who),
                     )
                     .with_help(format!(
                         "{} is also port {}; set it explicitly to a free port",
@@ -1643,23 +1654,32 @@ fn closest<'c>(word: &str, candidates: impl Iterator<Item = &'c str>) -> Option<
     best.map(|(_, c)| c)
 }
 
+/// The optimal-string-alignment distance: insertions, deletions,
+/// substitutions and swaps of neighbours each cost 1.
 fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = if ca == *cb {
-                prev
-            } else {
-                1 + prev.min(cur).min(row[j])
-            };
-            prev = cur;
+    let width = b.len() + 1;
+    let mut d = vec![0usize; (a.len() + 1) * width];
+    for (i, row) in d.chunks_mut(width).enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d.iter_mut().take(width).enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[(i - 1) * width + j] + 1)
+                .min(d[i * width + j - 1] + 1)
+                .min(d[(i - 1) * width + j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[(i - 2) * width + j - 2] + 1);
+            }
+            d[i * width + j] = best;
         }
     }
-    row[b.len()]
+    d[a.len() * width + b.len()]
 }
 
 #[cfg(test)]
@@ -1672,6 +1692,8 @@ mod tests {
         assert_eq!(closest("eastt", names.iter().copied()), Some("east"));
         assert_eq!(closest("core2", names.iter().copied()), Some("core1"));
         assert_eq!(closest("north", names.iter().copied()), None);
+        assert_eq!(closest("eats", names.iter().copied()), Some("east"));
         assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("eats", "east"), 1);
     }
 }

@@ -413,12 +413,10 @@ fn token_at(src: &str, pos: usize) -> (Span, Option<&str>) {
     let Some(first) = rest.chars().next() else {
         return (Span::new(pos, pos), None);
     };
-    let len = if is_ident_char(first) || first == '.' {
+    let len = if first.is_ascii_alphanumeric() || first == '_' || first == '.' {
         rest.find(|c: char| !(is_ident_char(c) || c == '.' || c == '%'))
             .unwrap_or(rest.len())
-    } else if rest.starts_with("<->") {
-        3
-    } else if first == '<' {
+    } else if matches!(first, '<' | '-' | '>') {
         rest.find(|c: char| !matches!(c, '<' | '-' | '>'))
             .unwrap_or(rest.len())
     } else {
