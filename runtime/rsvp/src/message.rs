@@ -269,7 +269,8 @@ impl Repr for ExtraObject {
 /// Walks the objects of a message in wire order.
 struct Cursor<'a> {
     iter: ObjectIter<'a>,
-    peeked: Option<(ObjectView<'a>, Object)>,
+    /// The next known object, not parsed until it is taken.
+    peeked: Option<ObjectView<'a>>,
     known: usize,
     extra: Vec<ExtraObject>,
     msg: MsgType,
@@ -285,7 +286,7 @@ impl<'a> Cursor<'a> {
             let class = view.class_num();
             match class.disposition() {
                 Disposition::Known if class != ClassNum::NULL => {
-                    self.peeked = Some((view, Object::parse(&view)?));
+                    self.peeked = Some(view);
                 }
                 Disposition::Reject => {
                     return Err(Error::UnknownClass {
@@ -308,17 +309,18 @@ impl<'a> Cursor<'a> {
     /// The offset of the next known object, or the end of the message.
     fn offset(&self) -> usize {
         match &self.peeked {
-            Some((v, _)) => v.offset(),
+            Some(v) => v.offset(),
             None => self.iter.offset(),
         }
     }
 
     fn take(&mut self, class: ClassNum) -> Result<Option<Object>, Error> {
         self.fill()?;
-        match &self.peeked {
-            Some((v, _)) if v.class_num() == class => {
+        match self.peeked {
+            Some(v) if v.class_num() == class => {
                 self.known += 1;
-                Ok(self.peeked.take().map(|(_, o)| o))
+                self.peeked = None;
+                Object::parse(&v).map(Some)
             }
             _ => Ok(None),
         }
@@ -329,7 +331,7 @@ impl<'a> Cursor<'a> {
             return Ok(o);
         }
         match &self.peeked {
-            Some((v, _))
+            Some(v)
                 if self
                     .iter
                     .clone()
@@ -441,7 +443,7 @@ impl<'a> Cursor<'a> {
 
     fn finish(mut self) -> Result<Vec<ExtraObject>, Error> {
         self.fill()?;
-        if let Some((v, _)) = &self.peeked {
+        if let Some(v) = &self.peeked {
             return Err(Error::UnexpectedObject {
                 message: self.msg,
                 class: v.class_num(),

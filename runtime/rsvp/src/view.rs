@@ -56,42 +56,53 @@ impl<'a> MessageView<'a> {
     }
 
     /// The message's bytes, header included.
+    #[inline]
     pub fn bytes(&self) -> &'a [u8] {
         self.bytes
     }
+    #[inline]
     pub fn version(&self) -> u8 {
         self.bytes[0] >> 4
     }
+    #[inline]
     pub fn flags(&self) -> u8 {
         self.bytes[0] & 0x0f
     }
     /// The message type number, not checked against the seven known types.
+    #[inline]
     pub fn msg_type(&self) -> u8 {
         self.bytes[1]
     }
+    #[inline]
     pub fn checksum(&self) -> u16 {
         be16(self.bytes, 2)
     }
+    #[inline]
     pub fn send_ttl(&self) -> u8 {
         self.bytes[4]
     }
+    #[inline]
     pub fn reserved(&self) -> u8 {
         self.bytes[5]
     }
+    #[inline]
     pub fn length(&self) -> usize {
         self.bytes.len()
     }
     /// Whether the checksum field verifies: the one's complement sum over the
     /// whole message, checksum included, is 0xffff. A zero field (checksum
     /// not transmitted) verifies only if the sum happens to work out.
+    #[inline]
     pub fn checksum_ok(&self) -> bool {
         self.checksum_sum() == 0xffff
     }
+    #[inline]
     pub(crate) fn checksum_sum(&self) -> u16 {
         fold(ones_sum(self.bytes))
     }
     /// The objects after the common header, each length-checked as it is
     /// reached.
+    #[inline]
     pub fn objects(&self) -> ObjectIter<'a> {
         ObjectIter {
             bytes: self.bytes,
@@ -110,24 +121,30 @@ pub struct ObjectView<'a> {
 
 impl<'a> ObjectView<'a> {
     /// Offset of the object header from the start of the message.
+    #[inline]
     pub fn offset(&self) -> usize {
         self.offset
     }
     /// Whole object length, header included.
+    #[inline]
     pub fn length(&self) -> usize {
         self.bytes.len()
     }
+    #[inline]
     pub fn class_num(&self) -> ClassNum {
         ClassNum(self.bytes[2])
     }
+    #[inline]
     pub fn c_type(&self) -> u8 {
         self.bytes[3]
     }
     /// The object's contents after its 4-byte header.
+    #[inline]
     pub fn body(&self) -> &'a [u8] {
         &self.bytes[OBJECT_HEADER_LEN..]
     }
     /// The object's bytes, header included.
+    #[inline]
     pub fn bytes(&self) -> &'a [u8] {
         self.bytes
     }
@@ -143,6 +160,7 @@ pub struct ObjectIter<'a> {
 
 impl<'a> ObjectIter<'a> {
     /// Offset of the next object, or the message length at the end.
+    #[inline]
     pub fn offset(&self) -> usize {
         self.pos
     }
@@ -151,6 +169,7 @@ impl<'a> ObjectIter<'a> {
 impl<'a> Iterator for ObjectIter<'a> {
     type Item = Result<ObjectView<'a>, Error>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         let rest = self.bytes.get(self.pos..)?;
         if rest.is_empty() {

@@ -97,8 +97,10 @@ impl ClassNum {
 
     /// What RFC 2205 §3.10 tells a node to do with this class when it does
     /// not know it. Classes this crate knows are `Known`.
+    #[inline]
     pub fn disposition(self) -> Disposition {
-        if self.name().is_some() {
+        // Known classes: NULL, 1 and 3 to 15.
+        if self.0 <= 15 && self.0 != 2 {
             Disposition::Known
         } else if self.0 & 0x80 == 0 {
             Disposition::Reject
@@ -139,6 +141,7 @@ pub fn internet_checksum(data: &[u8]) -> u16 {
     !fold(ones_sum(data))
 }
 
+#[inline]
 pub(crate) fn ones_sum(data: &[u8]) -> u64 {
     let mut sum: u64 = 0;
     let mut words = data.chunks_exact(4);
@@ -156,6 +159,7 @@ pub(crate) fn ones_sum(data: &[u8]) -> u64 {
     sum
 }
 
+#[inline]
 pub(crate) fn fold(mut sum: u64) -> u16 {
     while sum > 0xffff {
         sum = (sum & 0xffff) + (sum >> 16);
@@ -175,37 +179,47 @@ impl<'b> Writer<'b> {
     pub(crate) fn new(buf: &'b mut [u8]) -> Self {
         Writer { buf, pos: 0 }
     }
+    #[inline]
     pub(crate) fn pos(&self) -> usize {
         self.pos
     }
+    #[inline]
     pub(crate) fn bytes(&mut self, b: &[u8]) {
         self.buf[self.pos..self.pos + b.len()].copy_from_slice(b);
         self.pos += b.len();
     }
+    #[inline]
     pub(crate) fn u8(&mut self, v: u8) {
         self.bytes(&[v]);
     }
+    #[inline]
     pub(crate) fn u16(&mut self, v: u16) {
         self.bytes(&v.to_be_bytes());
     }
+    #[inline]
     pub(crate) fn u32(&mut self, v: u32) {
         self.bytes(&v.to_be_bytes());
     }
+    #[inline]
     pub(crate) fn f32(&mut self, v: f32) {
         self.bytes(&v.to_bits().to_be_bytes());
     }
+    #[inline]
     pub(crate) fn patch_u16(&mut self, at: usize, v: u16) {
         self.buf[at..at + 2].copy_from_slice(&v.to_be_bytes());
     }
+    #[inline]
     pub(crate) fn written(&self) -> &[u8] {
         &self.buf[..self.pos]
     }
 }
 
 /// Big-endian reads from a slice whose length was checked by the caller.
+#[inline]
 pub(crate) fn be16(b: &[u8], at: usize) -> u16 {
     u16::from_be_bytes([b[at], b[at + 1]])
 }
+#[inline]
 pub(crate) fn be32(b: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
