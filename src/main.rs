@@ -4,6 +4,7 @@
 //! (a policy with errors, bad arguments), in which case nothing was written.
 
 mod compile;
+mod rsvp_cmd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -23,6 +24,11 @@ enum Command {
     Check(compile::CheckArgs),
     /// Print a generated policy of the given size (for trials and benchmarks).
     GenPolicy(compile::GenArgs),
+    /// RSVP captures: decode to JSON lines, encode back.
+    Rsvp {
+        #[command(subcommand)]
+        cmd: rsvp_cmd::RsvpCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -31,6 +37,7 @@ fn main() -> ExitCode {
         Command::Compile(a) => compile::compile(&a),
         Command::Check(a) => compile::check(&a),
         Command::GenPolicy(a) => compile::gen(&a),
+        Command::Rsvp { cmd } => rsvp_cmd::run(cmd),
     };
     match result {
         Ok(code) => code,
