@@ -116,6 +116,10 @@ pub struct GenArgs {
     /// Seed of the generator; the same seed gives the same policy.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Link the regions' core routers in a chain, so that every edge reaches
+    /// every datacenter (by default each region is a network of its own).
+    #[arg(long)]
+    pub chain_regions: bool,
     /// Write to this file instead of stdout.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
@@ -159,7 +163,12 @@ pub fn gen(args: &GenArgs) -> Result<ExitCode> {
         eprintln!("error: --dcs and --edges must be at least 1");
         return Ok(ExitCode::from(EXIT_BAD_INPUT));
     }
-    let text = fairshare_policy::gen::generate(args.dcs, args.edges, args.seed);
+    let shape = if args.chain_regions {
+        fairshare_policy::gen::Shape::Chained
+    } else {
+        fairshare_policy::gen::Shape::Regional
+    };
+    let text = fairshare_policy::gen::generate_shape(args.dcs, args.edges, args.seed, shape);
     match &args.output {
         Some(p) => write_atomically(p, text.as_bytes())?,
         None => std::io::stdout().lock().write_all(text.as_bytes())?,

@@ -149,10 +149,39 @@ fn pipeline_name(target: Target, params: &PipelineParams) -> String {
     format!("{t}-cpu{}", params.cpu_port)
 }
 
-fn to_json<T: serde::Serialize>(v: &T) -> Result<String, serde_json::Error> {
-    let mut s = serde_json::to_string_pretty(v)?;
-    s.push('\n');
-    Ok(s)
+/// Writes a JSON object with one member per line and, inside its arrays,
+/// one element per line in compact form: readable, diffable line by line,
+/// and a fraction of the size of fully pretty-printed JSON for the large
+/// rules and shares files of big policies.
+pub fn to_json<T: serde::Serialize>(v: &T) -> Result<String, serde_json::Error> {
+    use serde_json::Value;
+    let value = serde_json::to_value(v)?;
+    let Value::Object(members) = &value else {
+        let mut s = serde_json::to_string(&value)?;
+        s.push('\n');
+        return Ok(s);
+    };
+    let mut out = String::from("{\n");
+    for (i, (k, v)) in members.iter().enumerate() {
+        out.push_str("  ");
+        out.push_str(&serde_json::to_string(k)?);
+        out.push_str(": ");
+        match v {
+            Value::Array(items) if !items.is_empty() => {
+                out.push_str("[\n");
+                for (j, item) in items.iter().enumerate() {
+                    out.push_str("    ");
+                    out.push_str(&serde_json::to_string(item)?);
+                    out.push_str(if j + 1 < items.len() { ",\n" } else { "\n" });
+                }
+                out.push_str("  ]");
+            }
+            other => out.push_str(&serde_json::to_string(other)?),
+        }
+        out.push_str(if i + 1 < members.len() { ",\n" } else { "\n" });
+    }
+    out.push_str("}\n");
+    Ok(out)
 }
 
 /// Renders one program: P4, checked BMv2 JSON, P4Info.

@@ -224,16 +224,20 @@ pub fn build(
     let mut all = vec![];
     let mut overflows = vec![];
     let share = |d: usize, e: usize| shares.get(d, e).unwrap_or(0);
+    // Each switch numbers its routes 0.. in the topology's order; index the
+    // routes by DC and by edge once.
+    let mut by_dc: Vec<Vec<(u32, usize)>> = vec![vec![]; policy.datacenters.len()];
+    let mut by_edge: Vec<Vec<(u32, usize)>> = vec![vec![]; policy.edges.len()];
+    for r in topo.routes() {
+        let d = &mut by_dc[r.dc];
+        d.push((d.len() as u32, r.edge));
+        let e = &mut by_edge[r.edge];
+        e.push((e.len() as u32, r.dc));
+    }
     for (di, dc) in policy.datacenters.iter().enumerate() {
         let sw = &dc.switch;
         let mut b = Builder { entries: vec![] };
-        let routes: Vec<(u32, usize)> = topo
-            .routes()
-            .iter()
-            .filter(|r| r.dc == di)
-            .enumerate()
-            .map(|(i, r)| (i as u32, r.edge))
-            .collect();
+        let routes = &by_dc[di];
         for s in &dc.servers {
             b.add(
                 names::T_IPV4_LPM,
@@ -264,7 +268,7 @@ pub fn build(
             ],
             None,
         );
-        for &(_, e) in &routes {
+        for &(_, e) in routes {
             for p in &policy.edges[e].clients {
                 b.add(
                     names::T_CLIENT_EDGE,
@@ -302,7 +306,7 @@ pub fn build(
             free(a).cmp(&free(b)).then(ib.cmp(ia))
         });
         if let Some((_, server)) = best {
-            for &(_, e) in &routes {
+            for &(_, e) in routes {
                 for (si, _) in &services {
                     b.add(
                         names::T_STEER,
@@ -332,7 +336,7 @@ pub fn build(
                 );
             }
         }
-        for &(i, e) in &routes {
+        for &(i, e) in routes {
             for p in &policy.edges[e].clients {
                 b.add(
                     names::T_ROUTE_CLASS,
@@ -360,13 +364,7 @@ pub fn build(
     for (ei, edge) in policy.edges.iter().enumerate() {
         let sw = &edge.switch;
         let mut b = Builder { entries: vec![] };
-        let routes: Vec<(u32, usize)> = topo
-            .routes()
-            .iter()
-            .filter(|r| r.edge == ei)
-            .enumerate()
-            .map(|(i, r)| (i as u32, r.dc))
-            .collect();
+        let routes = &by_edge[ei];
         for p in &edge.clients {
             b.add(
                 names::T_IPV4_LPM,
@@ -414,7 +412,7 @@ pub fn build(
                 None,
             );
         }
-        for &(i, d) in &routes {
+        for &(i, d) in routes {
             for server in &policy.datacenters[d].servers {
                 b.add(
                     names::T_ROUTE_CLASS,
@@ -445,12 +443,9 @@ pub fn build(
             .collect();
         all.push(finish(sw, "edge", pipeline_of(sw), cells, b.entries));
     }
-    let params = |sw: &Switch| PipelineParams::new(sw.cpu_port, &policy.sizes);
-    for r in &all {
-        let Some(sw) = policy.switches().find(|s| s.name == r.switch) else {
-            continue;
-        };
-        let p = params(sw);
+    // `all` lists the switches in the order of `Policy::switches`.
+    for (r, sw) in all.iter().zip(policy.switches()) {
+        let p = PipelineParams::new(sw.cpu_port, &policy.sizes);
         let limits = [
             (names::T_CLIENT_EDGE, p.routes),
             (names::T_VIP, p.steer),
@@ -459,9 +454,13 @@ pub fn build(
             (names::T_ROUTE_CLASS, p.routes),
             (names::T_IPV4_LPM, p.routes),
         ];
+        let mut counts: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+        for e in &r.table_entries {
+            *counts.entry(e.table.as_str()).or_default() += 1;
+        }
         for (t, size) in limits {
             let q = qualified(t);
-            let needed = r.table_entries.iter().filter(|e| e.table == q).count();
+            let needed = counts.get(q.as_str()).copied().unwrap_or(0);
             if needed > size as usize {
                 overflows.push(Overflow {
                     switch: r.switch.clone(),

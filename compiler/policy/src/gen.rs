@@ -5,9 +5,14 @@
 //! global state).
 //!
 //! Shape: `max(1, ceil(dcs / 10))` regions, each with one core router
-//! `core<r>`; the cores form a chain. Datacenters and edges are spread over
-//! the regions round-robin and linked to their region's core, so every region
-//! has at least one datacenter and every edge has a route. Server addresses
+//! `core<r>`. Datacenters and edges are spread over the regions round-robin
+//! and linked to their region's core, so every region has at least one
+//! datacenter and every edge has a route. By default the regions are
+//! separate networks, as a content provider serves each metro from the
+//! datacenters near it: an edge has a route to the datacenters of its region
+//! only (about 10 routes per edge). [`Shape::Chained`] links the cores in a
+//! chain instead, so that every edge reaches every datacenter (`dcs × edges`
+//! routes), a stress case for the allocator and the code generator. Server addresses
 //! come from 10.0.0.0/8, client prefixes from 100.64.0.0/10 (a /24 per edge
 //! while they fit, longer prefixes beyond 16 384 edges, up to 4 194 304
 //! edges), and service addresses from 203.0.113.0/24, so they never overlap.
@@ -36,9 +41,24 @@ impl SplitMix {
 /// The number of services in a generated policy.
 const SERVICES: usize = 3;
 
+/// How the regions of a generated policy are connected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Shape {
+    /// Regions are separate: an edge reaches the datacenters of its region.
+    #[default]
+    Regional,
+    /// The regions' cores form a chain: every edge reaches every datacenter.
+    Chained,
+}
+
 /// Writes a valid policy with `dcs` datacenters and `edges` edges (each at
-/// least 1; smaller values are raised to 1).
+/// least 1; smaller values are raised to 1), in the regional shape.
 pub fn generate(dcs: usize, edges: usize, seed: u64) -> String {
+    generate_shape(dcs, edges, seed, Shape::Regional)
+}
+
+/// [`generate`] with a choice of [`Shape`].
+pub fn generate_shape(dcs: usize, edges: usize, seed: u64, shape: Shape) -> String {
     let dcs = dcs.max(1);
     let edges = edges.max(1);
     let regions = dcs.div_ceil(10);
@@ -65,6 +85,9 @@ pub fn generate(dcs: usize, edges: usize, seed: u64) -> String {
         let _ = writeln!(out, "  router core{r}");
     }
     for r in 1..regions {
+        if shape == Shape::Regional {
+            break;
+        }
         let _ = writeln!(
             out,
             "  link core{} <-> core{r} {{ capacity 400Gbps  distance 2ms }}",
