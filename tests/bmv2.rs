@@ -171,28 +171,40 @@ fn read_pcap(path: &Path) -> Vec<Vec<u8>> {
     out
 }
 
-/// The rules as simple_switch_CLI commands.
-fn cli_commands(rules: &fairshare_codegen::rules::Rules) -> String {
-    use fairshare_codegen::rules::{FieldMatch, Value};
-    let v = |x: &Value| {
-        serde_json::to_value(x)
-            .map(|j| j.as_str().map(String::from).unwrap_or(j.to_string()))
-            .unwrap_or_default()
-    };
+/// The rules as simple_switch_CLI commands. The CLI needs every key field,
+/// so the don't-care fields left out of rules.json are written back as
+/// matching anything.
+fn cli_commands(
+    rules: &fairshare_codegen::rules::Rules,
+    prog: &fairshare_codegen::ir::Program,
+) -> String {
+    use fairshare_codegen::ir::MatchKind;
+    use fairshare_codegen::rules::Match;
     let mut s = String::new();
     for e in &rules.table_entries {
-        let keys: Vec<String> = e
-            .matches
+        let t = prog
+            .tables
             .iter()
-            .map(|m| match m {
-                FieldMatch::Exact { value, .. } => v(value),
-                FieldMatch::Lpm {
-                    value, prefix_len, ..
-                } => format!("{}/{prefix_len}", v(value)),
-                FieldMatch::Ternary { value, mask, .. } => format!("{}&&&{}", v(value), v(mask)),
+            .find(|t| fairshare_codegen::qualified(&t.name) == e.table)
+            .expect("table");
+        let keys: Vec<String> = t
+            .keys
+            .iter()
+            .map(|k| {
+                let name = fairshare_codegen::bmv2::p4_field_name(prog, k.field);
+                match (
+                    e.matches.0.iter().find(|(f, _)| *f == name).map(|(_, m)| m),
+                    k.kind,
+                ) {
+                    (Some(Match::Exact(v)), _) => v.to_string(),
+                    (Some(Match::Lpm(a, l)), _) => format!("{a}/{l}"),
+                    (Some(Match::Ternary(v, m)), _) => format!("{v}&&&{m}"),
+                    (None, MatchKind::Lpm) => "0.0.0.0/0".into(),
+                    (None, _) => "0&&&0".into(),
+                }
             })
             .collect();
-        let params: Vec<String> = e.params.iter().map(|p| v(&p.value)).collect();
+        let params: Vec<String> = e.params.0.iter().map(|(_, v)| v.to_string()).collect();
         s.push_str(&format!(
             "table_add {} {} {} => {}",
             e.table,
@@ -281,7 +293,7 @@ fn single_dc_switch_steers_and_rewrites_on_real_bmv2() {
     cli.stdin
         .take()
         .expect("stdin")
-        .write_all(cli_commands(&sw.rules).as_bytes())
+        .write_all(cli_commands(&sw.rules, &pipe.program).as_bytes())
         .expect("write commands");
     let cli_out = cli.wait_with_output().expect("CLI");
     let text = String::from_utf8_lossy(&cli_out.stdout);

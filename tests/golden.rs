@@ -178,7 +178,7 @@ fn every_examples_json_checks_and_references_resolve() {
 #[test]
 fn every_rule_names_tables_actions_and_fields_of_its_program() {
     use fairshare_codegen::ir::MatchKind;
-    use fairshare_codegen::rules::FieldMatch;
+    use fairshare_codegen::rules::Match;
     for ex in examples() {
         let out = compile(&ex);
         for sw in &out.switches {
@@ -190,29 +190,45 @@ fn every_rule_names_tables_actions_and_fields_of_its_program() {
                     .iter()
                     .find(|t| fairshare_codegen::qualified(&t.name) == e.table)
                     .unwrap_or_else(|| panic!("{}: no table {}", sw.name, e.table));
-                assert_eq!(
-                    e.matches.len(),
-                    t.keys.len(),
-                    "{}: key count of {}",
-                    sw.name,
-                    e.table
-                );
-                for (m, k) in e.matches.iter().zip(&t.keys) {
-                    let (field, kind) = match m {
-                        FieldMatch::Exact { field, .. } => (field, MatchKind::Exact),
-                        FieldMatch::Lpm { field, .. } => (field, MatchKind::Lpm),
-                        FieldMatch::Ternary { field, .. } => (field, MatchKind::Ternary),
+                // Key fields appear in key order; only LPM and ternary
+                // fields may be left out (don't care).
+                let mut keys = t.keys.iter();
+                for (field, m) in &e.matches.0 {
+                    let k = loop {
+                        let k = keys.next().unwrap_or_else(|| {
+                            panic!(
+                                "{}: {field} is not a key of {} (or out of order)",
+                                sw.name, e.table
+                            )
+                        });
+                        if fairshare_codegen::bmv2::p4_field_name(prog, k.field) == *field {
+                            break k;
+                        }
+                        assert_ne!(
+                            k.kind,
+                            MatchKind::Exact,
+                            "{}: exact key left out of an entry of {}",
+                            sw.name,
+                            e.table
+                        );
                     };
-                    assert_eq!(
-                        field,
-                        &fairshare_codegen::bmv2::p4_field_name(prog, k.field)
-                    );
+                    let kind = match m {
+                        Match::Exact(_) => MatchKind::Exact,
+                        Match::Lpm(..) => MatchKind::Lpm,
+                        Match::Ternary(..) => MatchKind::Ternary,
+                    };
                     assert_eq!(
                         kind, k.kind,
                         "{}: match kind of {field} in {}",
                         sw.name, e.table
                     );
                 }
+                assert!(
+                    keys.all(|k| k.kind != MatchKind::Exact),
+                    "{}: exact key left out of {}",
+                    sw.name,
+                    e.table
+                );
                 let a = t
                     .actions
                     .iter()
@@ -221,7 +237,7 @@ fn every_rule_names_tables_actions_and_fields_of_its_program() {
                     .unwrap_or_else(|| {
                         panic!("{}: {} is not an action of {}", sw.name, e.action, e.table)
                     });
-                let names: Vec<&str> = e.params.iter().map(|p| p.name.as_str()).collect();
+                let names: Vec<&str> = e.params.0.iter().map(|p| p.0).collect();
                 let expected: Vec<&str> = a.params.iter().map(|p| p.name.as_str()).collect();
                 assert_eq!(names, expected, "{}: parameters of {}", sw.name, e.action);
                 let ternary = t.keys.iter().any(|k| k.kind == MatchKind::Ternary);

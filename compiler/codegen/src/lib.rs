@@ -149,39 +149,74 @@ fn pipeline_name(target: Target, params: &PipelineParams) -> String {
     format!("{t}-cpu{}", params.cpu_port)
 }
 
-/// Writes a JSON object with one member per line and, inside its arrays,
-/// one element per line in compact form: readable, diffable line by line,
-/// and a fraction of the size of fully pretty-printed JSON for the large
-/// rules and shares files of big policies.
-pub fn to_json<T: serde::Serialize>(v: &T) -> Result<String, serde_json::Error> {
-    use serde_json::Value;
-    let value = serde_json::to_value(v)?;
-    let Value::Object(members) = &value else {
-        let mut s = serde_json::to_string(&value)?;
-        s.push('\n');
-        return Ok(s);
-    };
-    let mut out = String::from("{\n");
-    for (i, (k, v)) in members.iter().enumerate() {
-        out.push_str("  ");
-        out.push_str(&serde_json::to_string(k)?);
-        out.push_str(": ");
-        match v {
-            Value::Array(items) if !items.is_empty() => {
-                out.push_str("[\n");
-                for (j, item) in items.iter().enumerate() {
-                    out.push_str("    ");
-                    out.push_str(&serde_json::to_string(item)?);
-                    out.push_str(if j + 1 < items.len() { ",\n" } else { "\n" });
-                }
-                out.push_str("  ]");
-            }
-            other => out.push_str(&serde_json::to_string(other)?),
-        }
-        out.push_str(if i + 1 < members.len() { ",\n" } else { "\n" });
+/// A JSON object written one member per line and, inside its arrays, one
+/// element per line in compact form: readable, diffable line by line, and a
+/// fraction of the size of fully pretty-printed JSON for the large rules and
+/// shares files of big policies. Elements are serialised straight from their
+/// types.
+pub struct JsonLines {
+    out: Vec<u8>,
+    members: usize,
+}
+
+impl Default for JsonLines {
+    fn default() -> Self {
+        Self::new()
     }
-    out.push_str("}\n");
-    Ok(out)
+}
+
+impl JsonLines {
+    pub fn new() -> JsonLines {
+        JsonLines {
+            out: b"{".to_vec(),
+            members: 0,
+        }
+    }
+
+    fn key(&mut self, key: &str) -> Result<(), serde_json::Error> {
+        self.out
+            .extend_from_slice(if self.members == 0 { b"\n  " } else { b",\n  " });
+        self.members += 1;
+        serde_json::to_writer(&mut self.out, key)?;
+        self.out.extend_from_slice(b": ");
+        Ok(())
+    }
+
+    pub fn member<T: serde::Serialize + ?Sized>(
+        &mut self,
+        key: &str,
+        v: &T,
+    ) -> Result<(), serde_json::Error> {
+        self.key(key)?;
+        serde_json::to_writer(&mut self.out, v)
+    }
+
+    pub fn array<T: serde::Serialize>(
+        &mut self,
+        key: &str,
+        items: &[T],
+    ) -> Result<(), serde_json::Error> {
+        self.key(key)?;
+        if items.is_empty() {
+            self.out.extend_from_slice(b"[]");
+            return Ok(());
+        }
+        self.out.extend_from_slice(b"[");
+        for (i, item) in items.iter().enumerate() {
+            self.out
+                .extend_from_slice(if i == 0 { b"\n    " } else { b",\n    " });
+            serde_json::to_writer(&mut self.out, item)?;
+        }
+        self.out.extend_from_slice(b"\n  ]");
+        Ok(())
+    }
+
+    pub fn finish(mut self) -> String {
+        self.out.extend_from_slice(b"\n}\n");
+        // Everything written came from serde_json, which writes UTF-8.
+        String::from_utf8(self.out)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    }
 }
 
 /// Renders one program: P4, checked BMv2 JSON, P4Info.
@@ -239,7 +274,7 @@ pub fn compile(policy: &Policy, topo: &Topology, shares: &Shares) -> Result<Outp
             Ok(SwitchOut {
                 name: r.switch.clone(),
                 pipeline: r.pipeline.clone(),
-                rules_json: to_json(&r)?,
+                rules_json: r.to_text()?,
                 rules: r,
             })
         })
@@ -248,7 +283,7 @@ pub fn compile(policy: &Policy, topo: &Topology, shares: &Shares) -> Result<Outp
     Ok(Output {
         pipelines,
         switches,
-        shares_json: to_json(&report)?,
+        shares_json: report.to_text()?,
         shares_txt: report::text(&report),
         topology_dot: topo.to_dot(policy, shares),
     })

@@ -34,6 +34,18 @@ pub struct RouteReport {
     pub share_bps: u64,
 }
 
+impl Report {
+    /// `shares.json`: one member per line, one array element per line.
+    pub fn to_text(&self) -> Result<String, serde_json::Error> {
+        let mut w = crate::JsonLines::new();
+        w.member("network", &self.network)?;
+        w.member("algorithm", &self.algorithm)?;
+        w.array("datacenters", &self.datacenters)?;
+        w.array("routes", &self.routes)?;
+        Ok(w.finish())
+    }
+}
+
 pub fn build(policy: &Policy, topo: &Topology, shares: &Shares) -> Report {
     let routes: Vec<RouteReport> = topo
         .routes()

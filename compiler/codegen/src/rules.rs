@@ -1,10 +1,20 @@
 //! The initial controller rules of each switch: table entries and meter
 //! configurations, by P4Info names.
 //!
+//! One table entry is one line of `rules.json`:
+//!
+//! ```json
+//! {"table":"Ingress.ipv4_lpm","match":{"hdr.ipv4.dst_addr":"10.0.0.0/8"},"action":"Ingress.forward","params":{"port":1,"src_mac":"02:00:00:01:00:01","dst_mac":"02:01:0a:00:00:01"}}
+//! ```
+//!
 //! Values are written the way people read them: IPv4 addresses dotted, MAC
-//! addresses with colons, everything else as a number. Meter rates are in
-//! bytes (or packets) per second and bursts in bytes (or packets), as
-//! P4Runtime's `MeterConfig` has them.
+//! addresses with colons, everything else as a number. The match kind comes
+//! from the table's key in P4Info; a match value is written as for BMv2's
+//! CLI: exact `value`, LPM `value/length`, ternary `value&&&mask`. As in
+//! P4Runtime, a don't-care field (LPM of length 0, ternary mask 0) is left
+//! out, and entries of ternary tables carry a `priority` (higher wins). Meter
+//! rates are in bytes (or packets) per second and bursts in bytes (or
+//! packets), as P4Runtime's `MeterConfig` has them.
 //!
 //! Choices made here, for the controller to refine at run time:
 //! * A DC steers each (edge, service) to the server with the most free
@@ -18,14 +28,41 @@
 //!   device id and port (`02:00:dd:dd:pp:pp`), a host's address
 //!   (`02:01:a:b:c:d`) or the uplink's peer (`02:02:dd:dd:pp:pp`).
 
-use crate::pipeline::{names, PipelineParams};
-use crate::qualified;
+use crate::pipeline::PipelineParams;
 use fairshare_alloc::{Shares, Topology};
-use fairshare_policy::model::{Policy, Prefix, Switch};
+use fairshare_policy::model::{Policy, Prefix, Server, Service, Switch};
+use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 use std::net::Ipv4Addr;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// The names of the program's entities the rules use, as P4Info has them.
+/// A test checks each against the program.
+pub mod names {
+    pub const T_CLIENT_EDGE: &str = "Ingress.client_edge";
+    pub const T_VIP: &str = "Ingress.vip";
+    pub const T_STEER: &str = "Ingress.steer";
+    pub const T_SNAT: &str = "Ingress.snat";
+    pub const T_ROUTE_CLASS: &str = "Ingress.route_class";
+    pub const T_IPV4_LPM: &str = "Ingress.ipv4_lpm";
+    pub const A_SET_EDGE: &str = "Ingress.set_edge";
+    pub const A_SET_SERVICE: &str = "Ingress.set_service";
+    pub const A_DNAT: &str = "Ingress.dnat";
+    pub const A_SNAT: &str = "Ingress.snat_to_vip";
+    pub const A_SET_ROUTE: &str = "Ingress.set_route";
+    pub const A_FORWARD: &str = "Ingress.forward";
+    pub const M_ROUTE: &str = "Ingress.route_meter";
+    pub const M_RSVP: &str = "Ingress.rsvp_meter";
+    pub const F_SRC: &str = "hdr.ipv4.src_addr";
+    pub const F_DST: &str = "hdr.ipv4.dst_addr";
+    pub const F_PROTO: &str = "hdr.ipv4.protocol";
+    pub const F_L4_SRC: &str = "meta.l4_src";
+    pub const F_L4_DST: &str = "meta.l4_dst";
+    pub const F_EDGE: &str = "meta.edge";
+    pub const F_SERVICE: &str = "meta.service";
+}
+use names::*;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum Value {
     Int(u64),
@@ -33,58 +70,83 @@ pub enum Value {
     Mac(Mac),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Mac(pub [u8; 6]);
-
-impl Serialize for Mac {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let b = self.0;
-        s.serialize_str(&format!(
-            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-            b[0], b[1], b[2], b[3], b[4], b[5]
-        ))
+impl std::fmt::Display for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Value::Int(v) => write!(f, "{v}"),
+            Value::Ipv4(a) => write!(f, "{a}"),
+            Value::Mac(m) => write!(f, "{m}"),
+        }
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-pub enum FieldMatch {
-    Exact {
-        field: String,
-        value: Value,
-    },
-    Lpm {
-        field: String,
-        value: Value,
-        prefix_len: u8,
-    },
-    Ternary {
-        field: String,
-        value: Value,
-        mask: Value,
-    },
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mac(pub [u8; 6]);
+
+impl std::fmt::Display for Mac {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let b = self.0;
+        write!(
+            f,
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            b[0], b[1], b[2], b[3], b[4], b[5]
+        )
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Param {
-    pub name: String,
-    pub value: Value,
+impl Serialize for Mac {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// How one key field matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Match {
+    Exact(Value),
+    Lpm(Ipv4Addr, u8),
+    Ternary(Ipv4Addr, Ipv4Addr),
+}
+
+impl Serialize for Match {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Match::Exact(v) => v.serialize(s),
+            Match::Lpm(a, len) => s.collect_str(&format_args!("{a}/{len}")),
+            Match::Ternary(v, m) => s.collect_str(&format_args!("{v}&&&{m}")),
+        }
+    }
+}
+
+/// Pairs serialised as a JSON object, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pairs<T>(pub Vec<(&'static str, T)>);
+
+impl<T: Serialize> Serialize for Pairs<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TableEntry {
-    pub table: String,
+    pub table: &'static str,
+    /// Key fields by name; don't-care fields are left out.
     #[serde(rename = "match")]
-    pub matches: Vec<FieldMatch>,
-    pub action: String,
-    pub params: Vec<Param>,
+    pub matches: Pairs<Match>,
+    pub action: &'static str,
+    pub params: Pairs<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub priority: Option<u32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MeterConfig {
-    pub meter: String,
+    pub meter: &'static str,
     pub index: u32,
     /// Committed rate, bytes (or packets) per second.
     pub cir: u64,
@@ -95,7 +157,7 @@ pub struct MeterConfig {
 }
 
 /// A route of this switch: which cell of `route_meter` carries it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RouteCell {
     pub index: u32,
     pub dc: String,
@@ -103,7 +165,7 @@ pub struct RouteCell {
     pub share_bps: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Rules {
     pub switch: String,
     pub role: &'static str,
@@ -112,6 +174,21 @@ pub struct Rules {
     pub routes: Vec<RouteCell>,
     pub table_entries: Vec<TableEntry>,
     pub meter_configs: Vec<MeterConfig>,
+}
+
+impl Rules {
+    /// `rules.json`: one member per line, one array element per line.
+    pub fn to_text(&self) -> Result<String, serde_json::Error> {
+        let mut w = crate::JsonLines::new();
+        w.member("switch", &self.switch)?;
+        w.member("role", &self.role)?;
+        w.member("device_id", &self.device_id)?;
+        w.member("pipeline", &self.pipeline)?;
+        w.array("routes", &self.routes)?;
+        w.array("table_entries", &self.table_entries)?;
+        w.array("meter_configs", &self.meter_configs)?;
+        Ok(w.finish())
+    }
 }
 
 /// A table that needs more entries than the policy's sizes allow.
@@ -142,12 +219,12 @@ fn peer_mac(sw: &Switch, port: u16) -> Mac {
 }
 
 /// Token-bucket settings for a byte meter at `bps`.
-pub fn byte_meter(meter: &str, index: u32, bps: u64) -> MeterConfig {
+pub fn byte_meter(meter: &'static str, index: u32, bps: u64) -> MeterConfig {
     let cir = bps / 8;
     let pir = cir + cir / 10;
     let burst = |rate: u64| (rate / 100).max(3000);
     MeterConfig {
-        meter: meter.into(),
+        meter,
         index,
         cir,
         cburst: burst(cir),
@@ -163,58 +240,60 @@ struct Builder {
 impl Builder {
     fn add(
         &mut self,
-        table: &str,
-        matches: Vec<FieldMatch>,
-        action: &str,
-        params: Vec<(&str, Value)>,
+        table: &'static str,
+        matches: Vec<(&'static str, Match)>,
+        action: &'static str,
+        params: Vec<(&'static str, Value)>,
         priority: Option<u32>,
     ) {
         self.entries.push(TableEntry {
-            table: qualified(table),
-            matches,
-            action: qualified(action),
-            params: params
-                .into_iter()
-                .map(|(n, v)| Param {
-                    name: n.into(),
-                    value: v,
-                })
-                .collect(),
+            table,
+            matches: Pairs(matches),
+            action,
+            params: Pairs(params),
             priority,
         });
     }
-}
 
-fn exact(field: &str, value: Value) -> FieldMatch {
-    FieldMatch::Exact {
-        field: field.into(),
-        value,
+    fn forward(&mut self, sw: &Switch, dst: Prefix, port: u16, next_hop: Mac) {
+        let m = if dst.len == 0 {
+            vec![]
+        } else {
+            vec![(F_DST, Match::Lpm(dst.addr, dst.len))]
+        };
+        self.add(
+            T_IPV4_LPM,
+            m,
+            A_FORWARD,
+            vec![
+                ("port", Value::Int(port.into())),
+                ("src_mac", Value::Mac(switch_mac(sw, port))),
+                ("dst_mac", Value::Mac(next_hop)),
+            ],
+            None,
+        );
+    }
+
+    fn vip(&mut self, s: &Service, id: usize) {
+        self.add(
+            T_VIP,
+            vec![
+                (F_DST, Match::Exact(Value::Ipv4(s.vip))),
+                (
+                    F_PROTO,
+                    Match::Exact(Value::Int(s.protocol.number().into())),
+                ),
+                (F_L4_DST, Match::Exact(Value::Int(s.port.into()))),
+            ],
+            A_SET_SERVICE,
+            vec![("service", Value::Int(id as u64 + 1))],
+            None,
+        );
     }
 }
 
-fn lpm(field: &str, p: Prefix) -> FieldMatch {
-    FieldMatch::Lpm {
-        field: field.into(),
-        value: Value::Ipv4(p.addr),
-        prefix_len: p.len,
-    }
-}
-
-fn ternary(field: &str, p: Prefix) -> FieldMatch {
-    FieldMatch::Ternary {
-        field: field.into(),
-        value: Value::Ipv4(p.addr),
-        mask: Value::Ipv4(Ipv4Addr::from(p.mask())),
-    }
-}
-
-const ANY: Prefix = Prefix {
-    addr: Ipv4Addr::UNSPECIFIED,
-    len: 0,
-};
-
-/// Builds the rules of every switch, DCs first. `pipeline_of` names the
-/// pipeline each switch runs.
+/// Builds the rules of every switch, DCs first (the order of
+/// [`Policy::switches`]). `pipeline_of` names the pipeline each switch runs.
 pub fn build(
     policy: &Policy,
     topo: &Topology,
@@ -222,7 +301,6 @@ pub fn build(
     pipeline_of: &dyn Fn(&Switch) -> String,
 ) -> Result<Vec<Rules>, Vec<Overflow>> {
     let mut all = vec![];
-    let mut overflows = vec![];
     let share = |d: usize, e: usize| shares.get(d, e).unwrap_or(0);
     // Each switch numbers its routes 0.. in the topology's order; index the
     // routes by DC and by edge once.
@@ -234,87 +312,62 @@ pub fn build(
         let e = &mut by_edge[r.edge];
         e.push((e.len() as u32, r.dc));
     }
+    let edge_id = |e: usize| Value::Int(e as u64 + 1);
+
     for (di, dc) in policy.datacenters.iter().enumerate() {
         let sw = &dc.switch;
         let mut b = Builder { entries: vec![] };
         let routes = &by_dc[di];
         for s in &dc.servers {
-            b.add(
-                names::T_IPV4_LPM,
-                vec![lpm(
-                    "hdr.ipv4.dst_addr",
-                    Prefix {
-                        addr: s.address,
-                        len: 32,
-                    },
-                )],
-                "forward",
-                vec![
-                    ("port", Value::Int(s.port.into())),
-                    ("src_mac", Value::Mac(switch_mac(sw, s.port))),
-                    ("dst_mac", Value::Mac(host_mac(s.address))),
-                ],
-                None,
+            b.forward(
+                sw,
+                Prefix {
+                    addr: s.address,
+                    len: 32,
+                },
+                s.port,
+                host_mac(s.address),
             );
         }
-        b.add(
-            names::T_IPV4_LPM,
-            vec![lpm("hdr.ipv4.dst_addr", ANY)],
-            "forward",
-            vec![
-                ("port", Value::Int(sw.uplink_port.into())),
-                ("src_mac", Value::Mac(switch_mac(sw, sw.uplink_port))),
-                ("dst_mac", Value::Mac(peer_mac(sw, sw.uplink_port))),
-            ],
-            None,
-        );
+        b.forward(sw, ANY, sw.uplink_port, peer_mac(sw, sw.uplink_port));
         for &(_, e) in routes {
             for p in &policy.edges[e].clients {
                 b.add(
-                    names::T_CLIENT_EDGE,
-                    vec![lpm("hdr.ipv4.src_addr", *p)],
-                    "set_edge",
-                    vec![("edge", Value::Int(e as u64 + 1))],
+                    T_CLIENT_EDGE,
+                    vec![(F_SRC, Match::Lpm(p.addr, p.len))],
+                    A_SET_EDGE,
+                    vec![("edge", edge_id(e))],
                     None,
                 );
             }
         }
-        let services: Vec<(usize, &fairshare_policy::model::Service)> = policy
+        let services: Vec<(usize, &Service)> = policy
             .services
             .iter()
             .enumerate()
             .filter(|(_, s)| s.at.contains(&di))
             .collect();
-        for (si, s) in &services {
-            b.add(
-                names::T_VIP,
-                vec![
-                    exact("hdr.ipv4.dst_addr", Value::Ipv4(s.vip)),
-                    exact("hdr.ipv4.protocol", Value::Int(s.protocol.number().into())),
-                    exact("meta.l4_dst", Value::Int(s.port.into())),
-                ],
-                "set_service",
-                vec![("service", Value::Int(*si as u64 + 1))],
-                None,
-            );
+        for &(si, s) in &services {
+            b.vip(s, si);
         }
         // The server with the most free capacity; the first on a tie.
-        let best = dc.servers.iter().enumerate().max_by(|(ia, a), (ib, b)| {
-            let free = |s: &fairshare_policy::model::Server| {
-                u128::from(s.capacity) * u128::from(1_000_000 - s.load_ppm.min(1_000_000))
-            };
-            free(a).cmp(&free(b)).then(ib.cmp(ia))
-        });
+        let free =
+            |s: &Server| u128::from(s.capacity) * u128::from(1_000_000 - s.load_ppm.min(1_000_000));
+        let best = dc
+            .servers
+            .iter()
+            .enumerate()
+            .max_by(|(ia, a), (ib, b)| free(a).cmp(&free(b)).then(ib.cmp(ia)));
         if let Some((_, server)) = best {
             for &(_, e) in routes {
-                for (si, _) in &services {
+                for &(si, _) in &services {
                     b.add(
-                        names::T_STEER,
+                        T_STEER,
                         vec![
-                            exact("meta.edge", Value::Int(e as u64 + 1)),
-                            exact("meta.service", Value::Int(*si as u64 + 1)),
+                            (F_EDGE, Match::Exact(edge_id(e))),
+                            (F_SERVICE, Match::Exact(Value::Int(si as u64 + 1))),
                         ],
-                        "dnat",
+                        A_DNAT,
                         vec![("server", Value::Ipv4(server.address))],
                         None,
                     );
@@ -322,15 +375,18 @@ pub fn build(
             }
         }
         for server in &dc.servers {
-            for (_, s) in &services {
+            for &(_, s) in &services {
                 b.add(
-                    names::T_SNAT,
+                    T_SNAT,
                     vec![
-                        exact("hdr.ipv4.src_addr", Value::Ipv4(server.address)),
-                        exact("hdr.ipv4.protocol", Value::Int(s.protocol.number().into())),
-                        exact("meta.l4_src", Value::Int(s.port.into())),
+                        (F_SRC, Match::Exact(Value::Ipv4(server.address))),
+                        (
+                            F_PROTO,
+                            Match::Exact(Value::Int(s.protocol.number().into())),
+                        ),
+                        (F_L4_SRC, Match::Exact(Value::Int(s.port.into()))),
                     ],
-                    "snat_to_vip",
+                    A_SNAT,
                     vec![("vip", Value::Ipv4(s.vip))],
                     None,
                 );
@@ -339,12 +395,9 @@ pub fn build(
         for &(i, e) in routes {
             for p in &policy.edges[e].clients {
                 b.add(
-                    names::T_ROUTE_CLASS,
-                    vec![
-                        ternary("hdr.ipv4.src_addr", ANY),
-                        ternary("hdr.ipv4.dst_addr", *p),
-                    ],
-                    "set_route",
+                    T_ROUTE_CLASS,
+                    vec![(F_DST, Match::Ternary(p.addr, Ipv4Addr::from(p.mask())))],
+                    A_SET_ROUTE,
                     vec![("route", Value::Int(i.into()))],
                     Some(1 + u32::from(p.len)),
                 );
@@ -361,72 +414,35 @@ pub fn build(
             .collect();
         all.push(finish(sw, "dc", pipeline_of(sw), cells, b.entries));
     }
+
     for (ei, edge) in policy.edges.iter().enumerate() {
         let sw = &edge.switch;
         let mut b = Builder { entries: vec![] };
         let routes = &by_edge[ei];
         for p in &edge.clients {
+            b.forward(sw, *p, edge.client_port, host_mac(p.addr));
+        }
+        b.forward(sw, ANY, sw.uplink_port, peer_mac(sw, sw.uplink_port));
+        for p in &edge.clients {
             b.add(
-                names::T_IPV4_LPM,
-                vec![lpm("hdr.ipv4.dst_addr", *p)],
-                "forward",
-                vec![
-                    ("port", Value::Int(edge.client_port.into())),
-                    ("src_mac", Value::Mac(switch_mac(sw, edge.client_port))),
-                    ("dst_mac", Value::Mac(host_mac(p.addr))),
-                ],
-                None,
-            );
-            b.add(
-                names::T_CLIENT_EDGE,
-                vec![lpm("hdr.ipv4.src_addr", *p)],
-                "set_edge",
-                vec![("edge", Value::Int(ei as u64 + 1))],
+                T_CLIENT_EDGE,
+                vec![(F_SRC, Match::Lpm(p.addr, p.len))],
+                A_SET_EDGE,
+                vec![("edge", edge_id(ei))],
                 None,
             );
         }
-        b.add(
-            names::T_IPV4_LPM,
-            vec![lpm("hdr.ipv4.dst_addr", ANY)],
-            "forward",
-            vec![
-                ("port", Value::Int(sw.uplink_port.into())),
-                ("src_mac", Value::Mac(switch_mac(sw, sw.uplink_port))),
-                ("dst_mac", Value::Mac(peer_mac(sw, sw.uplink_port))),
-            ],
-            None,
-        );
         for (si, s) in policy.services.iter().enumerate() {
-            if !routes.iter().any(|&(_, d)| s.at.contains(&d)) {
-                continue;
+            if routes.iter().any(|&(_, d)| s.at.contains(&d)) {
+                b.vip(s, si);
             }
-            b.add(
-                names::T_VIP,
-                vec![
-                    exact("hdr.ipv4.dst_addr", Value::Ipv4(s.vip)),
-                    exact("hdr.ipv4.protocol", Value::Int(s.protocol.number().into())),
-                    exact("meta.l4_dst", Value::Int(s.port.into())),
-                ],
-                "set_service",
-                vec![("service", Value::Int(si as u64 + 1))],
-                None,
-            );
         }
         for &(i, d) in routes {
             for server in &policy.datacenters[d].servers {
                 b.add(
-                    names::T_ROUTE_CLASS,
-                    vec![
-                        ternary(
-                            "hdr.ipv4.src_addr",
-                            Prefix {
-                                addr: server.address,
-                                len: 32,
-                            },
-                        ),
-                        ternary("hdr.ipv4.dst_addr", ANY),
-                    ],
-                    "set_route",
+                    T_ROUTE_CLASS,
+                    vec![(F_SRC, Match::Ternary(server.address, Ipv4Addr::BROADCAST))],
+                    A_SET_ROUTE,
                     vec![("route", Value::Int(i.into()))],
                     Some(33),
                 );
@@ -443,40 +459,37 @@ pub fn build(
             .collect();
         all.push(finish(sw, "edge", pipeline_of(sw), cells, b.entries));
     }
-    // `all` lists the switches in the order of `Policy::switches`.
+
+    let mut overflows = vec![];
     for (r, sw) in all.iter().zip(policy.switches()) {
         let p = PipelineParams::new(sw.cpu_port, &policy.sizes);
-        let limits = [
-            (names::T_CLIENT_EDGE, p.routes),
-            (names::T_VIP, p.steer),
-            (names::T_STEER, p.steer),
-            (names::T_SNAT, p.steer),
-            (names::T_ROUTE_CLASS, p.routes),
-            (names::T_IPV4_LPM, p.routes),
-        ];
         let mut counts: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
         for e in &r.table_entries {
-            *counts.entry(e.table.as_str()).or_default() += 1;
+            *counts.entry(e.table).or_default() += 1;
         }
+        let limits = [
+            (T_CLIENT_EDGE, p.routes),
+            (T_VIP, p.steer),
+            (T_STEER, p.steer),
+            (T_SNAT, p.steer),
+            (T_ROUTE_CLASS, p.routes),
+            (T_IPV4_LPM, p.routes),
+            (M_ROUTE, p.routes),
+        ];
         for (t, size) in limits {
-            let q = qualified(t);
-            let needed = counts.get(q.as_str()).copied().unwrap_or(0);
+            let needed = if t == M_ROUTE {
+                r.routes.len()
+            } else {
+                counts.get(t).copied().unwrap_or(0)
+            };
             if needed > size as usize {
                 overflows.push(Overflow {
                     switch: r.switch.clone(),
-                    table: q,
+                    table: t.to_string(),
                     needed,
                     size,
                 });
             }
-        }
-        if r.routes.len() > p.routes as usize {
-            overflows.push(Overflow {
-                switch: r.switch.clone(),
-                table: qualified(names::M_ROUTE),
-                needed: r.routes.len(),
-                size: p.routes,
-            });
         }
     }
     if overflows.is_empty() {
@@ -485,6 +498,11 @@ pub fn build(
         Err(overflows)
     }
 }
+
+const ANY: Prefix = Prefix {
+    addr: Ipv4Addr::UNSPECIFIED,
+    len: 0,
+};
 
 fn finish(
     sw: &Switch,
@@ -495,10 +513,10 @@ fn finish(
 ) -> Rules {
     let mut meter_configs: Vec<MeterConfig> = routes
         .iter()
-        .map(|r| byte_meter(&qualified(names::M_ROUTE), r.index, r.share_bps))
+        .map(|r| byte_meter(M_ROUTE, r.index, r.share_bps))
         .collect();
     meter_configs.push(MeterConfig {
-        meter: qualified(names::M_RSVP),
+        meter: M_RSVP,
         index: 0,
         cir: 1000,
         cburst: 100,
