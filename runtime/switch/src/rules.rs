@@ -13,14 +13,14 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum RuleValue {
-    Int(u128),
+    Int(u64),
     Text(String),
 }
 
 impl RuleValue {
     pub fn to_u128(&self) -> Result<u128, Error> {
         match self {
-            RuleValue::Int(v) => Ok(*v),
+            RuleValue::Int(v) => Ok(u128::from(*v)),
             RuleValue::Text(s) => parse_text(s).ok_or_else(|| {
                 Error::Rules(format!(
                     "expected a number, an IPv4 or a MAC address, found `{s}`"
