@@ -4,6 +4,7 @@
 //! (a policy with errors, bad arguments), in which case nothing was written.
 
 mod compile;
+mod switch_cmd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -23,6 +24,8 @@ enum Command {
     Check(compile::CheckArgs),
     /// Print a generated policy of the given size (for trials and benchmarks).
     GenPolicy(compile::GenArgs),
+    /// Run a BMv2 JSON pipeline on the built-in software switch, ports on pcap files.
+    Switch(switch_cmd::SwitchArgs),
 }
 
 fn main() -> ExitCode {
@@ -31,6 +34,7 @@ fn main() -> ExitCode {
         Command::Compile(a) => compile::compile(&a),
         Command::Check(a) => compile::check(&a),
         Command::GenPolicy(a) => compile::gen(&a),
+        Command::Switch(a) => switch_cmd::run(&a),
     };
     match result {
         Ok(code) => code,

@@ -256,6 +256,7 @@ impl Exec<'_> {
     /// Copies a header's fields out of `data` at byte offset `at`.
     fn extract(&mut self, h: Hid, data: &[u8], at: usize) {
         let hi = &self.p.headers[h as usize];
+        tracing::trace!(header = %hi.name, at, "extract");
         let base = at * 8;
         for f in hi.first_field..hi.first_field + hi.n_fields {
             let fi = &self.p.fields[f as usize];
@@ -309,6 +310,7 @@ impl Exec<'_> {
                 return Some(p.errors.no_match);
             }
             let st = &p.parse_states[state as usize];
+            tracing::trace!(state = %st.name, cursor = pkt.cursor, "parse state");
             for op in &st.ops {
                 match op {
                     ParseOp::Extract(h) => {
@@ -438,8 +440,10 @@ impl Exec<'_> {
         self.params.clear();
         let action = match hit.and_then(|h| table.get_mut(h)) {
             Some(entry) => {
-                entry.packets += 1;
-                entry.bytes += pkt.data.len() as u64;
+                if ti.with_counters {
+                    entry.packets += 1;
+                    entry.bytes += pkt.data.len() as u64;
+                }
                 if let Some((m, dst)) = ti.direct_meter {
                     let amount = match p.meters[m as usize].unit {
                         MeterUnit::Bytes => pkt.data.len() as u64,

@@ -251,6 +251,7 @@ impl Switch {
         };
         ex.std_set(p.std.ingress_port, u128::from(port));
         ex.std_set(p.std.packet_length, data.len() as u128);
+        ex.std_set(p.std.instance_type, 0);
         ex.std_set(p.std.ingress_global_timestamp, u128::from(now_us));
         if let Some(code) = ex.parse(&mut pkt) {
             ex.stats.parser_errors += 1;

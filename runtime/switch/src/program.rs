@@ -48,7 +48,6 @@ pub(crate) struct FieldInfo {
 
 #[derive(Debug, Clone)]
 pub(crate) struct StackInfo {
-    pub name: String,
     pub headers: Vec<Hid>,
 }
 
@@ -374,7 +373,6 @@ pub(crate) struct ErrorCodes {
     pub packet_too_short: u32,
     pub no_match: u32,
     pub stack_out_of_bounds: u32,
-    pub header_too_short: u32,
 }
 
 /// A compiled program.
@@ -974,10 +972,7 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
             return refused(&path, "an empty header stack");
         }
         stack_ix.insert(name.to_string(), si as u32);
-        stacks.push(StackInfo {
-            name: name.to_string(),
-            headers: hs,
-        });
+        stacks.push(StackInfo { headers: hs });
     }
 
     let mut ctx = Ctx {
@@ -1140,7 +1135,6 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
         packet_too_short: ctx.error_ix.get("PacketTooShort").copied().unwrap_or(1),
         no_match: ctx.error_ix.get("NoMatch").copied().unwrap_or(2),
         stack_out_of_bounds: ctx.error_ix.get("StackOutOfBounds").copied().unwrap_or(3),
-        header_too_short: ctx.error_ix.get("HeaderTooShort").copied().unwrap_or(4),
     };
     if doc.parsers.len() > 1 {
         return refused("$.parsers[1]", "more than one parser");
