@@ -682,10 +682,10 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    fn named<'x>(
+    fn named(
         &self,
         path: &str,
-        o: Option<&'x Operand>,
+        o: Option<&Operand>,
         ix: &HashMap<String, u32>,
         what: &str,
     ) -> Result<u32, Error> {
@@ -1463,11 +1463,14 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
     })
 }
 
+/// Resolves a next-node name (with the JSON path for errors).
+type NodeOf<'a> = dyn Fn(&str, &Option<String>) -> Result<Option<Node>, Error> + 'a;
+
 fn compile_table(
     ctx: &Ctx<'_>,
     path: &str,
     t: &j::Table,
-    node: &dyn Fn(&str, &Option<String>) -> Result<Option<Node>, Error>,
+    node: &NodeOf<'_>,
 ) -> Result<TableInfo, Error> {
     if t.kind != "simple" {
         return refused(

@@ -272,7 +272,7 @@ impl TableState {
                             masks: masks.clone(),
                             map: WordMap::default(),
                         });
-                        groups.sort_by(|a, b| b.prefix.cmp(&a.prefix));
+                        groups.sort_by_key(|g| std::cmp::Reverse(g.prefix));
                         groups.iter().position(|g| g.masks == masks).unwrap_or(0)
                     }
                 };
