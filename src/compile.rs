@@ -61,30 +61,20 @@ struct Timings {
 impl Timings {
     fn new(on: bool) -> Timings {
         let now = std::time::Instant::now();
-        Timings {
-            on,
-            start: now,
-            last: now,
-        }
+        Timings { on, start: now, last: now }
     }
 
     fn stage(&mut self, name: &str) {
         let now = std::time::Instant::now();
         if self.on {
-            eprintln!(
-                "stage {name:<10} {:>8.1} ms",
-                (now - self.last).as_secs_f64() * 1e3
-            );
+            eprintln!("stage {name:<10} {:>8.1} ms", (now - self.last).as_secs_f64() * 1e3);
         }
         self.last = now;
     }
 
     fn finish(&self) {
         if self.on {
-            eprintln!(
-                "stage total      {:>8.1} ms",
-                self.start.elapsed().as_secs_f64() * 1e3
-            );
+            eprintln!("stage total      {:>8.1} ms", self.start.elapsed().as_secs_f64() * 1e3);
             if let Some(kb) = peak_memory_kib() {
                 eprintln!("peak memory      {:>8.1} MiB", kb as f64 / 1024.0);
             }
@@ -123,11 +113,8 @@ pub struct GenArgs {
 
 /// Reads and checks a policy; on errors prints the diagnostics and returns
 /// the exit code to use.
-fn load(
-    path: &Path,
-) -> Result<std::result::Result<(fairshare_policy::ast::File, Policy), ExitCode>> {
-    let src = fs::read_to_string(path)
-        .with_context(|| format!("cannot read policy `{}`", path.display()))?;
+fn load(path: &Path) -> Result<std::result::Result<(fairshare_policy::ast::File, Policy), ExitCode>> {
+    let src = fs::read_to_string(path).with_context(|| format!("cannot read policy `{}`", path.display()))?;
     let name = path.display().to_string();
     match fairshare_policy::load(&src) {
         Ok(x) => Ok(Ok(x)),
@@ -209,22 +196,13 @@ pub fn compile(args: &CompileArgs) -> Result<ExitCode> {
     if let Some(stage) = args.emit {
         let switch = match &args.switch {
             Some(s) => s.clone(),
-            None => policy
-                .switches()
-                .next()
-                .map(|s| s.name.clone())
-                .unwrap_or_default(),
+            None => policy.switches().next().map(|s| s.name.clone()).unwrap_or_default(),
         };
         let Some(sw) = output.switches.iter().find(|s| s.name == switch) else {
-            eprintln!(
-                "error: no switch named `{switch}` in {}",
-                args.policy.display()
-            );
+            eprintln!("error: no switch named `{switch}` in {}", args.policy.display());
             return Ok(ExitCode::from(EXIT_BAD_INPUT));
         };
-        let pipe = output
-            .pipeline_of(&sw.name)
-            .context("switch without pipeline")?;
+        let pipe = output.pipeline_of(&sw.name).context("switch without pipeline")?;
         match stage {
             Stage::Shares => out.write_all(output.shares_json.as_bytes())?,
             Stage::Ir => writeln!(out, "{:#?}", pipe.program)?,
@@ -256,14 +234,8 @@ pub fn compile(args: &CompileArgs) -> Result<ExitCode> {
 /// Writes `data` to `path` through a temporary file in the same folder,
 /// so that `path` is either untouched or complete.
 pub fn write_atomically(path: &Path, data: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .context("output path has no file name")?
-        .to_string_lossy();
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().context("output path has no file name")?.to_string_lossy();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     fs::write(&tmp, data).with_context(|| format!("cannot write `{}`", tmp.display()))?;
     fs::rename(&tmp, path).with_context(|| format!("cannot write `{}`", path.display()))?;
@@ -274,15 +246,9 @@ pub fn write_atomically(path: &Path, data: &[u8]) -> Result<()> {
 /// into place: the whole staging folder when `root` does not exist yet, file
 /// by file otherwise. Nothing under `root` changes if writing fails.
 fn write_tree(root: &Path, files: &[(String, &str)]) -> Result<()> {
-    let parent = root
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let parent = root.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     fs::create_dir_all(parent).with_context(|| format!("cannot create `{}`", parent.display()))?;
-    let base = root
-        .file_name()
-        .context("output folder has no name")?
-        .to_string_lossy();
+    let base = root.file_name().context("output folder has no name")?.to_string_lossy();
     let staging = parent.join(format!(".{base}.tmp-{}", std::process::id()));
     let result = (|| -> Result<()> {
         if staging.exists() {
@@ -291,24 +257,20 @@ fn write_tree(root: &Path, files: &[(String, &str)]) -> Result<()> {
         for (rel, content) in files {
             let p = staging.join(rel);
             if let Some(d) = p.parent() {
-                fs::create_dir_all(d)
-                    .with_context(|| format!("cannot create `{}`", d.display()))?;
+                fs::create_dir_all(d).with_context(|| format!("cannot create `{}`", d.display()))?;
             }
             fs::write(&p, content).with_context(|| format!("cannot write `{}`", p.display()))?;
         }
         if !root.exists() {
-            fs::rename(&staging, root)
-                .with_context(|| format!("cannot create `{}`", root.display()))?;
+            fs::rename(&staging, root).with_context(|| format!("cannot create `{}`", root.display()))?;
             return Ok(());
         }
         for (rel, _) in files {
             let dst = root.join(rel);
             if let Some(d) = dst.parent() {
-                fs::create_dir_all(d)
-                    .with_context(|| format!("cannot create `{}`", d.display()))?;
+                fs::create_dir_all(d).with_context(|| format!("cannot create `{}`", d.display()))?;
             }
-            fs::rename(staging.join(rel), &dst)
-                .with_context(|| format!("cannot write `{}`", dst.display()))?;
+            fs::rename(staging.join(rel), &dst).with_context(|| format!("cannot write `{}`", dst.display()))?;
         }
         Ok(())
     })();
