@@ -5,6 +5,7 @@
 
 mod compile;
 mod rsvp_cmd;
+mod switch_cmd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -29,6 +30,8 @@ enum Command {
         #[command(subcommand)]
         cmd: rsvp_cmd::RsvpCommand,
     },
+    /// Run a BMv2 JSON pipeline on the built-in software switch, ports on pcap files.
+    Switch(switch_cmd::SwitchArgs),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +41,7 @@ fn main() -> ExitCode {
         Command::Check(a) => compile::check(&a),
         Command::GenPolicy(a) => compile::gen(&a),
         Command::Rsvp { cmd } => rsvp_cmd::run(cmd),
+        Command::Switch(a) => switch_cmd::run(&a),
     };
     match result {
         Ok(code) => code,

@@ -86,18 +86,28 @@ pub struct HeaderType {
 pub enum FieldDef {
     Fixed(String, u32, bool),
     Varbit(String, String),
+    /// `[name, width, 0 | 1]`: the signedness as a number, as p4c writes
+    /// some bool-typed fields.
+    FixedNumSigned(String, u32, u8),
 }
 
 impl FieldDef {
     pub fn name(&self) -> &str {
         match self {
-            FieldDef::Fixed(n, ..) | FieldDef::Varbit(n, _) => n,
+            FieldDef::Fixed(n, ..) | FieldDef::Varbit(n, _) | FieldDef::FixedNumSigned(n, ..) => n,
         }
     }
     pub fn width(&self) -> Option<u32> {
         match self {
-            FieldDef::Fixed(_, w, _) => Some(*w),
+            FieldDef::Fixed(_, w, _) | FieldDef::FixedNumSigned(_, w, _) => Some(*w),
             FieldDef::Varbit(..) => None,
+        }
+    }
+    pub fn signed(&self) -> bool {
+        match self {
+            FieldDef::Fixed(_, _, s) => *s,
+            FieldDef::FixedNumSigned(_, _, s) => *s != 0,
+            FieldDef::Varbit(..) => false,
         }
     }
 }
@@ -330,6 +340,19 @@ pub enum Operand {
     StackField { value: (String, String) },
     #[serde(rename = "local")]
     Local { value: u32 },
+    /// The next element of a header stack (parser `extract`).
+    #[serde(rename = "stack")]
+    Stack { value: String },
+    #[serde(rename = "header_union")]
+    HeaderUnion { value: String },
+    #[serde(rename = "header_union_stack")]
+    HeaderUnionStack { value: String },
+    #[serde(rename = "union_stack_field")]
+    UnionStackField { value: Value },
+    #[serde(rename = "extern")]
+    Extern { value: String },
+    #[serde(rename = "parse_vset")]
+    ParseVset { value: String },
 }
 
 /// The value of an `expression` operand: an operator node, or (as p4c writes

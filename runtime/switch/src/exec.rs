@@ -1,0 +1,726 @@
+//! Running one packet through a compiled program (v1model, as
+//! `simple_switch` runs it): parser, checksum verification, ingress,
+//! traffic manager decision, egress, checksum update, deparser.
+
+use crate::bits::{mask, read_bits, sign_extend, write_bits};
+use crate::meter::{Meter, MeterUnit};
+use crate::program::{
+    BinOp, CalcInput, Expr, Fid, Hid, KeySrc, Node, ParseOp, Prim, Program, UnOp,
+};
+use crate::table::TableState;
+
+/// Control-plane state: table contents and extern cells.
+#[derive(Debug, Clone)]
+pub(crate) struct Runtime {
+    pub tables: Vec<TableState>,
+    pub meters: Vec<Vec<Meter>>,
+    /// `(packets, bytes)` per cell.
+    pub counters: Vec<Vec<(u64, u64)>>,
+    pub registers: Vec<Vec<u128>>,
+}
+
+/// Per-packet header and metadata values, reused from packet to packet.
+#[derive(Debug, Clone)]
+pub(crate) struct Phv {
+    pub vals: Vec<u128>,
+    pub valid: Vec<bool>,
+    pub stack_next: Vec<u32>,
+    /// Values of fields over 128 bits, big-endian, one buffer per field.
+    pub wide: Vec<Vec<u8>>,
+}
+
+impl Phv {
+    pub(crate) fn new(p: &Program) -> Phv {
+        let wide = p
+            .fields
+            .iter()
+            .filter(|f| f.wide.is_some())
+            .map(|f| vec![0u8; f.width.div_ceil(8) as usize])
+            .collect();
+        Phv {
+            vals: vec![0; p.fields.len()],
+            valid: vec![false; p.headers.len()],
+            stack_next: vec![0; p.stacks.len()],
+            wide,
+        }
+    }
+
+    fn reset(&mut self, p: &Program) {
+        self.vals.fill(0);
+        for (v, h) in self.valid.iter_mut().zip(&p.headers) {
+            *v = h.metadata;
+        }
+        self.stack_next.fill(0);
+        for w in &mut self.wide {
+            w.fill(0);
+        }
+    }
+}
+
+/// Counts of what happened to packets, including every reason to drop one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub received: u64,
+    pub sent: u64,
+    /// Packets whose parser stopped on an error (v1model carries on to
+    /// ingress with `parser_error` set; the program decides).
+    pub parser_errors: u64,
+    pub checksum_errors: u64,
+    /// Dropped because ingress left `egress_spec` at the drop port.
+    pub dropped_ingress: u64,
+    /// Dropped because egress marked them to drop.
+    pub dropped_egress: u64,
+    /// Dropped because ingress set a multicast group and none is configured.
+    pub dropped_multicast: u64,
+    /// Dropped at output: the egress port has no attached link.
+    pub dropped_no_port: u64,
+    pub assert_failures: u64,
+    /// Extern accesses (counter, meter, register) at an index out of range;
+    /// BMv2 ignores them too.
+    pub index_errors: u64,
+}
+
+pub(crate) struct Scratch {
+    pub phv: Phv,
+    pub key: Vec<u128>,
+    pub key2: Vec<u128>,
+    pub params: Vec<u128>,
+    pub buf: Vec<u8>,
+    pub out: Vec<u8>,
+}
+
+impl Scratch {
+    pub(crate) fn new(p: &Program) -> Scratch {
+        Scratch {
+            phv: Phv::new(p),
+            key: vec![],
+            key2: vec![],
+            params: vec![],
+            buf: vec![],
+            out: Vec::with_capacity(2048),
+        }
+    }
+}
+
+pub(crate) struct PktState<'d> {
+    pub data: &'d [u8],
+    /// Bytes of `data` consumed by the parser; the rest is payload.
+    pub cursor: usize,
+    pub now_us: u64,
+    pub exit: bool,
+    pub truncate: Option<usize>,
+}
+
+/// Longest walk through a control, a guard against a cyclic JSON.
+const MAX_STEPS: u32 = 100_000;
+
+pub(crate) struct Exec<'a> {
+    pub p: &'a Program,
+    pub rt: &'a mut Runtime,
+    pub phv: &'a mut Phv,
+    pub key: &'a mut Vec<u128>,
+    pub key2: &'a mut Vec<u128>,
+    pub params: &'a mut Vec<u128>,
+    pub buf: &'a mut Vec<u8>,
+    pub stats: &'a mut Stats,
+    pub drop_port: u32,
+}
+
+impl Exec<'_> {
+    #[inline]
+    fn get(&self, f: Fid) -> u128 {
+        self.phv.vals[f as usize]
+    }
+
+    #[inline]
+    fn set(&mut self, f: Fid, v: u128) {
+        let w = self.p.fields[f as usize].width;
+        self.phv.vals[f as usize] = v & mask(w);
+    }
+
+    fn set_opt(&mut self, f: Option<Fid>, v: u128) {
+        if let Some(f) = f {
+            self.set(f, v);
+        }
+    }
+
+    fn get_opt(&self, f: Option<Fid>) -> u128 {
+        f.map_or(0, |f| self.get(f))
+    }
+
+    pub(crate) fn eval(&self, e: &Expr, params: &[u128]) -> u128 {
+        match e {
+            Expr::Const(c) => *c,
+            Expr::Field(f) => self.phv.vals[*f as usize],
+            Expr::FieldS(f, w) => sign_extend(self.phv.vals[*f as usize], *w),
+            Expr::Valid(h) => u128::from(self.phv.valid[*h as usize]),
+            Expr::Param(i) => params.get(*i as usize).copied().unwrap_or(0),
+            Expr::StackLast { stack, field } => {
+                let n = self.phv.stack_next[*stack as usize];
+                if n == 0 {
+                    return 0;
+                }
+                let h = self.p.stacks[*stack as usize].headers[n as usize - 1];
+                let f = self.p.headers[h as usize].first_field + field;
+                let fi = &self.p.fields[f as usize];
+                let v = self.phv.vals[f as usize];
+                if fi.signed {
+                    sign_extend(v, fi.width)
+                } else {
+                    v
+                }
+            }
+            Expr::Un(op, a) => {
+                let x = self.eval(a, params);
+                match op {
+                    UnOp::Not => u128::from(x == 0),
+                    UnOp::BitNot => !x,
+                    UnOp::D2b => u128::from(x != 0),
+                    UnOp::Neg => x.wrapping_neg(),
+                }
+            }
+            Expr::Bin(op, a, b) => {
+                let x = self.eval(a, params);
+                match op {
+                    BinOp::LAnd => return u128::from(x != 0 && self.eval(b, params) != 0),
+                    BinOp::LOr => return u128::from(x != 0 || self.eval(b, params) != 0),
+                    _ => {}
+                }
+                let y = self.eval(b, params);
+                match op {
+                    BinOp::Add => x.wrapping_add(y),
+                    BinOp::Sub => x.wrapping_sub(y),
+                    BinOp::Mul => x.wrapping_mul(y),
+                    BinOp::Div => x.checked_div(y).unwrap_or(0),
+                    BinOp::Mod => x.checked_rem(y).unwrap_or(0),
+                    BinOp::Shl => u32::try_from(y)
+                        .ok()
+                        .and_then(|s| x.checked_shl(s))
+                        .unwrap_or(0),
+                    BinOp::Shr => u32::try_from(y)
+                        .ok()
+                        .and_then(|s| x.checked_shr(s))
+                        .unwrap_or(0),
+                    BinOp::ShrS => ((x as i128) >> y.min(127)) as u128,
+                    BinOp::And => x & y,
+                    BinOp::Or => x | y,
+                    BinOp::Xor => x ^ y,
+                    BinOp::Eq => u128::from(x == y),
+                    BinOp::Ne => u128::from(x != y),
+                    BinOp::Lt => u128::from(x < y),
+                    BinOp::Le => u128::from(x <= y),
+                    BinOp::Gt => u128::from(x > y),
+                    BinOp::Ge => u128::from(x >= y),
+                    BinOp::LtS => u128::from((x as i128) < (y as i128)),
+                    BinOp::LeS => u128::from((x as i128) <= (y as i128)),
+                    BinOp::GtS => u128::from((x as i128) > (y as i128)),
+                    BinOp::GeS => u128::from((x as i128) >= (y as i128)),
+                    BinOp::LAnd | BinOp::LOr => 0,
+                }
+            }
+            Expr::Cond(c, a, b) => {
+                if self.eval(c, params) != 0 {
+                    self.eval(a, params)
+                } else {
+                    self.eval(b, params)
+                }
+            }
+            Expr::TwoCompMod(a, w) => sign_extend(self.eval(a, params) & mask(*w), *w),
+            Expr::Sat { e, width, signed } => {
+                let v = self.eval(e, params) as i128;
+                let w = *width;
+                if *signed {
+                    if w == 0 {
+                        return 0;
+                    }
+                    let hi = if w >= 128 {
+                        i128::MAX
+                    } else {
+                        (1i128 << (w - 1)) - 1
+                    };
+                    let lo = if w >= 128 {
+                        i128::MIN
+                    } else {
+                        -(1i128 << (w - 1))
+                    };
+                    v.clamp(lo, hi) as u128
+                } else if v < 0 {
+                    0
+                } else {
+                    (v as u128).min(mask(w))
+                }
+            }
+        }
+    }
+
+    /// Copies a header's fields out of `data` at byte offset `at`.
+    fn extract(&mut self, h: Hid, data: &[u8], at: usize) {
+        let hi = &self.p.headers[h as usize];
+        tracing::trace!(header = %hi.name, at, "extract");
+        let base = at * 8;
+        for f in hi.first_field..hi.first_field + hi.n_fields {
+            let fi = &self.p.fields[f as usize];
+            match fi.wide {
+                None => {
+                    self.phv.vals[f as usize] =
+                        read_bits(data, base + fi.bit_off as usize, fi.width)
+                }
+                Some(slot) => copy_bits(
+                    data,
+                    base + fi.bit_off as usize,
+                    &mut self.phv.wide[slot as usize],
+                    fi.width,
+                ),
+            }
+        }
+        self.phv.valid[h as usize] = true;
+    }
+
+    fn copy_header(&mut self, dst: Hid, src: Hid) {
+        let (d, s) = (&self.p.headers[dst as usize], &self.p.headers[src as usize]);
+        for i in 0..d.n_fields.min(s.n_fields) {
+            let (fd, fs) = ((d.first_field + i) as usize, (s.first_field + i) as usize);
+            self.phv.vals[fd] = self.phv.vals[fs];
+            if let (Some(wd), Some(ws)) = (self.p.fields[fd].wide, self.p.fields[fs].wide) {
+                let v = self.phv.wide[ws as usize].clone();
+                self.phv.wide[wd as usize] = v;
+            }
+        }
+        self.phv.valid[dst as usize] = self.phv.valid[src as usize];
+    }
+
+    fn clear_header(&mut self, h: Hid) {
+        let hi = &self.p.headers[h as usize];
+        for f in hi.first_field..hi.first_field + hi.n_fields {
+            self.phv.vals[f as usize] = 0;
+            if let Some(w) = self.p.fields[f as usize].wide {
+                self.phv.wide[w as usize].fill(0);
+            }
+        }
+    }
+
+    /// Runs the parser. Returns the error code it stopped on, if any.
+    pub(crate) fn parse(&mut self, pkt: &mut PktState<'_>) -> Option<u32> {
+        let p = self.p;
+        let mut state = p.parse_start?;
+        let mut steps = 0u32;
+        loop {
+            steps += 1;
+            if steps > MAX_STEPS {
+                return Some(p.errors.no_match);
+            }
+            let st = &p.parse_states[state as usize];
+            tracing::trace!(state = %st.name, cursor = pkt.cursor, "parse state");
+            for op in &st.ops {
+                match op {
+                    ParseOp::Extract(h) => {
+                        let n = (p.headers[*h as usize].bits / 8) as usize;
+                        if pkt.cursor + n > pkt.data.len() {
+                            return Some(p.errors.packet_too_short);
+                        }
+                        self.extract(*h, pkt.data, pkt.cursor);
+                        pkt.cursor += n;
+                    }
+                    ParseOp::ExtractNext(s) => {
+                        let next = self.phv.stack_next[*s as usize];
+                        let Some(&h) = p.stacks[*s as usize].headers.get(next as usize) else {
+                            return Some(p.errors.stack_out_of_bounds);
+                        };
+                        let n = (p.headers[h as usize].bits / 8) as usize;
+                        if pkt.cursor + n > pkt.data.len() {
+                            return Some(p.errors.packet_too_short);
+                        }
+                        self.extract(h, pkt.data, pkt.cursor);
+                        self.phv.stack_next[*s as usize] = next + 1;
+                        pkt.cursor += n;
+                    }
+                    ParseOp::Set(f, e) => {
+                        let v = self.eval(e, &[]);
+                        self.set(*f, v);
+                    }
+                    ParseOp::SetLookahead { dst, off, width } => {
+                        let start = pkt.cursor * 8 + *off as usize;
+                        if start + *width as usize > pkt.data.len() * 8 {
+                            return Some(p.errors.packet_too_short);
+                        }
+                        let v = read_bits(pkt.data, start, *width);
+                        self.set(*dst, v);
+                    }
+                    ParseOp::Verify(c, code) => {
+                        if self.eval(c, &[]) == 0 {
+                            return Some(*code);
+                        }
+                    }
+                    ParseOp::Prim(prim) => self.prim(prim, &[], pkt),
+                    ParseOp::Advance(e) => {
+                        let bits = self.eval(e, &[]);
+                        let bytes = usize::try_from(bits / 8).unwrap_or(usize::MAX);
+                        if bytes > pkt.data.len() - pkt.cursor {
+                            return Some(p.errors.packet_too_short);
+                        }
+                        pkt.cursor += bytes;
+                    }
+                }
+            }
+            self.key.clear();
+            for k in &st.key {
+                let v = match k {
+                    KeySrc::Expr(e) => self.eval(e, &[]),
+                    KeySrc::Lookahead { off, width } => {
+                        let start = pkt.cursor * 8 + *off as usize;
+                        if start + *width as usize > pkt.data.len() * 8 {
+                            return Some(p.errors.packet_too_short);
+                        }
+                        read_bits(pkt.data, start, *width)
+                    }
+                };
+                self.key.push(v);
+            }
+            let mut next = None;
+            let mut matched = false;
+            for t in &st.transitions {
+                let hit = t.value.is_empty()
+                    || self.key.iter().enumerate().all(|(i, k)| match &t.mask {
+                        Some(m) => k & m[i] == t.value[i] & m[i],
+                        None => *k == t.value[i],
+                    });
+                if hit {
+                    next = t.next;
+                    matched = true;
+                    break;
+                }
+            }
+            if !matched {
+                return Some(p.errors.no_match);
+            }
+            match next {
+                Some(n) => state = n,
+                None => return None,
+            }
+        }
+    }
+
+    /// Walks a control from `start`.
+    pub(crate) fn control(&mut self, start: Option<Node>, pkt: &mut PktState<'_>) {
+        let mut node = start;
+        let mut steps = 0u32;
+        pkt.exit = false;
+        while let Some(n) = node {
+            steps += 1;
+            if steps > MAX_STEPS || pkt.exit {
+                break;
+            }
+            node = match n {
+                Node::Cond(c) => {
+                    let ci = &self.p.conds[c as usize];
+                    if self.eval(&ci.expr, &[]) != 0 {
+                        ci.if_true
+                    } else {
+                        ci.if_false
+                    }
+                }
+                Node::Table(t) => self.apply_table(t, pkt),
+            };
+        }
+    }
+
+    fn apply_table(&mut self, t: u32, pkt: &mut PktState<'_>) -> Option<Node> {
+        let p = self.p;
+        let ti = &p.tables[t as usize];
+        self.key.clear();
+        for k in &ti.keys {
+            let mut v = self.eval(&k.src, &[]) & mask(k.width);
+            if let Some(m) = k.mask {
+                v &= m;
+            }
+            self.key.push(v);
+        }
+        let table = &mut self.rt.tables[t as usize];
+        let hit = table.lookup(self.key, self.key2);
+        self.params.clear();
+        let action = match hit.and_then(|h| table.get_mut(h)) {
+            Some(entry) => {
+                if ti.with_counters {
+                    entry.packets += 1;
+                    entry.bytes += pkt.data.len() as u64;
+                }
+                if let Some((m, dst)) = ti.direct_meter {
+                    let amount = match p.meters[m as usize].unit {
+                        MeterUnit::Bytes => pkt.data.len() as u64,
+                        MeterUnit::Packets => 1,
+                    };
+                    let colour = entry.meter.execute(pkt.now_us, amount);
+                    self.phv.vals[dst as usize] =
+                        u128::from(colour) & mask(p.fields[dst as usize].width);
+                }
+                self.params.extend_from_slice(&entry.call.data);
+                entry.call.action
+            }
+            None => {
+                self.params.extend_from_slice(&table.default.data);
+                table.default.action
+            }
+        };
+        let params = std::mem::take(self.params);
+        for prim in &p.actions[action as usize].prims {
+            self.prim(prim, &params, pkt);
+            if pkt.exit {
+                break;
+            }
+        }
+        *self.params = params;
+        ti.next_after(hit.is_some(), action)
+    }
+
+    fn index(&mut self, e: &Expr, params: &[u128], size: u32) -> Option<usize> {
+        let i = self.eval(e, params);
+        if i < u128::from(size) {
+            Some(i as usize)
+        } else {
+            self.stats.index_errors += 1;
+            None
+        }
+    }
+
+    pub(crate) fn prim(&mut self, prim: &Prim, params: &[u128], pkt: &mut PktState<'_>) {
+        let p = self.p;
+        match prim {
+            Prim::Assign(f, e) => {
+                let v = self.eval(e, params);
+                self.set(*f, v);
+            }
+            Prim::AssignHeader { dst, src } => self.copy_header(*dst, *src),
+            Prim::AddHeader(h) => {
+                if !self.phv.valid[*h as usize] {
+                    self.clear_header(*h);
+                    self.phv.valid[*h as usize] = true;
+                }
+            }
+            Prim::RemoveHeader(h) => self.phv.valid[*h as usize] = false,
+            Prim::MarkToDrop => {
+                self.set_opt(p.std.egress_spec, u128::from(self.drop_port));
+                self.set_opt(p.std.mcast_grp, 0);
+            }
+            Prim::Exit => pkt.exit = true,
+            Prim::ExecuteMeter { meter, index, dst } => {
+                let info = &p.meters[*meter as usize];
+                if let Some(i) = self.index(index, params, info.size) {
+                    let amount = match info.unit {
+                        MeterUnit::Bytes => pkt.data.len() as u64,
+                        MeterUnit::Packets => 1,
+                    };
+                    let colour = self.rt.meters[*meter as usize][i].execute(pkt.now_us, amount);
+                    self.set(*dst, u128::from(colour));
+                }
+            }
+            Prim::Count { counter, index } => {
+                if let Some(i) = self.index(index, params, p.counters[*counter as usize].size) {
+                    let c = &mut self.rt.counters[*counter as usize][i];
+                    c.0 += 1;
+                    c.1 += pkt.data.len() as u64;
+                }
+            }
+            Prim::RegisterRead {
+                dst,
+                register,
+                index,
+            } => {
+                let v = match self.index(index, params, p.registers[*register as usize].size) {
+                    Some(i) => self.rt.registers[*register as usize][i],
+                    None => 0,
+                };
+                self.set(*dst, v);
+            }
+            Prim::RegisterWrite {
+                register,
+                index,
+                value,
+            } => {
+                let r = &p.registers[*register as usize];
+                if let Some(i) = self.index(index, params, r.size) {
+                    let v = self.eval(value, params) & mask(r.width);
+                    self.rt.registers[*register as usize][i] = v;
+                }
+            }
+            Prim::HashOffset {
+                dst,
+                base,
+                calc,
+                size,
+            } => {
+                let h = u128::from(self.calculate(*calc, pkt));
+                let base = self.eval(base, params);
+                let size = self.eval(size, params);
+                let v = if size == 0 {
+                    base
+                } else {
+                    base.wrapping_add(h % size)
+                };
+                self.set(*dst, v);
+            }
+            Prim::Push { stack, count } => {
+                let hs = &p.stacks[*stack as usize].headers;
+                let n = (*count as usize).min(hs.len());
+                for i in (n..hs.len()).rev() {
+                    self.copy_header(hs[i], hs[i - n]);
+                }
+                for &h in &hs[..n] {
+                    self.phv.valid[h as usize] = false;
+                }
+                let next = &mut self.phv.stack_next[*stack as usize];
+                *next = (*next + n as u32).min(hs.len() as u32);
+            }
+            Prim::Pop { stack, count } => {
+                let hs = &p.stacks[*stack as usize].headers;
+                let n = (*count as usize).min(hs.len());
+                for i in 0..hs.len() - n {
+                    self.copy_header(hs[i], hs[i + n]);
+                }
+                for &h in &hs[hs.len() - n..] {
+                    self.phv.valid[h as usize] = false;
+                }
+                let next = &mut self.phv.stack_next[*stack as usize];
+                *next = next.saturating_sub(n as u32);
+            }
+            Prim::Truncate(e) => {
+                let n = self.eval(e, params);
+                pkt.truncate = Some(usize::try_from(n).unwrap_or(usize::MAX));
+            }
+            Prim::Log(msg) => tracing::info!(target: "fairshare_switch::log_msg", "{msg}"),
+            Prim::Assert(e) => {
+                if self.eval(e, params) == 0 {
+                    self.stats.assert_failures += 1;
+                    tracing::error!("assertion failed in the program");
+                }
+            }
+        }
+    }
+
+    /// Computes a calculation over its inputs: the fields of valid headers
+    /// (those of invalid headers are left out, as BMv2 does), constants,
+    /// and the payload.
+    pub(crate) fn calculate(&mut self, calc: u32, pkt: &PktState<'_>) -> u64 {
+        let c = &self.p.calcs[calc as usize];
+        self.buf.clear();
+        let mut nbits = 0usize;
+        for input in &c.inputs {
+            let (v, w) = match input {
+                CalcInput::Field(f) => {
+                    let fi = &self.p.fields[*f as usize];
+                    if !self.phv.valid[fi.header as usize] {
+                        continue;
+                    }
+                    (self.phv.vals[*f as usize], fi.width)
+                }
+                CalcInput::Const(v, w) => (*v, *w),
+                CalcInput::Payload => {
+                    // Payload bytes start on a byte boundary.
+                    nbits = nbits.div_ceil(8) * 8;
+                    self.buf.resize(nbits / 8, 0);
+                    self.buf.extend_from_slice(&pkt.data[pkt.cursor..]);
+                    nbits = self.buf.len() * 8;
+                    continue;
+                }
+            };
+            let end = nbits + w as usize;
+            self.buf.resize(end.div_ceil(8), 0);
+            write_bits(self.buf, nbits, w, v);
+            nbits = end;
+        }
+        c.algo.compute(self.buf)
+    }
+
+    /// Verifies the checksums the program asks for; a mismatch sets
+    /// `standard_metadata.checksum_error`.
+    pub(crate) fn verify_checksums(&mut self, pkt: &PktState<'_>) {
+        let p = self.p;
+        for ck in &p.verify {
+            if let Some(c) = &ck.cond {
+                if self.eval(c, &[]) == 0 {
+                    continue;
+                }
+            }
+            let v =
+                u128::from(self.calculate(ck.calc, pkt)) & mask(p.fields[ck.target as usize].width);
+            if v != self.get(ck.target) {
+                self.set_opt(p.std.checksum_error, 1);
+                self.stats.checksum_errors += 1;
+            }
+        }
+    }
+
+    pub(crate) fn update_checksums(&mut self, pkt: &PktState<'_>) {
+        let p = self.p;
+        for ck in &p.update {
+            if let Some(c) = &ck.cond {
+                if self.eval(c, &[]) == 0 {
+                    continue;
+                }
+            }
+            let v = u128::from(self.calculate(ck.calc, pkt));
+            self.set(ck.target, v);
+        }
+    }
+
+    /// Writes the valid headers in deparser order, then the payload.
+    pub(crate) fn deparse(&self, pkt: &PktState<'_>, out: &mut Vec<u8>) {
+        out.clear();
+        for &h in &self.p.deparse {
+            let hi = &self.p.headers[h as usize];
+            if !self.phv.valid[h as usize] || hi.metadata {
+                continue;
+            }
+            let at = out.len();
+            out.resize(at + (hi.bits / 8) as usize, 0);
+            let base = at * 8;
+            for f in hi.first_field..hi.first_field + hi.n_fields {
+                let fi = &self.p.fields[f as usize];
+                let off = base + fi.bit_off as usize;
+                match fi.wide {
+                    None => write_bits(out, off, fi.width, self.phv.vals[f as usize]),
+                    Some(slot) => paste_bits(&self.phv.wide[slot as usize], out, off, fi.width),
+                }
+            }
+        }
+        out.extend_from_slice(&pkt.data[pkt.cursor..]);
+        if let Some(n) = pkt.truncate {
+            out.truncate(n);
+        }
+    }
+
+    pub(crate) fn std_get(&self, f: Option<Fid>) -> u128 {
+        self.get_opt(f)
+    }
+
+    pub(crate) fn std_set(&mut self, f: Option<Fid>, v: u128) {
+        self.set_opt(f, v);
+    }
+
+    pub(crate) fn reset(&mut self) {
+        self.phv.reset(self.p);
+    }
+}
+
+/// Copies `width` bits at bit `off` of `src` into `dst` (right-aligned).
+fn copy_bits(src: &[u8], off: usize, dst: &mut [u8], width: u32) {
+    let pad = dst.len() * 8 - width as usize;
+    let mut done = 0u32;
+    while done < width {
+        let n = (width - done).min(64);
+        let v = read_bits(src, off + done as usize, n);
+        write_bits(dst, pad + done as usize, n, v);
+        done += n;
+    }
+}
+
+/// Writes a right-aligned `width`-bit value held in `src` at bit `off` of `dst`.
+fn paste_bits(src: &[u8], dst: &mut [u8], off: usize, width: u32) {
+    let pad = src.len() * 8 - width as usize;
+    let mut done = 0u32;
+    while done < width {
+        let n = (width - done).min(64);
+        let v = read_bits(src, pad + done as usize, n);
+        write_bits(dst, off + done as usize, n, v);
+        done += n;
+    }
+}

@@ -1,0 +1,683 @@
+//! A software switch for v1model BMv2 JSON pipelines: the core, with no IO.
+//!
+//! ```text
+//! BMv2 JSON ─ parse_json ─> Bmv2Json ─ program::compile ─> Program ─┐
+//!                                                                     ├─ Switch::process(port, bytes, time) ─> (port, bytes)*
+//!             control plane (tables, meters, counters, registers) ──┘
+//! ```
+//!
+//! Invariants:
+//! * The JSON is compiled once, at load: every name (header, field, table,
+//!   action, extern, calculation) is resolved to an index. Processing a
+//!   packet does no name lookup, walks no JSON and allocates nothing on the
+//!   common path (buffers are kept from packet to packet).
+//! * A JSON the switch cannot run faithfully is refused at load with the
+//!   JSON path of the object and the reason; nothing is silently skipped.
+//! * No input panics: malformed packets follow P4 parser-error semantics
+//!   (v1model: the parser stops, `standard_metadata.parser_error` is set and
+//!   ingress runs), and control-plane requests that do not fit the program
+//!   return an [`Error`].
+//! * Time is given by the caller (microseconds since the switch's time
+//!   origin), so that meters give the same colours on every run.
+//!
+//! Boundary: no ports, files, sockets or threads; the binary and the
+//! P4Runtime server wrap the core. Values are 128-bit numbers: fields over
+//! 128 bits can be extracted, emitted and copied with their header, not
+//! computed on (refused at load if an expression, key or action reads them).
+//!
+//! v1model semantics, as `simple_switch` has them:
+//! * `egress_spec` starts at 0; a packet whose `egress_spec` is the drop
+//!   port (511 unless set with [`Switch::set_drop_port`]) after ingress, or
+//!   after egress, is dropped; `mark_to_drop` sets it (and clears `mcast_grp`).
+//! * A non-zero `mcast_grp` after ingress replicates to the group's ports;
+//!   multicast groups are not configurable yet, so such packets are dropped
+//!   (counted in [`Stats::dropped_multicast`]), as BMv2 drops them for an
+//!   empty group.
+//! * Before egress, `egress_port` is set from `egress_spec` and
+//!   `egress_spec` is reset to 0.
+//! * Checksum verification runs after the parser (a mismatch sets
+//!   `checksum_error`), update before the deparser; the payload is what
+//!   the parser did not consume.
+//! * Fields of invalid headers are left out of hash and checksum inputs.
+//! * Direct meters run on a table hit only and write the colour to the
+//!   meter's `result_target`; direct counters count hits. Counters and byte
+//!   meters count the packet's length as it arrived.
+//! * `add_header` on an invalid header zeroes its fields.
+//! * A failed `assert`/`assume` is counted and logged; the packet goes on
+//!   (`simple_switch` would stop).
+//!
+//! Not implemented yet (refused at load): header unions, varbit fields,
+//! parse value sets, action profiles/selectors, clone, resubmit,
+//! recirculate, runtime-indexed header stacks, extern instances.
+//!
+//! ```
+//! let json = include_str!("../tests/data/minimal.json");
+//! let mut sw = fairshare_switch::Switch::load(json).unwrap();
+//! let mut out = vec![];
+//! sw.process(1, &[0u8; 20], 0, &mut |port, bytes| out.push((port, bytes.to_vec())));
+//! assert_eq!(out, vec![(2, vec![0u8; 20])]);
+//! ```
+
+mod bits;
+mod error;
+mod exec;
+mod hash;
+pub mod meter;
+pub mod program;
+pub mod rules;
+mod table;
+
+pub use bits::to_bytes;
+pub use error::Error;
+pub use exec::Stats;
+pub use meter::{MeterConfig, MeterUnit};
+pub use program::{MatchKind, Program};
+pub use table::KeyMatch;
+
+use exec::{Exec, PktState, Runtime, Scratch};
+use fairshare_bmv2_json::Bmv2Json;
+use meter::Meter;
+use program::ActionCall;
+use table::{InsertError, TableState};
+
+/// The drop port of `simple_switch`.
+pub const DEFAULT_DROP_PORT: u32 = 511;
+
+/// A table entry as the control plane gives and reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// One match per key field, in the order of the table's keys.
+    pub keys: Vec<KeyMatch>,
+    /// The action's name as the JSON has it (e.g. `Ingress.forward`).
+    pub action: String,
+    /// Action parameters, in the order of the action's `runtime_data`.
+    pub params: Vec<u128>,
+    /// Larger wins (P4Runtime's convention); used by ternary, range and
+    /// optional tables.
+    pub priority: u32,
+}
+
+/// A key field of a table, as the control plane needs to know it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyField {
+    pub name: String,
+    pub kind: MatchKind,
+    pub width: u32,
+}
+
+/// A loaded program and its state: tables, meters, counters, registers.
+pub struct Switch {
+    prog: Program,
+    rt: Runtime,
+    scratch: Scratch,
+    stats: Stats,
+    drop_port: u32,
+}
+
+impl std::fmt::Debug for Switch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Switch")
+            .field("tables", &self.prog.tables.len())
+            .field("stats", &self.stats)
+            .finish()
+    }
+}
+
+impl Switch {
+    /// Reads and compiles a BMv2 JSON text.
+    pub fn load(text: &str) -> Result<Switch, Error> {
+        Switch::from_json(&program::parse_json(text)?)
+    }
+
+    /// Compiles a typed BMv2 document.
+    pub fn from_json(doc: &Bmv2Json) -> Result<Switch, Error> {
+        let prog = program::compile(doc)?;
+        let mut sw = Switch {
+            rt: Runtime {
+                tables: prog
+                    .tables
+                    .iter()
+                    .map(|t| TableState::new(&t.keys, t.default.clone()))
+                    .collect(),
+                meters: prog
+                    .meters
+                    .iter()
+                    .map(|m| {
+                        if m.direct {
+                            vec![]
+                        } else {
+                            vec![Meter::default(); m.size as usize]
+                        }
+                    })
+                    .collect(),
+                counters: prog
+                    .counters
+                    .iter()
+                    .map(|c| {
+                        if c.direct {
+                            vec![]
+                        } else {
+                            vec![(0, 0); c.size as usize]
+                        }
+                    })
+                    .collect(),
+                registers: prog
+                    .registers
+                    .iter()
+                    .map(|r| vec![0; r.size as usize])
+                    .collect(),
+            },
+            scratch: Scratch::new(&prog),
+            stats: Stats::default(),
+            drop_port: DEFAULT_DROP_PORT,
+            prog,
+        };
+        for (ti, t) in sw.prog.tables.iter().enumerate() {
+            for (ei, e) in t.entries.iter().enumerate() {
+                let priority = e.priority.unwrap_or(u32::MAX - ei as u32);
+                if let Err(err) =
+                    sw.rt.tables[ti].insert(&t.keys, e.keys.clone(), e.call.clone(), priority)
+                {
+                    let reason = match err {
+                        InsertError::Bad(r) => r,
+                        InsertError::Duplicate(h) => format!("the same key as entry {h}"),
+                    };
+                    return Err(Error::Refused {
+                        path: format!("table `{}` entries[{ei}]", t.name),
+                        reason,
+                    });
+                }
+            }
+        }
+        Ok(sw)
+    }
+
+    /// The port whose `egress_spec` means "drop" (511 by default).
+    pub fn set_drop_port(&mut self, port: u32) {
+        self.drop_port = port;
+    }
+
+    pub fn drop_port(&self) -> u32 {
+        self.drop_port
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Counts a packet the port layer dropped (no link on its egress port).
+    pub fn count_no_port(&mut self) {
+        self.stats.dropped_no_port += 1;
+    }
+
+    /// Runs one packet arriving on `port` at `now_us` (microseconds since
+    /// the time origin) through the pipeline; `emit` receives each packet
+    /// sent, with its egress port.
+    pub fn process(
+        &mut self,
+        port: u32,
+        data: &[u8],
+        now_us: u64,
+        emit: &mut dyn FnMut(u32, &[u8]),
+    ) {
+        self.stats.received += 1;
+        let Scratch {
+            phv,
+            key,
+            key2,
+            params,
+            buf,
+            out,
+        } = &mut self.scratch;
+        let p = &self.prog;
+        let mut ex = Exec {
+            p,
+            rt: &mut self.rt,
+            phv,
+            key,
+            key2,
+            params,
+            buf,
+            stats: &mut self.stats,
+            drop_port: self.drop_port,
+        };
+        ex.reset();
+        let mut pkt = PktState {
+            data,
+            cursor: 0,
+            now_us,
+            exit: false,
+            truncate: None,
+        };
+        ex.std_set(p.std.ingress_port, u128::from(port));
+        ex.std_set(p.std.packet_length, data.len() as u128);
+        ex.std_set(p.std.instance_type, 0);
+        ex.std_set(p.std.ingress_global_timestamp, u128::from(now_us));
+        if let Some(code) = ex.parse(&mut pkt) {
+            ex.stats.parser_errors += 1;
+            ex.std_set(p.std.parser_error, u128::from(code));
+        }
+        ex.verify_checksums(&pkt);
+        ex.control(p.ingress, &mut pkt);
+        if ex.std_get(p.std.mcast_grp) != 0 {
+            ex.stats.dropped_multicast += 1;
+            return;
+        }
+        let egress_spec = ex.std_get(p.std.egress_spec);
+        if egress_spec == u128::from(self.drop_port) {
+            ex.stats.dropped_ingress += 1;
+            return;
+        }
+        ex.std_set(p.std.egress_port, egress_spec);
+        ex.std_set(p.std.egress_spec, 0);
+        ex.std_set(p.std.egress_global_timestamp, u128::from(now_us));
+        ex.control(p.egress, &mut pkt);
+        if ex.std_get(p.std.egress_spec) == u128::from(self.drop_port) {
+            ex.stats.dropped_egress += 1;
+            return;
+        }
+        ex.update_checksums(&pkt);
+        ex.deparse(&pkt, out);
+        let port = ex.std_get(p.std.egress_port) as u32;
+        ex.stats.sent += 1;
+        emit(port, out);
+    }
+
+    /// The error names of the program, by code (for decoding `parser_error`).
+    pub fn error_name(&self, code: u32) -> Option<&str> {
+        self.prog
+            .error_names
+            .iter()
+            .find(|(c, _)| *c == code)
+            .map(|(_, n)| n.as_str())
+    }
+
+    // ---- Control plane ----
+
+    fn table_ix(&self, table: &str) -> Result<usize, Error> {
+        self.prog
+            .tables
+            .iter()
+            .position(|t| t.name == table)
+            .ok_or_else(|| Error::UnknownTable(table.into()))
+    }
+
+    /// Names of all tables.
+    pub fn table_names(&self) -> Vec<&str> {
+        self.prog.tables.iter().map(|t| t.name.as_str()).collect()
+    }
+
+    /// The key fields of a table, in order.
+    pub fn table_keys(&self, table: &str) -> Result<Vec<KeyField>, Error> {
+        let t = &self.prog.tables[self.table_ix(table)?];
+        Ok(t.keys
+            .iter()
+            .map(|k| KeyField {
+                name: k.name.clone(),
+                kind: k.kind,
+                width: k.width,
+            })
+            .collect())
+    }
+
+    /// The actions a table may run, by name.
+    pub fn table_actions(&self, table: &str) -> Result<Vec<&str>, Error> {
+        let t = &self.prog.tables[self.table_ix(table)?];
+        Ok(t.actions
+            .iter()
+            .map(|a| self.prog.actions[*a as usize].name.as_str())
+            .collect())
+    }
+
+    /// An action's parameters: name and width.
+    pub fn action_params(&self, action: &str) -> Option<Vec<(String, u32)>> {
+        self.prog
+            .actions
+            .iter()
+            .find(|a| a.name == action)
+            .map(|a| a.params.clone())
+    }
+
+    fn action_call(&self, ti: usize, action: &str, params: &[u128]) -> Result<ActionCall, Error> {
+        let t = &self.prog.tables[ti];
+        let Some(&a) = t
+            .actions
+            .iter()
+            .find(|a| self.prog.actions[**a as usize].name == action)
+        else {
+            return Err(Error::UnknownAction {
+                table: t.name.clone(),
+                action: action.into(),
+            });
+        };
+        let info = &self.prog.actions[a as usize];
+        if info.params.len() != params.len() {
+            return Err(Error::BadEntry {
+                table: t.name.clone(),
+                reason: format!(
+                    "action `{action}` takes {} parameters, {} given",
+                    info.params.len(),
+                    params.len()
+                ),
+            });
+        }
+        for ((name, width), v) in info.params.iter().zip(params) {
+            if v & !bits::mask(*width) != 0 {
+                return Err(Error::BadEntry {
+                    table: t.name.clone(),
+                    reason: format!(
+                        "parameter `{name}` of `{action}`: {v:#x} does not fit in {width} bits"
+                    ),
+                });
+            }
+        }
+        Ok(ActionCall {
+            action: a,
+            data: params.to_vec(),
+        })
+    }
+
+    /// Adds an entry; returns its handle.
+    pub fn add_entry(&mut self, table: &str, entry: Entry) -> Result<u32, Error> {
+        let ti = self.table_ix(table)?;
+        let call = self.action_call(ti, &entry.action, &entry.params)?;
+        let t = &self.prog.tables[ti];
+        if self.rt.tables[ti].len >= t.max_size {
+            return Err(Error::TableFull {
+                table: table.into(),
+                size: t.max_size,
+            });
+        }
+        self.rt.tables[ti]
+            .insert(&t.keys, entry.keys, call, entry.priority)
+            .map_err(|e| match e {
+                InsertError::Bad(reason) => Error::BadEntry {
+                    table: table.into(),
+                    reason,
+                },
+                InsertError::Duplicate(handle) => Error::DuplicateEntry {
+                    table: table.into(),
+                    handle,
+                },
+            })
+    }
+
+    /// The handle of the entry with this match (and priority, for tables
+    /// that use priorities).
+    pub fn find_entry(
+        &self,
+        table: &str,
+        keys: &[KeyMatch],
+        priority: u32,
+    ) -> Result<Option<u32>, Error> {
+        let ti = self.table_ix(table)?;
+        self.rt.tables[ti]
+            .find(&self.prog.tables[ti].keys, keys, priority)
+            .map_err(|reason| Error::BadEntry {
+                table: table.into(),
+                reason,
+            })
+    }
+
+    /// Changes the action of an entry.
+    pub fn modify_entry(
+        &mut self,
+        table: &str,
+        handle: u32,
+        action: &str,
+        params: &[u128],
+    ) -> Result<(), Error> {
+        let ti = self.table_ix(table)?;
+        let call = self.action_call(ti, action, params)?;
+        match self.rt.tables[ti].get_mut(handle) {
+            Some(e) => {
+                e.call = call;
+                Ok(())
+            }
+            None => Err(Error::NoSuchEntry {
+                table: table.into(),
+                handle,
+            }),
+        }
+    }
+
+    pub fn delete_entry(&mut self, table: &str, handle: u32) -> Result<(), Error> {
+        let ti = self.table_ix(table)?;
+        self.rt.tables[ti]
+            .remove(handle)
+            .map(|_| ())
+            .ok_or(Error::NoSuchEntry {
+                table: table.into(),
+                handle,
+            })
+    }
+
+    /// Sets the action run on a miss. Refused if the program made the
+    /// default action constant.
+    pub fn set_default_action(
+        &mut self,
+        table: &str,
+        action: &str,
+        params: &[u128],
+    ) -> Result<(), Error> {
+        let ti = self.table_ix(table)?;
+        let call = self.action_call(ti, action, params)?;
+        let t = &self.prog.tables[ti];
+        if t.default_const && call.action != t.default.action {
+            return Err(Error::BadEntry {
+                table: table.into(),
+                reason: "the default action is constant".into(),
+            });
+        }
+        self.rt.tables[ti].default = call;
+        Ok(())
+    }
+
+    /// The default action and its parameters.
+    pub fn default_action(&self, table: &str) -> Result<(String, Vec<u128>), Error> {
+        let ti = self.table_ix(table)?;
+        let d = &self.rt.tables[ti].default;
+        Ok((
+            self.prog.actions[d.action as usize].name.clone(),
+            d.data.clone(),
+        ))
+    }
+
+    /// All entries of a table with their handles, in handle order.
+    pub fn entries(&self, table: &str) -> Result<Vec<(u32, Entry)>, Error> {
+        let ti = self.table_ix(table)?;
+        Ok(self.rt.tables[ti]
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(h, s)| {
+                s.as_ref().map(|s| {
+                    (
+                        h as u32,
+                        Entry {
+                            keys: s.keys.clone(),
+                            action: self.prog.actions[s.call.action as usize].name.clone(),
+                            params: s.call.data.clone(),
+                            priority: s.priority,
+                        },
+                    )
+                })
+            })
+            .collect())
+    }
+
+    /// `(packets, bytes)` of an entry's direct counter.
+    pub fn direct_counter(&self, table: &str, handle: u32) -> Result<(u64, u64), Error> {
+        let ti = self.table_ix(table)?;
+        self.rt.tables[ti]
+            .get(handle)
+            .map(|e| (e.packets, e.bytes))
+            .ok_or(Error::NoSuchEntry {
+                table: table.into(),
+                handle,
+            })
+    }
+
+    fn meter_ix(&self, name: &str) -> Result<usize, Error> {
+        self.prog
+            .meters
+            .iter()
+            .position(|m| m.name == name)
+            .ok_or_else(|| Error::UnknownObject {
+                kind: "meter array",
+                name: name.into(),
+            })
+    }
+
+    fn meter_cell(&mut self, name: &str, index: u32) -> Result<&mut Meter, Error> {
+        let mi = self.meter_ix(name)?;
+        let size = self.prog.meters[mi].size;
+        if self.prog.meters[mi].direct {
+            return Err(Error::BadMeter {
+                name: name.into(),
+                reason: "a direct meter is configured per table entry".into(),
+            });
+        }
+        self.rt.meters[mi]
+            .get_mut(index as usize)
+            .ok_or(Error::BadIndex {
+                name: name.into(),
+                index: index.into(),
+                size,
+            })
+    }
+
+    /// Configures a cell of an indirect meter array (P4Runtime units).
+    pub fn set_meter(&mut self, name: &str, index: u32, config: MeterConfig) -> Result<(), Error> {
+        self.meter_cell(name, index)?
+            .set_config(config)
+            .map_err(|reason| Error::BadMeter {
+                name: name.into(),
+                reason,
+            })
+    }
+
+    /// Back to unconfigured (every packet green).
+    pub fn reset_meter(&mut self, name: &str, index: u32) -> Result<(), Error> {
+        self.meter_cell(name, index)?.reset();
+        Ok(())
+    }
+
+    /// A cell's configuration; `None` when unconfigured.
+    pub fn meter(&mut self, name: &str, index: u32) -> Result<Option<MeterConfig>, Error> {
+        Ok(self.meter_cell(name, index)?.config())
+    }
+
+    /// The unit (bytes or packets) of a meter array.
+    pub fn meter_unit(&self, name: &str) -> Result<MeterUnit, Error> {
+        Ok(self.prog.meters[self.meter_ix(name)?].unit)
+    }
+
+    /// Configures the direct meter of a table entry.
+    pub fn set_direct_meter(
+        &mut self,
+        table: &str,
+        handle: u32,
+        config: MeterConfig,
+    ) -> Result<(), Error> {
+        let ti = self.table_ix(table)?;
+        if self.prog.tables[ti].direct_meter.is_none() {
+            return Err(Error::BadMeter {
+                name: table.into(),
+                reason: "the table has no direct meter".into(),
+            });
+        }
+        let e = self.rt.tables[ti]
+            .get_mut(handle)
+            .ok_or(Error::NoSuchEntry {
+                table: table.into(),
+                handle,
+            })?;
+        e.meter
+            .set_config(config)
+            .map_err(|reason| Error::BadMeter {
+                name: table.into(),
+                reason,
+            })
+    }
+
+    pub fn direct_meter(&self, table: &str, handle: u32) -> Result<Option<MeterConfig>, Error> {
+        let ti = self.table_ix(table)?;
+        let e = self.rt.tables[ti].get(handle).ok_or(Error::NoSuchEntry {
+            table: table.into(),
+            handle,
+        })?;
+        Ok(e.meter.config())
+    }
+
+    fn counter_ix(&self, name: &str, index: u32) -> Result<usize, Error> {
+        let ci = self
+            .prog
+            .counters
+            .iter()
+            .position(|c| c.name == name)
+            .ok_or_else(|| Error::UnknownObject {
+                kind: "counter array",
+                name: name.into(),
+            })?;
+        if index as usize >= self.rt.counters[ci].len() {
+            return Err(Error::BadIndex {
+                name: name.into(),
+                index: index.into(),
+                size: self.rt.counters[ci].len() as u32,
+            });
+        }
+        Ok(ci)
+    }
+
+    /// `(packets, bytes)` of a cell of an indirect counter array.
+    pub fn counter(&self, name: &str, index: u32) -> Result<(u64, u64), Error> {
+        let ci = self.counter_ix(name, index)?;
+        Ok(self.rt.counters[ci][index as usize])
+    }
+
+    pub fn set_counter(
+        &mut self,
+        name: &str,
+        index: u32,
+        packets: u64,
+        bytes: u64,
+    ) -> Result<(), Error> {
+        let ci = self.counter_ix(name, index)?;
+        self.rt.counters[ci][index as usize] = (packets, bytes);
+        Ok(())
+    }
+
+    fn register_ix(&self, name: &str, index: u32) -> Result<usize, Error> {
+        let ri = self
+            .prog
+            .registers
+            .iter()
+            .position(|r| r.name == name)
+            .ok_or_else(|| Error::UnknownObject {
+                kind: "register array",
+                name: name.into(),
+            })?;
+        let size = self.prog.registers[ri].size;
+        if index >= size {
+            return Err(Error::BadIndex {
+                name: name.into(),
+                index: index.into(),
+                size,
+            });
+        }
+        Ok(ri)
+    }
+
+    pub fn register(&self, name: &str, index: u32) -> Result<u128, Error> {
+        let ri = self.register_ix(name, index)?;
+        Ok(self.rt.registers[ri][index as usize])
+    }
+
+    /// Writes a register cell; the value is cut to the register's width.
+    pub fn set_register(&mut self, name: &str, index: u32, value: u128) -> Result<(), Error> {
+        let ri = self.register_ix(name, index)?;
+        self.rt.registers[ri][index as usize] = value & bits::mask(self.prog.registers[ri].width);
+        Ok(())
+    }
+}

@@ -1,0 +1,1692 @@
+//! The executable form of a BMv2 JSON program, and its compilation.
+//!
+//! Every name in the JSON is resolved here, once: fields become indices
+//! into the packet's field array, headers, tables, actions, meters,
+//! counters, registers and calculations become indices into vectors. A
+//! construct the executor does not implement is refused with the JSON path
+//! of the object that uses it.
+
+use crate::bits::{self, hexstr};
+use crate::error::{refused, Error};
+use crate::hash::Algo;
+use crate::meter::MeterUnit;
+use fairshare_bmv2_json::{self as j, Bmv2Json, ExprValue, Operand, ParserParam};
+use serde_json::Value;
+use std::collections::HashMap;
+
+pub(crate) type Hid = u32;
+pub(crate) type Fid = u32;
+
+#[derive(Debug, Clone)]
+pub(crate) struct HeaderInfo {
+    pub name: String,
+    pub first_field: Fid,
+    pub n_fields: u32,
+    pub metadata: bool,
+    /// Total width in bits (a whole number of bytes for packet headers).
+    pub bits: u32,
+    /// The stack this header is an element of.
+    pub stack: Option<u32>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct FieldInfo {
+    /// `header.field`.
+    pub name: String,
+    /// The field's own name (which may contain dots, as in p4c's `scalars`).
+    pub short: String,
+    pub header: Hid,
+    pub width: u32,
+    pub signed: bool,
+    /// Offset of the field from the start of its header, in bits.
+    pub bit_off: u32,
+    /// For a field over 128 bits: its slot among the wide fields, which
+    /// are kept as bytes and can only be extracted, emitted and copied
+    /// with their header.
+    pub wide: Option<u32>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct StackInfo {
+    pub headers: Vec<Hid>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum UnOp {
+    /// Logical not.
+    Not,
+    BitNot,
+    /// Data to boolean: non-zero.
+    D2b,
+    Neg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BinOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Mod,
+    Shl,
+    Shr,
+    /// Arithmetic shift right (a signed left operand).
+    ShrS,
+    And,
+    Or,
+    Xor,
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    LtS,
+    LeS,
+    GtS,
+    GeS,
+    LAnd,
+    LOr,
+}
+
+/// An expression. Values are 128-bit two's complement numbers: BMv2
+/// computes on unbounded integers and p4c masks every result that must
+/// wrap, so arithmetic modulo 2^128 gives BMv2's results for operands up to
+/// 127 bits. Booleans are 0 and 1.
+#[derive(Debug, Clone)]
+pub(crate) enum Expr {
+    Const(u128),
+    /// An unsigned field.
+    Field(Fid),
+    /// A signed field of the given width, sign-extended.
+    FieldS(Fid, u32),
+    Valid(Hid),
+    Param(u32),
+    /// A field of the last extracted element of a stack.
+    StackLast {
+        stack: u32,
+        field: u32,
+    },
+    Un(UnOp, Box<Expr>),
+    Bin(BinOp, Box<Expr>, Box<Expr>),
+    Cond(Box<Expr>, Box<Expr>, Box<Expr>),
+    /// Wraps to `width` bits and reads the result as signed.
+    TwoCompMod(Box<Expr>, u32),
+    /// Saturates to the range of an unsigned (`signed == false`) or signed
+    /// integer of `width` bits.
+    Sat {
+        e: Box<Expr>,
+        width: u32,
+        signed: bool,
+    },
+}
+
+impl Expr {
+    pub(crate) fn signed(&self) -> bool {
+        match self {
+            Expr::FieldS(..) | Expr::TwoCompMod(..) => true,
+            Expr::Sat { signed, .. } => *signed,
+            Expr::Un(UnOp::BitNot | UnOp::Neg, e) => e.signed(),
+            Expr::Bin(op, a, b) => match op {
+                BinOp::Add
+                | BinOp::Sub
+                | BinOp::Mul
+                | BinOp::Div
+                | BinOp::Mod
+                | BinOp::And
+                | BinOp::Or
+                | BinOp::Xor => a.signed() || b.signed(),
+                BinOp::Shl | BinOp::Shr | BinOp::ShrS => a.signed(),
+                _ => false,
+            },
+            Expr::Cond(_, a, b) => a.signed() || b.signed(),
+            _ => false,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Prim {
+    Assign(Fid, Expr),
+    AssignHeader {
+        dst: Hid,
+        src: Hid,
+    },
+    AddHeader(Hid),
+    RemoveHeader(Hid),
+    MarkToDrop,
+    Exit,
+    ExecuteMeter {
+        meter: u32,
+        index: Expr,
+        dst: Fid,
+    },
+    Count {
+        counter: u32,
+        index: Expr,
+    },
+    RegisterRead {
+        dst: Fid,
+        register: u32,
+        index: Expr,
+    },
+    RegisterWrite {
+        register: u32,
+        index: Expr,
+        value: Expr,
+    },
+    HashOffset {
+        dst: Fid,
+        base: Expr,
+        calc: u32,
+        size: Expr,
+    },
+    Push {
+        stack: u32,
+        count: u32,
+    },
+    Pop {
+        stack: u32,
+        count: u32,
+    },
+    Truncate(Expr),
+    Log(String),
+    Assert(Expr),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ActionInfo {
+    pub name: String,
+    pub params: Vec<(String, u32)>,
+    pub prims: Vec<Prim>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum ParseOp {
+    Extract(Hid),
+    ExtractNext(u32),
+    Set(Fid, Expr),
+    SetLookahead { dst: Fid, off: u32, width: u32 },
+    Verify(Expr, u32),
+    Prim(Prim),
+    Advance(Expr),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum KeySrc {
+    Expr(Expr),
+    Lookahead { off: u32, width: u32 },
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Transition {
+    /// One value per key part; empty for the default transition.
+    pub value: Vec<u128>,
+    pub mask: Option<Vec<u128>>,
+    pub next: Option<u32>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ParseState {
+    pub name: String,
+    pub ops: Vec<ParseOp>,
+    pub key: Vec<KeySrc>,
+    pub transitions: Vec<Transition>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Node {
+    Table(u32),
+    Cond(u32),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatchKind {
+    Exact,
+    Lpm,
+    Ternary,
+    Range,
+    Optional,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct KeyInfo {
+    pub name: String,
+    pub kind: MatchKind,
+    pub src: Expr,
+    pub width: u32,
+    pub mask: Option<u128>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ActionCall {
+    pub action: u32,
+    pub data: Vec<u128>,
+}
+
+/// A table entry given in the program (`const entries`).
+#[derive(Debug, Clone)]
+pub(crate) struct ConstEntry {
+    pub keys: Vec<crate::table::KeyMatch>,
+    pub call: ActionCall,
+    pub priority: Option<u32>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct TableInfo {
+    pub name: String,
+    pub keys: Vec<KeyInfo>,
+    /// Actions the table may run, by action index.
+    pub actions: Vec<u32>,
+    /// The next node after each of `actions`.
+    pub next_by_action: Vec<Option<Node>>,
+    pub next_hit: Option<Option<Node>>,
+    pub next_miss: Option<Option<Node>>,
+    pub default: ActionCall,
+    pub default_const: bool,
+    pub entries: Vec<ConstEntry>,
+    pub max_size: u32,
+    pub with_counters: bool,
+    /// The direct meter array and the field its colour is written to.
+    pub direct_meter: Option<(u32, Fid)>,
+}
+
+impl TableInfo {
+    pub(crate) fn next_after(&self, hit: bool, action: u32) -> Option<Node> {
+        let special = if hit { self.next_hit } else { self.next_miss };
+        if let Some(n) = special {
+            return n;
+        }
+        self.actions
+            .iter()
+            .position(|a| *a == action)
+            .and_then(|i| self.next_by_action[i])
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct CondInfo {
+    pub expr: Expr,
+    pub if_true: Option<Node>,
+    pub if_false: Option<Node>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum CalcInput {
+    Field(Fid),
+    Const(u128, u32),
+    Payload,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct CalcInfo {
+    pub algo: Algo,
+    pub inputs: Vec<CalcInput>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ChecksumInfo {
+    pub target: Fid,
+    pub calc: u32,
+    pub cond: Option<Expr>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct MeterArrayInfo {
+    pub name: String,
+    pub unit: MeterUnit,
+    pub size: u32,
+    pub direct: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct CounterArrayInfo {
+    pub name: String,
+    pub size: u32,
+    pub direct: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct RegisterArrayInfo {
+    pub name: String,
+    pub size: u32,
+    pub width: u32,
+}
+
+/// The v1model `standard_metadata` fields the switch reads or writes.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct StdMeta {
+    pub ingress_port: Option<Fid>,
+    pub egress_spec: Option<Fid>,
+    pub egress_port: Option<Fid>,
+    pub instance_type: Option<Fid>,
+    pub packet_length: Option<Fid>,
+    pub mcast_grp: Option<Fid>,
+    pub checksum_error: Option<Fid>,
+    pub parser_error: Option<Fid>,
+    pub ingress_global_timestamp: Option<Fid>,
+    pub egress_global_timestamp: Option<Fid>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ErrorCodes {
+    pub packet_too_short: u32,
+    pub no_match: u32,
+    pub stack_out_of_bounds: u32,
+}
+
+/// A compiled program.
+#[derive(Debug, Clone)]
+pub struct Program {
+    pub(crate) headers: Vec<HeaderInfo>,
+    pub(crate) fields: Vec<FieldInfo>,
+    pub(crate) stacks: Vec<StackInfo>,
+    pub(crate) parse_states: Vec<ParseState>,
+    pub(crate) parse_start: Option<u32>,
+    pub(crate) deparse: Vec<Hid>,
+    pub(crate) actions: Vec<ActionInfo>,
+    pub(crate) tables: Vec<TableInfo>,
+    pub(crate) conds: Vec<CondInfo>,
+    pub(crate) ingress: Option<Node>,
+    pub(crate) egress: Option<Node>,
+    pub(crate) calcs: Vec<CalcInfo>,
+    pub(crate) verify: Vec<ChecksumInfo>,
+    pub(crate) update: Vec<ChecksumInfo>,
+    pub(crate) meters: Vec<MeterArrayInfo>,
+    pub(crate) counters: Vec<CounterArrayInfo>,
+    pub(crate) registers: Vec<RegisterArrayInfo>,
+    pub(crate) std: StdMeta,
+    pub(crate) errors: ErrorCodes,
+    /// Names of the error codes, by value.
+    pub(crate) error_names: Vec<(u32, String)>,
+}
+
+/// Reads a JSON text into the typed model, with the JSON path of the first
+/// value that does not fit.
+pub fn parse_json(text: &str) -> Result<Bmv2Json, Error> {
+    let de = &mut serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        Error::Json {
+            path: format!("$.{path}"),
+            reason: e.into_inner().to_string(),
+        }
+    })
+}
+
+fn field_ref_parts(v: &(String, String)) -> (&str, &str) {
+    (v.0.as_str(), v.1.as_str())
+}
+
+struct Ctx<'a> {
+    doc: &'a Bmv2Json,
+    headers: Vec<HeaderInfo>,
+    fields: Vec<FieldInfo>,
+    stacks: Vec<StackInfo>,
+    header_ix: HashMap<String, Hid>,
+    stack_ix: HashMap<String, u32>,
+    aliases: HashMap<String, (String, String)>,
+    action_ix: HashMap<u32, u32>,
+    meter_ix: HashMap<String, u32>,
+    counter_ix: HashMap<String, u32>,
+    register_ix: HashMap<String, u32>,
+    calc_ix: HashMap<String, u32>,
+    error_ix: HashMap<String, u32>,
+}
+
+enum Scope {
+    /// In an action with this many parameters.
+    Action(usize),
+    /// Outside actions: no parameters.
+    Plain,
+}
+
+impl<'a> Ctx<'a> {
+    fn header(&self, path: &str, name: &str) -> Result<Hid, Error> {
+        self.header_ix
+            .get(name)
+            .copied()
+            .ok_or(())
+            .or_else(|()| refused(path, format!("unknown header `{name}`")))
+    }
+
+    fn stack(&self, path: &str, name: &str) -> Result<u32, Error> {
+        self.stack_ix
+            .get(name)
+            .copied()
+            .ok_or(())
+            .or_else(|()| refused(path, format!("unknown header stack `{name}`")))
+    }
+
+    /// A field reference as an expression (`$valid$` reads the validity bit).
+    fn field_expr(&self, path: &str, r: &(String, String)) -> Result<Expr, Error> {
+        let (h, f) = field_ref_parts(r);
+        if f == "$valid$" {
+            if let Some(&s) = self.stack_ix.get(h) {
+                return refused(
+                    path,
+                    format!("validity of the header stack `{s}` as a value is not supported"),
+                );
+            }
+            return Ok(Expr::Valid(self.header(path, h)?));
+        }
+        let id = self.field(path, r)?;
+        let fi = &self.fields[id as usize];
+        if fi.width > 128 {
+            return refused(
+                path,
+                format!(
+                    "field `{h}.{f}` is {} bits wide; values over 128 bits are not supported",
+                    fi.width
+                ),
+            );
+        }
+        Ok(if fi.signed {
+            Expr::FieldS(id, fi.width)
+        } else {
+            Expr::Field(id)
+        })
+    }
+
+    /// A field reference as a writable field.
+    fn field(&self, path: &str, r: &(String, String)) -> Result<Fid, Error> {
+        let (h, f) = field_ref_parts(r);
+        let hid = match self.header_ix.get(h) {
+            Some(x) => *x,
+            None => match self.aliases.get(&format!("{h}.{f}")) {
+                Some(target) => return self.field(path, &target.clone()),
+                None => return refused(path, format!("unknown header `{h}` (field `{h}.{f}`)")),
+            },
+        };
+        let hi = &self.headers[hid as usize];
+        (hi.first_field..hi.first_field + hi.n_fields)
+            .find(|&i| self.fields[i as usize].short == f)
+            .ok_or(())
+            .or_else(|()| refused(path, format!("header `{h}` has no field `{f}`")))
+    }
+
+    fn expr(&self, path: &str, o: &Operand, scope: &Scope) -> Result<Expr, Error> {
+        Ok(match o {
+            Operand::Field { value } => self.field_expr(path, value)?,
+            Operand::Hexstr { value, .. } => {
+                Expr::Const(hexstr(value).or_else(|e| refused(path, e))?)
+            }
+            Operand::Bool { value } => Expr::Const(u128::from(*value)),
+            Operand::RuntimeData { value } => match scope {
+                Scope::Action(n) if (*value as usize) < *n => Expr::Param(*value),
+                Scope::Action(n) => {
+                    return refused(
+                        path,
+                        format!("runtime_data {value} but the action has {n} parameters"),
+                    )
+                }
+                Scope::Plain => return refused(path, "runtime_data outside an action"),
+            },
+            Operand::StackField { value } => {
+                let stack = self.stack(path, &value.0)?;
+                let first = self.stacks[stack as usize].headers[0];
+                let hi = &self.headers[first as usize];
+                let field = (0..hi.n_fields)
+                    .find(|&i| self.fields[(hi.first_field + i) as usize].short == value.1)
+                    .ok_or(())
+                    .or_else(|()| {
+                        refused(
+                            path,
+                            format!("stack `{}` has no field `{}`", value.0, value.1),
+                        )
+                    })?;
+                Expr::StackLast { stack, field }
+            }
+            Operand::Expression { value } => match value {
+                ExprValue::Operand(inner) => self.expr(path, inner, scope)?,
+                ExprValue::Node(n) => self.node(path, n, scope)?,
+            },
+            other => {
+                return refused(
+                    path,
+                    format!("operand {} cannot be used as a value", kind_of(other)),
+                )
+            }
+        })
+    }
+
+    fn node(&self, path: &str, n: &j::ExprNode, scope: &Scope) -> Result<Expr, Error> {
+        let side = |o: &Option<Operand>, which: &str| -> Result<Expr, Error> {
+            match o {
+                Some(x) => self.expr(path, x, scope),
+                None => refused(path, format!("operator `{}` needs a {which} operand", n.op)),
+            }
+        };
+        let width_of = |o: &Option<Operand>| -> Result<u32, Error> {
+            match o {
+                Some(Operand::Hexstr { value, .. }) => {
+                    let w = hexstr(value).or_else(|e| refused(path, e))?;
+                    u32::try_from(w)
+                        .ok()
+                        .filter(|w| *w <= 128)
+                        .ok_or(())
+                        .or_else(|()| refused(path, format!("width {w} is not supported")))
+                }
+                _ => refused(path, format!("operator `{}` needs a constant width", n.op)),
+            }
+        };
+        let b = |e: Expr| Box::new(e);
+        let bin = |op: BinOp| -> Result<Expr, Error> {
+            Ok(Expr::Bin(
+                op,
+                b(side(&n.left, "left")?),
+                b(side(&n.right, "right")?),
+            ))
+        };
+        Ok(match n.op.as_str() {
+            "+" => bin(BinOp::Add)?,
+            "-" => match &n.left {
+                Some(_) => bin(BinOp::Sub)?,
+                None => Expr::Un(UnOp::Neg, b(side(&n.right, "right")?)),
+            },
+            "*" => bin(BinOp::Mul)?,
+            "/" => bin(BinOp::Div)?,
+            "%" => bin(BinOp::Mod)?,
+            "<<" => bin(BinOp::Shl)?,
+            ">>" => {
+                let l = side(&n.left, "left")?;
+                let op = if l.signed() { BinOp::ShrS } else { BinOp::Shr };
+                Expr::Bin(op, b(l), b(side(&n.right, "right")?))
+            }
+            "&" => bin(BinOp::And)?,
+            "|" => bin(BinOp::Or)?,
+            "^" => bin(BinOp::Xor)?,
+            "==" => bin(BinOp::Eq)?,
+            "!=" => bin(BinOp::Ne)?,
+            op @ ("<" | "<=" | ">" | ">=") => {
+                let l = side(&n.left, "left")?;
+                let r = side(&n.right, "right")?;
+                let s = l.signed() || r.signed();
+                let op = match (op, s) {
+                    ("<", false) => BinOp::Lt,
+                    ("<=", false) => BinOp::Le,
+                    (">", false) => BinOp::Gt,
+                    (">=", false) => BinOp::Ge,
+                    ("<", true) => BinOp::LtS,
+                    ("<=", true) => BinOp::LeS,
+                    (">", true) => BinOp::GtS,
+                    _ => BinOp::GeS,
+                };
+                Expr::Bin(op, b(l), b(r))
+            }
+            "and" => bin(BinOp::LAnd)?,
+            "or" => bin(BinOp::LOr)?,
+            "not" => Expr::Un(UnOp::Not, b(side(&n.right, "right")?)),
+            "~" => Expr::Un(UnOp::BitNot, b(side(&n.right, "right")?)),
+            "d2b" => Expr::Un(UnOp::D2b, b(side(&n.right, "right")?)),
+            "b2d" => side(&n.right, "right")?,
+            "?" => Expr::Cond(
+                b(side(&n.cond, "condition")?),
+                b(side(&n.left, "left")?),
+                b(side(&n.right, "right")?),
+            ),
+            "two_comp_mod" => Expr::TwoCompMod(b(side(&n.left, "left")?), width_of(&n.right)?),
+            "usat_cast" => Expr::Sat {
+                e: b(side(&n.left, "left")?),
+                width: width_of(&n.right)?,
+                signed: false,
+            },
+            "sat_cast" => Expr::Sat {
+                e: b(side(&n.left, "left")?),
+                width: width_of(&n.right)?,
+                signed: true,
+            },
+            "valid" => match &n.right {
+                Some(Operand::Header { value }) => Expr::Valid(self.header(path, value)?),
+                _ => return refused(path, "operator `valid` needs a header operand"),
+            },
+            other => {
+                return refused(
+                    path,
+                    format!("expression operator `{other}` is not supported"),
+                )
+            }
+        })
+    }
+
+    fn header_operand(&self, path: &str, o: Option<&Operand>) -> Result<Hid, Error> {
+        match o {
+            Some(Operand::Header { value } | Operand::Regular { value }) => {
+                self.header(path, value)
+            }
+            Some(other) => refused(path, format!("expected a header, found {}", kind_of(other))),
+            None => refused(path, "expected a header parameter"),
+        }
+    }
+
+    fn field_operand(&self, path: &str, o: Option<&Operand>) -> Result<Fid, Error> {
+        match o {
+            Some(Operand::Field { value }) => {
+                if value.1 == "$valid$" {
+                    return refused(path, "writing `$valid$` directly is not supported");
+                }
+                let f = self.field(path, value)?;
+                if self.fields[f as usize].width > 128 {
+                    return refused(
+                        path,
+                        format!(
+                            "field `{}` is over 128 bits wide",
+                            self.fields[f as usize].name
+                        ),
+                    );
+                }
+                Ok(f)
+            }
+            Some(other) => refused(path, format!("expected a field, found {}", kind_of(other))),
+            None => refused(path, "expected a field parameter"),
+        }
+    }
+
+    fn named(
+        &self,
+        path: &str,
+        o: Option<&Operand>,
+        ix: &HashMap<String, u32>,
+        what: &str,
+    ) -> Result<u32, Error> {
+        let name = match o {
+            Some(
+                Operand::MeterArray { value }
+                | Operand::CounterArray { value }
+                | Operand::RegisterArray { value }
+                | Operand::Calculation { value },
+            ) => value,
+            Some(other) => {
+                return refused(path, format!("expected a {what}, found {}", kind_of(other)))
+            }
+            None => return refused(path, format!("expected a {what} parameter")),
+        };
+        ix.get(name)
+            .copied()
+            .ok_or(())
+            .or_else(|()| refused(path, format!("unknown {what} `{name}`")))
+    }
+
+    fn value(&self, path: &str, o: Option<&Operand>, scope: &Scope) -> Result<Expr, Error> {
+        match o {
+            Some(x) => self.expr(path, x, scope),
+            None => refused(path, "missing parameter"),
+        }
+    }
+
+    fn const_u32(&self, path: &str, o: Option<&Operand>) -> Result<u32, Error> {
+        match o {
+            Some(Operand::Hexstr { value, .. }) => {
+                let v = hexstr(value).or_else(|e| refused(path, e))?;
+                u32::try_from(v).or_else(|_| refused(path, format!("{value} is too large")))
+            }
+            _ => refused(path, "expected a constant"),
+        }
+    }
+
+    fn prim(&self, path: &str, p: &j::Primitive, scope: &Scope) -> Result<Prim, Error> {
+        let a = |i: usize| p.parameters.get(i);
+        let path = &format!("{path} (`{}`)", p.op);
+        Ok(match p.op.as_str() {
+            "assign" | "modify_field" => {
+                if let Some(Operand::Header { .. }) = a(0) {
+                    Prim::AssignHeader {
+                        dst: self.header_operand(path, a(0))?,
+                        src: self.header_operand(path, a(1))?,
+                    }
+                } else {
+                    Prim::Assign(
+                        self.field_operand(path, a(0))?,
+                        self.value(path, a(1), scope)?,
+                    )
+                }
+            }
+            "assign_header" => Prim::AssignHeader {
+                dst: self.header_operand(path, a(0))?,
+                src: self.header_operand(path, a(1))?,
+            },
+            "add_header" | "setValid" => Prim::AddHeader(self.header_operand(path, a(0))?),
+            "remove_header" | "setInvalid" => Prim::RemoveHeader(self.header_operand(path, a(0))?),
+            "mark_to_drop" | "drop" => Prim::MarkToDrop,
+            "exit" => Prim::Exit,
+            "execute_meter" => Prim::ExecuteMeter {
+                meter: self.named(path, a(0), &self.meter_ix, "meter array")?,
+                index: self.value(path, a(1), scope)?,
+                dst: self.field_operand(path, a(2))?,
+            },
+            "count" => Prim::Count {
+                counter: self.named(path, a(0), &self.counter_ix, "counter array")?,
+                index: self.value(path, a(1), scope)?,
+            },
+            "register_read" => Prim::RegisterRead {
+                dst: self.field_operand(path, a(0))?,
+                register: self.named(path, a(1), &self.register_ix, "register array")?,
+                index: self.value(path, a(2), scope)?,
+            },
+            "register_write" => Prim::RegisterWrite {
+                register: self.named(path, a(0), &self.register_ix, "register array")?,
+                index: self.value(path, a(1), scope)?,
+                value: self.value(path, a(2), scope)?,
+            },
+            "modify_field_with_hash_based_offset" => Prim::HashOffset {
+                dst: self.field_operand(path, a(0))?,
+                base: self.value(path, a(1), scope)?,
+                calc: self.named(path, a(2), &self.calc_ix, "calculation")?,
+                size: self.value(path, a(3), scope)?,
+            },
+            op @ ("push" | "pop") => {
+                let stack = match a(0) {
+                    Some(Operand::HeaderStack { value }) => self.stack(path, value)?,
+                    _ => return refused(path, "expected a header stack"),
+                };
+                let count = self.const_u32(path, a(1))?;
+                if op == "push" {
+                    Prim::Push { stack, count }
+                } else {
+                    Prim::Pop { stack, count }
+                }
+            }
+            "truncate" => Prim::Truncate(self.value(path, a(0), scope)?),
+            "log_msg" => Prim::Log(match a(0) {
+                Some(Operand::String { value }) => value.clone(),
+                _ => String::new(),
+            }),
+            "assert" | "assume" => Prim::Assert(self.value(path, a(0), scope)?),
+            other => return refused(path, format!("primitive `{other}` is not supported")),
+        })
+    }
+}
+
+fn kind_of(o: &Operand) -> &'static str {
+    match o {
+        Operand::Field { .. } => "a field",
+        Operand::Hexstr { .. } => "a constant",
+        Operand::Bool { .. } => "a boolean",
+        Operand::Header { .. } => "a header",
+        Operand::Regular { .. } => "a header",
+        Operand::RuntimeData { .. } => "an action parameter",
+        Operand::Expression { .. } => "an expression",
+        Operand::MeterArray { .. } => "a meter array",
+        Operand::CounterArray { .. } => "a counter array",
+        Operand::RegisterArray { .. } => "a register array",
+        Operand::Calculation { .. } => "a calculation",
+        Operand::Lookahead { .. } => "a lookahead",
+        Operand::Payload { .. } => "the payload",
+        Operand::String { .. } => "a string",
+        Operand::HeaderStack { .. } => "a header stack",
+        Operand::StackField { .. } => "a stack field",
+        Operand::Local { .. } => "a local (`local`)",
+        Operand::Stack { .. } => "a header stack",
+        Operand::HeaderUnion { .. } => "a header union",
+        Operand::HeaderUnionStack { .. } => "a header union stack",
+        Operand::UnionStackField { .. } => "a union stack field",
+        Operand::Extern { .. } => "an extern instance",
+        Operand::ParseVset { .. } => "a parse value set",
+    }
+}
+
+fn get_str<'v>(v: &'v Value, k: &str) -> Option<&'v str> {
+    v.get(k).and_then(Value::as_str)
+}
+
+fn get_u64(v: &Value, k: &str) -> Option<u64> {
+    v.get(k).and_then(Value::as_u64)
+}
+
+/// Splits the bytes of a select value into one number per key part.
+fn split_select(path: &str, hex: &str, part_bytes: &[usize]) -> Result<Vec<u128>, Error> {
+    let (bytes, neg) = bits::hex_bytes(hex).or_else(|e| refused(path, e))?;
+    if neg {
+        return refused(path, format!("negative select value `{hex}`"));
+    }
+    let total: usize = part_bytes.iter().sum();
+    if bytes.len() > total && bytes[..bytes.len() - total].iter().any(|b| *b != 0) {
+        return refused(
+            path,
+            format!("select value `{hex}` is wider than the key ({total} bytes)"),
+        );
+    }
+    let mut padded = vec![0u8; total.saturating_sub(bytes.len())];
+    padded.extend_from_slice(&bytes[bytes.len().saturating_sub(total)..]);
+    let mut out = Vec::with_capacity(part_bytes.len());
+    let mut at = 0;
+    for &n in part_bytes {
+        out.push(bits::bytes_to_u128(&padded[at..at + n]).unwrap_or(0));
+        at += n;
+    }
+    Ok(out)
+}
+
+/// Compiles a typed BMv2 document.
+pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
+    if doc.meta.version.first() != Some(&2) {
+        return refused(
+            "$.__meta__.version",
+            format!("format version {:?} is not 2.x", doc.meta.version),
+        );
+    }
+    for (name, list) in [
+        ("header_unions", &doc.header_unions),
+        ("header_union_stacks", &doc.header_union_stacks),
+        ("parse_vsets", &doc.parse_vsets),
+        ("extern_instances", &doc.extern_instances),
+        ("learn_lists", &doc.learn_lists),
+    ] {
+        if !list.is_empty() {
+            return refused(format!("$.{name}[0]"), format!("{name} are not supported"));
+        }
+    }
+
+    // Header types and instances.
+    let types: HashMap<&str, (usize, &j::HeaderType)> = doc
+        .header_types
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.name.as_str(), (i, t)))
+        .collect();
+    let mut headers = vec![];
+    let mut fields = vec![];
+    let mut header_ix = HashMap::new();
+    let mut header_by_id = HashMap::new();
+    let mut n_wide = 0u32;
+    for (hi, h) in doc.headers.iter().enumerate() {
+        let path = format!("$.headers[{hi}]");
+        let Some(&(ti, t)) = types.get(h.header_type.as_str()) else {
+            return refused(
+                path,
+                format!("header `{}` has unknown type `{}`", h.name, h.header_type),
+            );
+        };
+        let first = fields.len() as Fid;
+        let mut off = 0u32;
+        for (fi, f) in t.fields.iter().enumerate() {
+            match f {
+                j::FieldDef::Fixed(name, width, _)
+                | j::FieldDef::FixedNumSigned(name, width, _) => {
+                    let signed = f.signed();
+                    fields.push(FieldInfo {
+                        name: format!("{}.{}", h.name, name),
+                        short: name.clone(),
+                        header: hi as Hid,
+                        width: *width,
+                        signed,
+                        bit_off: off,
+                        wide: (*width > 128).then(|| {
+                            n_wide += 1;
+                            n_wide - 1
+                        }),
+                    });
+                    off += width;
+                }
+                j::FieldDef::Varbit(name, _) => {
+                    return refused(
+                        format!("$.header_types[{ti}].fields[{fi}]"),
+                        format!("variable-length field `{}.{name}` is not supported", t.name),
+                    )
+                }
+            }
+        }
+        if !h.metadata && off % 8 != 0 {
+            return refused(
+                path,
+                format!(
+                    "header `{}` is {off} bits, not a whole number of bytes",
+                    h.name
+                ),
+            );
+        }
+        header_ix.insert(h.name.clone(), hi as Hid);
+        header_by_id.insert(h.id, hi as Hid);
+        headers.push(HeaderInfo {
+            name: h.name.clone(),
+            first_field: first,
+            n_fields: fields.len() as u32 - first,
+            metadata: h.metadata,
+            bits: off,
+            stack: None,
+        });
+    }
+    let mut stacks = vec![];
+    let mut stack_ix = HashMap::new();
+    for (si, s) in doc.header_stacks.iter().enumerate() {
+        let path = format!("$.header_stacks[{si}]");
+        let name = get_str(s, "name")
+            .ok_or(())
+            .or_else(|()| refused(&path, "a header stack without a name"))?;
+        let ids = s
+            .get("header_ids")
+            .and_then(Value::as_array)
+            .ok_or(())
+            .or_else(|()| refused(&path, "no header_ids"))?;
+        let mut hs = vec![];
+        for id in ids {
+            let h = id
+                .as_u64()
+                .and_then(|id| header_by_id.get(&(id as u32)).copied())
+                .ok_or(())
+                .or_else(|()| refused(&path, format!("unknown header id {id}")))?;
+            headers[h as usize].stack = Some(si as u32);
+            hs.push(h);
+        }
+        if hs.is_empty() {
+            return refused(&path, "an empty header stack");
+        }
+        stack_ix.insert(name.to_string(), si as u32);
+        stacks.push(StackInfo { headers: hs });
+    }
+
+    let mut ctx = Ctx {
+        doc,
+        headers,
+        fields,
+        stacks,
+        header_ix,
+        stack_ix,
+        aliases: doc.field_aliases.iter().cloned().collect(),
+        action_ix: HashMap::new(),
+        meter_ix: HashMap::new(),
+        counter_ix: HashMap::new(),
+        register_ix: HashMap::new(),
+        calc_ix: HashMap::new(),
+        error_ix: doc.errors.iter().cloned().collect(),
+    };
+
+    // Externs.
+    let mut meters = vec![];
+    for (i, m) in doc.meter_arrays.iter().enumerate() {
+        let path = format!("$.meter_arrays[{i}]");
+        let unit = match m.kind.as_str() {
+            "bytes" => MeterUnit::Bytes,
+            "packets" => MeterUnit::Packets,
+            other => {
+                return refused(
+                    path,
+                    format!("meter type `{other}` is neither bytes nor packets"),
+                )
+            }
+        };
+        if m.rate_count != 2 {
+            return refused(
+                path,
+                format!(
+                    "meters with {} rates are not supported (only 2)",
+                    m.rate_count
+                ),
+            );
+        }
+        ctx.meter_ix.insert(m.name.clone(), i as u32);
+        meters.push(MeterArrayInfo {
+            name: m.name.clone(),
+            unit,
+            size: m.size,
+            direct: m.is_direct,
+        });
+    }
+    let mut counters = vec![];
+    for (i, c) in doc.counter_arrays.iter().enumerate() {
+        ctx.counter_ix.insert(c.name.clone(), i as u32);
+        counters.push(CounterArrayInfo {
+            name: c.name.clone(),
+            size: c.size,
+            direct: c.is_direct,
+        });
+    }
+    let mut registers = vec![];
+    for (i, r) in doc.register_arrays.iter().enumerate() {
+        let path = format!("$.register_arrays[{i}]");
+        let (Some(name), Some(size), Some(width)) = (
+            get_str(r, "name"),
+            get_u64(r, "size"),
+            get_u64(r, "bitwidth"),
+        ) else {
+            return refused(path, "a register array needs a name, a size and a bitwidth");
+        };
+        if width > 128 {
+            return refused(
+                path,
+                format!("registers of {width} bits are not supported (at most 128)"),
+            );
+        }
+        ctx.register_ix.insert(name.to_string(), i as u32);
+        registers.push(RegisterArrayInfo {
+            name: name.to_string(),
+            size: size as u32,
+            width: width as u32,
+        });
+    }
+    let mut calcs = vec![];
+    for (i, c) in doc.calculations.iter().enumerate() {
+        let path = format!("$.calculations[{i}]");
+        let Some(algo) = Algo::from_name(&c.algo) else {
+            return refused(
+                path,
+                format!("hash algorithm `{}` is not supported", c.algo),
+            );
+        };
+        let mut inputs = vec![];
+        for (k, o) in c.input.iter().enumerate() {
+            let p = format!("{path}.input[{k}]");
+            inputs.push(match o {
+                Operand::Field { value } => {
+                    CalcInput::Field(ctx.field_operand(&p, Some(o)).map_err(|e| {
+                        if value.1 == "$valid$" {
+                            Error::Refused {
+                                path: p.clone(),
+                                reason: "a validity bit as hash input is not supported".into(),
+                            }
+                        } else {
+                            e
+                        }
+                    })?)
+                }
+                Operand::Hexstr { value, bitwidth } => {
+                    let Some(w) = bitwidth else {
+                        return refused(p, "a constant hash input needs a bitwidth");
+                    };
+                    CalcInput::Const(
+                        hexstr(value).or_else(|e| refused(&p, e))? & bits::mask(*w),
+                        *w,
+                    )
+                }
+                Operand::Payload { .. } => CalcInput::Payload,
+                other => {
+                    return refused(
+                        p,
+                        format!("{} as hash input is not supported", kind_of(other)),
+                    )
+                }
+            });
+        }
+        ctx.calc_ix.insert(c.name.clone(), i as u32);
+        calcs.push(CalcInfo { algo, inputs });
+    }
+
+    // Actions.
+    let mut actions = vec![];
+    for (ai, a) in doc.actions.iter().enumerate() {
+        ctx.action_ix.insert(a.id, ai as u32);
+        let scope = Scope::Action(a.runtime_data.len());
+        let mut prims = vec![];
+        for (pi, p) in a.primitives.iter().enumerate() {
+            let path = format!("$.actions[{ai}].primitives[{pi}] of action `{}`", a.name);
+            prims.push(ctx.prim(&path, p, &scope)?);
+        }
+        for (k, rd) in a.runtime_data.iter().enumerate() {
+            if rd.bitwidth > 128 {
+                return refused(
+                    format!("$.actions[{ai}].runtime_data[{k}]"),
+                    "action parameters over 128 bits are not supported",
+                );
+            }
+        }
+        actions.push(ActionInfo {
+            name: a.name.clone(),
+            params: a
+                .runtime_data
+                .iter()
+                .map(|r| (r.name.clone(), r.bitwidth))
+                .collect(),
+            prims,
+        });
+    }
+
+    // Parser.
+    let errors = ErrorCodes {
+        packet_too_short: ctx.error_ix.get("PacketTooShort").copied().unwrap_or(1),
+        no_match: ctx.error_ix.get("NoMatch").copied().unwrap_or(2),
+        stack_out_of_bounds: ctx.error_ix.get("StackOutOfBounds").copied().unwrap_or(3),
+    };
+    if doc.parsers.len() > 1 {
+        return refused("$.parsers[1]", "more than one parser");
+    }
+    let mut parse_states = vec![];
+    let mut parse_start = None;
+    if let Some(parser) = doc.parsers.first() {
+        let state_ix: HashMap<&str, u32> = parser
+            .parse_states
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.name.as_str(), i as u32))
+            .collect();
+        parse_start = Some(
+            *state_ix
+                .get(parser.init_state.as_str())
+                .ok_or(())
+                .or_else(|()| {
+                    refused(
+                        "$.parsers[0].init_state",
+                        format!("unknown parse state `{}`", parser.init_state),
+                    )
+                })?,
+        );
+        for (si, s) in parser.parse_states.iter().enumerate() {
+            let base = format!("$.parsers[0].parse_states[{si}]");
+            let mut ops = vec![];
+            for (oi, op) in s.parser_ops.iter().enumerate() {
+                let path = format!("{base}.parser_ops[{oi}] (`{}`)", op.op);
+                let param = |i: usize| match op.parameters.get(i) {
+                    Some(ParserParam::Operand(o)) => Some(o),
+                    _ => None,
+                };
+                ops.push(match op.op.as_str() {
+                    "extract" => match param(0) {
+                        Some(Operand::Regular { value } | Operand::Header { value }) => {
+                            ParseOp::Extract(ctx.header(&path, value)?)
+                        }
+                        Some(Operand::Stack { value }) => {
+                            ParseOp::ExtractNext(ctx.stack(&path, value)?)
+                        }
+                        _ => return refused(path, "extract needs a header or a header stack"),
+                    },
+                    "set" => {
+                        let dst = ctx.field_operand(&path, param(0))?;
+                        match param(1) {
+                            Some(Operand::Lookahead {
+                                value: (off, width),
+                            }) => {
+                                if *width > 128 || *off < 0 {
+                                    return refused(
+                                        path,
+                                        "lookahead over 128 bits or at a negative offset",
+                                    );
+                                }
+                                ParseOp::SetLookahead {
+                                    dst,
+                                    off: *off as u32,
+                                    width: *width,
+                                }
+                            }
+                            other => ParseOp::Set(dst, ctx.value(&path, other, &Scope::Plain)?),
+                        }
+                    }
+                    "verify" => {
+                        let cond = ctx.value(&path, param(0), &Scope::Plain)?;
+                        let code = match ctx.value(&path, param(1), &Scope::Plain)? {
+                            Expr::Const(c) => c as u32,
+                            _ => return refused(path, "verify needs a constant error code"),
+                        };
+                        ParseOp::Verify(cond, code)
+                    }
+                    "primitive" => match op.parameters.first() {
+                        Some(ParserParam::Primitive(p)) => {
+                            ParseOp::Prim(ctx.prim(&path, p, &Scope::Plain)?)
+                        }
+                        _ => return refused(path, "a parser primitive without its primitive"),
+                    },
+                    "advance" => ParseOp::Advance(ctx.value(&path, param(0), &Scope::Plain)?),
+                    other => {
+                        return refused(
+                            path,
+                            format!("parser operation `{other}` is not supported"),
+                        )
+                    }
+                });
+            }
+            let mut key = vec![];
+            let mut part_bytes = vec![];
+            for (ki, k) in s.transition_key.iter().enumerate() {
+                let path = format!("{base}.transition_key[{ki}]");
+                match k {
+                    Operand::Lookahead {
+                        value: (off, width),
+                    } => {
+                        if *width > 128 || *off < 0 {
+                            return refused(
+                                path,
+                                "lookahead over 128 bits or at a negative offset",
+                            );
+                        }
+                        key.push(KeySrc::Lookahead {
+                            off: *off as u32,
+                            width: *width,
+                        });
+                        part_bytes.push(width.div_ceil(8) as usize);
+                    }
+                    other => {
+                        let e = ctx.expr(&path, other, &Scope::Plain)?;
+                        let width = match &e {
+                            Expr::Field(f) | Expr::FieldS(f, _) => ctx.fields[*f as usize].width,
+                            Expr::StackLast { stack, field } => {
+                                let h = ctx.stacks[*stack as usize].headers[0];
+                                ctx.fields[(ctx.headers[h as usize].first_field + field) as usize]
+                                    .width
+                            }
+                            Expr::Valid(_) => 1,
+                            _ => {
+                                return refused(path, "a select key must be a field or a lookahead")
+                            }
+                        };
+                        key.push(KeySrc::Expr(e));
+                        part_bytes.push(width.div_ceil(8) as usize);
+                    }
+                }
+            }
+            let mut transitions = vec![];
+            for (ti, t) in s.transitions.iter().enumerate() {
+                let path = format!("{base}.transitions[{ti}]");
+                let next = match &t.next_state {
+                    None => None,
+                    Some(n) => Some(
+                        *state_ix
+                            .get(n.as_str())
+                            .ok_or(())
+                            .or_else(|()| refused(&path, format!("unknown parse state `{n}`")))?,
+                    ),
+                };
+                match t.kind.as_str() {
+                    "default" => transitions.push(Transition {
+                        value: vec![],
+                        mask: None,
+                        next,
+                    }),
+                    "hexstr" => {
+                        let Some(v) = &t.value else {
+                            return refused(path, "a hexstr transition without a value");
+                        };
+                        let value = split_select(&path, v, &part_bytes)?;
+                        let mask = match &t.mask {
+                            Some(m) => Some(split_select(&path, m, &part_bytes)?),
+                            None => None,
+                        };
+                        transitions.push(Transition { value, mask, next });
+                    }
+                    other => {
+                        return refused(path, format!("transition type `{other}` is not supported"))
+                    }
+                }
+            }
+            parse_states.push(ParseState {
+                name: s.name.clone(),
+                ops,
+                key,
+                transitions,
+            });
+        }
+    }
+
+    // Deparser.
+    if doc.deparsers.len() > 1 {
+        return refused("$.deparsers[1]", "more than one deparser");
+    }
+    let mut deparse = vec![];
+    if let Some(d) = doc.deparsers.first() {
+        if !d.primitives.is_empty() {
+            return refused(
+                "$.deparsers[0].primitives[0]",
+                "deparser primitives are not supported",
+            );
+        }
+        for (i, h) in d.order.iter().enumerate() {
+            let path = format!("$.deparsers[0].order[{i}]");
+            match ctx.header_ix.get(h.as_str()) {
+                Some(x) => deparse.push(*x),
+                None => match ctx.stack_ix.get(h.as_str()) {
+                    Some(s) => deparse.extend(ctx.stacks[*s as usize].headers.iter().copied()),
+                    None => return refused(path, format!("unknown header `{h}`")),
+                },
+            }
+        }
+    }
+
+    // Pipelines.
+    let mut tables = vec![];
+    let mut conds = vec![];
+    let mut ingress = None;
+    let mut egress = None;
+    for (pi, pl) in doc.pipelines.iter().enumerate() {
+        let base = format!("$.pipelines[{pi}]");
+        if !pl.action_profiles.is_empty() {
+            return refused(
+                format!("{base}.action_profiles[0]"),
+                "action profiles and selectors are not supported",
+            );
+        }
+        let mut nodes: HashMap<&str, Node> = HashMap::new();
+        for (ti, t) in pl.tables.iter().enumerate() {
+            nodes.insert(t.name.as_str(), Node::Table((tables.len() + ti) as u32));
+        }
+        for (ci, c) in pl.conditionals.iter().enumerate() {
+            nodes.insert(c.name.as_str(), Node::Cond((conds.len() + ci) as u32));
+        }
+        let node = |path: &str, n: &Option<String>| -> Result<Option<Node>, Error> {
+            match n {
+                None => Ok(None),
+                Some(name) => nodes
+                    .get(name.as_str())
+                    .copied()
+                    .map(Some)
+                    .ok_or(())
+                    .or_else(|()| refused(path, format!("unknown table or conditional `{name}`"))),
+            }
+        };
+        for (ti, t) in pl.tables.iter().enumerate() {
+            let path = format!("{base}.tables[{ti}]");
+            tables.push(compile_table(&ctx, &path, t, &node)?);
+        }
+        for (ci, c) in pl.conditionals.iter().enumerate() {
+            let path = format!("{base}.conditionals[{ci}]");
+            conds.push(CondInfo {
+                expr: ctx.expr(&path, &c.expression, &Scope::Plain)?,
+                if_true: node(&format!("{path}.true_next"), &c.true_next)?,
+                if_false: node(&format!("{path}.false_next"), &c.false_next)?,
+            });
+        }
+        let init = node(&format!("{base}.init_table"), &pl.init_table)?;
+        match pl.name.as_str() {
+            "ingress" => ingress = init,
+            "egress" => egress = init,
+            other => {
+                return refused(
+                    base,
+                    format!("pipeline `{other}` is neither ingress nor egress"),
+                )
+            }
+        }
+    }
+
+    // Checksums.
+    let mut verify = vec![];
+    let mut update = vec![];
+    for (i, c) in doc.checksums.iter().enumerate() {
+        let path = format!("$.checksums[{i}]");
+        if c.kind != "generic" && c.kind != "ipv4" {
+            return refused(path, format!("checksum type `{}` is not supported", c.kind));
+        }
+        let calc = *ctx
+            .calc_ix
+            .get(&c.calculation)
+            .ok_or(())
+            .or_else(|()| refused(&path, format!("unknown calculation `{}`", c.calculation)))?;
+        let target = ctx.field_operand(
+            &path,
+            Some(&Operand::Field {
+                value: c.target.clone(),
+            }),
+        )?;
+        let cond = match &c.if_cond {
+            Some(e) => Some(ctx.expr(&format!("{path}.if_cond"), e, &Scope::Plain)?),
+            None => None,
+        };
+        let info = ChecksumInfo { target, calc, cond };
+        if c.verify {
+            verify.push(info.clone());
+        }
+        if c.update {
+            update.push(info);
+        }
+    }
+
+    let sm = |f: &str| {
+        ctx.field("", &("standard_metadata".to_string(), f.to_string()))
+            .ok()
+    };
+    let std = StdMeta {
+        ingress_port: sm("ingress_port"),
+        egress_spec: sm("egress_spec"),
+        egress_port: sm("egress_port"),
+        instance_type: sm("instance_type"),
+        packet_length: sm("packet_length"),
+        mcast_grp: sm("mcast_grp"),
+        checksum_error: sm("checksum_error"),
+        parser_error: sm("parser_error"),
+        ingress_global_timestamp: sm("ingress_global_timestamp"),
+        egress_global_timestamp: sm("egress_global_timestamp"),
+    };
+    if std.egress_spec.is_none() && ingress.is_some() {
+        return refused(
+            "$.headers",
+            "no `standard_metadata.egress_spec`: not a v1model program",
+        );
+    }
+    let error_names = doc.errors.iter().map(|(n, v)| (*v, n.clone())).collect();
+    Ok(Program {
+        headers: ctx.headers,
+        fields: ctx.fields,
+        stacks: ctx.stacks,
+        parse_states,
+        parse_start,
+        deparse,
+        actions,
+        tables,
+        conds,
+        ingress,
+        egress,
+        calcs,
+        verify,
+        update,
+        meters,
+        counters,
+        registers,
+        std,
+        errors,
+        error_names,
+    })
+}
+
+/// Resolves a next-node name (with the JSON path for errors).
+type NodeOf<'a> = dyn Fn(&str, &Option<String>) -> Result<Option<Node>, Error> + 'a;
+
+fn compile_table(
+    ctx: &Ctx<'_>,
+    path: &str,
+    t: &j::Table,
+    node: &NodeOf<'_>,
+) -> Result<TableInfo, Error> {
+    if t.kind != "simple" {
+        return refused(
+            path,
+            format!(
+                "table `{}` is of type `{}`; only `simple` tables are supported",
+                t.name, t.kind
+            ),
+        );
+    }
+    let mut keys = vec![];
+    for (ki, k) in t.key.iter().enumerate() {
+        let kp = format!("{path}.key[{ki}]");
+        let kind = match k.match_type.as_str() {
+            "exact" => MatchKind::Exact,
+            "lpm" => MatchKind::Lpm,
+            "ternary" => MatchKind::Ternary,
+            "range" => MatchKind::Range,
+            "optional" => MatchKind::Optional,
+            other => return refused(kp, format!("match kind `{other}` is not supported")),
+        };
+        let src = ctx.field_expr(&kp, &k.target)?;
+        let width = match &src {
+            Expr::Field(f) | Expr::FieldS(f, _) => ctx.fields[*f as usize].width,
+            _ => 1,
+        };
+        let mask = match &k.mask {
+            Some(m) => Some(hexstr(m).or_else(|e| refused(&kp, e))? & bits::mask(width)),
+            None => None,
+        };
+        keys.push(KeyInfo {
+            name: k.name.clone(),
+            kind,
+            src,
+            width,
+            mask,
+        });
+    }
+    if keys.iter().filter(|k| k.kind == MatchKind::Lpm).count() > 1 {
+        return refused(
+            path,
+            format!("table `{}` has more than one lpm key", t.name),
+        );
+    }
+    let mut actions = vec![];
+    let mut next_by_action = vec![];
+    for (i, id) in t.action_ids.iter().enumerate() {
+        let Some(&a) = ctx.action_ix.get(id) else {
+            return refused(
+                format!("{path}.action_ids[{i}]"),
+                format!("unknown action id {id}"),
+            );
+        };
+        actions.push(a);
+        let name = &ctx.doc.actions[a as usize].name;
+        let next = t.next_tables.get(name).cloned().flatten();
+        next_by_action.push(match t.next_tables.get(name) {
+            Some(_) => node(&format!("{path}.next_tables.{name}"), &next)?,
+            None => node(&format!("{path}.base_default_next"), &t.base_default_next)?,
+        });
+    }
+    let next_hit = match t.next_tables.get("__HIT__") {
+        Some(n) => Some(node(&format!("{path}.next_tables.__HIT__"), n)?),
+        None => None,
+    };
+    let next_miss = match t.next_tables.get("__MISS__") {
+        Some(n) => Some(node(&format!("{path}.next_tables.__MISS__"), n)?),
+        None => None,
+    };
+    let call = |p: &str, action_id: u32, data: &[String]| -> Result<ActionCall, Error> {
+        let Some(&a) = ctx.action_ix.get(&action_id) else {
+            return refused(p, format!("unknown action id {action_id}"));
+        };
+        let params = &ctx.doc.actions[a as usize].runtime_data;
+        if params.len() != data.len() {
+            return refused(
+                p,
+                format!(
+                    "action `{}` takes {} parameters, {} given",
+                    ctx.doc.actions[a as usize].name,
+                    params.len(),
+                    data.len()
+                ),
+            );
+        }
+        let data = data
+            .iter()
+            .zip(params)
+            .map(|(d, rd)| hexstr(d).map(|v| v & bits::mask(rd.bitwidth)))
+            .collect::<Result<Vec<_>, _>>()
+            .or_else(|e| refused(p, e))?;
+        Ok(ActionCall { action: a, data })
+    };
+    let (default, default_const) = match &t.default_entry {
+        Some(d) => (
+            call(
+                &format!("{path}.default_entry"),
+                d.action_id,
+                &d.action_data,
+            )?,
+            d.action_const,
+        ),
+        None => match actions.first() {
+            Some(&a) if ctx.doc.actions[a as usize].runtime_data.is_empty() => (
+                ActionCall {
+                    action: a,
+                    data: vec![],
+                },
+                false,
+            ),
+            _ => {
+                return refused(
+                    path,
+                    "a table without a default entry whose first action takes parameters",
+                )
+            }
+        },
+    };
+    let mut entries = vec![];
+    for (ei, e) in t.entries.iter().flatten().enumerate() {
+        let ep = format!("{path}.entries[{ei}]");
+        let Some(mk) = e.get("match_key").and_then(Value::as_array) else {
+            return refused(ep, "an entry without match_key");
+        };
+        if mk.len() != keys.len() {
+            return refused(
+                ep,
+                format!("{} match values for {} keys", mk.len(), keys.len()),
+            );
+        }
+        let mut km = vec![];
+        for (ki, (m, k)) in mk.iter().zip(&keys).enumerate() {
+            let mp = format!("{ep}.match_key[{ki}]");
+            let num = |name: &str| -> Result<u128, Error> {
+                let s = get_str(m, name)
+                    .ok_or(())
+                    .or_else(|()| refused(&mp, format!("no `{name}`")))?;
+                hexstr(s).or_else(|e| refused(&mp, e))
+            };
+            use crate::table::KeyMatch;
+            km.push(match get_str(m, "match_type") {
+                Some("exact") => KeyMatch::Exact(num("key")?),
+                Some("lpm") => KeyMatch::Lpm {
+                    value: num("key")?,
+                    prefix_len: get_u64(m, "prefix_length").unwrap_or(u64::from(k.width)) as u32,
+                },
+                Some("ternary") => KeyMatch::Ternary {
+                    value: num("key")?,
+                    mask: num("mask")?,
+                },
+                Some("range") => KeyMatch::Range {
+                    low: num("start")?,
+                    high: num("end")?,
+                },
+                Some("optional") => KeyMatch::Ternary {
+                    value: num("key")?,
+                    mask: bits::mask(k.width),
+                },
+                other => return refused(mp, format!("match type {other:?} is not supported")),
+            });
+        }
+        let Some(ae) = e.get("action_entry") else {
+            return refused(ep, "an entry without action_entry");
+        };
+        let id = get_u64(ae, "action_id")
+            .ok_or(())
+            .or_else(|()| refused(&ep, "no action_id"))?;
+        let data: Vec<String> = ae
+            .get("action_data")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let priority =
+            get_u64(e, "priority").map(|p| u32::MAX - (p.min(u64::from(u32::MAX)) as u32));
+        entries.push(ConstEntry {
+            keys: km,
+            call: call(&format!("{ep}.action_entry"), id as u32, &data)?,
+            priority,
+        });
+    }
+    let direct_meter = match &t.direct_meters {
+        None => None,
+        Some(m) => {
+            let Some(&mi) = ctx.meter_ix.get(m) else {
+                return refused(path, format!("unknown direct meter `{m}`"));
+            };
+            let Some(target) = &ctx.doc.meter_arrays[mi as usize].result_target else {
+                return refused(path, format!("direct meter `{m}` has no result_target"));
+            };
+            Some((
+                mi,
+                ctx.field_operand(
+                    path,
+                    Some(&Operand::Field {
+                        value: target.clone(),
+                    }),
+                )?,
+            ))
+        }
+    };
+    Ok(TableInfo {
+        name: t.name.clone(),
+        keys,
+        actions,
+        next_by_action,
+        next_hit,
+        next_miss,
+        default,
+        default_const,
+        entries,
+        max_size: t.max_size,
+        with_counters: t.with_counters,
+        direct_meter,
+    })
+}

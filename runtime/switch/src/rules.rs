@@ -1,0 +1,239 @@
+//! Reading the `rules.json` files `fairshare compile` writes (table entries
+//! and meter configurations by P4Info-style names) into a switch.
+//!
+//! Match fields are found by the table key's `name` in the JSON (as P4Info
+//! names them, e.g. `hdr.ipv4.dst_addr`); a key the rule leaves out matches
+//! anything (ternary mask 0, lpm prefix 0, optional unset), as in
+//! P4Runtime, except exact keys, which must be given. Values are numbers,
+//! dotted IPv4 addresses, colon-separated MAC addresses, or `0x` strings.
+
+use crate::{Entry, Error, KeyMatch, MatchKind, MeterConfig, Switch};
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RuleValue {
+    Int(u64),
+    Text(String),
+}
+
+impl RuleValue {
+    pub fn to_u128(&self) -> Result<u128, Error> {
+        match self {
+            RuleValue::Int(v) => Ok(u128::from(*v)),
+            RuleValue::Text(s) => parse_text(s).ok_or_else(|| {
+                Error::Rules(format!(
+                    "expected a number, an IPv4 or a MAC address, found `{s}`"
+                ))
+            }),
+        }
+    }
+}
+
+fn parse_text(s: &str) -> Option<u128> {
+    if let Ok(a) = s.parse::<std::net::Ipv4Addr>() {
+        return Some(u128::from(u32::from(a)));
+    }
+    if let Ok(a) = s.parse::<std::net::Ipv6Addr>() {
+        return Some(u128::from(a));
+    }
+    if s.contains(':') {
+        let parts: Vec<&str> = s.split(':').collect();
+        if parts.len() != 6 {
+            return None;
+        }
+        return parts.iter().try_fold(0u128, |acc, p| {
+            u8::from_str_radix(p, 16)
+                .ok()
+                .map(|b| (acc << 8) | u128::from(b))
+        });
+    }
+    if let Some(h) = s.strip_prefix("0x") {
+        return u128::from_str_radix(h, 16).ok();
+    }
+    s.parse().ok()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum FieldMatch {
+    Exact {
+        field: String,
+        value: RuleValue,
+    },
+    Lpm {
+        field: String,
+        value: RuleValue,
+        prefix_len: u32,
+    },
+    Ternary {
+        field: String,
+        value: RuleValue,
+        mask: RuleValue,
+    },
+    Range {
+        field: String,
+        low: RuleValue,
+        high: RuleValue,
+    },
+    Optional {
+        field: String,
+        value: RuleValue,
+    },
+}
+
+impl FieldMatch {
+    fn field(&self) -> &str {
+        match self {
+            FieldMatch::Exact { field, .. }
+            | FieldMatch::Lpm { field, .. }
+            | FieldMatch::Ternary { field, .. }
+            | FieldMatch::Range { field, .. }
+            | FieldMatch::Optional { field, .. } => field,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Param {
+    pub name: String,
+    pub value: RuleValue,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct TableEntry {
+    pub table: String,
+    #[serde(rename = "match")]
+    pub matches: Vec<FieldMatch>,
+    pub action: String,
+    #[serde(default)]
+    pub params: Vec<Param>,
+    #[serde(default)]
+    pub priority: Option<u32>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct MeterRule {
+    pub meter: String,
+    pub index: u32,
+    pub cir: u64,
+    pub cburst: u64,
+    pub pir: u64,
+    pub pburst: u64,
+}
+
+/// The parts of a rules file the switch applies.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Rules {
+    #[serde(default)]
+    pub table_entries: Vec<TableEntry>,
+    #[serde(default)]
+    pub meter_configs: Vec<MeterRule>,
+}
+
+impl Rules {
+    pub fn parse(text: &str) -> Result<Rules, Error> {
+        serde_json::from_str(text)
+            .map_err(|e| Error::Rules(format!("the rules file does not read: {e}")))
+    }
+}
+
+/// Converts a rule's entry into the switch's form.
+pub fn entry(sw: &Switch, e: &TableEntry) -> Result<Entry, Error> {
+    let keys = sw.table_keys(&e.table)?;
+    let mut out: Vec<Option<KeyMatch>> = vec![None; keys.len()];
+    for m in &e.matches {
+        let Some(i) = keys.iter().position(|k| k.name == m.field()) else {
+            return Err(Error::Rules(format!(
+                "table `{}` has no key `{}`",
+                e.table,
+                m.field()
+            )));
+        };
+        out[i] = Some(match m {
+            FieldMatch::Exact { value, .. } => KeyMatch::Exact(value.to_u128()?),
+            FieldMatch::Lpm {
+                value, prefix_len, ..
+            } => KeyMatch::Lpm {
+                value: value.to_u128()?,
+                prefix_len: *prefix_len,
+            },
+            FieldMatch::Ternary { value, mask, .. } => KeyMatch::Ternary {
+                value: value.to_u128()?,
+                mask: mask.to_u128()?,
+            },
+            FieldMatch::Range { low, high, .. } => KeyMatch::Range {
+                low: low.to_u128()?,
+                high: high.to_u128()?,
+            },
+            FieldMatch::Optional { value, .. } => KeyMatch::Optional(Some(value.to_u128()?)),
+        });
+    }
+    let keys = out
+        .into_iter()
+        .zip(&keys)
+        .map(|(m, k)| match (m, k.kind) {
+            (Some(m), _) => Ok(m),
+            (None, MatchKind::Ternary) => Ok(KeyMatch::Ternary { value: 0, mask: 0 }),
+            (None, MatchKind::Lpm) => Ok(KeyMatch::Lpm {
+                value: 0,
+                prefix_len: 0,
+            }),
+            (None, MatchKind::Optional) => Ok(KeyMatch::Optional(None)),
+            (None, MatchKind::Range) => Ok(KeyMatch::Range {
+                low: 0,
+                high: crate::bits::mask(k.width),
+            }),
+            (None, MatchKind::Exact) => Err(Error::Rules(format!(
+                "table `{}`: exact key `{}` is missing",
+                e.table, k.name
+            ))),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let Some(params_def) = sw.action_params(&e.action) else {
+        return Err(Error::UnknownAction {
+            table: e.table.clone(),
+            action: e.action.clone(),
+        });
+    };
+    let params = params_def
+        .iter()
+        .map(
+            |(name, _)| match e.params.iter().find(|p| &p.name == name) {
+                Some(p) => p.value.to_u128(),
+                None => Err(Error::Rules(format!(
+                    "action `{}`: parameter `{name}` is missing",
+                    e.action
+                ))),
+            },
+        )
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Entry {
+        keys,
+        action: e.action.clone(),
+        params,
+        priority: e.priority.unwrap_or(0),
+    })
+}
+
+/// Applies every entry and meter configuration; stops at the first that
+/// does not fit the program.
+pub fn apply(sw: &mut Switch, rules: &Rules) -> Result<(), Error> {
+    for e in &rules.table_entries {
+        let en = entry(sw, e)?;
+        sw.add_entry(&e.table, en)?;
+    }
+    for m in &rules.meter_configs {
+        sw.set_meter(
+            &m.meter,
+            m.index,
+            MeterConfig {
+                cir: m.cir,
+                cburst: m.cburst,
+                pir: m.pir,
+                pburst: m.pburst,
+            },
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,548 @@
+//! Table contents and lookup.
+//!
+//! Tables whose keys are all exact, or exact and one lpm, are hashed: one
+//! hash map per prefix length, probed longest first. Other tables (ternary,
+//! range, optional keys) are scanned in priority order. Priorities follow
+//! P4Runtime: the larger number wins; among equal priorities the entry
+//! added first wins.
+
+use crate::bits::mask;
+use crate::meter::Meter;
+use crate::program::{ActionCall, KeyInfo, MatchKind};
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// How one key field of an entry matches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyMatch {
+    Exact(u128),
+    Lpm {
+        value: u128,
+        prefix_len: u32,
+    },
+    Ternary {
+        value: u128,
+        mask: u128,
+    },
+    Range {
+        low: u128,
+        high: u128,
+    },
+    /// An optional key: `None` matches anything.
+    Optional(Option<u128>),
+}
+
+/// A small multiplicative hasher for keys made of 128-bit words.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct WordHasher(u64);
+
+impl Hasher for WordHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(u64::from(*b));
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_u128(&mut self, v: u128) {
+        self.write_u64(v as u64);
+        self.write_u64((v >> 64) as u64);
+    }
+    fn write_usize(&mut self, v: usize) {
+        self.write_u64(v as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type WordMap = HashMap<Box<[u128]>, u32, BuildHasherDefault<WordHasher>>;
+
+#[derive(Debug, Clone)]
+pub(crate) struct Stored {
+    pub keys: Vec<KeyMatch>,
+    pub call: ActionCall,
+    pub priority: u32,
+    /// Per key field: the value and mask compared, and the range for range keys.
+    value: Vec<u128>,
+    masks: Vec<u128>,
+    ranges: Vec<Option<(u128, u128)>>,
+    seq: u64,
+    pub packets: u64,
+    pub bytes: u64,
+    pub meter: Meter,
+}
+
+#[derive(Debug, Clone)]
+struct Group {
+    prefix: u32,
+    masks: Vec<u128>,
+    map: WordMap,
+}
+
+#[derive(Debug, Clone)]
+enum Index {
+    Hashed(Vec<Group>),
+    /// Handles, best first.
+    Scan(Vec<u32>),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct TableState {
+    pub slots: Vec<Option<Stored>>,
+    free: Vec<u32>,
+    index: Index,
+    pub default: ActionCall,
+    pub len: u32,
+    seq: u64,
+}
+
+impl TableState {
+    pub(crate) fn new(keys: &[KeyInfo], default: ActionCall) -> TableState {
+        let hashed = keys
+            .iter()
+            .all(|k| matches!(k.kind, MatchKind::Exact | MatchKind::Lpm));
+        TableState {
+            slots: vec![],
+            free: vec![],
+            index: if hashed {
+                Index::Hashed(vec![])
+            } else {
+                Index::Scan(vec![])
+            },
+            default,
+            len: 0,
+            seq: 0,
+        }
+    }
+
+    /// Checks `keys` against the table's key fields and returns the stored
+    /// form's value, masks, ranges and prefix length.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn normalise(
+        info: &[KeyInfo],
+        keys: &[KeyMatch],
+    ) -> Result<(Vec<u128>, Vec<u128>, Vec<Option<(u128, u128)>>, u32), String> {
+        if keys.len() != info.len() {
+            return Err(format!(
+                "{} key fields given, the table has {}",
+                keys.len(),
+                info.len()
+            ));
+        }
+        let (mut value, mut masks, mut ranges, mut prefix) = (vec![], vec![], vec![], 0);
+        for (k, m) in info.iter().zip(keys) {
+            let full = mask(k.width);
+            let fits = |v: u128, what: &str| {
+                if v & !full != 0 {
+                    Err(format!(
+                        "key `{}`: {what} {v:#x} does not fit in {} bits",
+                        k.name, k.width
+                    ))
+                } else {
+                    Ok(v)
+                }
+            };
+            let (v, mk, r) = match (k.kind, m) {
+                (MatchKind::Exact, KeyMatch::Exact(v)) => (fits(*v, "value")?, full, None),
+                (MatchKind::Lpm, KeyMatch::Lpm { value, prefix_len }) => {
+                    if *prefix_len > k.width {
+                        return Err(format!("key `{}`: prefix length {prefix_len} is longer than the field ({} bits)", k.name, k.width));
+                    }
+                    prefix += prefix_len;
+                    let pm = if *prefix_len == 0 {
+                        0
+                    } else {
+                        full & !mask(k.width - prefix_len)
+                    };
+                    (fits(*value, "value")? & pm, pm, None)
+                }
+                (MatchKind::Lpm, KeyMatch::Exact(v)) => {
+                    prefix += k.width;
+                    (fits(*v, "value")?, full, None)
+                }
+                (MatchKind::Ternary, KeyMatch::Ternary { value, mask }) => {
+                    let mk = fits(*mask, "mask")?;
+                    (fits(*value, "value")? & mk, mk, None)
+                }
+                (MatchKind::Ternary | MatchKind::Optional, KeyMatch::Exact(v)) => {
+                    (fits(*v, "value")?, full, None)
+                }
+                (MatchKind::Optional, KeyMatch::Optional(Some(v))) => {
+                    (fits(*v, "value")?, full, None)
+                }
+                (MatchKind::Optional, KeyMatch::Optional(None)) => (0, 0, None),
+                (MatchKind::Optional, KeyMatch::Ternary { value, mask })
+                    if *mask == 0 || *mask == full =>
+                {
+                    (fits(*value, "value")? & mask, *mask, None)
+                }
+                (MatchKind::Range, KeyMatch::Range { low, high }) => {
+                    fits(*low, "low bound")?;
+                    fits(*high, "high bound")?;
+                    if low > high {
+                        return Err(format!("key `{}`: empty range {low:#x}..{high:#x}", k.name));
+                    }
+                    (0, 0, Some((*low, *high)))
+                }
+                (MatchKind::Range, KeyMatch::Exact(v)) => (0, 0, Some((fits(*v, "value")?, *v))),
+                (kind, m) => {
+                    return Err(format!(
+                        "key `{}` is {kind:?} but the entry gives {m:?}",
+                        k.name
+                    ))
+                }
+            };
+            value.push(v);
+            masks.push(mk);
+            ranges.push(r);
+        }
+        Ok((value, masks, ranges, prefix))
+    }
+
+    /// The handle of an entry with the same match (and, for scanned
+    /// tables, the same priority).
+    pub(crate) fn find(
+        &self,
+        info: &[KeyInfo],
+        keys: &[KeyMatch],
+        priority: u32,
+    ) -> Result<Option<u32>, String> {
+        let (value, masks, ranges, _) = Self::normalise(info, keys)?;
+        Ok(match &self.index {
+            Index::Hashed(groups) => groups
+                .iter()
+                .find(|g| g.masks == masks)
+                .and_then(|g| g.map.get(value.as_slice()).copied()),
+            Index::Scan(order) => order.iter().copied().find(|h| {
+                self.slots[*h as usize].as_ref().is_some_and(|s| {
+                    s.value == value
+                        && s.masks == masks
+                        && s.ranges == ranges
+                        && s.priority == priority
+                })
+            }),
+        })
+    }
+
+    /// Adds an entry whose keys and action were checked by the caller.
+    pub(crate) fn insert(
+        &mut self,
+        info: &[KeyInfo],
+        keys: Vec<KeyMatch>,
+        call: ActionCall,
+        priority: u32,
+    ) -> Result<u32, InsertError> {
+        if let Some(h) = self.find(info, &keys, priority).map_err(InsertError::Bad)? {
+            return Err(InsertError::Duplicate(h));
+        }
+        let (value, masks, ranges, prefix) =
+            Self::normalise(info, &keys).map_err(InsertError::Bad)?;
+        self.seq += 1;
+        let stored = Stored {
+            keys,
+            call,
+            priority,
+            value: value.clone(),
+            masks: masks.clone(),
+            ranges,
+            seq: self.seq,
+            packets: 0,
+            bytes: 0,
+            meter: Meter::default(),
+        };
+        let handle = match self.free.pop() {
+            Some(h) => {
+                self.slots[h as usize] = Some(stored);
+                h
+            }
+            None => {
+                self.slots.push(Some(stored));
+                self.slots.len() as u32 - 1
+            }
+        };
+        match &mut self.index {
+            Index::Hashed(groups) => {
+                let gi = match groups.iter().position(|g| g.masks == masks) {
+                    Some(i) => i,
+                    None => {
+                        groups.push(Group {
+                            prefix,
+                            masks: masks.clone(),
+                            map: WordMap::default(),
+                        });
+                        groups.sort_by_key(|g| std::cmp::Reverse(g.prefix));
+                        groups.iter().position(|g| g.masks == masks).unwrap_or(0)
+                    }
+                };
+                groups[gi].map.insert(value.into_boxed_slice(), handle);
+            }
+            Index::Scan(order) => {
+                order.push(handle);
+                let slots = &self.slots;
+                let rank = |h: &u32| {
+                    slots[*h as usize]
+                        .as_ref()
+                        .map_or((0, 0), |s| (s.priority, s.seq))
+                };
+                order.sort_by(|a, b| {
+                    let (pa, sa) = rank(a);
+                    let (pb, sb) = rank(b);
+                    pb.cmp(&pa).then(sa.cmp(&sb))
+                });
+            }
+        }
+        self.len += 1;
+        Ok(handle)
+    }
+
+    pub(crate) fn remove(&mut self, handle: u32) -> Option<Stored> {
+        let stored = self.slots.get_mut(handle as usize)?.take()?;
+        match &mut self.index {
+            Index::Hashed(groups) => {
+                if let Some(gi) = groups.iter().position(|g| g.masks == stored.masks) {
+                    groups[gi].map.remove(stored.value.as_slice());
+                    if groups[gi].map.is_empty() {
+                        groups.remove(gi);
+                    }
+                }
+            }
+            Index::Scan(order) => order.retain(|h| *h != handle),
+        }
+        self.free.push(handle);
+        self.len -= 1;
+        Some(stored)
+    }
+
+    pub(crate) fn get_mut(&mut self, handle: u32) -> Option<&mut Stored> {
+        self.slots.get_mut(handle as usize).and_then(Option::as_mut)
+    }
+
+    pub(crate) fn get(&self, handle: u32) -> Option<&Stored> {
+        self.slots.get(handle as usize).and_then(Option::as_ref)
+    }
+
+    /// The entry matching `key` (one value per key field), if any.
+    /// `scratch` is working space, kept by the caller to avoid allocation.
+    #[inline]
+    pub(crate) fn lookup(&self, key: &[u128], scratch: &mut Vec<u128>) -> Option<u32> {
+        match &self.index {
+            Index::Hashed(groups) => {
+                for g in groups {
+                    scratch.clear();
+                    scratch.extend(key.iter().zip(&g.masks).map(|(k, m)| k & m));
+                    if let Some(h) = g.map.get(scratch.as_slice()) {
+                        return Some(*h);
+                    }
+                }
+                None
+            }
+            Index::Scan(order) => order.iter().copied().find(|h| {
+                let Some(s) = &self.slots[*h as usize] else {
+                    return false;
+                };
+                key.iter().enumerate().all(|(i, k)| match s.ranges[i] {
+                    Some((lo, hi)) => lo <= *k && *k <= hi,
+                    None => k & s.masks[i] == s.value[i],
+                })
+            }),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) enum InsertError {
+    Bad(String),
+    Duplicate(u32),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::program::Expr;
+
+    fn key(kind: MatchKind, width: u32) -> KeyInfo {
+        KeyInfo {
+            name: format!("k{width}"),
+            kind,
+            src: Expr::Const(0),
+            width,
+            mask: None,
+        }
+    }
+
+    fn call(a: u32) -> ActionCall {
+        ActionCall {
+            action: a,
+            data: vec![],
+        }
+    }
+
+    fn hit(t: &TableState, key: &[u128]) -> Option<u32> {
+        t.lookup(key, &mut vec![])
+            .map(|h| t.get(h).map_or(u32::MAX, |s| s.call.action))
+    }
+
+    #[test]
+    fn exact_matches_only_the_same_value() {
+        let info = [key(MatchKind::Exact, 16), key(MatchKind::Exact, 8)];
+        let mut t = TableState::new(&info, call(0));
+        t.insert(
+            &info,
+            vec![KeyMatch::Exact(80), KeyMatch::Exact(6)],
+            call(1),
+            0,
+        )
+        .expect("insert");
+        assert_eq!(hit(&t, &[80, 6]), Some(1));
+        assert_eq!(hit(&t, &[80, 17]), None);
+        assert!(matches!(
+            t.insert(
+                &info,
+                vec![KeyMatch::Exact(80), KeyMatch::Exact(6)],
+                call(2),
+                0
+            ),
+            Err(InsertError::Duplicate(_))
+        ));
+        assert!(matches!(
+            t.insert(
+                &info,
+                vec![KeyMatch::Exact(1 << 16), KeyMatch::Exact(6)],
+                call(2),
+                0
+            ),
+            Err(InsertError::Bad(_))
+        ));
+    }
+
+    #[test]
+    fn lpm_prefers_the_longest_prefix_whatever_the_insertion_order() {
+        let info = [key(MatchKind::Lpm, 32)];
+        let mut t = TableState::new(&info, call(0));
+        t.insert(
+            &info,
+            vec![KeyMatch::Lpm {
+                value: 0,
+                prefix_len: 0,
+            }],
+            call(1),
+            0,
+        )
+        .expect("insert");
+        t.insert(
+            &info,
+            vec![KeyMatch::Lpm {
+                value: 0x0a00_0000,
+                prefix_len: 8,
+            }],
+            call(2),
+            0,
+        )
+        .expect("insert");
+        let h24 = t
+            .insert(
+                &info,
+                vec![KeyMatch::Lpm {
+                    value: 0x0a01_0200,
+                    prefix_len: 24,
+                }],
+                call(3),
+                0,
+            )
+            .expect("insert");
+        assert_eq!(hit(&t, &[0x0a01_0203]), Some(3));
+        assert_eq!(hit(&t, &[0x0a02_0203]), Some(2));
+        assert_eq!(hit(&t, &[0x0b00_0001]), Some(1));
+        t.remove(h24);
+        assert_eq!(hit(&t, &[0x0a01_0203]), Some(2));
+    }
+
+    #[test]
+    fn ternary_picks_the_highest_priority_then_the_oldest() {
+        let info = [key(MatchKind::Ternary, 8)];
+        let mut t = TableState::new(&info, call(0));
+        t.insert(
+            &info,
+            vec![KeyMatch::Ternary {
+                value: 0x10,
+                mask: 0xf0,
+            }],
+            call(1),
+            10,
+        )
+        .expect("insert");
+        t.insert(
+            &info,
+            vec![KeyMatch::Ternary {
+                value: 0x12,
+                mask: 0xff,
+            }],
+            call(2),
+            20,
+        )
+        .expect("insert");
+        t.insert(
+            &info,
+            vec![KeyMatch::Ternary {
+                value: 0x00,
+                mask: 0x00,
+            }],
+            call(3),
+            10,
+        )
+        .expect("insert");
+        assert_eq!(hit(&t, &[0x12]), Some(2));
+        assert_eq!(hit(&t, &[0x13]), Some(1));
+        assert_eq!(hit(&t, &[0x23]), Some(3));
+    }
+
+    #[test]
+    fn range_and_optional() {
+        let info = [key(MatchKind::Range, 16), key(MatchKind::Optional, 8)];
+        let mut t = TableState::new(&info, call(0));
+        t.insert(
+            &info,
+            vec![
+                KeyMatch::Range {
+                    low: 1000,
+                    high: 2000,
+                },
+                KeyMatch::Optional(Some(6)),
+            ],
+            call(1),
+            1,
+        )
+        .expect("insert");
+        t.insert(
+            &info,
+            vec![
+                KeyMatch::Range {
+                    low: 0,
+                    high: 0xffff,
+                },
+                KeyMatch::Optional(None),
+            ],
+            call(2),
+            0,
+        )
+        .expect("insert");
+        assert_eq!(hit(&t, &[1000, 6]), Some(1));
+        assert_eq!(hit(&t, &[2000, 6]), Some(1));
+        assert_eq!(hit(&t, &[2001, 6]), Some(2));
+        assert_eq!(hit(&t, &[1500, 17]), Some(2));
+        assert!(matches!(
+            t.insert(
+                &info,
+                vec![
+                    KeyMatch::Range { low: 5, high: 4 },
+                    KeyMatch::Optional(None)
+                ],
+                call(1),
+                0
+            ),
+            Err(InsertError::Bad(_))
+        ));
+    }
+}

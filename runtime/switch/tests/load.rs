@@ -1,0 +1,106 @@
+//! Loading: every fairshare pipeline loads; the p4c conformance corpus is
+//! loaded and the refusals are listed with their reasons; bad JSON is
+//! refused with a path.
+
+use fairshare_switch::{Error, Switch};
+use std::path::Path;
+
+fn root() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+}
+
+#[test]
+fn every_fairshare_example_pipeline_loads() {
+    let mut n = 0;
+    for ex in ["single", "metro"] {
+        let dir = root().join("examples/expected").join(ex).join("pipelines");
+        for d in std::fs::read_dir(&dir).expect("pipelines folder") {
+            let path = d.expect("entry").path().join("fairshare.json");
+            let text = std::fs::read_to_string(&path).expect("json");
+            if let Err(e) = Switch::load(&text) {
+                panic!("{} is refused: {e}", path.display());
+            }
+            n += 1;
+        }
+    }
+    assert!(n >= 3, "expected the example pipelines, found {n}");
+}
+
+#[test]
+fn conformance_corpus_loads_or_is_refused_with_a_reason() {
+    let cases = root().join("../shared/conformance/cases");
+    let Ok(dirs) = std::fs::read_dir(&cases) else {
+        eprintln!("skipped: no conformance corpus at {}", cases.display());
+        return;
+    };
+    let mut names: Vec<_> = dirs
+        .filter_map(|d| d.ok())
+        .map(|d| d.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let (mut ok, mut refused) = (0, vec![]);
+    for name in &names {
+        let text = match std::fs::read_to_string(cases.join(name).join(format!("{name}.json"))) {
+            Ok(t) => t,
+            Err(_) => continue,
+        };
+        match Switch::load(&text) {
+            Ok(_) => ok += 1,
+            Err(e) => {
+                assert!(
+                    matches!(e, Error::Refused { .. } | Error::Json { .. }),
+                    "{name}: {e}"
+                );
+                refused.push(format!("{name}: {e}"));
+            }
+        }
+    }
+    eprintln!(
+        "conformance corpus: {ok} of {} load; refused:",
+        ok + refused.len()
+    );
+    for r in &refused {
+        eprintln!("  {r}");
+    }
+}
+
+#[test]
+fn refusals_name_the_json_path() {
+    let base = include_str!("data/minimal.json");
+    let bad_prim = base.replace("\"op\": \"assign\"", "\"op\": \"frobnicate\"");
+    match Switch::load(&bad_prim) {
+        Err(Error::Refused { path, reason }) => {
+            assert!(path.starts_with("$.actions[0].primitives[0]"), "{path}");
+            assert!(reason.contains("frobnicate"), "{reason}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let bad_field = base.replace(
+        "\"egress_spec\"]}, {\"type\": \"runtime_data\"",
+        "\"nope\"]}, {\"type\": \"runtime_data\"",
+    );
+    match Switch::load(&bad_field) {
+        Err(Error::Refused { path, reason }) => {
+            assert!(path.starts_with("$.actions[0].primitives[0]"), "{path}");
+            assert!(reason.contains("no field `nope`"), "{reason}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let bad_type = base.replace("\"type\": \"runtime_data\"", "\"type\": \"quux\"");
+    match Switch::load(&bad_type) {
+        Err(Error::Json { path, .. }) => assert!(
+            path.contains("actions[0].primitives[0].parameters[1]"),
+            "{path}"
+        ),
+        other => panic!("expected a JSON error, got {other:?}"),
+    }
+    assert!(matches!(Switch::load("{"), Err(Error::Json { .. })));
+    let next = base.replace("\"to_port\": null", "\"to_port\": \"missing\"");
+    match Switch::load(&next) {
+        Err(Error::Refused { path, reason }) => {
+            assert!(path.contains("tables[0].next_tables"), "{path}");
+            assert!(reason.contains("missing"), "{reason}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}

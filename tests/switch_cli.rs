@@ -1,0 +1,121 @@
+//! `fairshare switch` on pcap files: the single example's DC pipeline and
+//! rules, a request and an answer in, the rewritten packets out.
+
+use pcap_file::pcap::{PcapPacket, PcapReader, PcapWriter};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+fn write_pcap(path: &Path, frames: &[(u64, Vec<u8>)]) {
+    let f = std::fs::File::create(path).expect("create pcap");
+    let mut w = PcapWriter::new(f).expect("pcap writer");
+    for (us, data) in frames {
+        w.write_packet(&PcapPacket::new(
+            Duration::from_micros(*us),
+            data.len() as u32,
+            data,
+        ))
+        .expect("write packet");
+    }
+}
+
+fn read_pcap(path: &Path) -> Vec<(Duration, Vec<u8>)> {
+    let data = std::fs::read(path).expect("output pcap");
+    let mut r = PcapReader::new(&data[..]).expect("pcap");
+    let mut out = vec![];
+    while let Some(p) = r.next_packet() {
+        let p = p.expect("record");
+        out.push((p.timestamp, p.data.into_owned()));
+    }
+    out
+}
+
+fn frame(dst_mac: [u8; 6], src: [u8; 4], dst: [u8; 4], ttl: u8) -> Vec<u8> {
+    let mut f = dst_mac.to_vec();
+    f.extend_from_slice(&[2, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0x08, 0x00]);
+    f.extend_from_slice(&[0x45, 0, 0, 40, 0, 1, 0, 0, ttl, 17, 0, 0]);
+    f.extend_from_slice(&src);
+    f.extend_from_slice(&dst);
+    let mut sum: u32 = f[14..34]
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
+        .sum();
+    while sum >> 16 != 0 {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    f[24..26].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+    f.extend_from_slice(&[0x9c, 0x40, 0, 80, 0, 20, 0, 0]);
+    f.extend_from_slice(&[0u8; 12]);
+    f
+}
+
+#[test]
+fn switch_runs_pcap_files_and_reports_drops() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("switch-cli");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let out = dir.join("out");
+    let status = Command::new(env!("CARGO_BIN_EXE_fairshare"))
+        .args(["compile", "-o"])
+        .arg(&out)
+        .arg(root.join("examples/single.fsp"))
+        .status()
+        .expect("run compile");
+    assert!(status.success(), "fairshare compile failed");
+    let json = std::fs::read_dir(out.join("pipelines"))
+        .expect("pipelines")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().join("fairshare.json"))
+        .find(|p| p.is_file())
+        .expect("a pipeline");
+    let rules = out.join("switches/dc1-sw/rules.json");
+
+    // A UDP packet for the server s1 (routed to port 1), and a runt.
+    write_pcap(
+        &dir.join("p3.pcap"),
+        &[
+            (
+                10,
+                frame([2, 0, 0, 1, 0, 3], [192, 0, 2, 5], [10, 0, 0, 1], 64),
+            ),
+            (20, vec![1, 2, 3]),
+        ],
+    );
+    let output = Command::new(env!("CARGO_BIN_EXE_fairshare"))
+        .arg("switch")
+        .arg("--json")
+        .arg(&json)
+        .arg("--rules")
+        .arg(&rules)
+        .arg(format!("--pcap-in=3={}", dir.join("p3.pcap").display()))
+        .arg(format!(
+            "--pcap-out=1={}",
+            dir.join("p1_out.pcap").display()
+        ))
+        .output()
+        .expect("run switch");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "switch failed: {stderr}");
+    let got = read_pcap(&dir.join("p1_out.pcap"));
+    assert_eq!(got.len(), 1, "one packet on port 1; stderr: {stderr}");
+    assert_eq!(
+        got[0].0,
+        Duration::from_micros(10),
+        "the output keeps the input's timestamp"
+    );
+    assert_eq!(got[0].1[22], 63, "the TTL went down by one");
+    assert!(stderr.contains("2 received, 1 sent"), "{stderr}");
+
+    let bad = Command::new(env!("CARGO_BIN_EXE_fairshare"))
+        .args(["switch", "--json"])
+        .arg(root.join("Cargo.toml"))
+        .arg(format!("--pcap-in=3={}", dir.join("p3.pcap").display()))
+        .output()
+        .expect("run switch");
+    assert_eq!(
+        bad.status.code(),
+        Some(2),
+        "a file that is not BMv2 JSON is bad input"
+    );
+}
