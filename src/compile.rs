@@ -297,14 +297,20 @@ fn write_tree(root: &Path, files: &[(String, &str)]) -> Result<()> {
         if staging.exists() {
             fs::remove_dir_all(&staging)?;
         }
-        for (rel, content) in files {
-            let p = staging.join(rel);
-            if let Some(d) = p.parent() {
-                fs::create_dir_all(d)
-                    .with_context(|| format!("cannot create `{}`", d.display()))?;
-            }
-            fs::write(&p, content).with_context(|| format!("cannot write `{}`", p.display()))?;
+        let dirs: std::collections::BTreeSet<PathBuf> = files
+            .iter()
+            .filter_map(|(rel, _)| staging.join(rel).parent().map(Path::to_path_buf))
+            .collect();
+        for d in &dirs {
+            fs::create_dir_all(d).with_context(|| format!("cannot create `{}`", d.display()))?;
         }
+        // Large policies have one rules file per switch, thousands of them:
+        // write them from as many threads as there are cores.
+        let results = fairshare_codegen::par_map(files.len(), |i| {
+            let p = staging.join(&files[i].0);
+            fs::write(&p, files[i].1).with_context(|| format!("cannot write `{}`", p.display()))
+        });
+        results.into_iter().collect::<Result<Vec<()>>>()?;
         if !root.exists() {
             fs::rename(&staging, root)
                 .with_context(|| format!("cannot create `{}`", root.display()))?;

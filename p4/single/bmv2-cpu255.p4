@@ -288,11 +288,11 @@ control Ingress(inout headers_t hdr,
         size = 1024;
     }
 
-    // (edge, service) → a server with share left for that edge; rewritten by the controller as shares drain.
+    // (service, edge) → a server with share left for that edge: one entry per service for any edge, and entries for single edges above it as the controller moves them.
     table steer {
         key = {
-            meta.edge: exact;
             meta.service: exact;
+            meta.edge: ternary;
         }
         actions = {
             dnat;

@@ -219,6 +219,39 @@ impl JsonLines {
     }
 }
 
+/// `(0..n).map(f)`, spread over the machine's cores. Item `i` goes to
+/// thread `i % threads`, so that expensive items at the start (datacenter
+/// switches) are shared out; the result is in index order.
+pub fn par_map<T: Send, F: Fn(usize) -> T + Sync>(n: usize, f: F) -> Vec<T> {
+    let threads = std::thread::available_parallelism()
+        .map(|t| t.get())
+        .unwrap_or(1)
+        .min(8);
+    if threads <= 1 || n < 64 {
+        return (0..n).map(f).collect();
+    }
+    let parts: Vec<Vec<T>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let f = &f;
+                s.spawn(move || (t..n).step_by(threads).map(f).collect::<Vec<T>>())
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    let mut iters: Vec<_> = parts.into_iter().map(|p| p.into_iter()).collect();
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        if let Some(x) = iters[i % threads].next() {
+            out.push(x);
+        }
+    }
+    out
+}
+
 /// Renders one program: P4, checked BMv2 JSON, P4Info.
 pub fn render_program(
     prog: &ir::Program,
@@ -268,13 +301,15 @@ pub fn compile(policy: &Policy, topo: &Topology, shares: &Shares) -> Result<Outp
     }
     let name_of = |sw: &Switch| key(sw).0;
     let rules = rules::build(policy, topo, shares, &name_of).map_err(CodegenError::TableFull)?;
+    let texts = par_map(rules.len(), |i| rules[i].to_text());
     let switches = rules
         .into_iter()
-        .map(|r| {
+        .zip(texts)
+        .map(|(r, text)| {
             Ok(SwitchOut {
                 name: r.switch.clone(),
                 pipeline: r.pipeline.clone(),
-                rules_json: r.to_text()?,
+                rules_json: text?,
                 rules: r,
             })
         })

@@ -696,13 +696,13 @@ pub fn build(params: &PipelineParams) -> Program {
         },
         Table {
             name: names::T_STEER.into(),
-            keys: vec![key(m("edge"), MatchKind::Exact), key(m("service"), MatchKind::Exact)],
+            keys: vec![key(m("service"), MatchKind::Exact), key(m("edge"), MatchKind::Ternary)],
             actions: vec![a("dnat"), no_action],
             default_action: (no_action, vec![]),
             default_const: false,
             size: params.steer,
             direct_meter: None,
-            doc: "(edge, service) → a server with share left for that edge; rewritten by the controller as shares drain.".into(),
+            doc: "(service, edge) → a server with share left for that edge: one entry per service for any edge, and entries for single edges above it as the controller moves them.".into(),
         },
         Table {
             name: names::T_SNAT.into(),

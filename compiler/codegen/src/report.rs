@@ -118,7 +118,14 @@ pub fn text(r: &Report) -> String {
         "Fair shares of network \"{}\" ({})\n",
         r.network, r.algorithm
     );
+    // Group the routes by datacenter in one pass.
+    let mut by_dc: std::collections::HashMap<&str, Vec<&RouteReport>> =
+        std::collections::HashMap::new();
+    for x in &r.routes {
+        by_dc.entry(x.dc.as_str()).or_default().push(x);
+    }
     for d in &r.datacenters {
+        let routes = by_dc.get(d.name.as_str()).map(Vec::as_slice).unwrap_or(&[]);
         let _ = writeln!(
             out,
             "datacenter {}: available {}, fixed {}, allocated {}",
@@ -127,10 +134,8 @@ pub fn text(r: &Report) -> String {
             rate(d.fixed_bps),
             rate(d.allocated_bps)
         );
-        let width = r
-            .routes
+        let width = routes
             .iter()
-            .filter(|x| x.dc == d.name)
             .map(|x| x.edge.len())
             .max()
             .unwrap_or(4)
@@ -140,7 +145,7 @@ pub fn text(r: &Report) -> String {
             "  {:<width$}  {:>12}  {:>12}  {:>9}  {:>8}  path",
             "edge", "share", "cap", "distance", "weight"
         );
-        for x in r.routes.iter().filter(|x| x.dc == d.name) {
+        for x in routes {
             let _ = writeln!(
                 out,
                 "  {:<width$}  {:>12}  {:>12}  {:>9}  {:>8}  {}",

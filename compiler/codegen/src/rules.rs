@@ -17,8 +17,10 @@
 //! packets), as P4Runtime's `MeterConfig` has them.
 //!
 //! Choices made here, for the controller to refine at run time:
-//! * A DC steers each (edge, service) to the server with the most free
-//!   capacity (`capacity × (1 − load)`), the first declared on a tie.
+//! * A DC steers each service, for every edge, to the server with the most
+//!   free capacity (`capacity × (1 − load)`), the first declared on a tie:
+//!   one `steer` entry per service with the edge left out (priority 1). The
+//!   controller adds entries for single edges above it as shares drain.
 //! * An edge holds no steer entries: which DC's offer a request uses is the
 //!   edge agent's choice, made when offers arrive.
 //! * A route's meter commits its fair share and allows 10 % above it as
@@ -298,9 +300,8 @@ pub fn build(
     policy: &Policy,
     topo: &Topology,
     shares: &Shares,
-    pipeline_of: &dyn Fn(&Switch) -> String,
+    pipeline_of: &(dyn Fn(&Switch) -> String + Sync),
 ) -> Result<Vec<Rules>, Vec<Overflow>> {
-    let mut all = vec![];
     let share = |d: usize, e: usize| shares.get(d, e).unwrap_or(0);
     // Each switch numbers its routes 0.. in the topology's order; index the
     // routes by DC and by edge once.
@@ -314,7 +315,8 @@ pub fn build(
     }
     let edge_id = |e: usize| Value::Int(e as u64 + 1);
 
-    for (di, dc) in policy.datacenters.iter().enumerate() {
+    let dc_rules = |di: usize| -> Rules {
+        let dc = &policy.datacenters[di];
         let sw = &dc.switch;
         let mut b = Builder { entries: vec![] };
         let routes = &by_dc[di];
@@ -358,20 +360,17 @@ pub fn build(
             .iter()
             .enumerate()
             .max_by(|(ia, a), (ib, b)| free(a).cmp(&free(b)).then(ib.cmp(ia)));
+        // One entry per service for every edge; the controller adds entries
+        // for single edges (higher priority) as their shares drain.
         if let Some((_, server)) = best {
-            for &(_, e) in routes {
-                for &(si, _) in &services {
-                    b.add(
-                        T_STEER,
-                        vec![
-                            (F_EDGE, Match::Exact(edge_id(e))),
-                            (F_SERVICE, Match::Exact(Value::Int(si as u64 + 1))),
-                        ],
-                        A_DNAT,
-                        vec![("server", Value::Ipv4(server.address))],
-                        None,
-                    );
-                }
+            for &(si, _) in &services {
+                b.add(
+                    T_STEER,
+                    vec![(F_SERVICE, Match::Exact(Value::Int(si as u64 + 1)))],
+                    A_DNAT,
+                    vec![("server", Value::Ipv4(server.address))],
+                    Some(1),
+                );
             }
         }
         for server in &dc.servers {
@@ -412,10 +411,11 @@ pub fn build(
                 share_bps: share(di, e),
             })
             .collect();
-        all.push(finish(sw, "dc", pipeline_of(sw), cells, b.entries));
-    }
+        finish(sw, "dc", pipeline_of(sw), cells, b.entries)
+    };
 
-    for (ei, edge) in policy.edges.iter().enumerate() {
+    let edge_rules = |ei: usize| -> Rules {
+        let edge = &policy.edges[ei];
         let sw = &edge.switch;
         let mut b = Builder { entries: vec![] };
         let routes = &by_edge[ei];
@@ -457,8 +457,16 @@ pub fn build(
                 share_bps: share(d, ei),
             })
             .collect();
-        all.push(finish(sw, "edge", pipeline_of(sw), cells, b.entries));
-    }
+        finish(sw, "edge", pipeline_of(sw), cells, b.entries)
+    };
+    let nd = policy.datacenters.len();
+    let all: Vec<Rules> = crate::par_map(nd + policy.edges.len(), |i| {
+        if i < nd {
+            dc_rules(i)
+        } else {
+            edge_rules(i - nd)
+        }
+    });
 
     let mut overflows = vec![];
     for (r, sw) in all.iter().zip(policy.switches()) {
