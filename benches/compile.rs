@@ -21,7 +21,8 @@ fn env_or(name: &str, default: usize) -> usize {
 fn main() {
     let dcs = env_or("FAIRSHARE_BENCH_DCS", 100);
     let edges = env_or("FAIRSHARE_BENCH_EDGES", 10_000);
-    let dir = std::env::temp_dir().join(format!("fairshare-bench-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("fairshare-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let policy_path = dir.join("large.fsp");
     let text = fairshare_policy::gen::generate(dcs, edges, 1);

@@ -4,11 +4,33 @@
 //! Match fields are found by the table key's `name` in the JSON (as P4Info
 //! names them, e.g. `hdr.ipv4.dst_addr`); a key the rule leaves out matches
 //! anything (ternary mask 0, lpm prefix 0, optional unset), as in
-//! P4Runtime, except exact keys, which must be given. Values are numbers,
-//! dotted IPv4 addresses, colon-separated MAC addresses, or `0x` strings.
+//! P4Runtime, except exact keys, which must be given. Match values are
+//! written as for BMv2's CLI (`v/len`, `v&&&mask`, `lo->hi`); values are
+//! numbers, dotted IPv4 addresses, colon-separated MAC addresses, or `0x`
+//! strings.
 
 use crate::{Entry, Error, KeyMatch, MatchKind, MeterConfig, Switch};
+use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
+
+/// A JSON object read as its (name, value) pairs, in order.
+fn pairs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(String, RuleValue)>, D::Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = Vec<(String, RuleValue)>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an object of names to values")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+            let mut out = vec![];
+            while let Some((k, v)) = m.next_entry::<String, RuleValue>()? {
+                out.push((k, v));
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_map(V)
+}
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
@@ -55,59 +77,16 @@ fn parse_text(s: &str) -> Option<u128> {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-pub enum FieldMatch {
-    Exact {
-        field: String,
-        value: RuleValue,
-    },
-    Lpm {
-        field: String,
-        value: RuleValue,
-        prefix_len: u32,
-    },
-    Ternary {
-        field: String,
-        value: RuleValue,
-        mask: RuleValue,
-    },
-    Range {
-        field: String,
-        low: RuleValue,
-        high: RuleValue,
-    },
-    Optional {
-        field: String,
-        value: RuleValue,
-    },
-}
-
-impl FieldMatch {
-    fn field(&self) -> &str {
-        match self {
-            FieldMatch::Exact { field, .. }
-            | FieldMatch::Lpm { field, .. }
-            | FieldMatch::Ternary { field, .. }
-            | FieldMatch::Range { field, .. }
-            | FieldMatch::Optional { field, .. } => field,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct Param {
-    pub name: String,
-    pub value: RuleValue,
-}
-
-#[derive(Debug, Clone, Deserialize)]
 pub struct TableEntry {
     pub table: String,
-    #[serde(rename = "match")]
-    pub matches: Vec<FieldMatch>,
+    /// Key fields by name, in order; each value is written as for BMv2's
+    /// CLI: exact `v`, LPM `v/len`, ternary `v&&&mask`, range `lo->hi`,
+    /// optional `v`. The table's key says which.
+    #[serde(rename = "match", default, deserialize_with = "pairs")]
+    pub matches: Vec<(String, RuleValue)>,
     pub action: String,
-    #[serde(default)]
-    pub params: Vec<Param>,
+    #[serde(default, deserialize_with = "pairs")]
+    pub params: Vec<(String, RuleValue)>,
     #[serde(default)]
     pub priority: Option<u32>,
 }
@@ -142,31 +121,53 @@ impl Rules {
 pub fn entry(sw: &Switch, e: &TableEntry) -> Result<Entry, Error> {
     let keys = sw.table_keys(&e.table)?;
     let mut out: Vec<Option<KeyMatch>> = vec![None; keys.len()];
-    for m in &e.matches {
-        let Some(i) = keys.iter().position(|k| k.name == m.field()) else {
+    for (field, value) in &e.matches {
+        let Some(i) = keys.iter().position(|k| &k.name == field) else {
             return Err(Error::Rules(format!(
-                "table `{}` has no key `{}`",
-                e.table,
-                m.field()
+                "table `{}` has no key `{field}`",
+                e.table
             )));
         };
-        out[i] = Some(match m {
-            FieldMatch::Exact { value, .. } => KeyMatch::Exact(value.to_u128()?),
-            FieldMatch::Lpm {
-                value, prefix_len, ..
-            } => KeyMatch::Lpm {
-                value: value.to_u128()?,
-                prefix_len: *prefix_len,
-            },
-            FieldMatch::Ternary { value, mask, .. } => KeyMatch::Ternary {
-                value: value.to_u128()?,
-                mask: mask.to_u128()?,
-            },
-            FieldMatch::Range { low, high, .. } => KeyMatch::Range {
-                low: low.to_u128()?,
-                high: high.to_u128()?,
-            },
-            FieldMatch::Optional { value, .. } => KeyMatch::Optional(Some(value.to_u128()?)),
+        let bad = |what: &str| {
+            Error::Rules(format!(
+                "table `{}`, key `{field}`: expected {what}",
+                e.table
+            ))
+        };
+        let text = match value {
+            RuleValue::Int(v) => v.to_string(),
+            RuleValue::Text(t) => t.clone(),
+        };
+        let num = |s: &str| RuleValue::Text(s.to_string()).to_u128();
+        out[i] = Some(match keys[i].kind {
+            MatchKind::Exact => KeyMatch::Exact(value.to_u128()?),
+            MatchKind::Optional => KeyMatch::Optional(Some(value.to_u128()?)),
+            MatchKind::Lpm => {
+                let (v, len) = text
+                    .split_once('/')
+                    .ok_or_else(|| bad("`value/prefix-length`"))?;
+                let prefix_len = len.parse().map_err(|_| bad("a prefix length after `/`"))?;
+                KeyMatch::Lpm {
+                    value: num(v)?,
+                    prefix_len,
+                }
+            }
+            MatchKind::Ternary => {
+                let (v, m) = text
+                    .split_once("&&&")
+                    .ok_or_else(|| bad("`value&&&mask`"))?;
+                KeyMatch::Ternary {
+                    value: num(v)?,
+                    mask: num(m)?,
+                }
+            }
+            MatchKind::Range => {
+                let (lo, hi) = text.split_once("->").ok_or_else(|| bad("`low->high`"))?;
+                KeyMatch::Range {
+                    low: num(lo)?,
+                    high: num(hi)?,
+                }
+            }
         });
     }
     let keys = out
@@ -198,15 +199,13 @@ pub fn entry(sw: &Switch, e: &TableEntry) -> Result<Entry, Error> {
     };
     let params = params_def
         .iter()
-        .map(
-            |(name, _)| match e.params.iter().find(|p| &p.name == name) {
-                Some(p) => p.value.to_u128(),
-                None => Err(Error::Rules(format!(
-                    "action `{}`: parameter `{name}` is missing",
-                    e.action
-                ))),
-            },
-        )
+        .map(|(name, _)| match e.params.iter().find(|(n, _)| n == name) {
+            Some((_, v)) => v.to_u128(),
+            None => Err(Error::Rules(format!(
+                "action `{}`: parameter `{name}` is missing",
+                e.action
+            ))),
+        })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Entry {
         keys,
@@ -236,4 +235,39 @@ pub fn apply(sw: &mut Switch, rules: &Rules) -> Result<(), Error> {
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_read_in_order_with_cli_style_values() {
+        let r = Rules::parse(
+            r#"{"table_entries":[{"table":"t","match":{"a":"10.0.0.0/8","b":"1&&&3","c":7},"action":"x","params":{"p":"02:00:00:00:00:01"},"priority":5}]}"#,
+        )
+        .expect("reads");
+        let e = &r.table_entries[0];
+        assert_eq!(
+            e.matches
+                .iter()
+                .map(|(k, _)| k.as_str())
+                .collect::<Vec<_>>(),
+            ["a", "b", "c"]
+        );
+        assert_eq!(e.params[0].1.to_u128().expect("mac"), 0x0200_0000_0001);
+        assert_eq!(e.priority, Some(5));
+    }
+
+    #[test]
+    fn a_malformed_file_is_an_error_not_a_panic() {
+        for bad in [
+            r#"{"table_entries":[{"table":"t","match":[1],"action":"x"}]}"#,
+            "{",
+            r#"{"table_entries":3}"#,
+        ] {
+            assert!(Rules::parse(bad).is_err(), "{bad}");
+        }
+        assert!(RuleValue::Text("10.0.0.300".into()).to_u128().is_err());
+    }
 }
