@@ -74,7 +74,7 @@ fn compile_writes_every_artifact() {
     }
     let rules = files
         .iter()
-        .filter(|f| f.starts_with("switches/") && f.ends_with("/rules.json"))
+        .filter(|f| f.starts_with("switches/") && f.ends_with(".rules.json"))
         .count();
     assert_eq!(
         rules, 6,

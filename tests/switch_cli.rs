@@ -69,7 +69,7 @@ fn switch_runs_pcap_files_and_reports_drops() {
         .map(|e| e.path().join("fairshare.json"))
         .find(|p| p.is_file())
         .expect("a pipeline");
-    let rules = out.join("switches/dc1-sw/rules.json");
+    let rules = out.join("switches/dc1-sw.rules.json");
 
     // A UDP packet for the server s1 (routed to port 1), and a runt.
     write_pcap(

@@ -5,7 +5,7 @@
 //!     └─ pipeline::build ──> ir::Program ──┬─ p4::render       fairshare.p4
 //!                                          ├─ bmv2::lower      fairshare.json
 //!                                          └─ p4info::render   fairshare.p4info.txtpb
-//!     └─ rules::build ─────> per switch                         rules.json
+//!     └─ rules::build ─────> per switch                         <switch>.rules.json
 //!     └─ report / topology                                      shares.json, shares.txt, topology.dot
 //! ```
 //!
@@ -129,7 +129,7 @@ impl Output {
             ));
         }
         for s in &self.switches {
-            v.push((format!("switches/{}/rules.json", s.name), &s.rules_json));
+            v.push((format!("switches/{}.rules.json", s.name), &s.rules_json));
         }
         v
     }
