@@ -2,13 +2,17 @@
 //! and meter configurations by P4Info-style names) into a switch.
 //!
 //! Match fields are found by the table key's `name` in the JSON (as P4Info
-//! names them, e.g. `hdr.ipv4.dst_addr`); a key the rule leaves out matches
-//! anything (ternary mask 0, lpm prefix 0, optional unset), as in
-//! P4Runtime, except exact keys, which must be given. Values are numbers,
-//! dotted IPv4 addresses, colon-separated MAC addresses, or `0x` strings.
+//! names them, e.g. `hdr.ipv4.dst_addr`), and the match kind is the key's:
+//! a value is written as for BMv2's CLI (exact `value`, lpm `value/len`,
+//! ternary `value&&&mask`, range `low->high`, optional `value`). A key the
+//! rule leaves out matches anything (ternary mask 0, lpm prefix 0, optional
+//! unset), as in P4Runtime, except exact keys, which must be given. Values
+//! are numbers, dotted IPv4 addresses, colon-separated MAC addresses, or
+//! `0x` strings.
 
 use crate::{Entry, Error, KeyMatch, MatchKind, MeterConfig, Switch};
 use serde::Deserialize;
+use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
@@ -55,59 +59,16 @@ fn parse_text(s: &str) -> Option<u128> {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-pub enum FieldMatch {
-    Exact {
-        field: String,
-        value: RuleValue,
-    },
-    Lpm {
-        field: String,
-        value: RuleValue,
-        prefix_len: u32,
-    },
-    Ternary {
-        field: String,
-        value: RuleValue,
-        mask: RuleValue,
-    },
-    Range {
-        field: String,
-        low: RuleValue,
-        high: RuleValue,
-    },
-    Optional {
-        field: String,
-        value: RuleValue,
-    },
-}
-
-impl FieldMatch {
-    fn field(&self) -> &str {
-        match self {
-            FieldMatch::Exact { field, .. }
-            | FieldMatch::Lpm { field, .. }
-            | FieldMatch::Ternary { field, .. }
-            | FieldMatch::Range { field, .. }
-            | FieldMatch::Optional { field, .. } => field,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct Param {
-    pub name: String,
-    pub value: RuleValue,
-}
-
-#[derive(Debug, Clone, Deserialize)]
 pub struct TableEntry {
     pub table: String,
-    #[serde(rename = "match")]
-    pub matches: Vec<FieldMatch>,
+    /// Key name to match, written as for BMv2's CLI: exact `value`, LPM
+    /// `value/length`, ternary `value&&&mask`, range `low->high`.
+    #[serde(rename = "match", default)]
+    pub matches: BTreeMap<String, RuleValue>,
     pub action: String,
+    /// Parameter name to value.
     #[serde(default)]
-    pub params: Vec<Param>,
+    pub params: BTreeMap<String, RuleValue>,
     #[serde(default)]
     pub priority: Option<u32>,
 }
@@ -142,32 +103,14 @@ impl Rules {
 pub fn entry(sw: &Switch, e: &TableEntry) -> Result<Entry, Error> {
     let keys = sw.table_keys(&e.table)?;
     let mut out: Vec<Option<KeyMatch>> = vec![None; keys.len()];
-    for m in &e.matches {
-        let Some(i) = keys.iter().position(|k| k.name == m.field()) else {
+    for (field, v) in &e.matches {
+        let Some(i) = keys.iter().position(|k| &k.name == field) else {
             return Err(Error::Rules(format!(
-                "table `{}` has no key `{}`",
-                e.table,
-                m.field()
+                "table `{}` has no key `{field}`",
+                e.table
             )));
         };
-        out[i] = Some(match m {
-            FieldMatch::Exact { value, .. } => KeyMatch::Exact(value.to_u128()?),
-            FieldMatch::Lpm {
-                value, prefix_len, ..
-            } => KeyMatch::Lpm {
-                value: value.to_u128()?,
-                prefix_len: *prefix_len,
-            },
-            FieldMatch::Ternary { value, mask, .. } => KeyMatch::Ternary {
-                value: value.to_u128()?,
-                mask: mask.to_u128()?,
-            },
-            FieldMatch::Range { low, high, .. } => KeyMatch::Range {
-                low: low.to_u128()?,
-                high: high.to_u128()?,
-            },
-            FieldMatch::Optional { value, .. } => KeyMatch::Optional(Some(value.to_u128()?)),
-        });
+        out[i] = Some(key_match(keys[i].kind, v)?);
     }
     let keys = out
         .into_iter()
@@ -198,21 +141,59 @@ pub fn entry(sw: &Switch, e: &TableEntry) -> Result<Entry, Error> {
     };
     let params = params_def
         .iter()
-        .map(
-            |(name, _)| match e.params.iter().find(|p| &p.name == name) {
-                Some(p) => p.value.to_u128(),
-                None => Err(Error::Rules(format!(
-                    "action `{}`: parameter `{name}` is missing",
-                    e.action
-                ))),
-            },
-        )
+        .map(|(name, _)| match e.params.get(name) {
+            Some(v) => v.to_u128(),
+            None => Err(Error::Rules(format!(
+                "action `{}`: parameter `{name}` is missing",
+                e.action
+            ))),
+        })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Entry {
         keys,
         action: e.action.clone(),
         params,
         priority: e.priority.unwrap_or(0),
+    })
+}
+
+/// One key's match from its BMv2-CLI-style text.
+fn key_match(kind: MatchKind, v: &RuleValue) -> Result<KeyMatch, Error> {
+    let text = match v {
+        RuleValue::Int(_) => None,
+        RuleValue::Text(s) => Some(s.as_str()),
+    };
+    let part = |s: &str| RuleValue::Text(s.trim().to_string()).to_u128();
+    let expected = |form: &str| {
+        Error::Rules(format!(
+            "expected a {kind:?} match written `{form}`, found `{}`",
+            text.unwrap_or_default()
+        ))
+    };
+    Ok(match kind {
+        MatchKind::Exact => KeyMatch::Exact(v.to_u128()?),
+        MatchKind::Optional => KeyMatch::Optional(Some(v.to_u128()?)),
+        MatchKind::Lpm => match text.and_then(|t| t.split_once('/')) {
+            Some((value, len)) => KeyMatch::Lpm {
+                value: part(value)?,
+                prefix_len: len.trim().parse().map_err(|_| expected("value/len"))?,
+            },
+            None => KeyMatch::Exact(v.to_u128()?),
+        },
+        MatchKind::Ternary => match text.and_then(|t| t.split_once("&&&")) {
+            Some((value, mask)) => KeyMatch::Ternary {
+                value: part(value)?,
+                mask: part(mask)?,
+            },
+            None => KeyMatch::Exact(v.to_u128()?),
+        },
+        MatchKind::Range => match text.and_then(|t| t.split_once("->")) {
+            Some((low, high)) => KeyMatch::Range {
+                low: part(low)?,
+                high: part(high)?,
+            },
+            None => KeyMatch::Exact(v.to_u128()?),
+        },
     })
 }
 
