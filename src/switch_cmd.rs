@@ -53,6 +53,14 @@ pub struct SwitchArgs {
     /// `{"time_us":..,"metadata":[{"id":1,"name":"ingress_port","value":"0x0003"}],"payload":"<hex>"}`.
     #[arg(long = "packet-in", value_name = "FILE", requires = "cpu_port")]
     packet_in: Option<PathBuf>,
+    /// A port on a Linux network interface (AF_PACKET; needs CAP_NET_RAW),
+    /// e.g. `1=veth0`. With interfaces the switch runs live, on the wall
+    /// clock, until --run-for ends (or it is killed).
+    #[arg(long = "iface", value_name = "PORT=NAME")]
+    iface: Vec<String>,
+    /// How long a live switch runs, in seconds.
+    #[arg(long = "run-for", value_name = "SECS")]
+    run_for: Option<f64>,
     /// The egress port that means "drop".
     #[arg(long, default_value_t = fairshare_switch::DEFAULT_DROP_PORT)]
     drop_port: u32,
@@ -132,8 +140,17 @@ pub fn run(a: &SwitchArgs) -> Result<ExitCode> {
         }
         inputs.sort();
     }
-    if inputs.is_empty() {
-        return bad("no input: give --pcap-in PORT=FILE or --pcap-dir DIR".into());
+    let mut ifaces = vec![];
+    for s in &a.iface {
+        match port_file(s) {
+            Ok((port, name)) => ifaces.push((port, name.to_string_lossy().into_owned())),
+            Err(e) => return bad(format!("--iface: {e:#}")),
+        }
+    }
+    if inputs.is_empty() && ifaces.is_empty() {
+        return bad(
+            "no input: give --pcap-in PORT=FILE, --pcap-dir DIR or --iface PORT=NAME".into(),
+        );
     }
 
     let mut packets: BTreeMap<u32, Vec<(Duration, Vec<u8>)>> = BTreeMap::new();
@@ -180,6 +197,25 @@ pub fn run(a: &SwitchArgs) -> Result<ExitCode> {
             .with_context(|| format!("writing the output of port {n}"))?;
         dev.attach(n, Box::new(p));
     }
+    #[cfg(target_os = "linux")]
+    for (n, name) in &ifaces {
+        match port::LinuxIface::open(name) {
+            Ok(p) => dev.attach(*n, Box::new(p)),
+            Err(e) => return bad(format!("--iface {n}={name}: {e}")),
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    if !ifaces.is_empty() {
+        return bad("--iface needs Linux (AF_PACKET)".into());
+    }
+    let live = !ifaces.is_empty();
+    let started = std::time::Instant::now();
+    if live {
+        dev.set_clock(port::Clock::Wall(started));
+    }
+    let deadline = a
+        .run_for
+        .map(|s| started + Duration::from_secs_f64(s.max(0.0)));
     let mut punted = 0u64;
     let packet_ins = match cpu {
         Some(cpu) => {
@@ -203,9 +239,13 @@ pub fn run(a: &SwitchArgs) -> Result<ExitCode> {
     };
     let mut failure = None;
     loop {
+        if live && deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            break;
+        }
         match dev.step() {
             Ok(true) => {}
-            Ok(false) => break,
+            Ok(false) if !live => break,
+            Ok(false) => std::thread::sleep(Duration::from_micros(200)),
             Err(e) => {
                 failure.get_or_insert(format!("{e}"));
                 break;

@@ -185,3 +185,19 @@ fn switch_hands_packets_for_the_cpu_port_to_the_controller() {
         format!("0x{:02x}", fairshare_codegen::pipeline::PUNT_RSVP).as_str()
     );
 }
+
+#[test]
+fn switch_refuses_an_interface_that_does_not_exist() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let json = root.join("runtime/switch/tests/data/minimal.json");
+    let output = Command::new(env!("CARGO_BIN_EXE_fairshare"))
+        .arg("switch")
+        .arg("--json")
+        .arg(&json)
+        .args(["--iface", "1=fs-no-such-if", "--run-for", "0"])
+        .output()
+        .expect("run switch");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("fs-no-such-if"), "{stderr}");
+}

@@ -22,6 +22,7 @@
 //!
 //! Boundary: the core ([`Switch`]) has no ports, files, sockets or
 //! threads. [`port`] wraps it: a [`port::Port`] trait with pcap files,
+//! Linux interfaces (`AF_PACKET`, through `pnet_datalink`),
 //! in-process links and the CPU port's controller channel ([`cpu`] holds the
 //! `packet_in`/`packet_out` header layouts, as `simple_switch_grpc` uses
 //! them), and a [`port::Device`] / [`port::Network`] that run switches

@@ -361,6 +361,126 @@ impl Port for ControllerPort {
     }
 }
 
+// ---- Linux interfaces ----
+
+/// A port on a Linux network interface (a veth, a tap, a NIC), through an
+/// `AF_PACKET` socket: every frame the interface receives is a packet in,
+/// and packets sent go out of it.
+///
+/// A thread reads the socket and queues frames (so [`Port::ready`] never
+/// blocks); it stops when the port is dropped. Limitation: the socket also
+/// sees frames the host's own stack sends out of the interface (neighbour
+/// discovery, for one), so an interface given to the switch should carry
+/// no addresses of the host.
+#[cfg(target_os = "linux")]
+pub struct LinuxIface {
+    name: String,
+    tx: Box<dyn pnet_datalink::DataLinkSender>,
+    rx: mpsc::Receiver<io::Result<Vec<u8>>>,
+    peeked: Option<Vec<u8>>,
+}
+
+#[cfg(target_os = "linux")]
+impl LinuxIface {
+    /// Opens the interface named `name` (needs `CAP_NET_RAW`).
+    pub fn open(name: &str) -> io::Result<LinuxIface> {
+        let iface = pnet_datalink::interfaces()
+            .into_iter()
+            .find(|i| i.name == name)
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("expected a network interface named `{name}`, found none"),
+                )
+            })?;
+        let config = pnet_datalink::Config {
+            // Jumbo frames fit.
+            read_buffer_size: 65_536,
+            write_buffer_size: 65_536,
+            // The reader wakes up this often to see whether the port is gone.
+            read_timeout: Some(Duration::from_millis(100)),
+            ..Default::default()
+        };
+        let (tx, mut rx) = match pnet_datalink::channel(&iface, config)? {
+            pnet_datalink::Channel::Ethernet(tx, rx) => (tx, rx),
+            _ => {
+                return Err(io::Error::other(format!(
+                    "`{name}`: expected an Ethernet channel"
+                )))
+            }
+        };
+        let (queue, frames) = mpsc::sync_channel(4096);
+        std::thread::Builder::new()
+            .name(format!("iface-{name}"))
+            .spawn(move || loop {
+                let item = match rx.next() {
+                    Ok(frame) => Ok(frame.to_vec()),
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+                        ) =>
+                    {
+                        // Nothing arrived: stop if the port is gone.
+                        match queue.try_send(Err(io::ErrorKind::WouldBlock.into())) {
+                            Err(mpsc::TrySendError::Disconnected(_)) => return,
+                            _ => continue,
+                        }
+                    }
+                    Err(e) => Err(e),
+                };
+                match queue.try_send(item) {
+                    Ok(()) => {}
+                    // A full queue drops the frame, as a NIC's ring does.
+                    Err(mpsc::TrySendError::Full(_)) => {}
+                    Err(mpsc::TrySendError::Disconnected(_)) => return,
+                }
+            })?;
+        Ok(LinuxIface {
+            name: name.into(),
+            tx,
+            rx: frames,
+            peeked: None,
+        })
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Port for LinuxIface {
+    fn ready(&mut self) -> io::Result<Option<Arrival>> {
+        while self.peeked.is_none() {
+            match self.rx.try_recv() {
+                Ok(Ok(frame)) => self.peeked = Some(frame),
+                Ok(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Ok(Err(e)) => return Err(io::Error::new(e.kind(), format!("{}: {e}", self.name))),
+                Err(_) => break,
+            }
+        }
+        Ok(self.peeked.as_ref().map(|_| Arrival::Now))
+    }
+
+    fn recv(&mut self, buf: &mut Vec<u8>) -> io::Result<bool> {
+        self.ready()?;
+        Ok(match self.peeked.take() {
+            Some(d) => {
+                *buf = d;
+                true
+            }
+            None => false,
+        })
+    }
+
+    fn send(&mut self, _now_us: u64, data: &[u8]) -> io::Result<()> {
+        match self.tx.send_to(data, None) {
+            Some(r) => r.map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", self.name))),
+            None => Err(io::Error::other(format!(
+                "{}: the frame was not sent",
+                self.name
+            ))),
+        }
+    }
+}
+
 // ---- devices ----
 
 /// Where a device's clock comes from.
