@@ -2,21 +2,25 @@
 //! its ports on pcap files.
 //!
 //! Every input file is read first (pcap or pcapng), the packets of all
-//! ports are merged by timestamp (ties keep the order of the command line,
-//! then of the file), and each is processed at its own timestamp, counted
-//! in microseconds from the earliest packet: meters therefore give the same
-//! colours on every run. Output packets carry the timestamp of the packet
-//! that produced them. Packets sent to a port without an output file are
-//! counted as dropped. The drop counters are printed on exit.
+//! ports are merged by timestamp (ties go to the lower port number, then
+//! keep the file's order), and each is processed at its own timestamp,
+//! counted in microseconds from the earliest packet: meters therefore give
+//! the same colours on every run. Output packets carry the timestamp of the
+//! packet that produced them. Packets sent to a port without an output file
+//! are counted as dropped. The drop counters are printed on exit.
+//!
+//! With `--cpu-port N`, packets sent to port N go to the controller as
+//! `simple_switch_grpc` hands them over: the program's `packet_in` header
+//! is stripped and its fields become the packet-in's metadata; with
+//! `--packet-in FILE` each is written as one JSON line.
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use fairshare_switch::{rules, Switch};
-use pcap_file::pcap::{PcapPacket, PcapReader, PcapWriter};
-use pcap_file::pcapng::{Block, PcapNgReader};
+use fairshare_switch::port::{self, ControllerPort, Device, PcapPort};
+use fairshare_switch::{rules, CpuPort, Switch};
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::BufWriter;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -41,6 +45,22 @@ pub struct SwitchArgs {
     /// each such port writes `<port>_out.pcap`.
     #[arg(long = "pcap-dir", value_name = "DIR")]
     pcap_dir: Option<PathBuf>,
+    /// The CPU port: packets sent to it lose their `packet_in` header and
+    /// go to the controller (see --packet-in).
+    #[arg(long = "cpu-port", value_name = "N")]
+    cpu_port: Option<u32>,
+    /// Where the packets for the controller go, one JSON line each:
+    /// `{"time_us":..,"metadata":[{"id":1,"name":"ingress_port","value":"0x0003"}],"payload":"<hex>"}`.
+    #[arg(long = "packet-in", value_name = "FILE", requires = "cpu_port")]
+    packet_in: Option<PathBuf>,
+    /// A port on a Linux network interface (AF_PACKET; needs CAP_NET_RAW),
+    /// e.g. `1=veth0`. With interfaces the switch runs live, on the wall
+    /// clock, until --run-for ends (or it is killed).
+    #[arg(long = "iface", value_name = "PORT=NAME")]
+    iface: Vec<String>,
+    /// How long a live switch runs, in seconds.
+    #[arg(long = "run-for", value_name = "SECS")]
+    run_for: Option<f64>,
     /// The egress port that means "drop".
     #[arg(long, default_value_t = fairshare_switch::DEFAULT_DROP_PORT)]
     drop_port: u32,
@@ -59,26 +79,11 @@ fn port_file(s: &str) -> Result<(u32, PathBuf)> {
 /// Reads every packet of a pcap or pcapng file with its timestamp.
 fn read_packets(path: &Path) -> Result<Vec<(Duration, Vec<u8>)>> {
     let data = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut out = vec![];
-    if data.starts_with(&[0x0a, 0x0d, 0x0d, 0x0a]) {
-        let mut r = PcapNgReader::new(&data[..])
-            .with_context(|| format!("{}: not a pcapng file", path.display()))?;
-        while let Some(b) = r.next_block() {
-            match b.with_context(|| format!("{}: a damaged pcapng block", path.display()))? {
-                Block::EnhancedPacket(p) => out.push((p.timestamp, p.data.into_owned())),
-                Block::SimplePacket(p) => out.push((Duration::ZERO, p.data.into_owned())),
-                _ => {}
-            }
-        }
-    } else {
-        let mut r = PcapReader::new(&data[..])
-            .with_context(|| format!("{}: not a pcap file", path.display()))?;
-        while let Some(p) = r.next_packet() {
-            let p = p.with_context(|| format!("{}: a damaged pcap record", path.display()))?;
-            out.push((p.timestamp, p.data.into_owned()));
-        }
-    }
-    Ok(out)
+    port::read_pcap(&data).with_context(|| format!("{}", path.display()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 pub fn run(a: &SwitchArgs) -> Result<ExitCode> {
@@ -135,58 +140,154 @@ pub fn run(a: &SwitchArgs) -> Result<ExitCode> {
         }
         inputs.sort();
     }
-    if inputs.is_empty() {
-        return bad("no input: give --pcap-in PORT=FILE or --pcap-dir DIR".into());
+    let mut ifaces = vec![];
+    for s in &a.iface {
+        match port_file(s) {
+            Ok((port, name)) => ifaces.push((port, name.to_string_lossy().into_owned())),
+            Err(e) => return bad(format!("--iface: {e:#}")),
+        }
+    }
+    if inputs.is_empty() && ifaces.is_empty() {
+        return bad(
+            "no input: give --pcap-in PORT=FILE, --pcap-dir DIR or --iface PORT=NAME".into(),
+        );
     }
 
-    let mut packets = vec![];
+    let mut packets: BTreeMap<u32, Vec<(Duration, Vec<u8>)>> = BTreeMap::new();
     for (port, path) in &inputs {
         match read_packets(path) {
-            Ok(ps) => packets.extend(ps.into_iter().map(|(ts, d)| (ts, *port, d))),
+            Ok(ps) => packets.entry(*port).or_default().extend(ps),
             Err(e) => return bad(format!("{e:#}")),
         }
     }
-    // A stable sort keeps the command-line and file order among equal times.
-    packets.sort_by_key(|(ts, _, _)| *ts);
-    let origin = packets.first().map_or(Duration::ZERO, |p| p.0);
-
-    let mut writers = BTreeMap::new();
-    for (port, path) in &outputs {
-        let f = File::create(path).with_context(|| format!("creating {}", path.display()))?;
-        let w = PcapWriter::new(BufWriter::new(f))
-            .with_context(|| format!("writing {}", path.display()))?;
-        writers.insert(*port, w);
+    // Packets of a port are taken in time order (a stable sort keeps the
+    // files' order among equal times).
+    for ps in packets.values_mut() {
+        ps.sort_by_key(|(ts, _)| *ts);
     }
+    let origin = packets
+        .values()
+        .filter_map(|ps| ps.first().map(|p| p.0))
+        .min()
+        .unwrap_or(Duration::ZERO);
+
+    let cpu = match a.cpu_port.map(|n| CpuPort::detect(&sw, n)).transpose() {
+        Ok(c) => c,
+        Err(e) => return bad(format!("--cpu-port: {e}")),
+    };
+    let mut dev = Device::new(sw);
+    let mut outputs: BTreeMap<u32, PathBuf> = outputs.into_iter().collect();
+    let mut ports: Vec<u32> = packets.keys().chain(outputs.keys()).copied().collect();
+    ports.sort();
+    ports.dedup();
+    for n in ports {
+        if Some(n) == a.cpu_port {
+            continue;
+        }
+        let writer: Option<Box<dyn Write + Send>> = match outputs.remove(&n) {
+            Some(path) => {
+                let f =
+                    File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+                Some(Box::new(BufWriter::new(f)))
+            }
+            None => None,
+        };
+        let input = packets.remove(&n).unwrap_or_default();
+        let p = PcapPort::new(input, origin, writer)
+            .with_context(|| format!("writing the output of port {n}"))?;
+        dev.attach(n, Box::new(p));
+    }
+    #[cfg(target_os = "linux")]
+    for (n, name) in &ifaces {
+        match port::LinuxIface::open(name) {
+            Ok(p) => dev.attach(*n, Box::new(p)),
+            Err(e) => return bad(format!("--iface {n}={name}: {e}")),
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    if !ifaces.is_empty() {
+        return bad("--iface needs Linux (AF_PACKET)".into());
+    }
+    let live = !ifaces.is_empty();
+    let started = std::time::Instant::now();
+    if live {
+        dev.set_clock(port::Clock::Wall(started));
+    }
+    let deadline = a
+        .run_for
+        .map(|s| started + Duration::from_secs_f64(s.max(0.0)));
+    let mut punted = 0u64;
+    let packet_ins = match cpu {
+        Some(cpu) => {
+            let n = cpu.port;
+            let names = cpu
+                .packet_in
+                .as_ref()
+                .map(|h| h.fields().to_vec())
+                .unwrap_or_default();
+            let (p, _packet_outs, rx) = ControllerPort::with_channel(cpu);
+            dev.attach(n, Box::new(p));
+            Some((rx, names))
+        }
+        None => None,
+    };
+    let mut lines = match &a.packet_in {
+        Some(path) => Some(BufWriter::new(
+            File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        )),
+        None => None,
+    };
     let mut failure = None;
-    for (ts, port, data) in &packets {
-        let now = (*ts - origin).as_micros() as u64;
-        let mut sent = vec![];
-        sw.process(*port, data, now, &mut |p, bytes| {
-            sent.push((p, bytes.to_vec()))
-        });
-        for (p, bytes) in sent {
-            match writers.get_mut(&p) {
-                Some(w) => {
-                    let pkt = PcapPacket::new(*ts, bytes.len() as u32, &bytes);
-                    if let Err(e) = w.write_packet(&pkt) {
-                        failure.get_or_insert(format!("writing the output of port {p}: {e}"));
+    loop {
+        if live && deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            break;
+        }
+        match dev.step() {
+            Ok(true) => {}
+            Ok(false) if !live => break,
+            Ok(false) => std::thread::sleep(Duration::from_micros(200)),
+            Err(e) => {
+                failure.get_or_insert(format!("{e}"));
+                break;
+            }
+        }
+        if let Some((rx, names)) = &packet_ins {
+            while let Ok((time, pin)) = rx.try_recv() {
+                punted += 1;
+                if let Some(w) = &mut lines {
+                    let metadata: Vec<serde_json::Value> = pin
+                        .metadata
+                        .iter()
+                        .map(|m| {
+                            let name = names.iter().find(|f| f.id == m.id).map(|f| f.name.as_str());
+                            serde_json::json!({"id": m.id, "name": name, "value": format!("0x{}", hex(&m.value))})
+                        })
+                        .collect();
+                    let line = serde_json::json!({"time_us": time, "metadata": metadata, "payload": hex(&pin.payload)});
+                    if let Err(e) = writeln!(w, "{line}") {
+                        failure.get_or_insert(format!("writing the packet-ins: {e}"));
                     }
                 }
-                None => sw.count_no_port(),
             }
         }
     }
-    for (port, w) in writers {
-        let mut inner = w.into_writer();
-        if let Err(e) = std::io::Write::flush(&mut inner) {
-            failure.get_or_insert(format!("writing the output of port {port}: {e}"));
+    if let Err(e) = dev.flush() {
+        failure.get_or_insert(format!("writing the outputs: {e}"));
+    }
+    if let Some(w) = &mut lines {
+        if let Err(e) = w.flush() {
+            failure.get_or_insert(format!("writing the packet-ins: {e}"));
         }
     }
+    let sw = &dev.switch;
     let s = sw.stats();
     eprintln!(
         "packets: {} received, {} sent; dropped: {} by ingress (drop port or mark_to_drop), {} by egress, {} to a multicast group, {} to a port without output; {} parser errors, {} checksum errors",
         s.received, s.sent, s.dropped_ingress, s.dropped_egress, s.dropped_multicast, s.dropped_no_port, s.parser_errors, s.checksum_errors
     );
+    if a.cpu_port.is_some() {
+        eprintln!("packet-ins: {punted}");
+    }
     if let Some(f) = failure {
         bail!(f);
     }

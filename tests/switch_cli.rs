@@ -119,3 +119,85 @@ fn switch_runs_pcap_files_and_reports_drops() {
         "a file that is not BMv2 JSON is bad input"
     );
 }
+
+#[test]
+fn switch_hands_packets_for_the_cpu_port_to_the_controller() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("switch-cli-cpu");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let out = dir.join("out");
+    let status = Command::new(env!("CARGO_BIN_EXE_fairshare"))
+        .args(["compile", "-o"])
+        .arg(&out)
+        .arg(root.join("examples/single.fsp"))
+        .status()
+        .expect("run compile");
+    assert!(status.success(), "fairshare compile failed");
+    let json = out.join("pipelines/bmv2-cpu255/fairshare.json");
+    let rules = out.join("switches/dc1-sw/rules.json");
+    // RSVP (IP protocol 46) is punted to the controller.
+    let mut rsvp = frame([2, 0, 0, 1, 0, 3], [192, 0, 2, 5], [10, 0, 0, 1], 64);
+    rsvp[23] = 46;
+    rsvp[24..26].copy_from_slice(&[0, 0]);
+    let mut sum: u32 = rsvp[14..34]
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
+        .sum();
+    while sum >> 16 != 0 {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    rsvp[24..26].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+    write_pcap(&dir.join("p3.pcap"), &[(10, rsvp.clone())]);
+    let output = Command::new(env!("CARGO_BIN_EXE_fairshare"))
+        .arg("switch")
+        .arg("--json")
+        .arg(&json)
+        .arg("--rules")
+        .arg(&rules)
+        .arg(format!("--pcap-in=3={}", dir.join("p3.pcap").display()))
+        .args(["--cpu-port", "255", "--packet-in"])
+        .arg(dir.join("packet_in.jsonl"))
+        .output()
+        .expect("run switch");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "switch failed: {stderr}");
+    assert!(stderr.contains("packet-ins: 1"), "{stderr}");
+    let text = std::fs::read_to_string(dir.join("packet_in.jsonl")).expect("packet-ins");
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    let hex: String = rsvp.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(
+        lines[0]["payload"],
+        hex.as_str(),
+        "the frame, header stripped"
+    );
+    assert_eq!(lines[0]["time_us"], 0);
+    let md = &lines[0]["metadata"];
+    assert_eq!(md[0]["name"], "ingress_port");
+    assert_eq!(md[0]["value"], "0x03");
+    assert_eq!(md[1]["name"], "reason");
+    assert_eq!(
+        md[1]["value"],
+        format!("0x{:02x}", fairshare_codegen::pipeline::PUNT_RSVP).as_str()
+    );
+}
+
+#[test]
+fn switch_refuses_an_interface_that_does_not_exist() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let json = root.join("runtime/switch/tests/data/minimal.json");
+    let output = Command::new(env!("CARGO_BIN_EXE_fairshare"))
+        .arg("switch")
+        .arg("--json")
+        .arg(&json)
+        .args(["--iface", "1=fs-no-such-if", "--run-for", "0"])
+        .output()
+        .expect("run switch");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("fs-no-such-if"), "{stderr}");
+}

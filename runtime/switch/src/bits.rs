@@ -15,6 +15,16 @@ pub(crate) fn mask(width: u32) -> u128 {
 /// significant bit first. The caller guarantees `off + width <= 8 * buf.len()`.
 #[inline]
 pub(crate) fn read_bits(buf: &[u8], off: usize, width: u32) -> u128 {
+    let (byte, skip) = (off / 8, (off % 8) as u32);
+    if skip + width <= 128 && width > 0 {
+        if let Some(w) = buf.get(byte..byte + 16) {
+            // A 16-byte window holds the whole field: one load and a shift.
+            let mut a = [0u8; 16];
+            a.copy_from_slice(w);
+            let window = u128::from_be_bytes(a);
+            return (window >> (128 - skip - width)) & mask(width);
+        }
+    }
     let end = off + width as usize;
     if off % 8 == 0 && end % 8 == 0 {
         let mut acc = 0u128;
@@ -40,6 +50,18 @@ pub(crate) fn read_bits(buf: &[u8], off: usize, width: u32) -> u128 {
 /// `buf`, most significant bit first, leaving the other bits alone.
 #[inline]
 pub(crate) fn write_bits(buf: &mut [u8], off: usize, width: u32, val: u128) {
+    let (byte, skip) = (off / 8, (off % 8) as u32);
+    if skip + width <= 128 && width > 0 {
+        if let Some(w) = buf.get_mut(byte..byte + 16) {
+            let mut a = [0u8; 16];
+            a.copy_from_slice(w);
+            let shift = 128 - skip - width;
+            let m = mask(width) << shift;
+            let window = (u128::from_be_bytes(a) & !m) | ((val << shift) & m);
+            w.copy_from_slice(&window.to_be_bytes());
+            return;
+        }
+    }
     let end = off + width as usize;
     if off % 8 == 0 && end % 8 == 0 {
         let mut v = val;

@@ -26,6 +26,8 @@ pub enum Error {
     BadIndex { name: String, index: u64, size: u32 },
     #[error("meter `{name}`: {reason}")]
     BadMeter { name: String, reason: String },
+    #[error("controller header: {0}")]
+    BadController(String),
     #[error("rules: {0}")]
     Rules(String),
 }

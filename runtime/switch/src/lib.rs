@@ -20,8 +20,13 @@
 //! * Time is given by the caller (microseconds since the switch's time
 //!   origin), so that meters give the same colours on every run.
 //!
-//! Boundary: no ports, files, sockets or threads; the binary and the
-//! P4Runtime server wrap the core. Values are 128-bit numbers: fields over
+//! Boundary: the core ([`Switch`]) has no ports, files, sockets or
+//! threads. [`port`] wraps it: a [`port::Port`] trait with pcap files,
+//! Linux interfaces (`AF_PACKET`, through `pnet_datalink`),
+//! in-process links and the CPU port's controller channel ([`cpu`] holds the
+//! `packet_in`/`packet_out` header layouts, as `simple_switch_grpc` uses
+//! them), and a [`port::Device`] / [`port::Network`] that run switches
+//! with their ports. Values are 128-bit numbers: fields over
 //! 128 bits can be extracted, emitted and copied with their header, not
 //! computed on (refused at load if an expression, key or action reads them).
 //!
@@ -59,15 +64,18 @@
 //! ```
 
 mod bits;
+pub mod cpu;
 mod error;
 mod exec;
 mod hash;
 pub mod meter;
+pub mod port;
 pub mod program;
 pub mod rules;
 mod table;
 
 pub use bits::to_bytes;
+pub use cpu::{CpuPort, PacketIn, PacketOut};
 pub use error::Error;
 pub use exec::Stats;
 pub use meter::{MeterConfig, MeterUnit};
@@ -281,6 +289,20 @@ impl Switch {
         let port = ex.std_get(p.std.egress_port) as u32;
         ex.stats.sent += 1;
         emit(port, out);
+    }
+
+    /// The fields of a header instance, `(name, width)` in order; `None`
+    /// when the program has no such header.
+    pub fn header_fields(&self, header: &str) -> Option<Vec<(String, u32)>> {
+        let h = self.prog.headers.iter().find(|h| h.name == header)?;
+        Some(
+            (h.first_field..h.first_field + h.n_fields)
+                .map(|f| {
+                    let fi = &self.prog.fields[f as usize];
+                    (fi.short.clone(), fi.width)
+                })
+                .collect(),
+        )
     }
 
     /// The error names of the program, by code (for decoding `parser_error`).

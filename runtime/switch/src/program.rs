@@ -109,6 +109,8 @@ pub(crate) enum Expr {
     },
     Un(UnOp, Box<Expr>),
     Bin(BinOp, Box<Expr>, Box<Expr>),
+    /// `Bin(op, Field(f), Const(c))`, in one node (never `LAnd`/`LOr`).
+    FieldOp(BinOp, Fid, u128),
     Cond(Box<Expr>, Box<Expr>, Box<Expr>),
     /// Wraps to `width` bits and reads the result as signed.
     TwoCompMod(Box<Expr>, u32),
@@ -119,6 +121,20 @@ pub(crate) enum Expr {
         width: u32,
         signed: bool,
     },
+}
+
+/// Rewrites the shapes p4c emits most into single nodes: `d2b(valid)` is
+/// `valid`, and a binary operation of an unsigned field and a constant
+/// (`ttl <= 1`, `ttl - 1`) is one [`Expr::FieldOp`].
+pub(crate) fn simplify(e: Expr) -> Expr {
+    match e {
+        Expr::Un(UnOp::D2b, inner) if matches!(*inner, Expr::Valid(_)) => *inner,
+        Expr::Bin(op, a, b) if !matches!(op, BinOp::LAnd | BinOp::LOr) => match (*a, *b) {
+            (Expr::Field(f), Expr::Const(c)) => Expr::FieldOp(op, f, c),
+            (a, b) => Expr::Bin(op, Box::new(a), Box::new(b)),
+        },
+        e => e,
+    }
 }
 
 impl Expr {
@@ -506,6 +522,10 @@ impl<'a> Ctx<'a> {
     }
 
     fn expr(&self, path: &str, o: &Operand, scope: &Scope) -> Result<Expr, Error> {
+        self.expr_raw(path, o, scope).map(simplify)
+    }
+
+    fn expr_raw(&self, path: &str, o: &Operand, scope: &Scope) -> Result<Expr, Error> {
         Ok(match o {
             Operand::Field { value } => self.field_expr(path, value)?,
             Operand::Hexstr { value, .. } => {

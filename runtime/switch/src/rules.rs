@@ -2,35 +2,17 @@
 //! and meter configurations by P4Info-style names) into a switch.
 //!
 //! Match fields are found by the table key's `name` in the JSON (as P4Info
-//! names them, e.g. `hdr.ipv4.dst_addr`); a key the rule leaves out matches
-//! anything (ternary mask 0, lpm prefix 0, optional unset), as in
-//! P4Runtime, except exact keys, which must be given. Match values are
-//! written as for BMv2's CLI (`v/len`, `v&&&mask`, `lo->hi`); values are
-//! numbers, dotted IPv4 addresses, colon-separated MAC addresses, or `0x`
-//! strings.
+//! names them, e.g. `hdr.ipv4.dst_addr`), and the match kind is the key's:
+//! a value is written as for BMv2's CLI (exact `value`, lpm `value/len`,
+//! ternary `value&&&mask`, range `low->high`, optional `value`). A key the
+//! rule leaves out matches anything (ternary mask 0, lpm prefix 0, optional
+//! unset), as in P4Runtime, except exact keys, which must be given. Values
+//! are numbers, dotted IPv4 addresses, colon-separated MAC addresses, or
+//! `0x` strings.
 
 use crate::{Entry, Error, KeyMatch, MatchKind, MeterConfig, Switch};
-use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
-
-/// A JSON object read as its (name, value) pairs, in order.
-fn pairs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(String, RuleValue)>, D::Error> {
-    struct V;
-    impl<'de> Visitor<'de> for V {
-        type Value = Vec<(String, RuleValue)>;
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("an object of names to values")
-        }
-        fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
-            let mut out = vec![];
-            while let Some((k, v)) = m.next_entry::<String, RuleValue>()? {
-                out.push((k, v));
-            }
-            Ok(out)
-        }
-    }
-    d.deserialize_map(V)
-}
+use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
@@ -79,14 +61,14 @@ fn parse_text(s: &str) -> Option<u128> {
 #[derive(Debug, Clone, Deserialize)]
 pub struct TableEntry {
     pub table: String,
-    /// Key fields by name, in order; each value is written as for BMv2's
-    /// CLI: exact `v`, LPM `v/len`, ternary `v&&&mask`, range `lo->hi`,
-    /// optional `v`. The table's key says which.
-    #[serde(rename = "match", default, deserialize_with = "pairs")]
-    pub matches: Vec<(String, RuleValue)>,
+    /// Key name to match, written as for BMv2's CLI: exact `value`, LPM
+    /// `value/length`, ternary `value&&&mask`, range `low->high`.
+    #[serde(rename = "match", default)]
+    pub matches: BTreeMap<String, RuleValue>,
     pub action: String,
-    #[serde(default, deserialize_with = "pairs")]
-    pub params: Vec<(String, RuleValue)>,
+    /// Parameter name to value.
+    #[serde(default)]
+    pub params: BTreeMap<String, RuleValue>,
     #[serde(default)]
     pub priority: Option<u32>,
 }
@@ -121,54 +103,14 @@ impl Rules {
 pub fn entry(sw: &Switch, e: &TableEntry) -> Result<Entry, Error> {
     let keys = sw.table_keys(&e.table)?;
     let mut out: Vec<Option<KeyMatch>> = vec![None; keys.len()];
-    for (field, value) in &e.matches {
+    for (field, v) in &e.matches {
         let Some(i) = keys.iter().position(|k| &k.name == field) else {
             return Err(Error::Rules(format!(
                 "table `{}` has no key `{field}`",
                 e.table
             )));
         };
-        let bad = |what: &str| {
-            Error::Rules(format!(
-                "table `{}`, key `{field}`: expected {what}",
-                e.table
-            ))
-        };
-        let text = match value {
-            RuleValue::Int(v) => v.to_string(),
-            RuleValue::Text(t) => t.clone(),
-        };
-        let num = |s: &str| RuleValue::Text(s.to_string()).to_u128();
-        out[i] = Some(match keys[i].kind {
-            MatchKind::Exact => KeyMatch::Exact(value.to_u128()?),
-            MatchKind::Optional => KeyMatch::Optional(Some(value.to_u128()?)),
-            MatchKind::Lpm => {
-                let (v, len) = text
-                    .split_once('/')
-                    .ok_or_else(|| bad("`value/prefix-length`"))?;
-                let prefix_len = len.parse().map_err(|_| bad("a prefix length after `/`"))?;
-                KeyMatch::Lpm {
-                    value: num(v)?,
-                    prefix_len,
-                }
-            }
-            MatchKind::Ternary => {
-                let (v, m) = text
-                    .split_once("&&&")
-                    .ok_or_else(|| bad("`value&&&mask`"))?;
-                KeyMatch::Ternary {
-                    value: num(v)?,
-                    mask: num(m)?,
-                }
-            }
-            MatchKind::Range => {
-                let (lo, hi) = text.split_once("->").ok_or_else(|| bad("`low->high`"))?;
-                KeyMatch::Range {
-                    low: num(lo)?,
-                    high: num(hi)?,
-                }
-            }
-        });
+        out[i] = Some(key_match(keys[i].kind, v)?);
     }
     let keys = out
         .into_iter()
@@ -199,8 +141,8 @@ pub fn entry(sw: &Switch, e: &TableEntry) -> Result<Entry, Error> {
     };
     let params = params_def
         .iter()
-        .map(|(name, _)| match e.params.iter().find(|(n, _)| n == name) {
-            Some((_, v)) => v.to_u128(),
+        .map(|(name, _)| match e.params.get(name) {
+            Some(v) => v.to_u128(),
             None => Err(Error::Rules(format!(
                 "action `{}`: parameter `{name}` is missing",
                 e.action
@@ -212,6 +154,46 @@ pub fn entry(sw: &Switch, e: &TableEntry) -> Result<Entry, Error> {
         action: e.action.clone(),
         params,
         priority: e.priority.unwrap_or(0),
+    })
+}
+
+/// One key's match from its BMv2-CLI-style text.
+fn key_match(kind: MatchKind, v: &RuleValue) -> Result<KeyMatch, Error> {
+    let text = match v {
+        RuleValue::Int(_) => None,
+        RuleValue::Text(s) => Some(s.as_str()),
+    };
+    let part = |s: &str| RuleValue::Text(s.trim().to_string()).to_u128();
+    let expected = |form: &str| {
+        Error::Rules(format!(
+            "expected a {kind:?} match written `{form}`, found `{}`",
+            text.unwrap_or_default()
+        ))
+    };
+    Ok(match kind {
+        MatchKind::Exact => KeyMatch::Exact(v.to_u128()?),
+        MatchKind::Optional => KeyMatch::Optional(Some(v.to_u128()?)),
+        MatchKind::Lpm => match text.and_then(|t| t.split_once('/')) {
+            Some((value, len)) => KeyMatch::Lpm {
+                value: part(value)?,
+                prefix_len: len.trim().parse().map_err(|_| expected("value/len"))?,
+            },
+            None => KeyMatch::Exact(v.to_u128()?),
+        },
+        MatchKind::Ternary => match text.and_then(|t| t.split_once("&&&")) {
+            Some((value, mask)) => KeyMatch::Ternary {
+                value: part(value)?,
+                mask: part(mask)?,
+            },
+            None => KeyMatch::Exact(v.to_u128()?),
+        },
+        MatchKind::Range => match text.and_then(|t| t.split_once("->")) {
+            Some((low, high)) => KeyMatch::Range {
+                low: part(low)?,
+                high: part(high)?,
+            },
+            None => KeyMatch::Exact(v.to_u128()?),
+        },
     })
 }
 
@@ -242,20 +224,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn entries_read_in_order_with_cli_style_values() {
+    fn entries_read_with_cli_style_values() {
         let r = Rules::parse(
             r#"{"table_entries":[{"table":"t","match":{"a":"10.0.0.0/8","b":"1&&&3","c":7},"action":"x","params":{"p":"02:00:00:00:00:01"},"priority":5}]}"#,
         )
         .expect("reads");
         let e = &r.table_entries[0];
         assert_eq!(
-            e.matches
-                .iter()
-                .map(|(k, _)| k.as_str())
-                .collect::<Vec<_>>(),
+            e.matches.keys().map(String::as_str).collect::<Vec<_>>(),
             ["a", "b", "c"]
         );
-        assert_eq!(e.params[0].1.to_u128().expect("mac"), 0x0200_0000_0001);
+        assert_eq!(e.params["p"].to_u128().expect("mac"), 0x0200_0000_0001);
         assert_eq!(e.priority, Some(5));
     }
 

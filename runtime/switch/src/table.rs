@@ -74,11 +74,27 @@ pub(crate) struct Stored {
     pub meter: Meter,
 }
 
+type PackedMap = HashMap<u128, u32, BuildHasherDefault<WordHasher>>;
+
 #[derive(Debug, Clone)]
 struct Group {
     prefix: u32,
     masks: Vec<u128>,
+    /// The masks packed, for tables whose keys fit in 128 bits.
+    packed_mask: u128,
+    /// Entries by their values, for keys over 128 bits in all.
     map: WordMap,
+    /// Entries by their packed values, for keys of 128 bits or fewer.
+    packed: PackedMap,
+}
+
+/// Key values side by side, the first key in the most significant bits.
+#[inline]
+fn pack(values: &[u128], widths: &[u32]) -> u128 {
+    values
+        .iter()
+        .zip(widths)
+        .fold(0u128, |acc, (v, w)| acc.checked_shl(*w).unwrap_or(0) | v)
 }
 
 #[derive(Debug, Clone)]
@@ -96,6 +112,9 @@ pub(crate) struct TableState {
     pub default: ActionCall,
     pub len: u32,
     seq: u64,
+    /// Key widths, when they add up to 128 bits or fewer and the table is
+    /// hashed: keys are then looked up as one packed number.
+    packed_widths: Option<Vec<u32>>,
 }
 
 impl TableState {
@@ -114,6 +133,8 @@ impl TableState {
             default,
             len: 0,
             seq: 0,
+            packed_widths: (hashed && keys.iter().map(|k| k.width).sum::<u32>() <= 128)
+                .then(|| keys.iter().map(|k| k.width).collect()),
         }
     }
 
@@ -211,10 +232,15 @@ impl TableState {
     ) -> Result<Option<u32>, String> {
         let (value, masks, ranges, _) = Self::normalise(info, keys)?;
         Ok(match &self.index {
-            Index::Hashed(groups) => groups
-                .iter()
-                .find(|g| g.masks == masks)
-                .and_then(|g| g.map.get(value.as_slice()).copied()),
+            Index::Hashed(groups) => {
+                groups
+                    .iter()
+                    .find(|g| g.masks == masks)
+                    .and_then(|g| match &self.packed_widths {
+                        Some(w) => g.packed.get(&pack(&value, w)).copied(),
+                        None => g.map.get(value.as_slice()).copied(),
+                    })
+            }
             Index::Scan(order) => order.iter().copied().find(|h| {
                 self.slots[*h as usize].as_ref().is_some_and(|s| {
                     s.value == value
@@ -269,14 +295,23 @@ impl TableState {
                     None => {
                         groups.push(Group {
                             prefix,
+                            packed_mask: self.packed_widths.as_ref().map_or(0, |w| pack(&masks, w)),
                             masks: masks.clone(),
                             map: WordMap::default(),
+                            packed: PackedMap::default(),
                         });
                         groups.sort_by_key(|g| std::cmp::Reverse(g.prefix));
                         groups.iter().position(|g| g.masks == masks).unwrap_or(0)
                     }
                 };
-                groups[gi].map.insert(value.into_boxed_slice(), handle);
+                match &self.packed_widths {
+                    Some(w) => {
+                        groups[gi].packed.insert(pack(&value, w), handle);
+                    }
+                    None => {
+                        groups[gi].map.insert(value.into_boxed_slice(), handle);
+                    }
+                }
             }
             Index::Scan(order) => {
                 order.push(handle);
@@ -302,8 +337,16 @@ impl TableState {
         match &mut self.index {
             Index::Hashed(groups) => {
                 if let Some(gi) = groups.iter().position(|g| g.masks == stored.masks) {
-                    groups[gi].map.remove(stored.value.as_slice());
-                    if groups[gi].map.is_empty() {
+                    let g = &mut groups[gi];
+                    match &self.packed_widths {
+                        Some(w) => {
+                            g.packed.remove(&pack(&stored.value, w));
+                        }
+                        None => {
+                            g.map.remove(stored.value.as_slice());
+                        }
+                    }
+                    if g.map.is_empty() && g.packed.is_empty() {
                         groups.remove(gi);
                     }
                 }
@@ -329,6 +372,12 @@ impl TableState {
     pub(crate) fn lookup(&self, key: &[u128], scratch: &mut Vec<u128>) -> Option<u32> {
         match &self.index {
             Index::Hashed(groups) => {
+                if let Some(w) = &self.packed_widths {
+                    let k = pack(key, w);
+                    return groups
+                        .iter()
+                        .find_map(|g| g.packed.get(&(k & g.packed_mask)).copied());
+                }
                 for g in groups {
                     scratch.clear();
                     scratch.extend(key.iter().zip(&g.masks).map(|(k, m)| k & m));
@@ -415,6 +464,40 @@ mod tests {
             ),
             Err(InsertError::Bad(_))
         ));
+    }
+
+    #[test]
+    fn keys_over_128_bits_in_all_are_hashed_unpacked() {
+        let info = [key(MatchKind::Exact, 100), key(MatchKind::Lpm, 64)];
+        let mut t = TableState::new(&info, call(0));
+        assert!(t.packed_widths.is_none());
+        let big = 1u128 << 99;
+        t.insert(
+            &info,
+            vec![
+                KeyMatch::Exact(big),
+                KeyMatch::Lpm {
+                    value: 0xff00 << 48,
+                    prefix_len: 8,
+                },
+            ],
+            call(1),
+            0,
+        )
+        .expect("insert");
+        let h = t
+            .insert(
+                &info,
+                vec![KeyMatch::Exact(big), KeyMatch::Exact(0xff01 << 48)],
+                call(2),
+                0,
+            )
+            .expect("insert");
+        assert_eq!(hit(&t, &[big, 0xff01 << 48]), Some(2));
+        assert_eq!(hit(&t, &[big, 0xff02 << 48]), Some(1));
+        assert_eq!(hit(&t, &[big + 1, 0xff02 << 48]), None);
+        t.remove(h);
+        assert_eq!(hit(&t, &[big, 0xff01 << 48]), Some(1));
     }
 
     #[test]
