@@ -135,7 +135,7 @@ fn switch_hands_packets_for_the_cpu_port_to_the_controller() {
         .expect("run compile");
     assert!(status.success(), "fairshare compile failed");
     let json = out.join("pipelines/bmv2-cpu255/fairshare.json");
-    let rules = out.join("switches/dc1-sw/rules.json");
+    let rules = out.join("switches/dc1-sw.rules.json");
     // RSVP (IP protocol 46) is punted to the controller.
     let mut rsvp = frame([2, 0, 0, 1, 0, 3], [192, 0, 2, 5], [10, 0, 0, 1], 64);
     rsvp[23] = 46;
