@@ -210,7 +210,7 @@ impl FlowSpec {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn parse(b: &[u8], offset: usize) -> Result<FlowSpec, Error> {
         let class = ClassNum::FLOWSPEC;
         if b.len() < 12 {

@@ -265,7 +265,7 @@ fn v6(b: &[u8], at: usize) -> Ipv6Addr {
 /// Reads the address of an address-first object (IPv4 C-Type 1 with a body
 /// of `4 + tail` bytes, IPv6 C-Type 2 with `16 + tail`), returning the
 /// address and the offset of what follows it.
-#[inline]
+#[inline(always)]
 fn addr_first(view: &ObjectView<'_>, tail: usize) -> Result<(IpAddr, usize), Error> {
     let b = view.body();
     match view.c_type() {
@@ -319,7 +319,7 @@ fn addr_len(a: &IpAddr) -> usize {
 pub(crate) mod parse {
     use super::*;
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn session(view: &ObjectView<'_>) -> Result<Session, Error> {
         let b = view.body();
         let (dest, at) = addr_first(view, 4)?;
@@ -331,7 +331,7 @@ pub(crate) mod parse {
         })
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn hop(view: &ObjectView<'_>) -> Result<Hop, Error> {
         let b = view.body();
         let (addr, at) = addr_first(view, 4)?;
@@ -341,7 +341,7 @@ pub(crate) mod parse {
         })
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn time_values(view: &ObjectView<'_>) -> Result<TimeValues, Error> {
         if view.c_type() != 1 {
             return Err(unknown_c_type(view));
@@ -352,7 +352,7 @@ pub(crate) mod parse {
         })
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn error_spec(view: &ObjectView<'_>) -> Result<ErrorSpec, Error> {
         let b = view.body();
         let (node, at) = addr_first(view, 4)?;
@@ -381,7 +381,7 @@ pub(crate) mod parse {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn style(view: &ObjectView<'_>) -> Result<Style, Error> {
         if view.c_type() != 1 {
             return Err(unknown_c_type(view));
@@ -398,7 +398,7 @@ pub(crate) mod parse {
         Ok(Style { flags: b[0], kind })
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn flowspec(view: &ObjectView<'_>) -> Result<FlowSpec, Error> {
         if view.c_type() != C_TYPE_INTSERV {
             return Err(unknown_c_type(view));
@@ -407,7 +407,7 @@ pub(crate) mod parse {
     }
 
     /// FILTER_SPEC and SENDER_TEMPLATE, which share their forms.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn filter_spec(view: &ObjectView<'_>) -> Result<FilterSpec, Error> {
         let b = view.body();
         if view.c_type() == C_TYPE_IPV6_FLOW_LABEL {
@@ -425,7 +425,7 @@ pub(crate) mod parse {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn sender_tspec(view: &ObjectView<'_>) -> Result<TokenBucket, Error> {
         if view.c_type() != C_TYPE_INTSERV {
             return Err(unknown_c_type(view));
@@ -448,7 +448,7 @@ pub(crate) mod parse {
         })
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn resv_confirm(view: &ObjectView<'_>) -> Result<ResvConfirm, Error> {
         let (receiver, _) = addr_first(view, 0)?;
         Ok(ResvConfirm { receiver })
