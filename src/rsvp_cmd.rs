@@ -1,4 +1,5 @@
-//! `fairshare rsvp decode|encode`: RSVP messages in pcap captures, as JSON
+//! `fairshare rsvp decode|encode`: RSVP messages in pcap captures (pcap or
+//! pcapng to decode, pcap written by encode), as JSON
 //! lines a person can read and edit, and back.
 //!
 //! One line per RSVP frame: `{"frame", "ts_sec", "ts_nsec", "ip", "message"}`
@@ -18,6 +19,10 @@ use anyhow::{bail, Context};
 use fairshare_rsvp::frame::{parse_frame, FrameHeader};
 use fairshare_rsvp::{parse_hex, Error as RsvpError, Message, ParseOptions};
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapReader, PcapWriter};
+use pcap_file::pcapng::blocks::interface_description::{
+    InterfaceDescriptionBlock, InterfaceDescriptionOption,
+};
+use pcap_file::pcapng::{Block, PcapNgReader};
 use pcap_file::{DataLink, Endianness, TsResolution};
 use serde::{Deserialize, Serialize};
 
@@ -25,7 +30,7 @@ use serde::{Deserialize, Serialize};
 pub enum RsvpCommand {
     /// Print every RSVP message of a capture as one JSON object per line.
     Decode {
-        /// A pcap file with Ethernet frames.
+        /// A pcap or pcapng file with Ethernet frames.
         file: PathBuf,
     },
     /// Build a capture from the JSON lines that `decode` prints.
@@ -96,35 +101,123 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The first four bytes of a pcapng file (its Section Header Block type).
+const PCAPNG_MAGIC: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
+
+/// Reads a pcap or a pcapng capture (told apart by their first bytes).
 fn decode(path: &Path, out: &mut dyn Write) -> anyhow::Result<Summary> {
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut reader = PcapReader::new(BufReader::new(file))
-        .with_context(|| format!("{}: not a pcap file", path.display()))?;
-    let link = reader.header().datalink;
-    if link != DataLink::ETHERNET {
-        bail!(
-            "{}: expected Ethernet frames (link type 1), found {link:?}",
-            path.display()
-        );
+    let mut input = BufReader::new(file);
+    let head = input
+        .fill_buf()
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let mut d = Decoder {
+        path,
+        out,
+        summary: Summary::default(),
+        frame: 0,
+    };
+    if head.starts_with(&PCAPNG_MAGIC) {
+        d.pcapng(input)?;
+    } else {
+        d.pcap(input)?;
     }
-    let mut summary = Summary::default();
-    let mut frame = 0u64;
-    while let Some(packet) = reader.next_packet() {
-        frame += 1;
-        let packet = packet.with_context(|| format!("{}: frame {frame}", path.display()))?;
-        let (ts_sec, ts_nsec) = (packet.timestamp.as_secs(), packet.timestamp.subsec_nanos());
-        let line = match parse_frame(&packet.data) {
+    Ok(d.summary)
+}
+
+/// Writes one line per RSVP frame of a capture.
+struct Decoder<'a> {
+    path: &'a Path,
+    out: &'a mut dyn Write,
+    summary: Summary,
+    /// The number of the last frame read, counted from 1.
+    frame: u64,
+}
+
+impl Decoder<'_> {
+    fn pcap(&mut self, input: BufReader<File>) -> anyhow::Result<()> {
+        let path = self.path;
+        let mut reader = PcapReader::new(input)
+            .with_context(|| format!("{}: not a pcap file", path.display()))?;
+        let link = reader.header().datalink;
+        if link != DataLink::ETHERNET {
+            bail!(
+                "{}: expected Ethernet frames (link type 1), found {link:?}",
+                path.display()
+            );
+        }
+        while let Some(packet) = reader.next_packet() {
+            self.frame += 1;
+            let packet =
+                packet.with_context(|| format!("{}: frame {}", path.display(), self.frame))?;
+            self.line(packet.timestamp, &packet.data)?;
+        }
+        Ok(())
+    }
+
+    /// Enhanced and simple packet blocks are frames; every interface that
+    /// carries one must be Ethernet. Timestamps follow each interface's
+    /// resolution and offset options.
+    fn pcapng(&mut self, input: BufReader<File>) -> anyhow::Result<()> {
+        let path = self.path;
+        let mut reader = PcapNgReader::new(input)
+            .with_context(|| format!("{}: not a pcapng file", path.display()))?;
+        while let Some(block) = reader.next_block() {
+            let block = block
+                .with_context(|| format!("{}: block after frame {}", path.display(), self.frame))?;
+            // The block borrows the reader, whose interfaces are read next.
+            let (interface, timestamp, data) = match block {
+                Block::EnhancedPacket(p) => {
+                    (p.interface_id, Some(p.timestamp), p.data.into_owned())
+                }
+                Block::SimplePacket(p) => {
+                    // The block's data may end in padding; the original
+                    // length says where the frame ends.
+                    let len = (p.original_len as usize).min(p.data.len());
+                    (0, None, p.data[..len].to_vec())
+                }
+                _ => continue,
+            };
+            self.frame += 1;
+            let Some(idb) = reader.interfaces().get(interface as usize) else {
+                bail!(
+                    "{}: frame {}: expected the description of interface {interface} before it, found none",
+                    path.display(),
+                    self.frame
+                );
+            };
+            if idb.linktype != DataLink::ETHERNET {
+                bail!(
+                    "{}: frame {}: expected Ethernet frames (link type 1) on interface {interface}, found {:?}",
+                    path.display(),
+                    self.frame,
+                    idb.linktype
+                );
+            }
+            let ts = match timestamp {
+                Some(raw) => pcapng_time(idb, raw)
+                    .with_context(|| format!("{}: frame {}", path.display(), self.frame))?,
+                None => Duration::ZERO,
+            };
+            self.line(ts, &data)?;
+        }
+        Ok(())
+    }
+
+    fn line(&mut self, timestamp: Duration, data: &[u8]) -> anyhow::Result<()> {
+        let (frame, ts_sec, ts_nsec) = (self.frame, timestamp.as_secs(), timestamp.subsec_nanos());
+        let line = match parse_frame(data) {
             // Not RSVP at all: not ours to report.
             Err(RsvpError::FrameEtherType { .. } | RsvpError::FrameNotRsvp { .. }) => {
-                summary.other += 1;
-                continue;
+                self.summary.other += 1;
+                return Ok(());
             }
             Err(e) => Err(e),
             Ok(f) => Message::parse_with(f.rsvp, ParseOptions::lenient()).map(|m| (f.header, m)),
         };
         let json = match line {
             Ok((ip, message)) => {
-                summary.messages += 1;
+                self.summary.messages += 1;
                 serde_json::to_string(&MessageLine {
                     frame,
                     ts_sec,
@@ -134,19 +227,57 @@ fn decode(path: &Path, out: &mut dyn Write) -> anyhow::Result<Summary> {
                 })?
             }
             Err(e) => {
-                summary.malformed += 1;
+                self.summary.malformed += 1;
                 serde_json::to_string(&MalformedLine {
                     frame,
                     ts_sec,
                     ts_nsec,
                     error: e.to_string(),
-                    bytes: hex(&packet.data),
+                    bytes: hex(data),
                 })?
             }
         };
-        writeln!(out, "{json}")?;
+        writeln!(self.out, "{json}")?;
+        Ok(())
     }
-    Ok(summary)
+}
+
+/// The time of an enhanced packet block. pcap-file hands over the raw
+/// 64-bit count as if it were nanoseconds; its unit is the interface's
+/// `if_tsresol` (10^-n seconds, or 2^-n with the top bit set; microseconds
+/// when absent), and `if_tsoffset` seconds are added to it.
+fn pcapng_time(idb: &InterfaceDescriptionBlock<'_>, raw: Duration) -> anyhow::Result<Duration> {
+    let raw = raw.as_nanos();
+    let mut resolution = 6u8;
+    let mut offset = 0u64;
+    for option in &idb.options {
+        match option {
+            InterfaceDescriptionOption::IfTsResol(r) => resolution = *r,
+            InterfaceDescriptionOption::IfTsOffset(o) => offset = *o,
+            _ => {}
+        }
+    }
+    let units_per_sec: u128 = if resolution & 0x80 == 0 {
+        10u128
+            .checked_pow(u32::from(resolution))
+            .filter(|_| resolution <= 19)
+            .with_context(|| {
+                format!("timestamp resolution: expected at most 10^-19 s, found 10^-{resolution}")
+            })?
+    } else {
+        let n = resolution & 0x7f;
+        if n > 63 {
+            bail!("timestamp resolution: expected at most 2^-63 s, found 2^-{n}");
+        }
+        1u128 << n
+    };
+    let secs = u64::try_from(raw / units_per_sec)
+        .ok()
+        .and_then(|s| s.checked_add(offset))
+        .context("timestamp: seconds do not fit 64 bits")?;
+    // Below 10^9 since the remainder is below units_per_sec.
+    let nanos = (raw % units_per_sec * 1_000_000_000 / units_per_sec) as u32;
+    Ok(Duration::new(secs, nanos))
 }
 
 /// Reads every line first, so that a bad line leaves no output file.
@@ -390,6 +521,153 @@ mod tests {
         std::fs::write(&jsonl, broken).expect("write");
         let err = format!("{:#}", encode(&jsonl, &out_pcap).expect_err("bad model"));
         assert!(err.contains("line 1"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The frames of `capture` as pcapng: the interface description says
+    /// nanoseconds, and the frames come as enhanced packet blocks with
+    /// the same timestamps, except the ARP frame, which is a simple packet
+    /// block (no timestamp).
+    fn capture_ng(path: &Path, frames: &[Vec<u8>]) {
+        use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketBlock;
+        use pcap_file::pcapng::blocks::simple_packet::SimplePacketBlock;
+        use pcap_file::pcapng::PcapNgWriter;
+        use std::borrow::Cow;
+
+        let mut w = PcapNgWriter::new(File::create(path).expect("create")).expect("pcapng");
+        let mut idb = InterfaceDescriptionBlock::new(DataLink::ETHERNET, 0xffff);
+        idb.options.push(InterfaceDescriptionOption::IfTsResol(9));
+        w.write_pcapng_block(idb).expect("interface");
+        for (i, f) in frames.iter().enumerate() {
+            if i == 1 {
+                w.write_pcapng_block(SimplePacketBlock {
+                    original_len: f.len() as u32,
+                    data: Cow::Borrowed(f),
+                })
+                .expect("write");
+                continue;
+            }
+            w.write_pcapng_block(EnhancedPacketBlock {
+                interface_id: 0,
+                timestamp: Duration::new(1_700_000_000 + i as u64, 250_000_000),
+                original_len: f.len() as u32,
+                data: Cow::Borrowed(f),
+                options: vec![],
+            })
+            .expect("write");
+        }
+    }
+
+    fn decoded(path: &Path) -> (Summary, String) {
+        let mut out = Vec::new();
+        let summary = decode(path, &mut out).expect("decode");
+        (summary, String::from_utf8(out).expect("UTF-8"))
+    }
+
+    #[test]
+    fn pcapng_decodes_like_pcap() {
+        let dir = temp_dir("pcapng");
+        let pcap = dir.join("in.pcap");
+        let frames = capture(&pcap);
+        let ng = dir.join("in.pcapng");
+        capture_ng(&ng, &frames);
+        let (summary, text) = decoded(&ng);
+        assert_eq!(summary, decoded(&pcap).0);
+        assert_eq!(text, decoded(&pcap).1);
+        let first: serde_json::Value =
+            serde_json::from_str(text.lines().next().expect("a line")).expect("JSON");
+        assert_eq!(first["ts_sec"], 1_700_000_000u64);
+        assert_eq!(first["ts_nsec"], 250_000_000);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A pcapng written by Wireshark's editcap, whose interfaces leave the
+    /// resolution at its default (microseconds).
+    #[test]
+    fn pcapng_from_editcap_decodes_like_pcap() {
+        let dir = temp_dir("editcap");
+        let pcap = dir.join("in.pcap");
+        capture(&pcap);
+        let ng = dir.join("in.pcapng");
+        let run = std::process::Command::new("editcap")
+            .args(["-F", "pcapng"])
+            .arg(&pcap)
+            .arg(&ng)
+            .status();
+        match run {
+            Ok(status) if status.success() => {}
+            other => {
+                let _ = std::fs::remove_dir_all(&dir);
+                if std::env::var("FAIRSHARE_REQUIRE_PEERS").as_deref() == Ok("1") {
+                    panic!("editcap is required (FAIRSHARE_REQUIRE_PEERS=1): {other:?}");
+                }
+                println!("skipped: editcap not available ({other:?})");
+                return;
+            }
+        }
+        let head = std::fs::read(&ng).expect("read");
+        assert!(head.starts_with(&PCAPNG_MAGIC), "editcap wrote pcapng");
+        assert_eq!(decoded(&ng), decoded(&pcap));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn pcapng_timestamps_follow_the_interface_resolution() {
+        let idb = |options| InterfaceDescriptionBlock {
+            linktype: DataLink::ETHERNET,
+            snaplen: 0,
+            options,
+        };
+        // pcap-file hands over the raw count as nanoseconds.
+        let raw = |n: u64| Duration::from_nanos(n);
+        // No option: microseconds.
+        assert_eq!(
+            pcapng_time(&idb(vec![]), raw(3_000_007)).expect("time"),
+            Duration::new(3, 7_000)
+        );
+        // 2^-1 s units, and an offset of 10 s.
+        assert_eq!(
+            pcapng_time(
+                &idb(vec![
+                    InterfaceDescriptionOption::IfTsResol(0x81),
+                    InterfaceDescriptionOption::IfTsOffset(10),
+                ]),
+                raw(3)
+            )
+            .expect("time"),
+            Duration::new(11, 500_000_000)
+        );
+        let err = pcapng_time(
+            &idb(vec![InterfaceDescriptionOption::IfTsResol(20)]),
+            raw(1),
+        )
+        .expect_err("10^-20");
+        assert!(format!("{err:#}").contains("found 10^-20"));
+    }
+
+    #[test]
+    fn a_pcapng_frame_on_another_link_type_is_an_error() {
+        use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketBlock;
+        use pcap_file::pcapng::PcapNgWriter;
+        use std::borrow::Cow;
+
+        let dir = temp_dir("pcapng-link");
+        let ng = dir.join("raw.pcapng");
+        let mut w = PcapNgWriter::new(File::create(&ng).expect("create")).expect("pcapng");
+        w.write_pcapng_block(InterfaceDescriptionBlock::new(DataLink::RAW, 0xffff))
+            .expect("interface");
+        w.write_pcapng_block(EnhancedPacketBlock {
+            interface_id: 0,
+            timestamp: Duration::ZERO,
+            original_len: 4,
+            data: Cow::Borrowed(&[0x45, 0, 0, 4]),
+            options: vec![],
+        })
+        .expect("write");
+        drop(w);
+        let err = decode(&ng, &mut Vec::new()).expect_err("raw IP");
+        let text = format!("{err:#}");
+        assert!(text.contains("frame 1: expected Ethernet frames (link type 1) on interface 0"));
         let _ = std::fs::remove_dir_all(&dir);
     }
 

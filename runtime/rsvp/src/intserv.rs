@@ -49,6 +49,7 @@ pub struct TokenBucket {
 }
 
 impl TokenBucket {
+    #[inline]
     fn read(b: &[u8]) -> Result<Self, String> {
         let rate = float(b, 0, "token bucket rate r")?;
         let size = float(b, 4, "token bucket size b")?;
@@ -71,43 +72,66 @@ impl TokenBucket {
     }
 }
 
+#[inline]
 fn float(b: &[u8], at: usize, what: &str) -> Result<f32, String> {
     let v = f32::from_bits(be32(b, at));
     if v.is_nan() || v < 0.0 {
-        return Err(format!("{what}: expected a non-negative number, found {v}"));
+        return Err(negative(what, v));
     }
     Ok(v)
 }
 
+#[cold]
+#[inline(never)]
+fn negative(what: &str, v: f32) -> String {
+    format!("{what}: expected a non-negative number, found {v}")
+}
+
 /// Checks a header word `id | flags | length`.
+#[inline]
 fn header(b: &[u8], at: usize, id: u8, words: u16, what: &str) -> Result<(), String> {
     let (found_id, found_len) = (b[at], be16(b, at + 2));
     if found_id != id || found_len != words {
-        return Err(format!(
-            "{what}: expected number {id} with length {words} words, found number {found_id} with length {found_len}"
-        ));
+        return Err(header_mismatch(id, words, found_id, found_len, what));
     }
     Ok(())
+}
+
+#[cold]
+#[inline(never)]
+fn header_mismatch(id: u8, words: u16, found_id: u8, found_len: u16, what: &str) -> String {
+    format!(
+        "{what}: expected number {id} with length {words} words, found number {found_id} with length {found_len}"
+    )
 }
 
 /// Checks the IntServ message header word against the object's length.
+#[inline]
 fn message_header(b: &[u8]) -> Result<(), String> {
     let version = b[0] >> 4;
-    if version != 0 {
-        return Err(format!(
-            "IntServ message format version: expected 0, found {version}"
-        ));
-    }
     let words = be16(b, 2);
-    if usize::from(words) != b.len() / 4 - 1 {
-        return Err(format!(
-            "IntServ length: expected {} words (the object's length), found {words}",
-            b.len() / 4 - 1
-        ));
+    if version != 0 || usize::from(words) != b.len() / 4 - 1 {
+        return Err(message_header_mismatch(b));
     }
     Ok(())
 }
 
+#[cold]
+#[inline(never)]
+fn message_header_mismatch(b: &[u8]) -> String {
+    let version = b[0] >> 4;
+    if version != 0 {
+        return format!("IntServ message format version: expected 0, found {version}");
+    }
+    format!(
+        "IntServ length: expected {} words (the object's length), found {}",
+        b.len() / 4 - 1,
+        be16(b, 2)
+    )
+}
+
+#[cold]
+#[inline(never)]
 fn bad(class: ClassNum, offset: usize, reason: String) -> Error {
     Error::BadObject {
         class,
@@ -122,6 +146,7 @@ pub(crate) mod tspec {
 
     pub const BODY_LEN: usize = 32;
 
+    #[inline]
     pub fn parse(b: &[u8], offset: usize) -> Result<TokenBucket, Error> {
         let class = ClassNum::SENDER_TSPEC;
         if b.len() != BODY_LEN {
@@ -185,6 +210,7 @@ impl FlowSpec {
         }
     }
 
+    #[inline(always)]
     pub(crate) fn parse(b: &[u8], offset: usize) -> Result<FlowSpec, Error> {
         let class = ClassNum::FLOWSPEC;
         if b.len() < 12 {

@@ -8,8 +8,7 @@ use crate::error::Error;
 use crate::intserv::{Adspec, FlowSpec, TokenBucket};
 pub use crate::object::StyleKind;
 use crate::object::{
-    ErrorSpec, FilterSpec, Hop, Object, Opaque, Repr, ResvConfirm, Scope, Session, Style,
-    TimeValues,
+    parse, ErrorSpec, FilterSpec, Hop, Opaque, Repr, ResvConfirm, Scope, Session, Style, TimeValues,
 };
 use crate::view::{MessageView, ObjectIter, ObjectView, HEADER_LEN, OBJECT_HEADER_LEN};
 use crate::wire::{serde_hex, ClassNum, Disposition, MsgType, Writer};
@@ -277,32 +276,41 @@ struct Cursor<'a> {
 }
 
 impl<'a> Cursor<'a> {
+    #[inline(always)]
     fn fill(&mut self) -> Result<(), Error> {
         while self.peeked.is_none() {
-            let Some(view) = self.iter.next() else {
+            let Some(view) = self.iter.next_object()? else {
                 return Ok(());
             };
-            let view = view?;
             let class = view.class_num();
-            match class.disposition() {
-                Disposition::Known if class != ClassNum::NULL => {
-                    self.peeked = Some(view);
-                }
-                Disposition::Reject => {
-                    return Err(Error::UnknownClass {
-                        class_num: class.0,
-                        c_type: view.c_type(),
-                        offset: view.offset(),
-                    })
-                }
-                _ => self.extra.push(ExtraObject {
-                    position: self.known,
-                    class_num: class.0,
-                    c_type: view.c_type(),
-                    body: view.body().to_vec(),
-                }),
+            if class != ClassNum::NULL && class.disposition() == Disposition::Known {
+                self.peeked = Some(view);
+            } else {
+                self.set_aside(view)?;
             }
         }
+        Ok(())
+    }
+
+    /// Keeps a NULL object or one of an unknown class that may be ignored,
+    /// or rejects the message for an unknown class that may not.
+    #[cold]
+    #[inline(never)]
+    fn set_aside(&mut self, view: ObjectView<'a>) -> Result<(), Error> {
+        let class = view.class_num();
+        if class.disposition() == Disposition::Reject {
+            return Err(Error::UnknownClass {
+                class_num: class.0,
+                c_type: view.c_type(),
+                offset: view.offset(),
+            });
+        }
+        self.extra.push(ExtraObject {
+            position: self.known,
+            class_num: class.0,
+            c_type: view.c_type(),
+            body: view.body().to_vec(),
+        });
         Ok(())
     }
 
@@ -314,22 +322,51 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    fn take(&mut self, class: ClassNum) -> Result<Option<Object>, Error> {
+    /// Consumes the next known object if it is of `class`.
+    #[inline(always)]
+    fn next_of(&mut self, class: ClassNum) -> Result<Option<ObjectView<'a>>, Error> {
         self.fill()?;
         match self.peeked {
             Some(v) if v.class_num() == class => {
                 self.known += 1;
                 self.peeked = None;
-                Object::parse(&v).map(Some)
+                Ok(Some(v))
             }
             _ => Ok(None),
         }
     }
 
-    fn require(&mut self, class: ClassNum) -> Result<Object, Error> {
-        if let Some(o) = self.take(class)? {
-            return Ok(o);
+    /// The next known object parsed with `parse` if it is of `class`.
+    #[inline(always)]
+    fn take<T>(
+        &mut self,
+        class: ClassNum,
+        parse: impl FnOnce(&ObjectView<'a>) -> Result<T, Error>,
+    ) -> Result<Option<T>, Error> {
+        match self.next_of(class)? {
+            Some(v) => parse(&v).map(Some),
+            None => Ok(None),
         }
+    }
+
+    /// Like [`Cursor::take`], but the object must be there.
+    #[inline(always)]
+    fn require<T>(
+        &mut self,
+        class: ClassNum,
+        parse: impl FnOnce(&ObjectView<'a>) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        match self.next_of(class)? {
+            Some(v) => parse(&v),
+            None => Err(self.missing(class)),
+        }
+    }
+
+    /// The error for a required object that is not next: out of order if it
+    /// comes later, missing if not.
+    #[cold]
+    #[inline(never)]
+    fn missing(&self, class: ClassNum) -> Error {
         match &self.peeked {
             Some(v)
                 if self
@@ -337,40 +374,36 @@ impl<'a> Cursor<'a> {
                     .clone()
                     .any(|o| o.is_ok_and(|o| o.class_num() == class)) =>
             {
-                Err(Error::OutOfOrder {
+                Error::OutOfOrder {
                     message: self.msg,
                     class: v.class_num(),
                     offset: v.offset(),
                     expected: class,
-                })
+                }
             }
-            _ => Err(Error::MissingObject {
+            _ => Error::MissingObject {
                 message: self.msg,
                 class,
                 offset: self.offset(),
-            }),
+            },
         }
     }
 
+    #[inline]
     fn policy_data(&mut self) -> Result<Vec<Opaque>, Error> {
         let mut out = Vec::new();
-        while let Some(Object::PolicyData(p)) = self.take(ClassNum::POLICY_DATA)? {
+        while let Some(p) = self.take(ClassNum::POLICY_DATA, parse::opaque)? {
             out.push(p);
         }
         Ok(out)
     }
 
     fn sender(&mut self) -> Result<Option<SenderDescriptor>, Error> {
-        let Some(Object::SenderTemplate(template)) = self.take(ClassNum::SENDER_TEMPLATE)? else {
+        let Some(template) = self.take(ClassNum::SENDER_TEMPLATE, parse::filter_spec)? else {
             return Ok(None);
         };
-        let Object::SenderTspec(tspec) = self.require(ClassNum::SENDER_TSPEC)? else {
-            unreachable_class()
-        };
-        let adspec = match self.take(ClassNum::ADSPEC)? {
-            Some(Object::Adspec(a)) => Some(a),
-            _ => None,
-        };
+        let tspec = self.require(ClassNum::SENDER_TSPEC, parse::sender_tspec)?;
+        let adspec = self.take(ClassNum::ADSPEC, parse::adspec)?;
         Ok(Some(SenderDescriptor {
             template,
             tspec,
@@ -378,26 +411,20 @@ impl<'a> Cursor<'a> {
         }))
     }
 
+    #[inline]
     fn flowspec(&mut self) -> Result<Option<FlowSpec>, Error> {
-        Ok(match self.take(ClassNum::FLOWSPEC)? {
-            Some(Object::FlowSpec(f)) => Some(f),
-            _ => None,
-        })
+        self.take(ClassNum::FLOWSPEC, parse::flowspec)
     }
 
+    #[inline]
     fn filter(&mut self) -> Result<Option<FilterSpec>, Error> {
-        Ok(match self.take(ClassNum::FILTER_SPEC)? {
-            Some(Object::FilterSpec(f)) => Some(f),
-            _ => None,
-        })
+        self.take(ClassNum::FILTER_SPEC, parse::filter_spec)
     }
 
     /// `<STYLE>` and the flow descriptors after it, checked for `self.msg`.
     fn flows(&mut self) -> Result<(u8, FlowDescriptors), Error> {
         let offset = self.offset();
-        let Object::Style(style) = self.require(ClassNum::STYLE)? else {
-            unreachable_class()
-        };
+        let style = self.require(ClassNum::STYLE, parse::style)?;
         let flows = match style.kind {
             StyleKind::WF => FlowDescriptors::WF {
                 flowspec: self.flowspec()?,
@@ -417,7 +444,14 @@ impl<'a> Cursor<'a> {
                             })
                         }
                         (flowspec, Some(filter)) => {
-                            descriptors.push(FfDescriptor { flowspec, filter })
+                            let d = FfDescriptor { flowspec, filter };
+                            if descriptors.is_empty() {
+                                // Most lists hold one descriptor: allocate
+                                // for exactly that, and grow past it.
+                                descriptors = vec![d];
+                            } else {
+                                descriptors.push(d);
+                            }
                         }
                     }
                 }
@@ -452,12 +486,6 @@ impl<'a> Cursor<'a> {
         }
         Ok(self.extra)
     }
-}
-
-/// `require` returns an object of the class it was asked for; the typed
-/// destructuring after it cannot fail.
-fn unreachable_class() -> ! {
-    unreachable!("Cursor::require returned an object of another class")
 }
 
 /// The per-message rules of RFC 2205 §3.1 on flow descriptor lists.
@@ -507,20 +535,14 @@ fn check_flows(msg: MsgType, flows: &FlowDescriptors) -> Result<(), &'static str
 }
 
 macro_rules! take_typed {
-    ($cursor:expr, $class:ident, $variant:ident) => {
-        match $cursor.require(ClassNum::$class)? {
-            Object::$variant(x) => x,
-            _ => unreachable_class(),
-        }
+    ($cursor:expr, $class:ident, $parse:ident) => {
+        $cursor.require(ClassNum::$class, parse::$parse)?
     };
 }
 
 macro_rules! take_opt {
-    ($cursor:expr, $class:ident, $variant:ident) => {
-        match $cursor.take(ClassNum::$class)? {
-            Some(Object::$variant(x)) => Some(x),
-            _ => None,
-        }
+    ($cursor:expr, $class:ident, $parse:ident) => {
+        $cursor.take(ClassNum::$class, parse::$parse)?
     };
 }
 
@@ -606,21 +628,21 @@ impl Message {
             extra: Vec::new(),
             msg,
         };
-        let integrity = take_opt!(c, INTEGRITY, Integrity);
+        let integrity = take_opt!(c, INTEGRITY, opaque);
         let body = match msg {
             MsgType::Path => Body::Path(Path {
-                session: take_typed!(c, SESSION, Session),
-                hop: take_typed!(c, RSVP_HOP, Hop),
-                time_values: take_typed!(c, TIME_VALUES, TimeValues),
+                session: take_typed!(c, SESSION, session),
+                hop: take_typed!(c, RSVP_HOP, hop),
+                time_values: take_typed!(c, TIME_VALUES, time_values),
                 policy_data: c.policy_data()?,
                 sender: c.sender()?,
             }),
             MsgType::Resv => {
-                let session = take_typed!(c, SESSION, Session);
-                let hop = take_typed!(c, RSVP_HOP, Hop);
-                let time_values = take_typed!(c, TIME_VALUES, TimeValues);
-                let resv_confirm = take_opt!(c, RESV_CONFIRM, ResvConfirm);
-                let scope = take_opt!(c, SCOPE, Scope);
+                let session = take_typed!(c, SESSION, session);
+                let hop = take_typed!(c, RSVP_HOP, hop);
+                let time_values = take_typed!(c, TIME_VALUES, time_values);
+                let resv_confirm = take_opt!(c, RESV_CONFIRM, resv_confirm);
+                let scope = take_opt!(c, SCOPE, scope);
                 let policy_data = c.policy_data()?;
                 let (style_flags, flows) = c.flows()?;
                 Body::Resv(Resv {
@@ -635,16 +657,16 @@ impl Message {
                 })
             }
             MsgType::PathErr => Body::PathErr(PathErr {
-                session: take_typed!(c, SESSION, Session),
-                error: take_typed!(c, ERROR_SPEC, ErrorSpec),
+                session: take_typed!(c, SESSION, session),
+                error: take_typed!(c, ERROR_SPEC, error_spec),
                 policy_data: c.policy_data()?,
                 sender: c.sender()?,
             }),
             MsgType::ResvErr => {
-                let session = take_typed!(c, SESSION, Session);
-                let hop = take_typed!(c, RSVP_HOP, Hop);
-                let error = take_typed!(c, ERROR_SPEC, ErrorSpec);
-                let scope = take_opt!(c, SCOPE, Scope);
+                let session = take_typed!(c, SESSION, session);
+                let hop = take_typed!(c, RSVP_HOP, hop);
+                let error = take_typed!(c, ERROR_SPEC, error_spec);
+                let scope = take_opt!(c, SCOPE, scope);
                 let policy_data = c.policy_data()?;
                 let (style_flags, flows) = c.flows()?;
                 Body::ResvErr(ResvErr {
@@ -658,14 +680,14 @@ impl Message {
                 })
             }
             MsgType::PathTear => Body::PathTear(PathTear {
-                session: take_typed!(c, SESSION, Session),
-                hop: take_typed!(c, RSVP_HOP, Hop),
+                session: take_typed!(c, SESSION, session),
+                hop: take_typed!(c, RSVP_HOP, hop),
                 sender: c.sender()?,
             }),
             MsgType::ResvTear => {
-                let session = take_typed!(c, SESSION, Session);
-                let hop = take_typed!(c, RSVP_HOP, Hop);
-                let scope = take_opt!(c, SCOPE, Scope);
+                let session = take_typed!(c, SESSION, session);
+                let hop = take_typed!(c, RSVP_HOP, hop);
+                let scope = take_opt!(c, SCOPE, scope);
                 let (style_flags, flows) = c.flows()?;
                 Body::ResvTear(ResvTear {
                     session,
@@ -676,9 +698,9 @@ impl Message {
                 })
             }
             MsgType::ResvConf => {
-                let session = take_typed!(c, SESSION, Session);
-                let error = take_typed!(c, ERROR_SPEC, ErrorSpec);
-                let resv_confirm = take_typed!(c, RESV_CONFIRM, ResvConfirm);
+                let session = take_typed!(c, SESSION, session);
+                let error = take_typed!(c, ERROR_SPEC, error_spec);
+                let resv_confirm = take_typed!(c, RESV_CONFIRM, resv_confirm);
                 let (style_flags, flows) = c.flows()?;
                 Body::ResvConf(ResvConf {
                     session,

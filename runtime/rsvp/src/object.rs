@@ -221,18 +221,27 @@ pub enum Object {
     ResvConfirm(ResvConfirm),
 }
 
+#[inline]
 fn fixed_len(view: &ObjectView<'_>, len: usize, reason: &'static str) -> Result<(), Error> {
     if view.length() != len {
-        return Err(Error::ObjectLength {
-            class: view.class_num(),
-            offset: view.offset(),
-            length: view.length(),
-            reason,
-        });
+        return Err(wrong_length(view, reason));
     }
     Ok(())
 }
 
+#[cold]
+#[inline(never)]
+fn wrong_length(view: &ObjectView<'_>, reason: &'static str) -> Error {
+    Error::ObjectLength {
+        class: view.class_num(),
+        offset: view.offset(),
+        length: view.length(),
+        reason,
+    }
+}
+
+#[cold]
+#[inline(never)]
 fn unknown_c_type(view: &ObjectView<'_>) -> Error {
     Error::UnknownCType {
         class: view.class_num(),
@@ -241,10 +250,12 @@ fn unknown_c_type(view: &ObjectView<'_>) -> Error {
     }
 }
 
+#[inline]
 fn v4(b: &[u8], at: usize) -> Ipv4Addr {
     Ipv4Addr::new(b[at], b[at + 1], b[at + 2], b[at + 3])
 }
 
+#[inline]
 fn v6(b: &[u8], at: usize) -> Ipv6Addr {
     let mut a = [0u8; 16];
     a.copy_from_slice(&b[at..at + 16]);
@@ -254,6 +265,7 @@ fn v6(b: &[u8], at: usize) -> Ipv6Addr {
 /// Reads the address of an address-first object (IPv4 C-Type 1 with a body
 /// of `4 + tail` bytes, IPv6 C-Type 2 with `16 + tail`), returning the
 /// address and the offset of what follows it.
+#[inline(always)]
 fn addr_first(view: &ObjectView<'_>, tail: usize) -> Result<(IpAddr, usize), Error> {
     let b = view.body();
     match view.c_type() {
@@ -269,6 +281,7 @@ fn addr_first(view: &ObjectView<'_>, tail: usize) -> Result<(IpAddr, usize), Err
     }
 }
 
+#[inline]
 fn length_reason(len: usize, family: &str) -> &'static str {
     match (len, family) {
         (8, "IPv4") => "8 bytes for the IPv4 C-Type",
@@ -300,137 +313,173 @@ fn addr_len(a: &IpAddr) -> usize {
     }
 }
 
+/// Parsers of one class each, straight into the typed form. The caller has
+/// matched the view's Class-Num; [`Object::parse`] and the message parser
+/// share them, so both read every class the same way.
+pub(crate) mod parse {
+    use super::*;
+
+    #[inline(always)]
+    pub(crate) fn session(view: &ObjectView<'_>) -> Result<Session, Error> {
+        let b = view.body();
+        let (dest, at) = addr_first(view, 4)?;
+        Ok(Session {
+            dest,
+            protocol: b[at],
+            flags: b[at + 1],
+            port: be16(b, at + 2),
+        })
+    }
+
+    #[inline(always)]
+    pub(crate) fn hop(view: &ObjectView<'_>) -> Result<Hop, Error> {
+        let b = view.body();
+        let (addr, at) = addr_first(view, 4)?;
+        Ok(Hop {
+            addr,
+            lih: be32(b, at),
+        })
+    }
+
+    #[inline(always)]
+    pub(crate) fn time_values(view: &ObjectView<'_>) -> Result<TimeValues, Error> {
+        if view.c_type() != 1 {
+            return Err(unknown_c_type(view));
+        }
+        fixed_len(view, 8, "8 bytes for TIME_VALUES")?;
+        Ok(TimeValues {
+            refresh_ms: be32(view.body(), 0),
+        })
+    }
+
+    #[inline(always)]
+    pub(crate) fn error_spec(view: &ObjectView<'_>) -> Result<ErrorSpec, Error> {
+        let b = view.body();
+        let (node, at) = addr_first(view, 4)?;
+        Ok(ErrorSpec {
+            node,
+            flags: b[at],
+            code: b[at + 1],
+            value: be16(b, at + 2),
+        })
+    }
+
+    pub(crate) fn scope(view: &ObjectView<'_>) -> Result<Scope, Error> {
+        let b = view.body();
+        match view.c_type() {
+            C_TYPE_IPV4 => Ok(Scope::Ipv4(b.chunks_exact(4).map(|c| v4(c, 0)).collect())),
+            C_TYPE_IPV6 => {
+                if b.len() % 16 != 0 {
+                    return Err(wrong_length(
+                        view,
+                        "4 plus a multiple of 16 bytes for the IPv6 C-Type",
+                    ));
+                }
+                Ok(Scope::Ipv6(b.chunks_exact(16).map(|c| v6(c, 0)).collect()))
+            }
+            _ => Err(unknown_c_type(view)),
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn style(view: &ObjectView<'_>) -> Result<Style, Error> {
+        if view.c_type() != 1 {
+            return Err(unknown_c_type(view));
+        }
+        fixed_len(view, 8, "8 bytes for STYLE")?;
+        let b = view.body();
+        let option_vector = be32(b, 0) & 0x00ff_ffff;
+        let Some(kind) = StyleKind::from_option_vector(option_vector) else {
+            return Err(Error::UnknownStyle {
+                offset: view.offset(),
+                option_vector,
+            });
+        };
+        Ok(Style { flags: b[0], kind })
+    }
+
+    #[inline(always)]
+    pub(crate) fn flowspec(view: &ObjectView<'_>) -> Result<FlowSpec, Error> {
+        if view.c_type() != C_TYPE_INTSERV {
+            return Err(unknown_c_type(view));
+        }
+        FlowSpec::parse(view.body(), view.offset())
+    }
+
+    /// FILTER_SPEC and SENDER_TEMPLATE, which share their forms.
+    #[inline(always)]
+    pub(crate) fn filter_spec(view: &ObjectView<'_>) -> Result<FilterSpec, Error> {
+        let b = view.body();
+        if view.c_type() == C_TYPE_IPV6_FLOW_LABEL {
+            fixed_len(view, 24, "24 bytes for the IPv6 flow-label C-Type")?;
+            Ok(FilterSpec::FlowLabel {
+                addr: v6(b, 0),
+                flow_label: be32(b, 16) & 0x00ff_ffff,
+            })
+        } else {
+            let (addr, at) = addr_first(view, 4)?;
+            Ok(FilterSpec::Port {
+                addr,
+                port: be16(b, at + 2),
+            })
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn sender_tspec(view: &ObjectView<'_>) -> Result<TokenBucket, Error> {
+        if view.c_type() != C_TYPE_INTSERV {
+            return Err(unknown_c_type(view));
+        }
+        intserv::tspec::parse(view.body(), view.offset())
+    }
+
+    pub(crate) fn adspec(view: &ObjectView<'_>) -> Result<Adspec, Error> {
+        if view.c_type() != C_TYPE_INTSERV {
+            return Err(unknown_c_type(view));
+        }
+        Adspec::parse(view.body(), view.offset())
+    }
+
+    /// POLICY_DATA and INTEGRITY.
+    pub(crate) fn opaque(view: &ObjectView<'_>) -> Result<Opaque, Error> {
+        Ok(Opaque {
+            c_type: view.c_type(),
+            body: view.body().to_vec(),
+        })
+    }
+
+    #[inline(always)]
+    pub(crate) fn resv_confirm(view: &ObjectView<'_>) -> Result<ResvConfirm, Error> {
+        let (receiver, _) = addr_first(view, 0)?;
+        Ok(ResvConfirm { receiver })
+    }
+}
+
 impl Object {
     /// Parses an object of a known class. NULL and unknown classes are the
     /// caller's to handle (see [`ClassNum::disposition`]); given one, this
     /// returns [`Error::UnknownClass`].
     pub fn parse(view: &ObjectView<'_>) -> Result<Object, Error> {
-        let b = view.body();
-        let offset = view.offset();
-        let class = view.class_num();
-        Ok(match class {
-            ClassNum::SESSION => {
-                let (dest, at) = addr_first(view, 4)?;
-                Object::Session(Session {
-                    dest,
-                    protocol: b[at],
-                    flags: b[at + 1],
-                    port: be16(b, at + 2),
-                })
-            }
-            ClassNum::RSVP_HOP => {
-                let (addr, at) = addr_first(view, 4)?;
-                Object::Hop(Hop {
-                    addr,
-                    lih: be32(b, at),
-                })
-            }
-            ClassNum::TIME_VALUES => {
-                if view.c_type() != 1 {
-                    return Err(unknown_c_type(view));
-                }
-                fixed_len(view, 8, "8 bytes for TIME_VALUES")?;
-                Object::TimeValues(TimeValues {
-                    refresh_ms: be32(b, 0),
-                })
-            }
-            ClassNum::ERROR_SPEC => {
-                let (node, at) = addr_first(view, 4)?;
-                Object::ErrorSpec(ErrorSpec {
-                    node,
-                    flags: b[at],
-                    code: b[at + 1],
-                    value: be16(b, at + 2),
-                })
-            }
-            ClassNum::SCOPE => match view.c_type() {
-                C_TYPE_IPV4 => {
-                    Object::Scope(Scope::Ipv4(b.chunks_exact(4).map(|c| v4(c, 0)).collect()))
-                }
-                C_TYPE_IPV6 => {
-                    if b.len() % 16 != 0 {
-                        return Err(Error::ObjectLength {
-                            class,
-                            offset,
-                            length: view.length(),
-                            reason: "4 plus a multiple of 16 bytes for the IPv6 C-Type",
-                        });
-                    }
-                    Object::Scope(Scope::Ipv6(b.chunks_exact(16).map(|c| v6(c, 0)).collect()))
-                }
-                _ => return Err(unknown_c_type(view)),
-            },
-            ClassNum::STYLE => {
-                if view.c_type() != 1 {
-                    return Err(unknown_c_type(view));
-                }
-                fixed_len(view, 8, "8 bytes for STYLE")?;
-                let option_vector = be32(b, 0) & 0x00ff_ffff;
-                let kind =
-                    StyleKind::from_option_vector(option_vector).ok_or(Error::UnknownStyle {
-                        offset,
-                        option_vector,
-                    })?;
-                Object::Style(Style { flags: b[0], kind })
-            }
-            ClassNum::FLOWSPEC => {
-                if view.c_type() != C_TYPE_INTSERV {
-                    return Err(unknown_c_type(view));
-                }
-                Object::FlowSpec(FlowSpec::parse(b, offset)?)
-            }
-            ClassNum::FILTER_SPEC | ClassNum::SENDER_TEMPLATE => {
-                let spec = if view.c_type() == C_TYPE_IPV6_FLOW_LABEL {
-                    fixed_len(view, 24, "24 bytes for the IPv6 flow-label C-Type")?;
-                    FilterSpec::FlowLabel {
-                        addr: v6(b, 0),
-                        flow_label: be32(b, 16) & 0x00ff_ffff,
-                    }
-                } else {
-                    let (addr, at) = addr_first(view, 4)?;
-                    FilterSpec::Port {
-                        addr,
-                        port: be16(b, at + 2),
-                    }
-                };
-                if class == ClassNum::FILTER_SPEC {
-                    Object::FilterSpec(spec)
-                } else {
-                    Object::SenderTemplate(spec)
-                }
-            }
-            ClassNum::SENDER_TSPEC => {
-                if view.c_type() != C_TYPE_INTSERV {
-                    return Err(unknown_c_type(view));
-                }
-                Object::SenderTspec(intserv::tspec::parse(b, offset)?)
-            }
-            ClassNum::ADSPEC => {
-                if view.c_type() != C_TYPE_INTSERV {
-                    return Err(unknown_c_type(view));
-                }
-                Object::Adspec(Adspec::parse(b, offset)?)
-            }
-            ClassNum::POLICY_DATA | ClassNum::INTEGRITY => {
-                let o = Opaque {
-                    c_type: view.c_type(),
-                    body: b.to_vec(),
-                };
-                if class == ClassNum::INTEGRITY {
-                    Object::Integrity(o)
-                } else {
-                    Object::PolicyData(o)
-                }
-            }
-            ClassNum::RESV_CONFIRM => {
-                let (receiver, _) = addr_first(view, 0)?;
-                Object::ResvConfirm(ResvConfirm { receiver })
-            }
-            _ => {
+        Ok(match view.class_num() {
+            ClassNum::SESSION => Object::Session(parse::session(view)?),
+            ClassNum::RSVP_HOP => Object::Hop(parse::hop(view)?),
+            ClassNum::TIME_VALUES => Object::TimeValues(parse::time_values(view)?),
+            ClassNum::ERROR_SPEC => Object::ErrorSpec(parse::error_spec(view)?),
+            ClassNum::SCOPE => Object::Scope(parse::scope(view)?),
+            ClassNum::STYLE => Object::Style(parse::style(view)?),
+            ClassNum::FLOWSPEC => Object::FlowSpec(parse::flowspec(view)?),
+            ClassNum::FILTER_SPEC => Object::FilterSpec(parse::filter_spec(view)?),
+            ClassNum::SENDER_TEMPLATE => Object::SenderTemplate(parse::filter_spec(view)?),
+            ClassNum::SENDER_TSPEC => Object::SenderTspec(parse::sender_tspec(view)?),
+            ClassNum::ADSPEC => Object::Adspec(parse::adspec(view)?),
+            ClassNum::POLICY_DATA => Object::PolicyData(parse::opaque(view)?),
+            ClassNum::INTEGRITY => Object::Integrity(parse::opaque(view)?),
+            ClassNum::RESV_CONFIRM => Object::ResvConfirm(parse::resv_confirm(view)?),
+            class => {
                 return Err(Error::UnknownClass {
                     class_num: class.0,
                     c_type: view.c_type(),
-                    offset,
+                    offset: view.offset(),
                 })
             }
         })

@@ -166,49 +166,68 @@ impl<'a> ObjectIter<'a> {
     }
 }
 
+impl<'a> ObjectIter<'a> {
+    /// The next object as `Ok(None)` at the end; after an error the
+    /// iterator is at the end.
+    #[inline]
+    pub(crate) fn next_object(&mut self) -> Result<Option<ObjectView<'a>>, Error> {
+        let offset = self.pos;
+        let Some(rest) = self.bytes.get(offset..) else {
+            return Ok(None);
+        };
+        if rest.is_empty() {
+            return Ok(None);
+        }
+        if rest.len() >= OBJECT_HEADER_LEN {
+            let length = usize::from(be16(rest, 0));
+            if length >= OBJECT_HEADER_LEN && length % 4 == 0 && length <= rest.len() {
+                self.pos = offset + length;
+                return Ok(Some(ObjectView {
+                    offset,
+                    bytes: &rest[..length],
+                }));
+            }
+        }
+        // Stop after this error.
+        self.pos = self.bytes.len();
+        Err(bad_object_header(rest, offset))
+    }
+}
+
+/// The error for the object header at `offset`, `rest` being the message
+/// from there on, which failed the checks of [`ObjectIter::next_object`].
+#[cold]
+#[inline(never)]
+fn bad_object_header(rest: &[u8], offset: usize) -> Error {
+    if rest.len() < OBJECT_HEADER_LEN {
+        return Error::Truncated {
+            what: "object header",
+            offset,
+            need: OBJECT_HEADER_LEN,
+            have: rest.len(),
+        };
+    }
+    let length = usize::from(be16(rest, 0));
+    let reason = if length < OBJECT_HEADER_LEN {
+        "at least 4 (the object header)"
+    } else if length % 4 != 0 {
+        "a multiple of 4"
+    } else {
+        "no more than the bytes left in the message"
+    };
+    Error::ObjectLength {
+        class: ClassNum(rest[2]),
+        offset,
+        length,
+        reason,
+    }
+}
+
 impl<'a> Iterator for ObjectIter<'a> {
     type Item = Result<ObjectView<'a>, Error>;
 
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        let rest = self.bytes.get(self.pos..)?;
-        if rest.is_empty() {
-            return None;
-        }
-        let offset = self.pos;
-        // Stop after this item whatever happens; a good object moves on below.
-        self.pos = self.bytes.len();
-        if rest.len() < OBJECT_HEADER_LEN {
-            return Some(Err(Error::Truncated {
-                what: "object header",
-                offset,
-                need: OBJECT_HEADER_LEN,
-                have: rest.len(),
-            }));
-        }
-        let length = usize::from(be16(rest, 0));
-        let class = ClassNum(rest[2]);
-        let reason = if length < OBJECT_HEADER_LEN {
-            Some("at least 4 (the object header)")
-        } else if length % 4 != 0 {
-            Some("a multiple of 4")
-        } else if length > rest.len() {
-            Some("no more than the bytes left in the message")
-        } else {
-            None
-        };
-        if let Some(reason) = reason {
-            return Some(Err(Error::ObjectLength {
-                class,
-                offset,
-                length,
-                reason,
-            }));
-        }
-        self.pos = offset + length;
-        Some(Ok(ObjectView {
-            offset,
-            bytes: &rest[..length],
-        }))
+        self.next_object().transpose()
     }
 }

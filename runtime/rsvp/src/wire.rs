@@ -141,22 +141,33 @@ pub fn internet_checksum(data: &[u8]) -> u16 {
     !fold(ones_sum(data))
 }
 
+/// The one's complement sum of the 16-bit big-endian words of `data`, not
+/// yet folded to 16 bits. It is zero only for all-zero data.
+///
+/// Whole 64-bit words are added with end-around carry: 2^16 is 1 modulo
+/// 0xffff, so a 64-bit word counts as the sum of its four 16-bit words, and
+/// so does a carry out of bit 63 added back at bit 0.
 #[inline]
 pub(crate) fn ones_sum(data: &[u8]) -> u64 {
     let mut sum: u64 = 0;
-    let mut words = data.chunks_exact(4);
+    let mut words = data.chunks_exact(8);
     for w in &mut words {
-        sum += u64::from(u32::from_be_bytes([w[0], w[1], w[2], w[3]]));
+        let mut word = [0u8; 8];
+        word.copy_from_slice(w);
+        let (s, carry) = sum.overflowing_add(u64::from_be_bytes(word));
+        sum = s + u64::from(carry);
     }
-    let rest = words.remainder();
-    let mut pairs = rest.chunks_exact(2);
+    // At most 7 bytes are left: add them as 16-bit words to the sum reduced
+    // to 32 bits, which cannot overflow.
+    let mut tail = (sum >> 32) + (sum & 0xffff_ffff);
+    let mut pairs = words.remainder().chunks_exact(2);
     for p in &mut pairs {
-        sum += u64::from(u16::from_be_bytes([p[0], p[1]]));
+        tail += u64::from(u16::from_be_bytes([p[0], p[1]]));
     }
     if let [last] = pairs.remainder() {
-        sum += u64::from(*last) << 8;
+        tail += u64::from(*last) << 8;
     }
-    sum
+    tail
 }
 
 #[inline]
@@ -309,6 +320,44 @@ mod tests {
         let data = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
         assert_eq!(fold(ones_sum(&data)), 0xddf2);
         assert_eq!(internet_checksum(&data), !0xddf2);
+    }
+
+    /// The sum word by word, as RFC 1071 defines it.
+    fn reference_sum(data: &[u8]) -> u16 {
+        let mut sum: u32 = 0;
+        for (i, b) in data.iter().enumerate() {
+            sum += if i % 2 == 0 {
+                u32::from(*b) << 8
+            } else {
+                u32::from(*b)
+            };
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        sum as u16
+    }
+
+    #[test]
+    fn wide_sum_matches_the_word_by_word_sum() {
+        // Lengths around every remainder of 8, with bytes that carry often.
+        let mut state = 0x2545_f491_u32;
+        for len in 0..200 {
+            let data: Vec<u8> = (0..len)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 17;
+                    state ^= state << 5;
+                    if state % 3 == 0 {
+                        0xff
+                    } else {
+                        state as u8
+                    }
+                })
+                .collect();
+            assert_eq!(fold(ones_sum(&data)), reference_sum(&data), "length {len}");
+            let ones = vec![0xffu8; len];
+            assert_eq!(fold(ones_sum(&ones)), reference_sum(&ones), "length {len}");
+        }
+        assert_eq!(fold(ones_sum(&[0u8; 24])), 0);
     }
 
     #[test]
