@@ -302,16 +302,27 @@ pub fn build(
     shares: &Shares,
     pipeline_of: &(dyn Fn(&Switch) -> String + Sync),
 ) -> Result<Vec<Rules>, Vec<Overflow>> {
-    let share = |d: usize, e: usize| shares.get(d, e).unwrap_or(0);
     // Each switch numbers its routes 0.. in the topology's order; index the
-    // routes by DC and by edge once.
-    let mut by_dc: Vec<Vec<(u32, usize)>> = vec![vec![]; policy.datacenters.len()];
-    let mut by_edge: Vec<Vec<(u32, usize)>> = vec![vec![]; policy.edges.len()];
-    for r in topo.routes() {
+    // routes, with their shares, by DC and by edge once. The shares come in
+    // the topology's order, so they are taken by position when they line up.
+    let in_order = shares.routes.len() == topo.routes().len()
+        && shares
+            .routes
+            .iter()
+            .zip(topo.routes())
+            .all(|(s, r)| (s.dc, s.edge) == (r.dc, r.edge));
+    let mut by_dc: Vec<Vec<(u32, usize, u64)>> = vec![vec![]; policy.datacenters.len()];
+    let mut by_edge: Vec<Vec<(u32, usize, u64)>> = vec![vec![]; policy.edges.len()];
+    for (ri, r) in topo.routes().iter().enumerate() {
+        let share = if in_order {
+            shares.routes[ri].share
+        } else {
+            shares.get(r.dc, r.edge).unwrap_or(0)
+        };
         let d = &mut by_dc[r.dc];
-        d.push((d.len() as u32, r.edge));
+        d.push((d.len() as u32, r.edge, share));
         let e = &mut by_edge[r.edge];
-        e.push((e.len() as u32, r.dc));
+        e.push((e.len() as u32, r.dc, share));
     }
     let edge_id = |e: usize| Value::Int(e as u64 + 1);
 
@@ -332,7 +343,7 @@ pub fn build(
             );
         }
         b.forward(sw, ANY, sw.uplink_port, peer_mac(sw, sw.uplink_port));
-        for &(_, e) in routes {
+        for &(_, e, _) in routes {
             for p in &policy.edges[e].clients {
                 b.add(
                     T_CLIENT_EDGE,
@@ -391,7 +402,7 @@ pub fn build(
                 );
             }
         }
-        for &(i, e) in routes {
+        for &(i, e, _) in routes {
             for p in &policy.edges[e].clients {
                 b.add(
                     T_ROUTE_CLASS,
@@ -404,11 +415,11 @@ pub fn build(
         }
         let cells = routes
             .iter()
-            .map(|&(i, e)| RouteCell {
+            .map(|&(i, e, share_bps)| RouteCell {
                 index: i,
                 dc: dc.name.clone(),
                 edge: policy.edges[e].name.clone(),
-                share_bps: share(di, e),
+                share_bps,
             })
             .collect();
         finish(sw, "dc", pipeline_of(sw), cells, b.entries)
@@ -433,11 +444,11 @@ pub fn build(
             );
         }
         for (si, s) in policy.services.iter().enumerate() {
-            if routes.iter().any(|&(_, d)| s.at.contains(&d)) {
+            if routes.iter().any(|&(_, d, _)| s.at.contains(&d)) {
                 b.vip(s, si);
             }
         }
-        for &(i, d) in routes {
+        for &(i, d, _) in routes {
             for server in &policy.datacenters[d].servers {
                 b.add(
                     T_ROUTE_CLASS,
@@ -450,11 +461,11 @@ pub fn build(
         }
         let cells = routes
             .iter()
-            .map(|&(i, d)| RouteCell {
+            .map(|&(i, d, share_bps)| RouteCell {
                 index: i,
                 dc: policy.datacenters[d].name.clone(),
                 edge: edge.name.clone(),
-                share_bps: share(d, ei),
+                share_bps,
             })
             .collect();
         finish(sw, "edge", pipeline_of(sw), cells, b.entries)
