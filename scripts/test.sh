@@ -11,12 +11,17 @@ root=$PWD
 say() { printf '== %s\n' "$*" >&2; }
 die() { printf 'test.sh: %s\n' "$*" >&2; exit 1; }
 
-# Debian packages: tshark decodes the RSVP we emit.
-if ! command -v tshark >/dev/null 2>&1; then
-    say "installing tshark"
+# Debian packages: tshark and editcap decode the RSVP we emit; iproute2's
+# `ip` makes the veth pairs of the live-port tests.
+missing=()
+command -v tshark >/dev/null 2>&1 || missing+=(tshark)
+command -v editcap >/dev/null 2>&1 || missing+=(wireshark-common)
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+if [ ${#missing[@]} -gt 0 ]; then
+    say "installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq || die "apt-get update failed"
-    apt-get install -y -qq tshark >/dev/null || die "could not install tshark"
+    apt-get install -y -qq "${missing[@]}" >/dev/null || die "could not install ${missing[*]}"
 fi
 
 # Python peers, in a venv under target/.
