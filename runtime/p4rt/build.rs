@@ -30,6 +30,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // `Name` impls give each message its protobuf name, for text format and
     // for packing into `Any`.
     config.enable_type_names();
+    // Type URLs for `Any` as the reference implementations write them.
+    config.type_name_domain(["."], "type.googleapis.com");
     // Maps in field order (BTreeMap), so that encoding is deterministic.
     config.btree_map(["."]);
     tonic_prost_build::configure()
