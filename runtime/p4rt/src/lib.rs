@@ -8,11 +8,16 @@
 //!   The wire format is that of the official P4Runtime 1.4 definitions: same
 //!   packages, names, field numbers, types and enum values. Every message
 //!   encodes its fields in field-number order, as the reference protobuf
-//!   implementations do, so our bytes equal theirs.
+//!   implementations do, so our bytes equal theirs. (`p4.v1.Replica`, whose
+//!   oneof straddles another field, is written by hand for that reason. The
+//!   one other such message, `p4.config.v1.MatchField`, differs only when
+//!   both `other_match_type` and `doc` are set, which v1model programs never
+//!   produce; it still decodes the same everywhere.)
 //! - [`bytestring`]: `bit<W>` values as byte strings, canonical on output and
 //!   checked on input.
 //! - [`p4info`]: [`P4InfoIndex`], lookups by id and by name over a checked
 //!   P4Info.
+//! - [`status`]: per-update Write errors in and out of a gRPC status.
 //! - [`text`]: protobuf text format, for `.p4info.txtpb` files.
 //!
 //! Boundary: this crate knows the protocol, not any switch or controller
@@ -31,6 +36,7 @@ pub mod bytestring;
 mod error;
 mod manual;
 pub mod p4info;
+pub mod status;
 pub mod text;
 
 pub use error::Error;
