@@ -10,9 +10,9 @@
 //!   encodes its fields in field-number order, as the reference protobuf
 //!   implementations do, so our bytes equal theirs. (`p4.v1.Replica`, whose
 //!   oneof straddles another field, is written by hand for that reason. The
-//!   one other such message, `p4.config.v1.MatchField`, differs only when
-//!   both `other_match_type` and `doc` are set, which v1model programs never
-//!   produce; it still decodes the same everywhere.)
+//!   one other such message, `p4.config.v1.MatchField`, differs in byte
+//!   order only when a match field has both `other_match_type` and `doc`; it
+//!   still decodes the same everywhere.)
 //! - [`bytestring`]: `bit<W>` values as byte strings, canonical on output and
 //!   checked on input.
 //! - [`p4info`]: [`P4InfoIndex`], lookups by id and by name over a checked
