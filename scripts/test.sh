@@ -24,12 +24,18 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get install -y -qq "${missing[@]}" >/dev/null || die "could not install ${missing[*]}"
 fi
 
-# Python peers, in a venv under target/.
+# Python peers, in a venv under target/: scapy for RSVP, and the official
+# P4Runtime bindings through p4runtime-shell, which pins p4runtime 1.4.1 with
+# protobuf 3.20 (a set that imports; p4runtime 1.6 with a current protobuf
+# does not).
 venv="$root/target/venv"
-if ! "$venv/bin/python" -c 'import scapy' >/dev/null 2>&1; then
-    say "creating $venv with scapy"
+if ! "$venv/bin/python" -c 'import scapy, p4.v1.p4runtime_pb2, p4runtime_sh' >/dev/null 2>&1; then
+    say "creating $venv with scapy and p4runtime-shell"
     python3 -m venv "$venv" || die "could not create a venv at $venv"
-    "$venv/bin/pip" install -q --disable-pip-version-check scapy==2.6.1 || die "could not install scapy"
+    "$venv/bin/pip" install -q --disable-pip-version-check scapy==2.6.1 p4runtime-shell==0.0.5 \
+        || die "could not install scapy and p4runtime-shell into $venv"
+    "$venv/bin/python" -c 'import scapy, p4.v1.p4runtime_pb2, p4runtime_sh' \
+        || die "the Python peers do not import"
 fi
 export FAIRSHARE_PYTHON="$venv/bin/python"
 
