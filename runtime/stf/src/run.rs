@@ -862,6 +862,15 @@ impl Runner<'_> {
                 self.outcome.failures.extend(f);
             }
         }
+        // Report in the order of the STF file.
+        self.outcome.failures.sort_by_key(|f| match f {
+            Failure::Load { .. } => 0,
+            Failure::Command { line, .. }
+            | Failure::Counter { line, .. }
+            | Failure::Missing { line, .. }
+            | Failure::Mismatch { line, .. } => *line,
+            Failure::Extra { packet_line, .. } => *packet_line,
+        });
     }
 }
 
