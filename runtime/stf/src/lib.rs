@@ -83,7 +83,7 @@ pub enum Error {
     Read { path: String, reason: String },
     #[error("{file}: not JSON: {reason}")]
     NotJson { file: String, reason: String },
-    #[error("{file}:{}", .source)]
+    #[error("{file}:{}: expected {}, found {}", .source.line, .source.expected, .source.found)]
     Stf { file: String, source: ParseError },
 }
 

@@ -379,15 +379,13 @@ pub fn key_match(v: &KeyValue, kind: MatchKind, width: u32) -> Result<KeyMatch, 
             l,
         )?)),
         (MatchKind::Ternary, KeyValue::Literal(l)) => {
-            let mask = l.digit_mask() & all;
-            let value = l.value();
-            fits(value & mask, width, "value", l)?;
-            if value & !mask & all != 0 && l.radix == 10 {
-                return Err(format!("value {l} does not fit in {width} bits"));
-            }
+            // Digits the literal cares about must not set bits above the
+            // field; `*` digits and leading zeros there are fine.
+            let cared = l.value() & l.digit_mask();
+            fits(cared, width, "value", l)?;
             Ok(KeyMatch::Ternary {
-                value: value & mask,
-                mask,
+                value: cared,
+                mask: l.digit_mask() & all,
             })
         }
         (MatchKind::Ternary, KeyValue::Masked { value, mask }) => {

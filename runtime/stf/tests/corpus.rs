@@ -84,3 +84,101 @@ fn corpus() -> Result<()> {
     }
     Ok(())
 }
+
+/// Each passing case, changed so that it must fail: the first expected
+/// packet with one cared-about digit flipped, and each `check_counter`
+/// with its value moved by one. A runner that passed cases vacuously
+/// would pass these too.
+#[test]
+fn mutated_cases_fail() -> Result<()> {
+    let dir = Path::new(CASES);
+    if !dir.is_dir() {
+        println!("skipped: no conformance corpus at {}", dir.display());
+        return Ok(());
+    }
+    let known = read_known(&std::fs::read_to_string(KNOWN).unwrap_or_default())?;
+    let mut problems = vec![];
+    let mut mutants = 0;
+    for case in fairshare_stf::dir::case_dirs(dir).map_err(anyhow::Error::msg)? {
+        let name = case
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        if known.contains_key(&name) {
+            continue;
+        }
+        let json = std::fs::read_to_string(case.join(format!("{name}.json")))?;
+        let stf = std::fs::read_to_string(case.join(format!("{name}.stf")))?;
+        let lines: Vec<&str> = stf.lines().collect();
+        let mut variants = vec![];
+        if let Some(i) = lines.iter().position(|l| {
+            let l = l.split('#').next().unwrap_or("");
+            l.trim_start().starts_with("expect") && l.split_whitespace().count() > 2
+        }) {
+            variants.push((i, flip_first_digit(lines[i])));
+        }
+        for (i, l) in lines.iter().enumerate() {
+            if l.trim_start().starts_with("check_counter") {
+                variants.push((i, bump_last_number(l)));
+            }
+        }
+        for (i, changed) in variants {
+            let mut text: Vec<String> = lines.iter().map(|s| s.to_string()).collect();
+            text[i] = changed;
+            let o = fairshare_stf::run_texts(&json, &text.join("\n"))
+                .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+            mutants += 1;
+            if o.passed() {
+                problems.push(format!(
+                    "{name}: passes with line {} changed to `{}`",
+                    i + 1,
+                    text[i]
+                ));
+            }
+        }
+    }
+    println!("{mutants} mutated cases run");
+    if !problems.is_empty() {
+        bail!("{}", problems.join("\n"));
+    }
+    Ok(())
+}
+
+/// `expect PORT DATA`: the first hex digit of DATA, changed.
+fn flip_first_digit(line: &str) -> String {
+    let mut out = String::new();
+    let mut words = 0;
+    let mut done = false;
+    let mut prev_space = true;
+    for c in line.chars() {
+        if c.is_whitespace() {
+            prev_space = true;
+            out.push(c);
+            continue;
+        }
+        if prev_space {
+            words += 1;
+            prev_space = false;
+        }
+        if !done && words >= 3 && c.is_ascii_hexdigit() {
+            out.push(if c == '0' { '1' } else { '0' });
+            done = true;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `check_counter ... VALUE` with VALUE + 1.
+fn bump_last_number(line: &str) -> String {
+    let line = line.split('#').next().unwrap_or("").trim_end();
+    match line.rsplit_once(' ') {
+        Some((head, v)) => match v.parse::<u64>() {
+            Ok(n) => format!("{head} {}", n + 1),
+            Err(_) => line.to_string(),
+        },
+        None => line.to_string(),
+    }
+}
