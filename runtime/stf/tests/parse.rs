@@ -150,9 +150,9 @@ fn lpm_keys() {
             prefix_len: 0
         })
     );
-    let e = key_match(&key("0x0a**0000"), MatchKind::Lpm, 32).unwrap_err();
+    let e = key_match(&key("0x0a**0000"), MatchKind::Lpm, 32).expect_err("an error");
     assert!(e.contains("not trailing"), "{e}");
-    let e = key_match(&key("0x0a/33"), MatchKind::Lpm, 32).unwrap_err();
+    let e = key_match(&key("0x0a/33"), MatchKind::Lpm, 32).expect_err("an error");
     assert!(e.contains("prefix length 33"), "{e}");
 }
 
@@ -162,7 +162,7 @@ fn exact_range_and_optional_keys() {
         key_match(&key("0x1ff"), MatchKind::Exact, 9),
         Ok(KeyMatch::Exact(0x1ff))
     );
-    let e = key_match(&key("0x200"), MatchKind::Exact, 9).unwrap_err();
+    let e = key_match(&key("0x200"), MatchKind::Exact, 9).expect_err("an error");
     assert!(e.contains("does not fit in 9 bits"), "{e}");
     assert!(key_match(&key("0x1*"), MatchKind::Exact, 8).is_err());
     assert!(key_match(&key("*"), MatchKind::Exact, 8).is_err());
@@ -385,8 +385,10 @@ fn names_resolve_by_suffix() {
     assert_eq!(r("send_frame"), Ok("egress.send_frame".into()));
     assert_eq!(r("c.t"), Ok("ingress.c.t".into()));
     assert_eq!(r("ingress.t2"), Ok("ingress.t2".into()));
-    assert!(r("t2").unwrap_err().contains("ambiguous"));
-    assert!(r("frame").unwrap_err().contains("no table `frame`"));
+    assert!(r("t2").expect_err("an error").contains("ambiguous"));
+    assert!(r("frame")
+        .expect_err("an error")
+        .contains("no table `frame`"));
 }
 
 #[test]
@@ -405,8 +407,10 @@ fn keys_resolve_by_name() {
     assert_eq!(resolve_key(&keys, "mcast_key"), Ok(3));
     assert_eq!(resolve_key(&keys, "u$1.short"), Ok(4));
     assert!(resolve_key(&keys, "f2")
-        .unwrap_err()
+        .expect_err("an error")
         .contains("no key `f2`"));
     let twice = ["a.x", "b.x"];
-    assert!(resolve_key(&twice, "x").unwrap_err().contains("ambiguous"));
+    assert!(resolve_key(&twice, "x")
+        .expect_err("an error")
+        .contains("ambiguous"));
 }
