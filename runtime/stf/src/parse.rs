@@ -671,10 +671,10 @@ fn hex_bytes(s: &str) -> Res<Vec<u8>> {
         }
     }
     if nibbles.len() % 2 != 0 {
-        return err(
-            "an even number of hex digits (whole bytes)",
+        return Err((
+            "an even number of hex digits (whole bytes)".into(),
             format!("{} digits", nibbles.len()),
-        );
+        ));
     }
     Ok(nibbles.chunks(2).map(|p| p[0] << 4 | p[1]).collect())
 }
