@@ -5,6 +5,7 @@
 
 mod compile;
 mod rsvp_cmd;
+mod stf_cmd;
 mod switch_cmd;
 
 use clap::{Parser, Subcommand};
@@ -32,6 +33,8 @@ enum Command {
     },
     /// Run a BMv2 JSON pipeline on the built-in software switch, ports on pcap files.
     Switch(switch_cmd::SwitchArgs),
+    /// Run p4c STF tests (PROGRAM.json TEST.stf, or --dir DIR) on the built-in switch.
+    Stf(stf_cmd::StfArgs),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +45,7 @@ fn main() -> ExitCode {
         Command::GenPolicy(a) => compile::gen(&a),
         Command::Rsvp { cmd } => rsvp_cmd::run(cmd),
         Command::Switch(a) => switch_cmd::run(&a),
+        Command::Stf(a) => stf_cmd::run(&a),
     };
     match result {
         Ok(code) => code,
