@@ -28,7 +28,17 @@ pub(crate) struct Phv {
     pub stack_next: Vec<u32>,
     /// Values of fields over 128 bits, big-endian, one buffer per field.
     pub wide: Vec<Vec<u8>>,
+    /// Per header: the byte offset in the packet it was extracted from, or
+    /// [`NOT_EXTRACTED`] once its fields no longer come from one place in
+    /// the packet (added, copied into, never extracted).
+    pub orig: Vec<u32>,
+    /// Per header: the fields written since extraction, one bit per field
+    /// (see [`crate::program::FieldHot::dirty_bit`]).
+    pub dirty: Vec<u64>,
 }
+
+/// [`Phv::orig`] of a header whose bytes are not in the packet.
+pub(crate) const NOT_EXTRACTED: u32 = u32::MAX;
 
 impl Phv {
     pub(crate) fn new(p: &Program) -> Phv {
@@ -43,6 +53,8 @@ impl Phv {
             valid: vec![false; p.headers.len()],
             stack_next: vec![0; p.stacks.len()],
             wide,
+            orig: vec![NOT_EXTRACTED; p.headers.len()],
+            dirty: vec![0; p.headers.len()],
         }
     }
 
@@ -52,6 +64,7 @@ impl Phv {
             *v = h.metadata;
         }
         self.stack_next.fill(0);
+        self.orig.fill(NOT_EXTRACTED);
         for w in &mut self.wide {
             w.fill(0);
         }
@@ -133,10 +146,12 @@ impl Exec<'_> {
         self.phv.vals[f as usize]
     }
 
+    /// Writes a field, cut to its width, and marks it modified.
     #[inline]
     fn set(&mut self, f: Fid, v: u128) {
-        let w = self.p.fields[f as usize].width;
-        self.phv.vals[f as usize] = v & mask(w);
+        let h = &self.p.field_hot[f as usize];
+        self.phv.vals[f as usize] = v & h.mask;
+        self.phv.dirty[h.header as usize] |= h.dirty_bit;
     }
 
     fn set_opt(&mut self, f: Option<Fid>, v: u128) {
@@ -246,6 +261,8 @@ impl Exec<'_> {
             }
         }
         self.phv.valid[h as usize] = true;
+        self.phv.orig[h as usize] = at as u32;
+        self.phv.dirty[h as usize] = 0;
     }
 
     fn copy_header(&mut self, dst: Hid, src: Hid) {
@@ -259,9 +276,11 @@ impl Exec<'_> {
             }
         }
         self.phv.valid[dst as usize] = self.phv.valid[src as usize];
+        self.phv.orig[dst as usize] = NOT_EXTRACTED;
     }
 
     fn clear_header(&mut self, h: Hid) {
+        self.phv.orig[h as usize] = NOT_EXTRACTED;
         let hi = &self.p.headers[h as usize];
         for f in hi.first_field..hi.first_field + hi.n_fields {
             self.phv.vals[f as usize] = 0;
@@ -422,8 +441,9 @@ impl Exec<'_> {
                         MeterUnit::Packets => 1,
                     };
                     let colour = entry.meter.execute(pkt.now_us, amount);
-                    self.phv.vals[dst as usize] =
-                        u128::from(colour) & mask(p.fields[dst as usize].width);
+                    let h = &p.field_hot[dst as usize];
+                    self.phv.vals[dst as usize] = u128::from(colour) & h.mask;
+                    self.phv.dirty[h.header as usize] |= h.dirty_bit;
                 }
                 self.params.extend_from_slice(&entry.call.data);
                 entry.call.action
@@ -658,7 +678,9 @@ impl Exec<'_> {
         }
     }
 
-    /// Writes the valid headers in deparser order, then the payload.
+    /// Writes the valid headers in deparser order, then the payload. A
+    /// header extracted from the packet is copied from there, and only the
+    /// fields written since are emitted on top.
     pub(crate) fn deparse(&self, pkt: &PktState<'_>, out: &mut Vec<u8>) {
         out.clear();
         for &h in &self.p.deparse {
@@ -667,12 +689,26 @@ impl Exec<'_> {
                 continue;
             }
             let at = out.len();
-            let end = at + (hi.bits / 8) as usize;
+            let len = (hi.bits / 8) as usize;
+            let end = at + len;
+            let orig = self.phv.orig[h as usize];
+            let mut dirty = u64::MAX;
+            if orig != NOT_EXTRACTED && hi.n_fields <= 64 {
+                let o = orig as usize;
+                out.extend_from_slice(&pkt.data[o..o + len]);
+                dirty = self.phv.dirty[h as usize];
+                if dirty == 0 {
+                    continue;
+                }
+            }
             // Sixteen spare bytes let every field be written through a
             // 16-byte window.
             out.resize(end + 16, 0);
             let base = at * 8;
             for f in hi.first_field..hi.first_field + hi.n_fields {
+                if dirty & self.p.field_hot[f as usize].dirty_bit == 0 && dirty != u64::MAX {
+                    continue;
+                }
                 let fi = &self.p.fields[f as usize];
                 let off = base + fi.bit_off as usize;
                 match fi.wide {
