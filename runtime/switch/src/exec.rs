@@ -6,7 +6,8 @@ use crate::bits::{mask, read_bits, sign_extend, write_bits};
 use crate::hash::Algo;
 use crate::meter::{Meter, MeterUnit};
 use crate::program::{
-    BinOp, CalcInput, Expr, Fid, Hid, KeySrc, Node, ParseOp, Prim, Program, UnOp,
+    fold32, BinOp, CalcInput, Expr, Fid, Hid, KeySrc, Node, ParseOp, Prim, Program, UnOp,
+    PLAN_MAX_BYTES,
 };
 use crate::table::TableState;
 
@@ -240,10 +241,36 @@ impl Exec<'_> {
         }
     }
 
-    /// Copies a header's fields out of `data` at byte offset `at`.
+    /// Copies a header's fields out of `data` at byte offset `at`; the
+    /// caller checked that the header is within `data`.
     fn extract(&mut self, h: Hid, data: &[u8], at: usize) {
         let hi = &self.p.headers[h as usize];
         tracing::trace!(header = %hi.name, at, "extract");
+        if !hi.plan.is_empty() {
+            // The header's bytes with room for a 16-byte window at each
+            // field.
+            let n = (hi.bits / 8) as usize;
+            let mut win = [0u8; PLAN_MAX_BYTES + 16];
+            win[..n].copy_from_slice(&data[at..at + n]);
+            let vals = &mut self.phv.vals;
+            for x in &hi.plan {
+                let b = x.byte as usize;
+                let v = if x.narrow {
+                    let mut a = [0u8; 8];
+                    a.copy_from_slice(&win[b..b + 8]);
+                    u128::from(u64::from_be_bytes(a) >> x.shift)
+                } else {
+                    let mut a = [0u8; 16];
+                    a.copy_from_slice(&win[b..b + 16]);
+                    u128::from_be_bytes(a) >> x.shift
+                };
+                vals[x.fid as usize] = v & x.mask;
+            }
+            self.phv.valid[h as usize] = true;
+            self.phv.orig[h as usize] = at as u32;
+            self.phv.dirty[h as usize] = 0;
+            return;
+        }
         let base = at * 8;
         for f in hi.first_field..hi.first_field + hi.n_fields {
             let fi = &self.p.fields[f as usize];
@@ -630,6 +657,18 @@ impl Exec<'_> {
     /// packing them and running [`crate::hash::csum16`]).
     fn csum16(&self, calc: u32, pkt: &PktState<'_>) -> u16 {
         let c = &self.p.calcs[calc as usize];
+        if let Some(plan) = &c.csum {
+            if plan.headers.iter().all(|h| self.phv.valid[*h as usize]) {
+                let mut sum = plan.konst;
+                for &(f, k) in &plan.terms {
+                    sum += fold32(self.phv.vals[f as usize]) << k;
+                }
+                if let Some(k) = plan.payload {
+                    sum += fold32(u128::from(payload_sum(&pkt.data[pkt.cursor..]))) << k;
+                }
+                return Csum { sum, pos: 0 }.finish();
+            }
+        }
         let mut sum = Csum::default();
         for input in &c.inputs {
             match input {
@@ -748,11 +787,18 @@ struct Csum {
     pos: usize,
 }
 
-/// `v` modulo 2^32 - 1 (a multiple of 2^16 - 1), in at most 34 bits.
-#[inline(always)]
-fn fold32(v: u128) -> u64 {
-    let (lo, hi) = (v as u64, (v >> 64) as u64);
-    (lo & 0xffff_ffff) + (lo >> 32) + (hi & 0xffff_ffff) + (hi >> 32)
+/// The checksum sum of bytes as if they started a 16-bit word, in 32-bit
+/// words (a multiple of 2^16 - 1 apart from the 16-bit sum).
+fn payload_sum(data: &[u8]) -> u64 {
+    let mut s = 0u64;
+    let mut quads = data.chunks_exact(4);
+    for q in &mut quads {
+        s += u64::from(u32::from_be_bytes([q[0], q[1], q[2], q[3]]));
+    }
+    let mut tail = [0u8; 4];
+    let rest = quads.remainder();
+    tail[..rest.len()].copy_from_slice(rest);
+    s + u64::from(u32::from_be_bytes(tail))
 }
 
 impl Csum {
@@ -768,15 +814,7 @@ impl Csum {
     fn bytes(&mut self, data: &[u8]) {
         self.pos = self.pos.div_ceil(8) * 8;
         // The bytes' own checksum sum, as if they started a word.
-        let mut s = 0u64;
-        let mut quads = data.chunks_exact(4);
-        for q in &mut quads {
-            s += u64::from(u32::from_be_bytes([q[0], q[1], q[2], q[3]]));
-        }
-        let mut tail = [0u8; 4];
-        let rest = quads.remainder();
-        tail[..rest.len()].copy_from_slice(rest);
-        s += u64::from(u32::from_be_bytes(tail));
+        let s = payload_sum(data);
         // Starting mid-word moves every byte 8 bits down: times 2^-8,
         // which is 2^8.
         let k = if self.pos % 16 == 8 { 8 } else { 0 };

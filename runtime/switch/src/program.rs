@@ -27,6 +27,48 @@ pub(crate) struct HeaderInfo {
     pub bits: u32,
     /// The stack this header is an element of.
     pub stack: Option<u32>,
+    /// How to read the fields out of the header's bytes, for packet
+    /// headers of at most [`PLAN_MAX_BYTES`] bytes without wide fields;
+    /// empty otherwise (the fields are then read one by one).
+    pub plan: Vec<ExtractField>,
+}
+
+/// The longest header extracted through an [`ExtractField`] plan.
+pub(crate) const PLAN_MAX_BYTES: usize = 64;
+
+/// One field of a header extraction plan: the field is the bits of the
+/// big-endian window starting at byte `byte` of the header, shifted right
+/// by `shift` and masked. The window is 8 bytes when `narrow`, else 16.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ExtractField {
+    pub fid: Fid,
+    pub byte: u32,
+    pub shift: u32,
+    pub narrow: bool,
+    pub mask: u128,
+}
+
+/// Builds the extraction plan of a header (see [`HeaderInfo::plan`]).
+fn extract_plan(fields: &[FieldInfo], first: Fid, bits: u32, metadata: bool) -> Vec<ExtractField> {
+    if metadata || bits as usize > PLAN_MAX_BYTES * 8 || fields.iter().any(|f| f.width > 128) {
+        return vec![];
+    }
+    let mut plan = vec![];
+    for (i, f) in fields.iter().enumerate() {
+        let skip = f.bit_off % 8;
+        if skip + f.width > 128 {
+            return vec![];
+        }
+        let narrow = skip + f.width <= 64;
+        plan.push(ExtractField {
+            fid: first + i as u32,
+            byte: f.bit_off / 8,
+            shift: if narrow { 64 } else { 128 } - skip - f.width,
+            narrow,
+            mask: bits::mask(f.width),
+        });
+    }
+    plan
 }
 
 #[derive(Debug, Clone)]
@@ -350,6 +392,66 @@ pub(crate) enum CalcInput {
 pub(crate) struct CalcInfo {
     pub algo: Algo,
     pub inputs: Vec<CalcInput>,
+    /// For `csum16`: the sum laid out for the case where every header the
+    /// inputs read is valid.
+    pub csum: Option<CsumPlan>,
+}
+
+/// A `csum16` calculation with every input header valid: each field's
+/// value enters the ones' complement sum shifted by a fixed amount (where
+/// its last bit falls within a 16-bit word), constants are summed at load.
+#[derive(Debug, Clone)]
+pub(crate) struct CsumPlan {
+    /// The headers the inputs read; the plan holds when all are valid.
+    pub headers: Vec<Hid>,
+    /// `(field, shift)`.
+    pub terms: Vec<(Fid, u32)>,
+    /// The constants' part of the sum.
+    pub konst: u64,
+    /// The shift of the payload's own sum (0 or 8), when it is an input.
+    pub payload: Option<u32>,
+}
+
+/// `v` modulo 2^32 - 1 (a multiple of 2^16 - 1), in at most 34 bits.
+#[inline(always)]
+pub(crate) fn fold32(v: u128) -> u64 {
+    let (lo, hi) = (v as u64, (v >> 64) as u64);
+    (lo & 0xffff_ffff) + (lo >> 32) + (hi & 0xffff_ffff) + (hi >> 32)
+}
+
+/// Lays out a `csum16` calculation (see [`CsumPlan`]).
+fn csum_plan(inputs: &[CalcInput], fields: &[FieldInfo]) -> CsumPlan {
+    let mut plan = CsumPlan {
+        headers: vec![],
+        terms: vec![],
+        konst: 0,
+        payload: None,
+    };
+    let mut pos = 0usize;
+    for input in inputs {
+        match input {
+            CalcInput::Field(f) => {
+                let fi = &fields[*f as usize];
+                pos += fi.width as usize;
+                plan.terms.push((*f, ((16 - pos % 16) % 16) as u32));
+                if !plan.headers.contains(&fi.header) {
+                    plan.headers.push(fi.header);
+                }
+            }
+            CalcInput::Const(v, w) => {
+                pos += *w as usize;
+                plan.konst += fold32(*v & bits::mask(*w)) << ((16 - pos % 16) % 16);
+            }
+            CalcInput::Payload => {
+                pos = pos.div_ceil(8) * 8;
+                // Only the payload's position matters: what follows it
+                // starts after a length known only per packet, so a
+                // payload that is not last is left to the general path.
+                plan.payload = Some(if pos % 16 == 8 { 8 } else { 0 });
+            }
+        }
+    }
+    plan
 }
 
 #[derive(Debug, Clone)]
@@ -978,6 +1080,7 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
             metadata: h.metadata,
             bits: off,
             stack: None,
+            plan: extract_plan(&fields[first as usize..], first, off, h.metadata),
         });
     }
     let mut stacks = vec![];
@@ -1132,7 +1235,13 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
             });
         }
         ctx.calc_ix.insert(c.name.clone(), i as u32);
-        calcs.push(CalcInfo { algo, inputs });
+        let csum = (algo == Algo::Csum16
+            && inputs
+                .iter()
+                .position(|i| matches!(i, CalcInput::Payload))
+                .is_none_or(|p| p == inputs.len() - 1))
+        .then(|| csum_plan(&inputs, &ctx.fields));
+        calcs.push(CalcInfo { algo, inputs, csum });
     }
 
     // Actions.
