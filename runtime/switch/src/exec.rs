@@ -165,7 +165,22 @@ impl Exec<'_> {
         f.map_or(0, |f| self.get(f))
     }
 
+    /// Evaluates an expression. The shapes p4c emits most are done here,
+    /// inline at every use; the others in [`Exec::eval_tree`].
+    #[inline(always)]
     pub(crate) fn eval(&self, e: &Expr, params: &[u128]) -> u128 {
+        match e {
+            Expr::Const(c) => *c,
+            Expr::Field(f) => self.phv.vals[*f as usize],
+            Expr::Valid(h) => u128::from(self.phv.valid[*h as usize]),
+            Expr::Param(i) => params.get(*i as usize).copied().unwrap_or(0),
+            Expr::FieldOp(op, f, c) => binop(*op, self.phv.vals[*f as usize], *c),
+            _ => self.eval_tree(e, params),
+        }
+    }
+
+    #[inline(never)]
+    fn eval_tree(&self, e: &Expr, params: &[u128]) -> u128 {
         match e {
             Expr::Const(c) => *c,
             Expr::Field(f) => self.phv.vals[*f as usize],
@@ -445,16 +460,36 @@ impl Exec<'_> {
     fn apply_table(&mut self, t: u32, pkt: &mut PktState<'_>) -> Option<Node> {
         let p = self.p;
         let ti = &p.tables[t as usize];
-        self.key.clear();
-        for k in &ti.keys {
-            let mut v = self.eval(&k.src, &[]) & mask(k.width);
-            if let Some(m) = k.mask {
-                v &= m;
+        if self.rt.tables[t as usize].len == 0 {
+            // Nothing to look up (keyless tables, tables not filled yet):
+            // the default action, with no counter or meter to run.
+            let table = &self.rt.tables[t as usize];
+            let action = table.default.action;
+            self.params.clear();
+            self.params.extend_from_slice(&table.default.data);
+            self.run_action(action, pkt);
+            return ti.next_after(false, action);
+        }
+        let mut small = [0u128; 8];
+        let n = ti.keys.len();
+        if n <= small.len() {
+            for (k, slot) in ti.keys.iter().zip(&mut small) {
+                *slot = self.eval(&k.src, &[]) & k.key_mask;
             }
-            self.key.push(v);
+        } else {
+            self.key.clear();
+            for k in &ti.keys {
+                let v = self.eval(&k.src, &[]) & k.key_mask;
+                self.key.push(v);
+            }
         }
         let table = &mut self.rt.tables[t as usize];
-        let hit = table.lookup(self.key, self.key2);
+        let key = if n <= small.len() {
+            &small[..n]
+        } else {
+            &self.key[..]
+        };
+        let hit = table.lookup(key, self.key2);
         self.params.clear();
         let action = match hit.and_then(|h| table.get_mut(h)) {
             Some(entry) => {
@@ -480,15 +515,26 @@ impl Exec<'_> {
                 table.default.action
             }
         };
+        self.run_action(action, pkt);
+        ti.next_after(hit.is_some(), action)
+    }
+
+    /// Runs an action's primitives with the parameters in `self.params`.
+    #[inline]
+    fn run_action(&mut self, action: u32, pkt: &mut PktState<'_>) {
         let params = std::mem::take(self.params);
-        for prim in &p.actions[action as usize].prims {
+        for prim in &self.p.actions[action as usize].prims {
+            if let Prim::Assign(f, e) = prim {
+                let v = self.eval(e, &params);
+                self.set(*f, v);
+                continue;
+            }
             self.prim(prim, &params, pkt);
             if pkt.exit {
                 break;
             }
         }
         *self.params = params;
-        ti.next_after(hit.is_some(), action)
     }
 
     fn index(&mut self, e: &Expr, params: &[u128], size: u32) -> Option<usize> {

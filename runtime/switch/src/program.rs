@@ -325,7 +325,8 @@ pub(crate) struct KeyInfo {
     pub kind: MatchKind,
     pub src: Expr,
     pub width: u32,
-    pub mask: Option<u128>,
+    /// The field's width and the key's mask together: what is looked up.
+    pub key_mask: u128,
 }
 
 #[derive(Debug, Clone)]
@@ -1663,7 +1664,7 @@ fn compile_table(
             kind,
             src,
             width,
-            mask,
+            key_mask: bits::mask(width) & mask.unwrap_or(u128::MAX),
         });
     }
     if keys.iter().filter(|k| k.kind == MatchKind::Lpm).count() > 1 {
