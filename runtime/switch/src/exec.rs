@@ -6,8 +6,8 @@ use crate::bits::{mask, read_bits, sign_extend, write_bits};
 use crate::hash::Algo;
 use crate::meter::{Meter, MeterUnit};
 use crate::program::{
-    fold32, BinOp, CalcInput, Expr, Fid, Hid, KeySrc, Node, ParseOp, Prim, Program, UnOp,
-    PLAN_MAX_BYTES,
+    fold32, BinOp, CalcInput, Expr, ExtractField, Fid, Hid, KeySrc, Node, ParseOp, Prim, Program,
+    UnOp, PLAN_MAX_BYTES,
 };
 use crate::table::TableState;
 
@@ -785,10 +785,29 @@ impl Exec<'_> {
                 if dirty == 0 {
                     continue;
                 }
+                if !hi.plan.is_empty() {
+                    out.resize(end + 16, 0);
+                    let w = &mut out[at..];
+                    while dirty != 0 {
+                        let x = &hi.plan[dirty.trailing_zeros() as usize];
+                        dirty &= dirty - 1;
+                        emit_field(w, x, self.phv.vals[x.fid as usize]);
+                    }
+                    out.truncate(end);
+                    continue;
+                }
             }
             // Sixteen spare bytes let every field be written through a
             // 16-byte window.
             out.resize(end + 16, 0);
+            if !hi.plan.is_empty() {
+                let w = &mut out[at..];
+                for x in &hi.plan {
+                    emit_field(w, x, self.phv.vals[x.fid as usize]);
+                }
+                out.truncate(end);
+                continue;
+            }
             let base = at * 8;
             for f in hi.first_field..hi.first_field + hi.n_fields {
                 if dirty & self.p.field_hot[f as usize].dirty_bit == 0 && dirty != u64::MAX {
@@ -874,6 +893,28 @@ impl Csum {
             sum = (sum & 0xffff) + (sum >> 16);
         }
         !(sum as u16)
+    }
+}
+
+/// Writes a field's value into a header's bytes (with 16 spare bytes
+/// after them) where its extraction plan reads it.
+#[inline(always)]
+fn emit_field(w: &mut [u8], x: &ExtractField, v: u128) {
+    let b = x.byte as usize;
+    if x.narrow {
+        let m = (x.mask as u64) << x.shift;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(&w[b..b + 8]);
+        let cur = u64::from_be_bytes(a);
+        let new = (cur & !m) | (((v as u64) << x.shift) & m);
+        w[b..b + 8].copy_from_slice(&new.to_be_bytes());
+    } else {
+        let m = x.mask << x.shift;
+        let mut a = [0u8; 16];
+        a.copy_from_slice(&w[b..b + 16]);
+        let cur = u128::from_be_bytes(a);
+        let new = (cur & !m) | ((v << x.shift) & m);
+        w[b..b + 16].copy_from_slice(&new.to_be_bytes());
     }
 }
 
