@@ -778,7 +778,7 @@ impl Exec<'_> {
             let end = at + len;
             let orig = self.phv.orig[h as usize];
             let mut dirty = u64::MAX;
-            if orig != NOT_EXTRACTED && hi.n_fields <= 64 {
+            if orig != NOT_EXTRACTED && hi.n_fields <= 64 && self.p.copy_extracted {
                 let o = orig as usize;
                 out.extend_from_slice(&pkt.data[o..o + len]);
                 dirty = self.phv.dirty[h as usize];

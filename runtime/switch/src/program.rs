@@ -532,6 +532,25 @@ pub struct Program {
     pub(crate) errors: ErrorCodes,
     /// Names of the error codes, by value.
     pub(crate) error_names: Vec<(u32, String)>,
+    /// Whether the deparser copies the bytes of extracted headers (false
+    /// only in tests, which compare with emitting every field).
+    pub(crate) copy_extracted: bool,
+}
+
+impl Program {
+    /// Turns off the layouts made at load (extraction plans, checksum
+    /// layouts, copies of extracted headers): the general paths they
+    /// shortcut, for tests to compare with.
+    #[cfg(test)]
+    pub(crate) fn without_fast_paths(&mut self) {
+        for h in &mut self.headers {
+            h.plan.clear();
+        }
+        for c in &mut self.calcs {
+            c.csum = None;
+        }
+        self.copy_extracted = false;
+    }
 }
 
 /// Reads a JSON text into the typed model, with the JSON path of the first
@@ -1597,6 +1616,7 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
         })
         .collect();
     Ok(Program {
+        copy_extracted: true,
         field_hot,
         headers: ctx.headers,
         fields: ctx.fields,
