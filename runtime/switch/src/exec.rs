@@ -395,6 +395,28 @@ impl Exec<'_> {
                     }
                 }
             }
+            if let Some(ps) = &st.packed {
+                let mut key = 0u128;
+                for (k, w) in st.key.iter().zip(&ps.part_bits) {
+                    let v = match k {
+                        KeySrc::Expr(e) => self.eval(e, &[]),
+                        KeySrc::Lookahead { off, width } => {
+                            let start = pkt.cursor * 8 + *off as usize;
+                            if start + *width as usize > pkt.data.len() * 8 {
+                                return Some(p.errors.packet_too_short);
+                            }
+                            read_bits(pkt.data, start, *width)
+                        }
+                    };
+                    key = key.checked_shl(*w).unwrap_or(0) | v;
+                }
+                match ps.transitions.iter().find(|(v, m, _)| key & m == *v) {
+                    None => return Some(p.errors.no_match),
+                    Some((_, _, Some(n))) => state = *n,
+                    Some((_, _, None)) => return None,
+                }
+                continue;
+            }
             self.key.clear();
             for k in &st.key {
                 let v = match k {
@@ -706,8 +728,14 @@ impl Exec<'_> {
         if let Some(plan) = &c.csum {
             if plan.headers.iter().all(|h| self.phv.valid[*h as usize]) {
                 let mut sum = plan.konst;
-                for &(f, k) in &plan.terms {
-                    sum += fold32(self.phv.vals[f as usize]) << k;
+                if plan.narrow {
+                    for &(f, k) in &plan.terms {
+                        sum += (self.phv.vals[f as usize] as u64) << k;
+                    }
+                } else {
+                    for &(f, k) in &plan.terms {
+                        sum += fold32(self.phv.vals[f as usize]) << k;
+                    }
                 }
                 if let Some(k) = plan.payload {
                     sum += fold32(u128::from(payload_sum(&pkt.data[pkt.cursor..]))) << k;

@@ -302,6 +302,58 @@ pub(crate) struct ParseState {
     pub ops: Vec<ParseOp>,
     pub key: Vec<KeySrc>,
     pub transitions: Vec<Transition>,
+    /// When the key parts are unsigned and fit in 128 bits side by side:
+    /// the bits of each part, and the transitions as `(value, mask, next)`
+    /// on the packed key (the default transition has a zero mask).
+    pub packed: Option<PackedSelect>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct PackedSelect {
+    pub part_bits: Vec<u32>,
+    pub transitions: Vec<(u128, u128, Option<u32>)>,
+}
+
+/// Packs a select's transitions (see [`ParseState::packed`]).
+fn pack_select(
+    key: &[KeySrc],
+    part_bytes: &[usize],
+    transitions: &[Transition],
+) -> Option<PackedSelect> {
+    let unsigned = key.iter().all(|k| {
+        matches!(
+            k,
+            KeySrc::Lookahead { .. } | KeySrc::Expr(Expr::Field(_) | Expr::Valid(_))
+        )
+    });
+    if !unsigned || part_bytes.iter().sum::<usize>() > 16 {
+        return None;
+    }
+    let part_bits: Vec<u32> = part_bytes.iter().map(|b| *b as u32 * 8).collect();
+    let pack = |parts: &[u128]| {
+        parts.iter().zip(&part_bits).fold(0u128, |acc, (v, w)| {
+            acc.checked_shl(*w).unwrap_or(0) | (v & bits::mask(*w))
+        })
+    };
+    let mut out = vec![];
+    for t in transitions {
+        if t.value.is_empty() {
+            out.push((0, 0, t.next));
+            continue;
+        }
+        if t.value.len() != part_bits.len() {
+            return None;
+        }
+        let mask = match &t.mask {
+            Some(m) => pack(m),
+            None => pack(&vec![u128::MAX; part_bits.len()]),
+        };
+        out.push((pack(&t.value) & mask, mask, t.next));
+    }
+    Some(PackedSelect {
+        part_bits,
+        transitions: out,
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -407,6 +459,8 @@ pub(crate) struct CsumPlan {
     pub headers: Vec<Hid>,
     /// `(field, shift)`.
     pub terms: Vec<(Fid, u32)>,
+    /// Every field is 32 bits or narrower: its value needs no folding.
+    pub narrow: bool,
     /// The constants' part of the sum.
     pub konst: u64,
     /// The shift of the payload's own sum (0 or 8), when it is an input.
@@ -425,6 +479,7 @@ fn csum_plan(inputs: &[CalcInput], fields: &[FieldInfo]) -> CsumPlan {
     let mut plan = CsumPlan {
         headers: vec![],
         terms: vec![],
+        narrow: true,
         konst: 0,
         payload: None,
     };
@@ -435,6 +490,7 @@ fn csum_plan(inputs: &[CalcInput], fields: &[FieldInfo]) -> CsumPlan {
                 let fi = &fields[*f as usize];
                 pos += fi.width as usize;
                 plan.terms.push((*f, ((16 - pos % 16) % 16) as u32));
+                plan.narrow &= fi.width <= 32;
                 if !plan.headers.contains(&fi.header) {
                     plan.headers.push(fi.header);
                 }
@@ -539,7 +595,7 @@ pub struct Program {
 
 impl Program {
     /// Turns off the layouts made at load (extraction plans, checksum
-    /// layouts, copies of extracted headers): the general paths they
+    /// layouts, packed selects, copies of extracted headers): the general paths they
     /// shortcut, for tests to compare with.
     #[cfg(test)]
     pub(crate) fn without_fast_paths(&mut self) {
@@ -548,6 +604,9 @@ impl Program {
         }
         for c in &mut self.calcs {
             c.csum = None;
+        }
+        for s in &mut self.parse_states {
+            s.packed = None;
         }
         self.copy_extracted = false;
     }
@@ -1458,11 +1517,13 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
                     }
                 }
             }
+            let packed = pack_select(&key, &part_bytes, &transitions);
             parse_states.push(ParseState {
                 name: s.name.clone(),
                 ops,
                 key,
                 transitions,
+                packed,
             });
         }
     }
