@@ -111,7 +111,7 @@ fn main() {
         .unwrap_or(2_000_000u64);
     let load = std::env::var("FAIRSHARE_BENCH_LOAD").map_or(true, |v| v != "0");
     let only = std::env::var("FAIRSHARE_BENCH_SIZE").ok();
-    let runs = |size: &str| only.as_deref().map_or(true, |o| o == size);
+    let runs = |size: &str| only.as_deref().is_none_or(|o| o == size);
     let mut sw = build();
     let mut small = common::tcp_frame(
         [2, 0, 0, 1, 0, 3],

@@ -99,7 +99,6 @@ pub(crate) struct Scratch {
     pub phv: Phv,
     pub key: Vec<u128>,
     pub key2: Vec<u128>,
-    pub params: Vec<u128>,
     pub buf: Vec<u8>,
     pub out: Vec<u8>,
 }
@@ -110,7 +109,6 @@ impl Scratch {
             phv: Phv::new(p),
             key: vec![],
             key2: vec![],
-            params: vec![],
             buf: vec![],
             out: Vec::with_capacity(2048),
         }
@@ -135,7 +133,6 @@ pub(crate) struct Exec<'a> {
     pub phv: &'a mut Phv,
     pub key: &'a mut Vec<u128>,
     pub key2: &'a mut Vec<u128>,
-    pub params: &'a mut Vec<u128>,
     pub buf: &'a mut Vec<u8>,
     pub stats: &'a mut Stats,
     pub drop_port: u32,
@@ -485,11 +482,13 @@ impl Exec<'_> {
         if self.rt.tables[t as usize].len == 0 {
             // Nothing to look up (keyless tables, tables not filled yet):
             // the default action, with no counter or meter to run.
-            let table = &self.rt.tables[t as usize];
+            // The tables are moved out while the action runs (actions do not
+            // read them), so that it can read its parameters in place.
+            let tables = std::mem::take(&mut self.rt.tables);
+            let table = &tables[t as usize];
             let action = table.default.action;
-            self.params.clear();
-            self.params.extend_from_slice(&table.default.data);
-            self.run_action(action, pkt);
+            self.run_action(action, &table.default.data, pkt);
+            self.rt.tables = tables;
             return ti.next_after(false, action);
         }
         let mut small = [0u128; 8];
@@ -505,15 +504,15 @@ impl Exec<'_> {
                 self.key.push(v);
             }
         }
-        let table = &mut self.rt.tables[t as usize];
+        let mut tables = std::mem::take(&mut self.rt.tables);
+        let table = &mut tables[t as usize];
         let key = if n <= small.len() {
             &small[..n]
         } else {
             &self.key[..]
         };
         let hit = table.lookup(key, self.key2);
-        self.params.clear();
-        let action = match hit.and_then(|h| table.get_mut(h)) {
+        let call = match hit.and_then(|h| table.get_mut(h)) {
             Some(entry) => {
                 if ti.with_counters {
                     entry.packets += 1;
@@ -529,34 +528,29 @@ impl Exec<'_> {
                     self.phv.vals[dst as usize] = u128::from(colour) & h.mask;
                     self.phv.dirty[h.header as usize] |= h.dirty_bit;
                 }
-                self.params.extend_from_slice(&entry.call.data);
-                entry.call.action
+                &entry.call
             }
-            None => {
-                self.params.extend_from_slice(&table.default.data);
-                table.default.action
-            }
+            None => &table.default,
         };
-        self.run_action(action, pkt);
+        let action = call.action;
+        self.run_action(action, &call.data, pkt);
+        self.rt.tables = tables;
         ti.next_after(hit.is_some(), action)
     }
 
-    /// Runs an action's primitives with the parameters in `self.params`.
-    #[inline]
-    fn run_action(&mut self, action: u32, pkt: &mut PktState<'_>) {
-        let params = std::mem::take(self.params);
+    /// Runs an action's primitives.
+    fn run_action(&mut self, action: u32, params: &[u128], pkt: &mut PktState<'_>) {
         for prim in &self.p.actions[action as usize].prims {
             if let Prim::Assign(f, e) = prim {
-                let v = self.eval(e, &params);
+                let v = self.eval(e, params);
                 self.set(*f, v);
                 continue;
             }
-            self.prim(prim, &params, pkt);
+            self.prim(prim, params, pkt);
             if pkt.exit {
                 break;
             }
         }
-        *self.params = params;
     }
 
     fn index(&mut self, e: &Expr, params: &[u128], size: u32) -> Option<usize> {

@@ -233,7 +233,6 @@ impl Switch {
             phv,
             key,
             key2,
-            params,
             buf,
             out,
         } = &mut self.scratch;
@@ -244,7 +243,6 @@ impl Switch {
             phv,
             key,
             key2,
-            params,
             buf,
             stats: &mut self.stats,
             drop_port: self.drop_port,
