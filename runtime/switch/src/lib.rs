@@ -19,6 +19,16 @@
 //!   return an [`Error`].
 //! * Time is given by the caller (microseconds since the switch's time
 //!   origin), so that meters give the same colours on every run.
+//! * The shortcuts laid out at load give the same bytes, ports and counts
+//!   as the general paths they stand for (a test runs both): headers are
+//!   extracted through a per-header plan of 8- or 16-byte windows; a
+//!   header extracted from the packet is deparsed by copying its bytes,
+//!   with only the fields written since (tracked per header, one bit per
+//!   field) emitted on top; a `csum16` whose input headers are all valid
+//!   is summed with shifts fixed at load; a parser select on unsigned keys
+//!   is matched as one packed number; a table with no entries runs its
+//!   default action without a lookup; actions read their parameters in
+//!   place in the table entry.
 //!
 //! Boundary: the core ([`Switch`]) has no ports, files, sockets or
 //! threads. [`port`] wraps it: a [`port::Port`] trait with pcap files,
