@@ -3,6 +3,12 @@
 //! the single example's rules; and the load time of BMv2 JSON documents.
 //!
 //! Run: `cargo bench -p fairshare-switch`.
+//!
+//! `FAIRSHARE_BENCH_PACKETS=N` sets the packets per size (2,000,000 by
+//! default), `FAIRSHARE_BENCH_SIZE=64` (or `1500`) runs one packet size
+//! only and `FAIRSHARE_BENCH_LOAD=0` leaves out the load-time part: with
+//! these, instructions per packet can be taken as the difference of two
+//! runs under `valgrind --tool=callgrind`.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -79,8 +85,7 @@ fn build() -> Switch {
     sw
 }
 
-fn bench(sw: &mut Switch, frame: &[u8], label: &str) {
-    let n = 2_000_000u64;
+fn bench(sw: &mut Switch, frame: &[u8], label: &str, n: u64) {
     let mut sent = 0u64;
     let t0 = Instant::now();
     for i in 0..n {
@@ -100,6 +105,13 @@ fn bench(sw: &mut Switch, frame: &[u8], label: &str) {
 }
 
 fn main() {
+    let n = std::env::var("FAIRSHARE_BENCH_PACKETS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2_000_000u64);
+    let load = std::env::var("FAIRSHARE_BENCH_LOAD").map_or(true, |v| v != "0");
+    let only = std::env::var("FAIRSHARE_BENCH_SIZE").ok();
+    let runs = |size: &str| only.as_deref().is_none_or(|o| o == size);
     let mut sw = build();
     let mut small = common::tcp_frame(
         [2, 0, 0, 1, 0, 3],
@@ -115,11 +127,18 @@ fn main() {
     let mut out = vec![];
     sw.process(3, &small, 0, &mut |p, b| out.push((p, b.len())));
     assert_eq!(out.len(), 1, "the benchmark packet must be forwarded");
-    bench(&mut sw, &small, "64-byte packets");
-    let mut big = small.clone();
-    big.resize(1500, 0xab);
-    bench(&mut sw, &big, "1500-byte packets");
+    if runs("64") {
+        bench(&mut sw, &small, "64-byte packets", n);
+    }
+    if runs("1500") {
+        let mut big = small.clone();
+        big.resize(1500, 0xab);
+        bench(&mut sw, &big, "1500-byte packets", n);
+    }
     println!("stats: {:?}", sw.stats());
+    if !load {
+        return;
+    }
 
     // Load time.
     let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));

@@ -6,7 +6,8 @@ use crate::bits::{mask, read_bits, sign_extend, write_bits};
 use crate::hash::Algo;
 use crate::meter::{Meter, MeterUnit};
 use crate::program::{
-    BinOp, CalcInput, Expr, Fid, Hid, KeySrc, Node, ParseOp, Prim, Program, UnOp,
+    fold32, BinOp, CalcInput, Expr, ExtractField, Fid, Hid, KeySrc, Node, ParseOp, Prim, Program,
+    UnOp, PLAN_MAX_BYTES,
 };
 use crate::table::TableState;
 
@@ -28,7 +29,17 @@ pub(crate) struct Phv {
     pub stack_next: Vec<u32>,
     /// Values of fields over 128 bits, big-endian, one buffer per field.
     pub wide: Vec<Vec<u8>>,
+    /// Per header: the byte offset in the packet it was extracted from, or
+    /// [`NOT_EXTRACTED`] once its fields no longer come from one place in
+    /// the packet (added, copied into, never extracted).
+    pub orig: Vec<u32>,
+    /// Per header: the fields written since extraction, one bit per field
+    /// (see [`crate::program::FieldHot::dirty_bit`]).
+    pub dirty: Vec<u64>,
 }
+
+/// [`Phv::orig`] of a header whose bytes are not in the packet.
+pub(crate) const NOT_EXTRACTED: u32 = u32::MAX;
 
 impl Phv {
     pub(crate) fn new(p: &Program) -> Phv {
@@ -43,6 +54,8 @@ impl Phv {
             valid: vec![false; p.headers.len()],
             stack_next: vec![0; p.stacks.len()],
             wide,
+            orig: vec![NOT_EXTRACTED; p.headers.len()],
+            dirty: vec![0; p.headers.len()],
         }
     }
 
@@ -52,6 +65,7 @@ impl Phv {
             *v = h.metadata;
         }
         self.stack_next.fill(0);
+        self.orig.fill(NOT_EXTRACTED);
         for w in &mut self.wide {
             w.fill(0);
         }
@@ -85,7 +99,6 @@ pub(crate) struct Scratch {
     pub phv: Phv,
     pub key: Vec<u128>,
     pub key2: Vec<u128>,
-    pub params: Vec<u128>,
     pub buf: Vec<u8>,
     pub out: Vec<u8>,
 }
@@ -96,7 +109,6 @@ impl Scratch {
             phv: Phv::new(p),
             key: vec![],
             key2: vec![],
-            params: vec![],
             buf: vec![],
             out: Vec::with_capacity(2048),
         }
@@ -121,7 +133,6 @@ pub(crate) struct Exec<'a> {
     pub phv: &'a mut Phv,
     pub key: &'a mut Vec<u128>,
     pub key2: &'a mut Vec<u128>,
-    pub params: &'a mut Vec<u128>,
     pub buf: &'a mut Vec<u8>,
     pub stats: &'a mut Stats,
     pub drop_port: u32,
@@ -133,10 +144,12 @@ impl Exec<'_> {
         self.phv.vals[f as usize]
     }
 
+    /// Writes a field, cut to its width, and marks it modified.
     #[inline]
     fn set(&mut self, f: Fid, v: u128) {
-        let w = self.p.fields[f as usize].width;
-        self.phv.vals[f as usize] = v & mask(w);
+        let h = &self.p.field_hot[f as usize];
+        self.phv.vals[f as usize] = v & h.mask;
+        self.phv.dirty[h.header as usize] |= h.dirty_bit;
     }
 
     fn set_opt(&mut self, f: Option<Fid>, v: u128) {
@@ -149,7 +162,22 @@ impl Exec<'_> {
         f.map_or(0, |f| self.get(f))
     }
 
+    /// Evaluates an expression. The shapes p4c emits most are done here,
+    /// inline at every use; the others in [`Exec::eval_tree`].
+    #[inline(always)]
     pub(crate) fn eval(&self, e: &Expr, params: &[u128]) -> u128 {
+        match e {
+            Expr::Const(c) => *c,
+            Expr::Field(f) => self.phv.vals[*f as usize],
+            Expr::Valid(h) => u128::from(self.phv.valid[*h as usize]),
+            Expr::Param(i) => params.get(*i as usize).copied().unwrap_or(0),
+            Expr::FieldOp(op, f, c) => binop(*op, self.phv.vals[*f as usize], *c),
+            _ => self.eval_tree(e, params),
+        }
+    }
+
+    #[inline(never)]
+    fn eval_tree(&self, e: &Expr, params: &[u128]) -> u128 {
         match e {
             Expr::Const(c) => *c,
             Expr::Field(f) => self.phv.vals[*f as usize],
@@ -225,10 +253,36 @@ impl Exec<'_> {
         }
     }
 
-    /// Copies a header's fields out of `data` at byte offset `at`.
+    /// Copies a header's fields out of `data` at byte offset `at`; the
+    /// caller checked that the header is within `data`.
     fn extract(&mut self, h: Hid, data: &[u8], at: usize) {
         let hi = &self.p.headers[h as usize];
         tracing::trace!(header = %hi.name, at, "extract");
+        if !hi.plan.is_empty() {
+            // The header's bytes with room for a 16-byte window at each
+            // field.
+            let n = (hi.bits / 8) as usize;
+            let mut win = [0u8; PLAN_MAX_BYTES + 16];
+            win[..n].copy_from_slice(&data[at..at + n]);
+            let vals = &mut self.phv.vals;
+            for x in &hi.plan {
+                let b = x.byte as usize;
+                let v = if x.narrow {
+                    let mut a = [0u8; 8];
+                    a.copy_from_slice(&win[b..b + 8]);
+                    u128::from(u64::from_be_bytes(a) >> x.shift)
+                } else {
+                    let mut a = [0u8; 16];
+                    a.copy_from_slice(&win[b..b + 16]);
+                    u128::from_be_bytes(a) >> x.shift
+                };
+                vals[x.fid as usize] = v & x.mask;
+            }
+            self.phv.valid[h as usize] = true;
+            self.phv.orig[h as usize] = at as u32;
+            self.phv.dirty[h as usize] = 0;
+            return;
+        }
         let base = at * 8;
         for f in hi.first_field..hi.first_field + hi.n_fields {
             let fi = &self.p.fields[f as usize];
@@ -246,6 +300,8 @@ impl Exec<'_> {
             }
         }
         self.phv.valid[h as usize] = true;
+        self.phv.orig[h as usize] = at as u32;
+        self.phv.dirty[h as usize] = 0;
     }
 
     fn copy_header(&mut self, dst: Hid, src: Hid) {
@@ -259,9 +315,11 @@ impl Exec<'_> {
             }
         }
         self.phv.valid[dst as usize] = self.phv.valid[src as usize];
+        self.phv.orig[dst as usize] = NOT_EXTRACTED;
     }
 
     fn clear_header(&mut self, h: Hid) {
+        self.phv.orig[h as usize] = NOT_EXTRACTED;
         let hi = &self.p.headers[h as usize];
         for f in hi.first_field..hi.first_field + hi.n_fields {
             self.phv.vals[f as usize] = 0;
@@ -334,6 +392,28 @@ impl Exec<'_> {
                     }
                 }
             }
+            if let Some(ps) = &st.packed {
+                let mut key = 0u128;
+                for (k, w) in st.key.iter().zip(&ps.part_bits) {
+                    let v = match k {
+                        KeySrc::Expr(e) => self.eval(e, &[]),
+                        KeySrc::Lookahead { off, width } => {
+                            let start = pkt.cursor * 8 + *off as usize;
+                            if start + *width as usize > pkt.data.len() * 8 {
+                                return Some(p.errors.packet_too_short);
+                            }
+                            read_bits(pkt.data, start, *width)
+                        }
+                    };
+                    key = key.checked_shl(*w).unwrap_or(0) | v;
+                }
+                match ps.transitions.iter().find(|(v, m, _)| key & m == *v) {
+                    None => return Some(p.errors.no_match),
+                    Some((_, _, Some(n))) => state = *n,
+                    Some((_, _, None)) => return None,
+                }
+                continue;
+            }
             self.key.clear();
             for k in &st.key {
                 let v = match k {
@@ -399,18 +479,40 @@ impl Exec<'_> {
     fn apply_table(&mut self, t: u32, pkt: &mut PktState<'_>) -> Option<Node> {
         let p = self.p;
         let ti = &p.tables[t as usize];
-        self.key.clear();
-        for k in &ti.keys {
-            let mut v = self.eval(&k.src, &[]) & mask(k.width);
-            if let Some(m) = k.mask {
-                v &= m;
-            }
-            self.key.push(v);
+        if self.rt.tables[t as usize].len == 0 {
+            // Nothing to look up (keyless tables, tables not filled yet):
+            // the default action, with no counter or meter to run.
+            // The tables are moved out while the action runs (actions do not
+            // read them), so that it can read its parameters in place.
+            let tables = std::mem::take(&mut self.rt.tables);
+            let table = &tables[t as usize];
+            let action = table.default.action;
+            self.run_action(action, &table.default.data, pkt);
+            self.rt.tables = tables;
+            return ti.next_after(false, action);
         }
-        let table = &mut self.rt.tables[t as usize];
-        let hit = table.lookup(self.key, self.key2);
-        self.params.clear();
-        let action = match hit.and_then(|h| table.get_mut(h)) {
+        let mut small = [0u128; 8];
+        let n = ti.keys.len();
+        if n <= small.len() {
+            for (k, slot) in ti.keys.iter().zip(&mut small) {
+                *slot = self.eval(&k.src, &[]) & k.key_mask;
+            }
+        } else {
+            self.key.clear();
+            for k in &ti.keys {
+                let v = self.eval(&k.src, &[]) & k.key_mask;
+                self.key.push(v);
+            }
+        }
+        let mut tables = std::mem::take(&mut self.rt.tables);
+        let table = &mut tables[t as usize];
+        let key = if n <= small.len() {
+            &small[..n]
+        } else {
+            &self.key[..]
+        };
+        let hit = table.lookup(key, self.key2);
+        let call = match hit.and_then(|h| table.get_mut(h)) {
             Some(entry) => {
                 if ti.with_counters {
                     entry.packets += 1;
@@ -422,26 +524,33 @@ impl Exec<'_> {
                         MeterUnit::Packets => 1,
                     };
                     let colour = entry.meter.execute(pkt.now_us, amount);
-                    self.phv.vals[dst as usize] =
-                        u128::from(colour) & mask(p.fields[dst as usize].width);
+                    let h = &p.field_hot[dst as usize];
+                    self.phv.vals[dst as usize] = u128::from(colour) & h.mask;
+                    self.phv.dirty[h.header as usize] |= h.dirty_bit;
                 }
-                self.params.extend_from_slice(&entry.call.data);
-                entry.call.action
+                &entry.call
             }
-            None => {
-                self.params.extend_from_slice(&table.default.data);
-                table.default.action
-            }
+            None => &table.default,
         };
-        let params = std::mem::take(self.params);
-        for prim in &p.actions[action as usize].prims {
-            self.prim(prim, &params, pkt);
+        let action = call.action;
+        self.run_action(action, &call.data, pkt);
+        self.rt.tables = tables;
+        ti.next_after(hit.is_some(), action)
+    }
+
+    /// Runs an action's primitives.
+    fn run_action(&mut self, action: u32, params: &[u128], pkt: &mut PktState<'_>) {
+        for prim in &self.p.actions[action as usize].prims {
+            if let Prim::Assign(f, e) = prim {
+                let v = self.eval(e, params);
+                self.set(*f, v);
+                continue;
+            }
+            self.prim(prim, params, pkt);
             if pkt.exit {
                 break;
             }
         }
-        *self.params = params;
-        ti.next_after(hit.is_some(), action)
     }
 
     fn index(&mut self, e: &Expr, params: &[u128], size: u32) -> Option<usize> {
@@ -610,6 +719,24 @@ impl Exec<'_> {
     /// packing them and running [`crate::hash::csum16`]).
     fn csum16(&self, calc: u32, pkt: &PktState<'_>) -> u16 {
         let c = &self.p.calcs[calc as usize];
+        if let Some(plan) = &c.csum {
+            if plan.headers.iter().all(|h| self.phv.valid[*h as usize]) {
+                let mut sum = plan.konst;
+                if plan.narrow {
+                    for &(f, k) in &plan.terms {
+                        sum += (self.phv.vals[f as usize] as u64) << k;
+                    }
+                } else {
+                    for &(f, k) in &plan.terms {
+                        sum += fold32(self.phv.vals[f as usize]) << k;
+                    }
+                }
+                if let Some(k) = plan.payload {
+                    sum += fold32(u128::from(payload_sum(&pkt.data[pkt.cursor..]))) << k;
+                }
+                return Csum { sum, pos: 0 }.finish();
+            }
+        }
         let mut sum = Csum::default();
         for input in &c.inputs {
             match input {
@@ -658,7 +785,9 @@ impl Exec<'_> {
         }
     }
 
-    /// Writes the valid headers in deparser order, then the payload.
+    /// Writes the valid headers in deparser order, then the payload. A
+    /// header extracted from the packet is copied from there, and only the
+    /// fields written since are emitted on top.
     pub(crate) fn deparse(&self, pkt: &PktState<'_>, out: &mut Vec<u8>) {
         out.clear();
         for &h in &self.p.deparse {
@@ -667,12 +796,45 @@ impl Exec<'_> {
                 continue;
             }
             let at = out.len();
-            let end = at + (hi.bits / 8) as usize;
+            let len = (hi.bits / 8) as usize;
+            let end = at + len;
+            let orig = self.phv.orig[h as usize];
+            let mut dirty = u64::MAX;
+            if orig != NOT_EXTRACTED && hi.n_fields <= 64 && self.p.copy_extracted {
+                let o = orig as usize;
+                out.extend_from_slice(&pkt.data[o..o + len]);
+                dirty = self.phv.dirty[h as usize];
+                if dirty == 0 {
+                    continue;
+                }
+                if !hi.plan.is_empty() {
+                    out.resize(end + 16, 0);
+                    let w = &mut out[at..];
+                    while dirty != 0 {
+                        let x = &hi.plan[dirty.trailing_zeros() as usize];
+                        dirty &= dirty - 1;
+                        emit_field(w, x, self.phv.vals[x.fid as usize]);
+                    }
+                    out.truncate(end);
+                    continue;
+                }
+            }
             // Sixteen spare bytes let every field be written through a
             // 16-byte window.
             out.resize(end + 16, 0);
+            if !hi.plan.is_empty() {
+                let w = &mut out[at..];
+                for x in &hi.plan {
+                    emit_field(w, x, self.phv.vals[x.fid as usize]);
+                }
+                out.truncate(end);
+                continue;
+            }
             let base = at * 8;
             for f in hi.first_field..hi.first_field + hi.n_fields {
+                if dirty & self.p.field_hot[f as usize].dirty_bit == 0 && dirty != u64::MAX {
+                    continue;
+                }
                 let fi = &self.p.fields[f as usize];
                 let off = base + fi.bit_off as usize;
                 match fi.wide {
@@ -712,11 +874,18 @@ struct Csum {
     pos: usize,
 }
 
-/// `v` modulo 2^32 - 1 (a multiple of 2^16 - 1), in at most 34 bits.
-#[inline(always)]
-fn fold32(v: u128) -> u64 {
-    let (lo, hi) = (v as u64, (v >> 64) as u64);
-    (lo & 0xffff_ffff) + (lo >> 32) + (hi & 0xffff_ffff) + (hi >> 32)
+/// The checksum sum of bytes as if they started a 16-bit word, in 32-bit
+/// words (a multiple of 2^16 - 1 apart from the 16-bit sum).
+fn payload_sum(data: &[u8]) -> u64 {
+    let mut s = 0u64;
+    let mut quads = data.chunks_exact(4);
+    for q in &mut quads {
+        s += u64::from(u32::from_be_bytes([q[0], q[1], q[2], q[3]]));
+    }
+    let mut tail = [0u8; 4];
+    let rest = quads.remainder();
+    tail[..rest.len()].copy_from_slice(rest);
+    s + u64::from(u32::from_be_bytes(tail))
 }
 
 impl Csum {
@@ -732,15 +901,7 @@ impl Csum {
     fn bytes(&mut self, data: &[u8]) {
         self.pos = self.pos.div_ceil(8) * 8;
         // The bytes' own checksum sum, as if they started a word.
-        let mut s = 0u64;
-        let mut quads = data.chunks_exact(4);
-        for q in &mut quads {
-            s += u64::from(u32::from_be_bytes([q[0], q[1], q[2], q[3]]));
-        }
-        let mut tail = [0u8; 4];
-        let rest = quads.remainder();
-        tail[..rest.len()].copy_from_slice(rest);
-        s += u64::from(u32::from_be_bytes(tail));
+        let s = payload_sum(data);
         // Starting mid-word moves every byte 8 bits down: times 2^-8,
         // which is 2^8.
         let k = if self.pos % 16 == 8 { 8 } else { 0 };
@@ -754,6 +915,28 @@ impl Csum {
             sum = (sum & 0xffff) + (sum >> 16);
         }
         !(sum as u16)
+    }
+}
+
+/// Writes a field's value into a header's bytes (with 16 spare bytes
+/// after them) where its extraction plan reads it.
+#[inline(always)]
+fn emit_field(w: &mut [u8], x: &ExtractField, v: u128) {
+    let b = x.byte as usize;
+    if x.narrow {
+        let m = (x.mask as u64) << x.shift;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(&w[b..b + 8]);
+        let cur = u64::from_be_bytes(a);
+        let new = (cur & !m) | (((v as u64) << x.shift) & m);
+        w[b..b + 8].copy_from_slice(&new.to_be_bytes());
+    } else {
+        let m = x.mask << x.shift;
+        let mut a = [0u8; 16];
+        a.copy_from_slice(&w[b..b + 16]);
+        let cur = u128::from_be_bytes(a);
+        let new = (cur & !m) | ((v << x.shift) & m);
+        w[b..b + 16].copy_from_slice(&new.to_be_bytes());
     }
 }
 

@@ -27,6 +27,48 @@ pub(crate) struct HeaderInfo {
     pub bits: u32,
     /// The stack this header is an element of.
     pub stack: Option<u32>,
+    /// How to read the fields out of the header's bytes, for packet
+    /// headers of at most [`PLAN_MAX_BYTES`] bytes without wide fields;
+    /// empty otherwise (the fields are then read one by one).
+    pub plan: Vec<ExtractField>,
+}
+
+/// The longest header extracted through an [`ExtractField`] plan.
+pub(crate) const PLAN_MAX_BYTES: usize = 64;
+
+/// One field of a header extraction plan: the field is the bits of the
+/// big-endian window starting at byte `byte` of the header, shifted right
+/// by `shift` and masked. The window is 8 bytes when `narrow`, else 16.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ExtractField {
+    pub fid: Fid,
+    pub byte: u32,
+    pub shift: u32,
+    pub narrow: bool,
+    pub mask: u128,
+}
+
+/// Builds the extraction plan of a header (see [`HeaderInfo::plan`]).
+fn extract_plan(fields: &[FieldInfo], first: Fid, bits: u32, metadata: bool) -> Vec<ExtractField> {
+    if metadata || bits as usize > PLAN_MAX_BYTES * 8 || fields.iter().any(|f| f.width > 128) {
+        return vec![];
+    }
+    let mut plan = vec![];
+    for (i, f) in fields.iter().enumerate() {
+        let skip = f.bit_off % 8;
+        if skip + f.width > 128 {
+            return vec![];
+        }
+        let narrow = skip + f.width <= 64;
+        plan.push(ExtractField {
+            fid: first + i as u32,
+            byte: f.bit_off / 8,
+            shift: if narrow { 64 } else { 128 } - skip - f.width,
+            narrow,
+            mask: bits::mask(f.width),
+        });
+    }
+    plan
 }
 
 #[derive(Debug, Clone)]
@@ -44,6 +86,18 @@ pub(crate) struct FieldInfo {
     /// are kept as bytes and can only be extracted, emitted and copied
     /// with their header.
     pub wide: Option<u32>,
+}
+
+/// What writing a field needs, kept apart from [`FieldInfo`] so that the
+/// hot path reads 32 bytes per field.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FieldHot {
+    /// All ones in the field's width.
+    pub mask: u128,
+    pub header: Hid,
+    /// The field's bit in its header's dirty set (zero past the 64th
+    /// field: such headers are always emitted field by field).
+    pub dirty_bit: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -248,6 +302,58 @@ pub(crate) struct ParseState {
     pub ops: Vec<ParseOp>,
     pub key: Vec<KeySrc>,
     pub transitions: Vec<Transition>,
+    /// When the key parts are unsigned and fit in 128 bits side by side:
+    /// the bits of each part, and the transitions as `(value, mask, next)`
+    /// on the packed key (the default transition has a zero mask).
+    pub packed: Option<PackedSelect>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct PackedSelect {
+    pub part_bits: Vec<u32>,
+    pub transitions: Vec<(u128, u128, Option<u32>)>,
+}
+
+/// Packs a select's transitions (see [`ParseState::packed`]).
+fn pack_select(
+    key: &[KeySrc],
+    part_bytes: &[usize],
+    transitions: &[Transition],
+) -> Option<PackedSelect> {
+    let unsigned = key.iter().all(|k| {
+        matches!(
+            k,
+            KeySrc::Lookahead { .. } | KeySrc::Expr(Expr::Field(_) | Expr::Valid(_))
+        )
+    });
+    if !unsigned || part_bytes.iter().sum::<usize>() > 16 {
+        return None;
+    }
+    let part_bits: Vec<u32> = part_bytes.iter().map(|b| *b as u32 * 8).collect();
+    let pack = |parts: &[u128]| {
+        parts.iter().zip(&part_bits).fold(0u128, |acc, (v, w)| {
+            acc.checked_shl(*w).unwrap_or(0) | (v & bits::mask(*w))
+        })
+    };
+    let mut out = vec![];
+    for t in transitions {
+        if t.value.is_empty() {
+            out.push((0, 0, t.next));
+            continue;
+        }
+        if t.value.len() != part_bits.len() {
+            return None;
+        }
+        let mask = match &t.mask {
+            Some(m) => pack(m),
+            None => pack(&vec![u128::MAX; part_bits.len()]),
+        };
+        out.push((pack(&t.value) & mask, mask, t.next));
+    }
+    Some(PackedSelect {
+        part_bits,
+        transitions: out,
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -271,7 +377,8 @@ pub(crate) struct KeyInfo {
     pub kind: MatchKind,
     pub src: Expr,
     pub width: u32,
-    pub mask: Option<u128>,
+    /// The field's width and the key's mask together: what is looked up.
+    pub key_mask: u128,
 }
 
 #[derive(Debug, Clone)]
@@ -338,6 +445,70 @@ pub(crate) enum CalcInput {
 pub(crate) struct CalcInfo {
     pub algo: Algo,
     pub inputs: Vec<CalcInput>,
+    /// For `csum16`: the sum laid out for the case where every header the
+    /// inputs read is valid.
+    pub csum: Option<CsumPlan>,
+}
+
+/// A `csum16` calculation with every input header valid: each field's
+/// value enters the ones' complement sum shifted by a fixed amount (where
+/// its last bit falls within a 16-bit word), constants are summed at load.
+#[derive(Debug, Clone)]
+pub(crate) struct CsumPlan {
+    /// The headers the inputs read; the plan holds when all are valid.
+    pub headers: Vec<Hid>,
+    /// `(field, shift)`.
+    pub terms: Vec<(Fid, u32)>,
+    /// Every field is 32 bits or narrower: its value needs no folding.
+    pub narrow: bool,
+    /// The constants' part of the sum.
+    pub konst: u64,
+    /// The shift of the payload's own sum (0 or 8), when it is an input.
+    pub payload: Option<u32>,
+}
+
+/// `v` modulo 2^32 - 1 (a multiple of 2^16 - 1), in at most 34 bits.
+#[inline(always)]
+pub(crate) fn fold32(v: u128) -> u64 {
+    let (lo, hi) = (v as u64, (v >> 64) as u64);
+    (lo & 0xffff_ffff) + (lo >> 32) + (hi & 0xffff_ffff) + (hi >> 32)
+}
+
+/// Lays out a `csum16` calculation (see [`CsumPlan`]).
+fn csum_plan(inputs: &[CalcInput], fields: &[FieldInfo]) -> CsumPlan {
+    let mut plan = CsumPlan {
+        headers: vec![],
+        terms: vec![],
+        narrow: true,
+        konst: 0,
+        payload: None,
+    };
+    let mut pos = 0usize;
+    for input in inputs {
+        match input {
+            CalcInput::Field(f) => {
+                let fi = &fields[*f as usize];
+                pos += fi.width as usize;
+                plan.terms.push((*f, ((16 - pos % 16) % 16) as u32));
+                plan.narrow &= fi.width <= 32;
+                if !plan.headers.contains(&fi.header) {
+                    plan.headers.push(fi.header);
+                }
+            }
+            CalcInput::Const(v, w) => {
+                pos += *w as usize;
+                plan.konst += fold32(*v & bits::mask(*w)) << ((16 - pos % 16) % 16);
+            }
+            CalcInput::Payload => {
+                pos = pos.div_ceil(8) * 8;
+                // Only the payload's position matters: what follows it
+                // starts after a length known only per packet, so a
+                // payload that is not last is left to the general path.
+                plan.payload = Some(if pos % 16 == 8 { 8 } else { 0 });
+            }
+        }
+    }
+    plan
 }
 
 #[derive(Debug, Clone)]
@@ -396,6 +567,8 @@ pub(crate) struct ErrorCodes {
 pub struct Program {
     pub(crate) headers: Vec<HeaderInfo>,
     pub(crate) fields: Vec<FieldInfo>,
+    /// Per field, what a write needs.
+    pub(crate) field_hot: Vec<FieldHot>,
     pub(crate) stacks: Vec<StackInfo>,
     pub(crate) parse_states: Vec<ParseState>,
     pub(crate) parse_start: Option<u32>,
@@ -415,6 +588,28 @@ pub struct Program {
     pub(crate) errors: ErrorCodes,
     /// Names of the error codes, by value.
     pub(crate) error_names: Vec<(u32, String)>,
+    /// Whether the deparser copies the bytes of extracted headers (false
+    /// only in tests, which compare with emitting every field).
+    pub(crate) copy_extracted: bool,
+}
+
+impl Program {
+    /// Turns off the layouts made at load (extraction plans, checksum
+    /// layouts, packed selects, copies of extracted headers): the general paths they
+    /// shortcut, for tests to compare with.
+    #[cfg(test)]
+    pub(crate) fn without_fast_paths(&mut self) {
+        for h in &mut self.headers {
+            h.plan.clear();
+        }
+        for c in &mut self.calcs {
+            c.csum = None;
+        }
+        for s in &mut self.parse_states {
+            s.packed = None;
+        }
+        self.copy_extracted = false;
+    }
 }
 
 /// Reads a JSON text into the typed model, with the JSON path of the first
@@ -964,6 +1159,7 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
             metadata: h.metadata,
             bits: off,
             stack: None,
+            plan: extract_plan(&fields[first as usize..], first, off, h.metadata),
         });
     }
     let mut stacks = vec![];
@@ -1118,7 +1314,13 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
             });
         }
         ctx.calc_ix.insert(c.name.clone(), i as u32);
-        calcs.push(CalcInfo { algo, inputs });
+        let csum = (algo == Algo::Csum16
+            && inputs
+                .iter()
+                .position(|i| matches!(i, CalcInput::Payload))
+                .is_none_or(|p| p == inputs.len() - 1))
+        .then(|| csum_plan(&inputs, &ctx.fields));
+        calcs.push(CalcInfo { algo, inputs, csum });
     }
 
     // Actions.
@@ -1315,11 +1517,13 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
                     }
                 }
             }
+            let packed = pack_select(&key, &part_bytes, &transitions);
             parse_states.push(ParseState {
                 name: s.name.clone(),
                 ops,
                 key,
                 transitions,
+                packed,
             });
         }
     }
@@ -1459,7 +1663,22 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
         );
     }
     let error_names = doc.errors.iter().map(|(n, v)| (*v, n.clone())).collect();
+    let field_hot = ctx
+        .fields
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let local = i as u32 - ctx.headers[f.header as usize].first_field;
+            FieldHot {
+                mask: bits::mask(f.width),
+                header: f.header,
+                dirty_bit: 1u64.checked_shl(local).unwrap_or(0),
+            }
+        })
+        .collect();
     Ok(Program {
+        copy_extracted: true,
+        field_hot,
         headers: ctx.headers,
         fields: ctx.fields,
         stacks: ctx.stacks,
@@ -1526,7 +1745,7 @@ fn compile_table(
             kind,
             src,
             width,
-            mask,
+            key_mask: bits::mask(width) & mask.unwrap_or(u128::MAX),
         });
     }
     if keys.iter().filter(|k| k.kind == MatchKind::Lpm).count() > 1 {

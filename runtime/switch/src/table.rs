@@ -417,7 +417,7 @@ mod tests {
             kind,
             src: Expr::Const(0),
             width,
-            mask: None,
+            key_mask: mask(width),
         }
     }
 
