@@ -5,17 +5,19 @@ use fairshare_policy::model::Policy;
 use serde::Serialize;
 use std::fmt::Write as _;
 
+/// The report borrows its names from the policy: a large policy has
+/// hundreds of thousands of routes.
 #[derive(Debug, Serialize)]
-pub struct Report {
-    pub network: String,
+pub struct Report<'a> {
+    pub network: &'a str,
     pub algorithm: &'static str,
-    pub datacenters: Vec<DcReport>,
-    pub routes: Vec<RouteReport>,
+    pub datacenters: Vec<DcReport<'a>>,
+    pub routes: Vec<RouteReport<'a>>,
 }
 
 #[derive(Debug, Serialize)]
-pub struct DcReport {
-    pub name: String,
+pub struct DcReport<'a> {
+    pub name: &'a str,
     /// `B(d)`: what the DC can hand out.
     pub available_bps: u64,
     pub fixed_bps: u64,
@@ -24,17 +26,17 @@ pub struct DcReport {
 }
 
 #[derive(Debug, Serialize)]
-pub struct RouteReport {
-    pub dc: String,
-    pub edge: String,
-    pub path: Vec<String>,
+pub struct RouteReport<'a> {
+    pub dc: &'a str,
+    pub edge: &'a str,
+    pub path: Vec<&'a str>,
     pub cap_bps: u64,
     pub distance_us: u64,
     pub weight: f64,
     pub share_bps: u64,
 }
 
-impl Report {
+impl Report<'_> {
     /// `shares.json`: one member per line, one array element per line.
     pub fn to_text(&self) -> Result<String, serde_json::Error> {
         let mut w = crate::JsonLines::new();
@@ -46,18 +48,14 @@ impl Report {
     }
 }
 
-pub fn build(policy: &Policy, topo: &Topology, shares: &Shares) -> Report {
-    let routes: Vec<RouteReport> = topo
+pub fn build<'a>(policy: &'a Policy, topo: &Topology, shares: &Shares) -> Report<'a> {
+    let routes: Vec<RouteReport<'_>> = topo
         .routes()
         .iter()
         .map(|r| RouteReport {
-            dc: policy.datacenters[r.dc].name.clone(),
-            edge: policy.edges[r.edge].name.clone(),
-            path: r
-                .path
-                .iter()
-                .map(|n| policy.node_name(n).to_string())
-                .collect(),
+            dc: &policy.datacenters[r.dc].name,
+            edge: &policy.edges[r.edge].name,
+            path: r.path.iter().map(|n| policy.node_name(n)).collect(),
             cap_bps: r.cap,
             distance_us: r.distance,
             weight: (r.weight * 1e6).round() / 1e6,
@@ -69,7 +67,7 @@ pub fn build(policy: &Policy, topo: &Topology, shares: &Shares) -> Report {
         .iter()
         .enumerate()
         .map(|(i, d)| DcReport {
-            name: d.name.clone(),
+            name: &d.name,
             available_bps: d.available().unwrap_or(0),
             fixed_bps: d.fixed_total(),
             allocated_bps: topo
@@ -81,7 +79,7 @@ pub fn build(policy: &Policy, topo: &Topology, shares: &Shares) -> Report {
         })
         .collect();
     Report {
-        network: policy.name.clone(),
+        network: &policy.name,
         algorithm: shares.algorithm.name(),
         datacenters,
         routes,
@@ -98,20 +96,34 @@ pub fn rate(bps: u64) -> String {
     ];
     for (scale, unit) in UNITS {
         if bps >= scale {
-            let v = bps as f64 / scale as f64;
-            return format!("{} {unit}", trim(v));
+            // Thousandths of the unit, rounded half up, in integers.
+            let milli = (u128::from(bps) * 1000 + u128::from(scale / 2)) / u128::from(scale);
+            return format!("{} {unit}", thousandths(milli as i128));
         }
     }
     format!("{bps} bps")
 }
 
+/// A number of thousandths as a decimal with up to three places, trailing
+/// zeros dropped: 2525 → `2.525`, 2500 → `2.5`, 2000 → `2`.
+fn thousandths(milli: i128) -> String {
+    let sign = if milli < 0 { "-" } else { "" };
+    let m = milli.unsigned_abs();
+    let (whole, frac) = (m / 1000, m % 1000);
+    if frac == 0 {
+        format!("{sign}{whole}")
+    } else {
+        let f = format!("{frac:03}");
+        format!("{sign}{whole}.{}", f.trim_end_matches('0'))
+    }
+}
+
 fn trim(v: f64) -> String {
-    let s = format!("{v:.3}");
-    s.trim_end_matches('0').trim_end_matches('.').to_string()
+    thousandths((v * 1000.0).round() as i128)
 }
 
 /// The report for people.
-pub fn text(r: &Report) -> String {
+pub fn text(r: &Report<'_>) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -119,13 +131,13 @@ pub fn text(r: &Report) -> String {
         r.network, r.algorithm
     );
     // Group the routes by datacenter in one pass.
-    let mut by_dc: std::collections::HashMap<&str, Vec<&RouteReport>> =
+    let mut by_dc: std::collections::HashMap<&str, Vec<&RouteReport<'_>>> =
         std::collections::HashMap::new();
     for x in &r.routes {
-        by_dc.entry(x.dc.as_str()).or_default().push(x);
+        by_dc.entry(x.dc).or_default().push(x);
     }
     for d in &r.datacenters {
-        let routes = by_dc.get(d.name.as_str()).map(Vec::as_slice).unwrap_or(&[]);
+        let routes = by_dc.get(d.name).map(Vec::as_slice).unwrap_or(&[]);
         let _ = writeln!(
             out,
             "datacenter {}: available {}, fixed {}, allocated {}",

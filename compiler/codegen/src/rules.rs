@@ -64,12 +64,97 @@ pub mod names {
 }
 use names::*;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Value {
     Int(u64),
     Ipv4(Ipv4Addr),
     Mac(Mac),
+}
+
+impl Serialize for Value {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Value::Int(v) => s.serialize_u64(*v),
+            Value::Ipv4(a) => s.serialize_str(Text::new().ipv4(*a).as_str()),
+            Value::Mac(m) => s.serialize_str(Text::new().mac(*m).as_str()),
+        }
+    }
+}
+
+/// A small stack buffer for the strings a rules file is made of, written
+/// without the formatting machinery: a large policy has a million of them.
+struct Text {
+    buf: [u8; 48],
+    len: usize,
+}
+
+impl Text {
+    fn new() -> Text {
+        Text {
+            buf: [0; 48],
+            len: 0,
+        }
+    }
+
+    fn byte(mut self, b: u8) -> Text {
+        if self.len < self.buf.len() {
+            self.buf[self.len] = b;
+            self.len += 1;
+        }
+        self
+    }
+
+    fn str(mut self, t: &str) -> Text {
+        for &b in t.as_bytes() {
+            self = self.byte(b);
+        }
+        self
+    }
+
+    fn dec(mut self, v: u32) -> Text {
+        let mut digits = [0u8; 10];
+        let (mut n, mut i) = (v, digits.len());
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        for &d in &digits[i..] {
+            self = self.byte(d);
+        }
+        self
+    }
+
+    fn ipv4(mut self, a: Ipv4Addr) -> Text {
+        for (i, o) in a.octets().into_iter().enumerate() {
+            if i > 0 {
+                self = self.byte(b'.');
+            }
+            self = self.dec(o.into());
+        }
+        self
+    }
+
+    fn mac(mut self, m: Mac) -> Text {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        for (i, b) in m.0.into_iter().enumerate() {
+            if i > 0 {
+                self = self.byte(b':');
+            }
+            self = self
+                .byte(HEX[usize::from(b >> 4)])
+                .byte(HEX[usize::from(b & 15)]);
+        }
+        self
+    }
+
+    fn as_str(&self) -> &str {
+        // Only ASCII is ever written.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+    }
 }
 
 impl std::fmt::Display for Value {
@@ -98,7 +183,7 @@ impl std::fmt::Display for Mac {
 
 impl Serialize for Mac {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        s.serialize_str(Text::new().mac(*self).as_str())
     }
 }
 
@@ -114,8 +199,12 @@ impl Serialize for Match {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
             Match::Exact(v) => v.serialize(s),
-            Match::Lpm(a, len) => s.collect_str(&format_args!("{a}/{len}")),
-            Match::Ternary(v, m) => s.collect_str(&format_args!("{v}&&&{m}")),
+            Match::Lpm(a, len) => {
+                s.serialize_str(Text::new().ipv4(*a).byte(b'/').dec((*len).into()).as_str())
+            }
+            Match::Ternary(v, m) => {
+                s.serialize_str(Text::new().ipv4(*v).str("&&&").ipv4(*m).as_str())
+            }
         }
     }
 }
@@ -550,5 +639,39 @@ fn finish(
         routes,
         table_entries,
         meter_configs,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_written_as_display_writes_them() {
+        for a in [
+            Ipv4Addr::new(0, 0, 0, 0),
+            Ipv4Addr::new(10, 200, 3, 255),
+            Ipv4Addr::BROADCAST,
+        ] {
+            assert_eq!(
+                serde_json::to_string(&Value::Ipv4(a)).expect("json"),
+                format!("\"{a}\"")
+            );
+            let m = Match::Ternary(a, Ipv4Addr::new(255, 255, 0, 0));
+            assert_eq!(
+                serde_json::to_string(&m).expect("json"),
+                format!("\"{a}&&&255.255.0.0\"")
+            );
+            assert_eq!(
+                serde_json::to_string(&Match::Lpm(a, 32)).expect("json"),
+                format!("\"{a}/32\"")
+            );
+        }
+        let m = Mac([0x02, 0x00, 0xab, 0xcd, 0x0f, 0xff]);
+        assert_eq!(serde_json::to_string(&m).expect("json"), format!("\"{m}\""));
+        assert_eq!(
+            serde_json::to_string(&Value::Int(u64::MAX)).expect("json"),
+            u64::MAX.to_string()
+        );
     }
 }
