@@ -128,26 +128,37 @@ impl P4rtSwitch {
         Ok(())
     }
 
-    /// Serves P4Runtime on `addr` on a runtime of its own until
-    /// `shutdown` completes (for callers without an async runtime).
+    /// Serves P4Runtime on `listener` on an async runtime of its own, for
+    /// callers without one: until `stop_after` has elapsed, or for ever.
     ///
     /// # Errors
-    /// [`Error::Listen`] when the address cannot be bound, and those of
+    /// [`Error::Listen`] when the listener cannot be handed to the runtime,
+    /// [`Error::Runtime`] when the runtime cannot start, and those of
     /// [`P4rtSwitch::run`].
     pub fn run_blocking(
         &self,
-        addr: SocketAddr,
-        shutdown: impl Future<Output = ()> + Send,
+        listener: std::net::TcpListener,
+        stop_after: Option<std::time::Duration>,
     ) -> Result<(), Error> {
+        let addr = listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .map_err(Error::Runtime)?;
         rt.block_on(async {
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
+            let listener = listener
+                .set_nonblocking(true)
+                .and_then(|()| tokio::net::TcpListener::from_std(listener))
                 .map_err(|source| Error::Listen { addr, source })?;
+            let shutdown = async move {
+                match stop_after {
+                    Some(d) => tokio::time::sleep(d).await,
+                    None => std::future::pending().await,
+                }
+            };
             self.run(listener, shutdown).await
         })
     }
