@@ -5,8 +5,14 @@
 //! Every check answers with the status code the P4Runtime specification
 //! gives it: an unknown entity id is NOT_FOUND; an unknown member id (match
 //! field, action parameter, packet metadata), a value of the wrong width, a
-//! non-canonical byte string or a match that does not fit its match kind is
-//! INVALID_ARGUMENT; what the switch cannot do yet is UNIMPLEMENTED.
+//! byte string longer than `ceil(W/8)` bytes or a match that does not fit its
+//! match kind is INVALID_ARGUMENT; what the switch cannot do yet is
+//! UNIMPLEMENTED.
+//!
+//! Byte strings: input is taken in the canonical (shortest) form and in the
+//! older form padded to `ceil(W/8)` bytes, as the specification asks of
+//! servers (p4runtime-shell 0.0.5 still pads action parameters and packet
+//! metadata); output is always canonical.
 
 use std::collections::HashMap;
 
@@ -849,9 +855,10 @@ fn bytes(v: u128) -> Vec<u8> {
     fairshare_p4rt::bytestring::encode_u128(v)
 }
 
-/// A received `bit<width>` value: canonical, and within the width.
+/// A received `bit<width>` value: at most `ceil(width/8)` bytes, and within
+/// the width.
 fn value(bytes: &[u8], width: u32, what: &str) -> Result<u128, Fail> {
-    let s = BitString::from_wire(bytes, width, Form::Canonical)
+    let s = BitString::from_wire(bytes, width, Form::Padded)
         .map_err(|e| (Code::InvalidArgument, format!("`{what}`: {e}")))?;
     s.to_u128().ok_or_else(|| {
         (

@@ -380,14 +380,14 @@ async fn every_malformed_request_gets_the_code_the_spec_gives_it() -> Result<()>
             Code::InvalidArgument,
         ),
         (
-            "non-canonical parameter",
+            "parameter longer than ceil(W/8) bytes",
             update(
                 Insert,
                 vip_entry(
                     &[1],
                     &[6],
                     &[80],
-                    with_action(set_service_id, vec![(1, vec![0, 1])]),
+                    with_action(set_service_id, vec![(1, vec![0, 0, 1])]),
                     0,
                 ),
             ),
@@ -461,10 +461,10 @@ async fn every_malformed_request_gets_the_code_the_spec_gives_it() -> Result<()>
             Code::InvalidArgument,
         ),
         (
-            "non-canonical exact value",
+            "exact value longer than ceil(W/8) bytes",
             update(
                 Insert,
-                vip_entry(&[0, 1], &[6], &[80], Some(set_service.clone()), 0),
+                vip_entry(&[0, 0, 0, 0, 1], &[6], &[80], Some(set_service.clone()), 0),
             ),
             Code::InvalidArgument,
         ),
@@ -673,6 +673,27 @@ async fn every_malformed_request_gets_the_code_the_spec_gives_it() -> Result<()>
             Code::Unimplemented,
         ),
     ];
+    // Padded to ceil(W/8) bytes: taken, and read back canonical.
+    let padded = vip_entry(
+        &[0, 0, 0, 7],
+        &[6],
+        &[0, 81],
+        with_action(set_service_id, vec![(1, vec![0, 9])]),
+        0,
+    );
+    let canonical = vip_entry(
+        &[7],
+        &[6],
+        &[81],
+        with_action(set_service_id, vec![(1, vec![9])]),
+        0,
+    );
+    let mut table = table;
+    table.push((
+        "values padded to ceil(W/8) bytes",
+        update(Insert, padded),
+        Code::Ok,
+    ));
     let mut failures = Vec::new();
     for (case, u, want) in &table {
         let got = update_code(&mut h, u.clone())
@@ -683,6 +704,20 @@ async fn every_malformed_request_gets_the_code_the_spec_gives_it() -> Result<()>
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    let read_vip = vec![p4::Entity {
+        entity: Some(E::TableEntry(p4::TableEntry {
+            table_id: vip,
+            ..Default::default()
+        })),
+    }];
+    let entries = h.read(read_vip).await?;
+    assert!(
+        entries.contains(&p4::Entity {
+            entity: Some(canonical)
+        }),
+        "the padded entry, read back canonical, in {entries:?}"
+    );
 
     // A batch: each update stands alone, and the errors come in order.
     let other = vip_entry(&[203, 0, 113, 2], &[6], &[80], Some(set_service.clone()), 0);

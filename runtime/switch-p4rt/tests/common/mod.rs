@@ -43,6 +43,7 @@ pub struct Harness {
     pub server: tokio::task::JoinHandle<()>,
     pub index: P4InfoIndex,
     pub config: p4::ForwardingPipelineConfig,
+    pub addr: std::net::SocketAddr,
 }
 
 impl Harness {
@@ -84,6 +85,7 @@ impl Harness {
                 p4_device_config: json.into_bytes(),
                 cookie: Some(p4::forwarding_pipeline_config::Cookie { cookie: 42 }),
             },
+            addr,
         })
     }
 
