@@ -31,10 +31,16 @@
 //! * Time for meters is the time since the server was created, in
 //!   microseconds.
 //!
-//! Not implemented yet (answered UNIMPLEMENTED): action profiles, writes of
-//! entities other than table and meter entries, reads of entities other
-//! than table, meter and counter entries, ROLLBACK_ON_ERROR and
-//! DATAPLANE_ATOMIC, RECONCILE_AND_COMMIT, values over 128 bits.
+//! Entities: table entries (INSERT/MODIFY/DELETE, default entries, direct
+//! meter configs), meter, direct meter and counter cells (MODIFY) are
+//! written; those and direct counters are read, with wildcards (table id
+//! or meter/counter id 0, no match, no index).
+//!
+//! Not implemented yet (answered UNIMPLEMENTED): action profiles, registers,
+//! clone sessions and multicast groups, direct counter writes, writes of
+//! every cell at once, ROLLBACK_ON_ERROR and DATAPLANE_ATOMIC,
+//! RECONCILE_AND_COMMIT, values over 128 bits, data-plane ports in
+//! `fairshare switch --grpc`.
 
 mod pipeline;
 mod service;

@@ -461,14 +461,16 @@ impl Pipeline {
             U::Modify => {
                 let (action, params) = self.action(&table, entry.action.as_ref())?;
                 let handle = self.find(&tname, &keys, priority)?;
-                if let Some(config) = meter {
-                    self.switch
-                        .set_direct_meter(&tname, handle, config)
-                        .map_err(from_switch)?;
-                }
                 self.switch
                     .modify_entry(&tname, handle, &action, &params)
-                    .map_err(from_switch)
+                    .map_err(from_switch)?;
+                match meter {
+                    Some(config) => self
+                        .switch
+                        .set_direct_meter(&tname, handle, config)
+                        .map_err(from_switch),
+                    None => Ok(()),
+                }
             }
             U::Delete => {
                 let handle = self.find(&tname, &keys, priority)?;
@@ -749,6 +751,208 @@ impl Pipeline {
             }
         }
         Ok(())
+    }
+
+    /// The entries a direct resource read asks for: every entry of every
+    /// table `has` is true of when the table id is 0, every entry of the
+    /// table when no match is given, else the entry with the match.
+    fn entries_for(
+        &self,
+        request: Option<&p4::TableEntry>,
+        has: impl Fn(u32) -> bool,
+        what: &str,
+    ) -> Result<Vec<(cfg::Table, u32, Entry)>, Fail> {
+        let default = p4::TableEntry::default();
+        let request = request.unwrap_or(&default);
+        let tables: Vec<cfg::Table> = if request.table_id == 0 {
+            self.index
+                .p4info()
+                .tables
+                .iter()
+                .filter(|t| has(t.preamble.as_ref().map_or(0, |p| p.id)))
+                .cloned()
+                .collect()
+        } else {
+            let t = self.table(request.table_id)?;
+            if !has(request.table_id) {
+                return fail(
+                    Code::InvalidArgument,
+                    format!("table `{}` has no {what}", name(t.preamble.as_ref())),
+                );
+            }
+            vec![t.clone()]
+        };
+        let mut out = Vec::new();
+        for t in tables {
+            let tname = name(t.preamble.as_ref()).to_owned();
+            let want = if request.table_id != 0 && !request.r#match.is_empty() {
+                let keys = self.keys(&t, request)?;
+                Some(self.find(&tname, &keys, request.priority as u32)?)
+            } else {
+                None
+            };
+            for (handle, e) in self.switch.entries(&tname).map_err(from_switch)? {
+                if want.is_none_or(|w| w == handle) {
+                    out.push((t.clone(), handle, e));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The table and handle of the entry a direct resource names.
+    fn direct_target(
+        &self,
+        entry: Option<&p4::TableEntry>,
+        what: &str,
+    ) -> Result<(String, u32), Fail> {
+        let Some(entry) = entry else {
+            return fail(
+                Code::InvalidArgument,
+                format!("expected the table entry of the {what}, found none"),
+            );
+        };
+        let table = self.table(entry.table_id)?.clone();
+        let tname = name(table.preamble.as_ref()).to_owned();
+        let keys = self.keys(&table, entry)?;
+        let handle = self.find(&tname, &keys, entry.priority as u32)?;
+        Ok((tname, handle))
+    }
+
+    pub fn write_direct_meter_entry(
+        &mut self,
+        kind: p4::update::Type,
+        entry: &p4::DirectMeterEntry,
+    ) -> Result<(), Fail> {
+        if kind != p4::update::Type::Modify {
+            return fail(
+                Code::InvalidArgument,
+                format!(
+                    "direct meters can only be modified, found {}",
+                    kind.as_str_name()
+                ),
+            );
+        }
+        let (table, handle) = self.direct_target(entry.table_entry.as_ref(), "direct meter")?;
+        let Some(config) = entry.config.as_ref() else {
+            return fail(
+                Code::Unimplemented,
+                "resetting a direct meter to unconfigured is not implemented; expected a config",
+            );
+        };
+        self.switch
+            .set_direct_meter(&table, handle, meter_config(config)?)
+            .map_err(from_switch)
+    }
+
+    pub fn read_direct_meter_entries(
+        &self,
+        request: &p4::DirectMeterEntry,
+        out: &mut Vec<p4::Entity>,
+    ) -> Result<(), Fail> {
+        let has = |id| self.index.direct_meter_of_table(id).is_some();
+        for (table, handle, e) in
+            self.entries_for(request.table_entry.as_ref(), has, "direct meter")?
+        {
+            let tname = name(table.preamble.as_ref());
+            let id = table.preamble.as_ref().map_or(0, |p| p.id);
+            let config = self
+                .switch
+                .direct_meter(tname, handle)
+                .map_err(from_switch)?;
+            out.push(p4::Entity {
+                entity: Some(p4::entity::Entity::DirectMeterEntry(p4::DirectMeterEntry {
+                    table_entry: Some(self.entry_key(&table, id, &e)?),
+                    config: config.map(meter_proto),
+                    counter_data: None,
+                })),
+            });
+        }
+        Ok(())
+    }
+
+    pub fn read_direct_counter_entries(
+        &self,
+        request: &p4::DirectCounterEntry,
+        out: &mut Vec<p4::Entity>,
+    ) -> Result<(), Fail> {
+        let has = |id| self.index.direct_counter_of_table(id).is_some();
+        for (table, handle, e) in
+            self.entries_for(request.table_entry.as_ref(), has, "direct counter")?
+        {
+            let tname = name(table.preamble.as_ref());
+            let id = table.preamble.as_ref().map_or(0, |p| p.id);
+            let (packets, bytes) = self
+                .switch
+                .direct_counter(tname, handle)
+                .map_err(from_switch)?;
+            out.push(p4::Entity {
+                entity: Some(p4::entity::Entity::DirectCounterEntry(
+                    p4::DirectCounterEntry {
+                        table_entry: Some(self.entry_key(&table, id, &e)?),
+                        data: Some(p4::CounterData {
+                            byte_count: bytes as i64,
+                            packet_count: packets as i64,
+                        }),
+                    },
+                )),
+            });
+        }
+        Ok(())
+    }
+
+    /// A table entry's key (match and priority) without its action, as
+    /// direct resources name it.
+    fn entry_key(&self, table: &cfg::Table, id: u32, e: &Entry) -> Result<p4::TableEntry, Fail> {
+        let mut entry = self.to_entry(table, id, &e.keys, &e.action, &e.params, e.priority)?;
+        entry.action = None;
+        Ok(entry)
+    }
+
+    pub fn write_counter_entry(
+        &mut self,
+        kind: p4::update::Type,
+        entry: &p4::CounterEntry,
+    ) -> Result<(), Fail> {
+        let Some(counter) = self.index.counter(entry.counter_id) else {
+            return fail(
+                Code::NotFound,
+                format!(
+                    "expected a counter id of the P4Info, found {:#010x}",
+                    entry.counter_id
+                ),
+            );
+        };
+        let cname = name(counter.preamble.as_ref()).to_owned();
+        if kind != p4::update::Type::Modify {
+            return fail(
+                Code::InvalidArgument,
+                format!(
+                    "counter `{cname}`: counter cells can only be modified, found {}",
+                    kind.as_str_name()
+                ),
+            );
+        }
+        let Some(index) = entry.index.as_ref() else {
+            return fail(Code::Unimplemented, format!("counter `{cname}`: expected an index, found none (writing every cell at once is not implemented)"));
+        };
+        let index = cell_index(index.index, counter.size, &cname)?;
+        let data = entry.data.unwrap_or_default();
+        let (Ok(packets), Ok(bytes)) = (
+            u64::try_from(data.packet_count),
+            u64::try_from(data.byte_count),
+        ) else {
+            return fail(
+                Code::InvalidArgument,
+                format!(
+                    "counter `{cname}`: expected counts >= 0, found {} packets and {} bytes",
+                    data.packet_count, data.byte_count
+                ),
+            );
+        };
+        self.switch
+            .set_counter(&cname, index, packets, bytes)
+            .map_err(from_switch)
     }
 
     // ---- packet IO ----

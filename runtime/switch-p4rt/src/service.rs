@@ -332,6 +332,8 @@ impl Service {
         match u.entity.as_ref().and_then(|e| e.entity.as_ref()) {
             Some(E::TableEntry(t)) => pipe.write_table_entry(kind, t),
             Some(E::MeterEntry(m)) => pipe.write_meter_entry(kind, m),
+            Some(E::DirectMeterEntry(m)) => pipe.write_direct_meter_entry(kind, m),
+            Some(E::CounterEntry(c)) => pipe.write_counter_entry(kind, c),
             Some(_) => fail(Code::Unimplemented, "this entity type is not writable yet"),
             None => fail(
                 Code::InvalidArgument,
@@ -423,6 +425,10 @@ impl P4Runtime for Service {
                 Some(E::TableEntry(t)) => pipe.read_table_entries(t, &mut entities),
                 Some(E::MeterEntry(m)) => pipe.read_meter_entries(m, &mut entities),
                 Some(E::CounterEntry(c)) => pipe.read_counter_entries(c, &mut entities),
+                Some(E::DirectMeterEntry(m)) => pipe.read_direct_meter_entries(m, &mut entities),
+                Some(E::DirectCounterEntry(c)) => {
+                    pipe.read_direct_counter_entries(c, &mut entities)
+                }
                 Some(_) => fail(
                     Code::Unimplemented,
                     "reading this entity type is not implemented yet",

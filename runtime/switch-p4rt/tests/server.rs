@@ -145,6 +145,109 @@ async fn controller_pushes_the_single_pipeline_writes_reads_and_exchanges_packet
         vec![entity(p4::entity::Entity::MeterEntry(meter))]
     );
 
+    // A reserved flow with its direct meter, set with the entry and again
+    // as a DirectMeterEntry.
+    let flows_t = h.id(EntityKind::Table, "Ingress.flows")?;
+    let flow_key = vec![
+        (
+            h.field("Ingress.flows", "hdr.ipv4.src_addr")?,
+            exact(&[192, 0, 2, 5]),
+        ),
+        (
+            h.field("Ingress.flows", "hdr.ipv4.dst_addr")?,
+            exact(&[10, 0, 0, 1]),
+        ),
+        (h.field("Ingress.flows", "hdr.ipv4.protocol")?, exact(&[6])),
+        (
+            h.field("Ingress.flows", "meta.l4_src")?,
+            exact(&[0x9c, 0x40]),
+        ),
+        (h.field("Ingress.flows", "meta.l4_dst")?, exact(&[80])),
+    ];
+    let reserved = h.action("Ingress.reserved_flow", &[&[3]])?;
+    let rate = |cir: i64| p4::MeterConfig {
+        cir,
+        cburst: 1500,
+        pir: 2 * cir,
+        pburst: 3000,
+        ..Default::default()
+    };
+    let mut flow = table_entry(flows_t, flow_key.clone(), Some(reserved), 0);
+    if let p4::entity::Entity::TableEntry(t) = &mut flow {
+        t.meter_config = Some(rate(125_000));
+    }
+    h.write(10, vec![update(Insert, flow.clone())]).await?;
+    assert_eq!(h.read(vec![read_table(flows_t)]).await?, vec![entity(flow)]);
+    let flow_ref = match table_entry(flows_t, flow_key, None, 0) {
+        p4::entity::Entity::TableEntry(t) => t,
+        _ => unreachable!("table_entry builds a table entry"),
+    };
+    let direct = p4::DirectMeterEntry {
+        table_entry: Some(flow_ref.clone()),
+        config: Some(rate(250_000)),
+        counter_data: None,
+    };
+    h.write(
+        10,
+        vec![update(
+            Modify,
+            p4::entity::Entity::DirectMeterEntry(direct.clone()),
+        )],
+    )
+    .await?;
+    let direct_read = h
+        .read(vec![entity(p4::entity::Entity::DirectMeterEntry(
+            p4::DirectMeterEntry {
+                table_entry: Some(p4::TableEntry {
+                    table_id: flows_t,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        ))])
+        .await?;
+    assert_eq!(
+        direct_read,
+        vec![entity(p4::entity::Entity::DirectMeterEntry(direct))]
+    );
+
+    // A counter cell written and read back.
+    let drops = h.id(EntityKind::Counter, "Ingress.drops")?;
+    let cell = p4::CounterEntry {
+        counter_id: drops,
+        index: Some(p4::Index { index: 4 }),
+        data: Some(p4::CounterData {
+            byte_count: 640,
+            packet_count: 10,
+        }),
+    };
+    h.write(
+        10,
+        vec![update(Modify, p4::entity::Entity::CounterEntry(cell))],
+    )
+    .await?;
+    let read_cell = p4::CounterEntry { data: None, ..cell };
+    assert_eq!(
+        h.read(vec![entity(p4::entity::Entity::CounterEntry(read_cell))])
+            .await?,
+        vec![entity(p4::entity::Entity::CounterEntry(cell))]
+    );
+    let zero = p4::CounterData {
+        byte_count: 0,
+        packet_count: 0,
+    };
+    h.write(
+        10,
+        vec![update(
+            Modify,
+            p4::entity::Entity::CounterEntry(p4::CounterEntry {
+                data: Some(zero),
+                ..cell
+            }),
+        )],
+    )
+    .await?;
+
     // A packet-out to port 2 leaves on port 2 without its header.
     let ingress_port_out = h
         .index
@@ -250,7 +353,6 @@ async fn controller_pushes_the_single_pipeline_writes_reads_and_exchanges_packet
 
     // Counters: nothing was dropped for a reason the pipeline counts, and
     // every cell of `drops` is read.
-    let drops = h.id(EntityKind::Counter, "Ingress.drops")?;
     let cells = h
         .read(vec![entity(p4::entity::Entity::CounterEntry(
             p4::CounterEntry {

@@ -673,6 +673,97 @@ async fn every_malformed_request_gets_the_code_the_spec_gives_it() -> Result<()>
             Code::Unimplemented,
         ),
     ];
+    let drops = h.id(EntityKind::Counter, "Ingress.drops")?;
+    let counter = |index: i64, packets: i64| {
+        E::CounterEntry(p4::CounterEntry {
+            counter_id: drops,
+            index: Some(p4::Index { index }),
+            data: Some(p4::CounterData {
+                byte_count: 0,
+                packet_count: packets,
+            }),
+        })
+    };
+    let flows = h.id(EntityKind::Table, "Ingress.flows")?;
+    let flow_fields = [
+        "hdr.ipv4.src_addr",
+        "hdr.ipv4.dst_addr",
+        "hdr.ipv4.protocol",
+        "meta.l4_src",
+        "meta.l4_dst",
+    ]
+    .iter()
+    .map(|f| h.field("Ingress.flows", f))
+    .collect::<Result<Vec<u32>>>()?;
+    let missing_flow = |table_id| {
+        E::DirectMeterEntry(p4::DirectMeterEntry {
+            table_entry: Some(p4::TableEntry {
+                table_id,
+                r#match: flow_fields
+                    .iter()
+                    .map(|f| p4::FieldMatch {
+                        field_id: *f,
+                        field_match_type: Some(exact(&[1])),
+                    })
+                    .collect(),
+                ..Default::default()
+            }),
+            config: Some(p4::MeterConfig {
+                cir: 1,
+                cburst: 1,
+                pir: 1,
+                pburst: 1,
+                ..Default::default()
+            }),
+            counter_data: None,
+        })
+    };
+    let mut table = table;
+    table.extend([
+        (
+            "counter insert",
+            update(Insert, counter(0, 1)),
+            Code::InvalidArgument,
+        ),
+        (
+            "counter index out of range",
+            update(Modify, counter(9, 1)),
+            Code::OutOfRange,
+        ),
+        (
+            "negative counter",
+            update(Modify, counter(0, -1)),
+            Code::InvalidArgument,
+        ),
+        (
+            "a valid counter write",
+            update(Modify, counter(0, 0)),
+            Code::Ok,
+        ),
+        (
+            "direct meter insert",
+            update(Insert, missing_flow(flows)),
+            Code::InvalidArgument,
+        ),
+        (
+            "direct meter of a missing entry",
+            update(Modify, missing_flow(flows)),
+            Code::NotFound,
+        ),
+        (
+            "direct meter without its table entry",
+            update(Modify, E::DirectMeterEntry(p4::DirectMeterEntry::default())),
+            Code::InvalidArgument,
+        ),
+        (
+            "direct counter write",
+            update(
+                Modify,
+                E::DirectCounterEntry(p4::DirectCounterEntry::default()),
+            ),
+            Code::Unimplemented,
+        ),
+    ]);
     // Padded to ceil(W/8) bytes: taken, and read back canonical.
     let padded = vip_entry(
         &[0, 0, 0, 7],
@@ -688,7 +779,6 @@ async fn every_malformed_request_gets_the_code_the_spec_gives_it() -> Result<()>
         with_action(set_service_id, vec![(1, vec![9])]),
         0,
     );
-    let mut table = table;
     table.push((
         "values padded to ceil(W/8) bytes",
         update(Insert, padded),
