@@ -39,10 +39,10 @@ pub struct SwitchArgs {
     /// The BMv2 JSON pipeline (v1model, format 2.x).
     #[arg(long, required_unless_present = "grpc")]
     json: Option<PathBuf>,
-    /// Serve P4Runtime on this address (e.g. 127.0.0.1:9559) and take the
-    /// pipeline from the controller; data-plane ports are not served in
-    /// this mode yet.
-    #[arg(long, value_name = "ADDR", conflicts_with_all = ["json", "rules", "pcap_in", "pcap_out", "pcap_dir", "iface", "packet_in"])]
+    /// Serve P4Runtime on this address (127.0.0.1:9559 when no address is
+    /// given) and take the pipeline from the controller; data-plane ports
+    /// are not served in this mode yet.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:9559", conflicts_with_all = ["json", "rules", "pcap_in", "pcap_out", "pcap_dir", "iface", "packet_in"])]
     grpc: Option<std::net::SocketAddr>,
     /// The P4Runtime device id (with --grpc).
     #[arg(

@@ -50,6 +50,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use fairshare_p4rt::proto::p4::v1::p4_runtime_server::P4RuntimeServer;
+use tokio_stream::StreamExt;
 
 /// What the server is told at start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,7 +124,13 @@ impl P4rtSwitch {
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), Error> {
-        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        // Requests are small and answered at once: no Nagle delay.
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener).map(|s| {
+            s.and_then(|s| {
+                s.set_nodelay(true)?;
+                Ok(s)
+            })
+        });
         tonic::transport::Server::builder()
             .serve_with_incoming_shutdown(
                 P4RuntimeServer::new(service::Service(self.shared.clone())),

@@ -15,6 +15,7 @@
 //! metadata); output is always canonical.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use fairshare_p4rt::bytestring::{BitString, Form};
 use fairshare_p4rt::proto::p4::config::v1 as cfg;
@@ -52,7 +53,9 @@ fn from_switch(e: fairshare_switch::Error) -> Fail {
 /// A committed pipeline.
 pub(crate) struct Pipeline {
     pub switch: Switch,
-    pub index: P4InfoIndex,
+    /// Shared so that a P4Info entity can be borrowed while the switch is
+    /// changed.
+    pub index: Arc<P4InfoIndex>,
     /// The config as it was pushed, for GetForwardingPipelineConfig.
     pub config: p4::ForwardingPipelineConfig,
     packet_in: Option<ControllerHeader>,
@@ -142,7 +145,7 @@ impl Pipeline {
         let packet_out = controller_header(index.packet_out()).map_err(mismatch)?;
         Ok(Pipeline {
             switch,
-            index,
+            index: Arc::new(index),
             config,
             packet_in,
             packet_out,
@@ -395,8 +398,17 @@ impl Pipeline {
         entry: &p4::TableEntry,
     ) -> Result<(), Fail> {
         use p4::update::Type as U;
-        let table = self.table(entry.table_id)?.clone();
-        let tname = name(table.preamble.as_ref()).to_owned();
+        let index = Arc::clone(&self.index);
+        let Some(table) = index.table(entry.table_id) else {
+            return fail(
+                Code::NotFound,
+                format!(
+                    "expected a table id of the P4Info, found {:#010x}",
+                    entry.table_id
+                ),
+            );
+        };
+        let tname = name(table.preamble.as_ref());
         if table.is_const_table {
             return fail(
                 Code::PermissionDenied,
@@ -419,7 +431,7 @@ impl Pipeline {
                     format!("table `{tname}`: expected a default entry without match or priority"),
                 );
             }
-            let (action, params) = self.action(&table, entry.action.as_ref())?;
+            let (action, params) = self.action(table, entry.action.as_ref())?;
             if table.const_default_action_id != 0 {
                 return fail(
                     Code::PermissionDenied,
@@ -428,19 +440,19 @@ impl Pipeline {
             }
             return self
                 .switch
-                .set_default_action(&tname, &action, &params)
+                .set_default_action(tname, &action, &params)
                 .map_err(from_switch);
         }
-        let keys = self.keys(&table, entry)?;
+        let keys = self.keys(table, entry)?;
         let priority = entry.priority as u32;
         let meter = entry.meter_config.as_ref().map(meter_config).transpose()?;
         match kind {
             U::Insert => {
-                let (action, params) = self.action(&table, entry.action.as_ref())?;
+                let (action, params) = self.action(table, entry.action.as_ref())?;
                 let handle = self
                     .switch
                     .add_entry(
-                        &tname,
+                        tname,
                         Entry {
                             keys,
                             action,
@@ -450,33 +462,31 @@ impl Pipeline {
                     )
                     .map_err(from_switch)?;
                 if let Some(config) = meter {
-                    if let Err(e) = self.switch.set_direct_meter(&tname, handle, config) {
+                    if let Err(e) = self.switch.set_direct_meter(tname, handle, config) {
                         // The insert fails as a whole.
-                        let _ = self.switch.delete_entry(&tname, handle);
+                        let _ = self.switch.delete_entry(tname, handle);
                         return Err(from_switch(e));
                     }
                 }
                 Ok(())
             }
             U::Modify => {
-                let (action, params) = self.action(&table, entry.action.as_ref())?;
-                let handle = self.find(&tname, &keys, priority)?;
+                let (action, params) = self.action(table, entry.action.as_ref())?;
+                let handle = self.find(tname, &keys, priority)?;
                 self.switch
-                    .modify_entry(&tname, handle, &action, &params)
+                    .modify_entry(tname, handle, &action, &params)
                     .map_err(from_switch)?;
                 match meter {
                     Some(config) => self
                         .switch
-                        .set_direct_meter(&tname, handle, config)
+                        .set_direct_meter(tname, handle, config)
                         .map_err(from_switch),
                     None => Ok(()),
                 }
             }
             U::Delete => {
-                let handle = self.find(&tname, &keys, priority)?;
-                self.switch
-                    .delete_entry(&tname, handle)
-                    .map_err(from_switch)
+                let handle = self.find(tname, &keys, priority)?;
+                self.switch.delete_entry(tname, handle).map_err(from_switch)
             }
             U::Unspecified => fail(
                 Code::InvalidArgument,
