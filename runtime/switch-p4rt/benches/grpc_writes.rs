@@ -171,6 +171,18 @@ async fn main() -> Result<()> {
     let batched = start.elapsed();
     let batched_rate = f64::from(2 * BATCH * BATCH_ROUNDS) / batched.as_secs_f64();
 
+    // The floor: Capabilities, which touches no switch state.
+    let start = Instant::now();
+    for _ in 0..SINGLE {
+        client.capabilities(p4::CapabilitiesRequest {}).await?;
+    }
+    let floor = start.elapsed();
+    println!(
+        "Capabilities RPCs (no switch work): {} in {:.3} s = {:.0} RPCs/s",
+        SINGLE,
+        floor.as_secs_f64(),
+        f64::from(SINGLE) / floor.as_secs_f64()
+    );
     println!(
         "single-update writes: {} in {:.3} s = {:.0} writes/s",
         2 * SINGLE,
