@@ -13,6 +13,13 @@
 //! `simple_switch_grpc` hands them over: the program's `packet_in` header
 //! is stripped and its fields become the packet-in's metadata; with
 //! `--packet-in FILE` each is written as one JSON line.
+//!
+//! With `--grpc ADDR` the switch is a P4Runtime device instead, as
+//! `simple_switch_grpc --no-p4` is one: it starts without a pipeline and
+//! takes the BMv2 JSON and P4Info from SetForwardingPipelineConfig. It
+//! prints `P4Runtime on ADDR` (the bound address) on stdout when it
+//! listens, and serves until --run-for ends (or it is killed). The device
+//! id is --device-id; the CPU port is --cpu-port, 255 if not given.
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -30,8 +37,21 @@ const EXIT_BAD_INPUT: u8 = 2;
 #[derive(Args, Debug)]
 pub struct SwitchArgs {
     /// The BMv2 JSON pipeline (v1model, format 2.x).
-    #[arg(long)]
-    json: PathBuf,
+    #[arg(long, required_unless_present = "grpc")]
+    json: Option<PathBuf>,
+    /// Serve P4Runtime on this address (127.0.0.1:9559 when no address is
+    /// given) and take the pipeline from the controller; data-plane ports
+    /// are not served in this mode yet.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:9559", conflicts_with_all = ["json", "rules", "pcap_in", "pcap_out", "pcap_dir", "iface", "packet_in"])]
+    grpc: Option<std::net::SocketAddr>,
+    /// The P4Runtime device id (with --grpc).
+    #[arg(
+        long = "device-id",
+        value_name = "N",
+        default_value_t = 0,
+        requires = "grpc"
+    )]
+    device_id: u64,
     /// A rules.json as `fairshare compile` writes it: table entries and meter configurations.
     #[arg(long)]
     rules: Option<PathBuf>,
@@ -91,13 +111,19 @@ pub fn run(a: &SwitchArgs) -> Result<ExitCode> {
         eprintln!("error: {msg}");
         Ok(ExitCode::from(EXIT_BAD_INPUT))
     };
-    let text = match std::fs::read_to_string(&a.json) {
+    if let Some(addr) = a.grpc {
+        return serve_grpc(a, addr);
+    }
+    let Some(json) = &a.json else {
+        return bad("expected --json FILE or --grpc ADDR".into());
+    };
+    let text = match std::fs::read_to_string(json) {
         Ok(t) => t,
-        Err(e) => return bad(format!("reading {}: {e}", a.json.display())),
+        Err(e) => return bad(format!("reading {}: {e}", json.display())),
     };
     let mut sw = match Switch::load(&text) {
         Ok(s) => s,
-        Err(e) => return bad(format!("{}: {e}", a.json.display())),
+        Err(e) => return bad(format!("{}: {e}", json.display())),
     };
     sw.set_drop_port(a.drop_port);
     if let Some(r) = &a.rules {
@@ -291,5 +317,28 @@ pub fn run(a: &SwitchArgs) -> Result<ExitCode> {
     if let Some(f) = failure {
         bail!(f);
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--grpc`: a P4Runtime device without a pipeline.
+fn serve_grpc(a: &SwitchArgs, addr: std::net::SocketAddr) -> Result<ExitCode> {
+    let config = fairshare_switch_p4rt::Config {
+        device_id: a.device_id,
+        cpu_port: a.cpu_port.unwrap_or(255),
+        drop_port: a.drop_port,
+    };
+    let listener = match std::net::TcpListener::bind(addr) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: --grpc {addr}: {e}");
+            return Ok(ExitCode::from(EXIT_BAD_INPUT));
+        }
+    };
+    let bound = listener.local_addr().context("reading the bound address")?;
+    println!("P4Runtime on {bound}");
+    std::io::stdout().flush().context("writing to stdout")?;
+    let switch = fairshare_switch_p4rt::P4rtSwitch::new(config, None);
+    let stop_after = a.run_for.map(|s| Duration::from_secs_f64(s.max(0.0)));
+    switch.run_blocking(listener, stop_after)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,178 @@
+//! The P4Runtime server of the fairshare software switch: a P4Runtime v1
+//! device, as `simple_switch_grpc` is one, over [`fairshare_switch`].
+//!
+//! ```text
+//! controller ─ gRPC ─> P4Runtime service ─> Pipeline (Switch + P4InfoIndex)
+//!                         │   ▲                      │
+//!                         │   └── packet-in ◄── CPU port
+//!                         └── packet-out ─► CPU port ┘   other ports ─► data-plane output
+//! ```
+//!
+//! Invariants:
+//! * The switch starts without a pipeline (as `simple_switch_grpc
+//!   --no-p4` does); SetForwardingPipelineConfig takes the BMv2 JSON bytes
+//!   as `p4_device_config` and a P4Info that must describe the JSON (same
+//!   names, key and parameter counts), or the config is refused.
+//! * Every request is checked before it touches the switch; a refusal
+//!   carries the status code the P4Runtime specification gives the case
+//!   (listed in `tests/status_codes.rs`), and no request panics.
+//! * Writes and SetForwardingPipelineConfig come from the primary
+//!   controller of their role, or get PERMISSION_DENIED. The primary is the
+//!   connected controller with the highest election id, provided that id
+//!   is at least the highest a primary of the role has had: when the
+//!   primary leaves, nobody is promoted until a controller arbitrates
+//!   again with an id that high.
+//! * Write atomicity is CONTINUE_ON_ERROR: each update succeeds or fails
+//!   alone, and a failed Write carries one `p4.v1.Error` per update.
+//! * Packets the pipeline sends to the CPU port go to the primary of the
+//!   default role as packet-ins; a packet-out enters the pipeline on the
+//!   CPU port, with its `packet_out` header built from the metadata (every
+//!   field exactly once, or a stream error).
+//! * Time for meters is the time since the server was created, in
+//!   microseconds.
+//!
+//! Entities: table entries (INSERT/MODIFY/DELETE, default entries, direct
+//! meter configs), meter, direct meter and counter cells (MODIFY) are
+//! written; those and direct counters are read, with wildcards (table id
+//! or meter/counter id 0, no match, no index).
+//!
+//! Not implemented yet (answered UNIMPLEMENTED): action profiles, registers,
+//! clone sessions and multicast groups, direct counter writes, writes of
+//! every cell at once, ROLLBACK_ON_ERROR and DATAPLANE_ATOMIC,
+//! RECONCILE_AND_COMMIT, values over 128 bits, data-plane ports in
+//! `fairshare switch --grpc`.
+
+mod pipeline;
+mod service;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use fairshare_p4rt::proto::p4::v1::p4_runtime_server::P4RuntimeServer;
+use tokio_stream::StreamExt;
+
+/// What the server is told at start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Config {
+    /// The P4Runtime device id (0, as `simple_switch_grpc` has it).
+    pub device_id: u64,
+    /// The port whose packets are the controller's.
+    pub cpu_port: u32,
+    /// The egress port that means "drop".
+    pub drop_port: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            device_id: 0,
+            cpu_port: 255,
+            drop_port: fairshare_switch::DEFAULT_DROP_PORT,
+        }
+    }
+}
+
+/// Errors of the server as a whole (request errors are gRPC statuses).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("gRPC transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    #[error("listening on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("starting the async runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// A switch with a P4Runtime server; cheap to clone, all clones share the
+/// switch.
+#[derive(Clone)]
+pub struct P4rtSwitch {
+    shared: Arc<service::Shared>,
+}
+
+impl P4rtSwitch {
+    /// A switch without a pipeline. Packets the pipeline sends to ports
+    /// other than the CPU port go to `output` as `(port, bytes)`, or are
+    /// dropped when it is `None`.
+    pub fn new(config: Config, output: Option<std::sync::mpsc::Sender<(u32, Vec<u8>)>>) -> Self {
+        P4rtSwitch {
+            shared: Arc::new(service::Shared::new(config, output)),
+        }
+    }
+
+    /// Whether a pipeline has been committed.
+    pub fn has_pipeline(&self) -> bool {
+        self.shared.has_pipeline()
+    }
+
+    /// A packet arriving on a data-plane port; false (and the packet is
+    /// dropped) while there is no pipeline.
+    pub fn inject(&self, port: u32, bytes: &[u8]) -> bool {
+        self.shared.process(port, bytes)
+    }
+
+    /// Serves P4Runtime on `listener` until `shutdown` completes.
+    ///
+    /// # Errors
+    /// [`Error::Transport`] when the gRPC server fails.
+    pub async fn run(
+        &self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), Error> {
+        // Requests are small and answered at once: no Nagle delay.
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener).map(|s| {
+            s.and_then(|s| {
+                s.set_nodelay(true)?;
+                Ok(s)
+            })
+        });
+        tonic::transport::Server::builder()
+            .serve_with_incoming_shutdown(
+                P4RuntimeServer::new(service::Service(self.shared.clone())),
+                incoming,
+                shutdown,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Serves P4Runtime on `listener` on an async runtime of its own, for
+    /// callers without one: until `stop_after` has elapsed, or for ever.
+    ///
+    /// # Errors
+    /// [`Error::Listen`] when the listener cannot be handed to the runtime,
+    /// [`Error::Runtime`] when the runtime cannot start, and those of
+    /// [`P4rtSwitch::run`].
+    pub fn run_blocking(
+        &self,
+        listener: std::net::TcpListener,
+        stop_after: Option<std::time::Duration>,
+    ) -> Result<(), Error> {
+        let addr = listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(Error::Runtime)?;
+        rt.block_on(async {
+            let listener = listener
+                .set_nonblocking(true)
+                .and_then(|()| tokio::net::TcpListener::from_std(listener))
+                .map_err(|source| Error::Listen { addr, source })?;
+            let shutdown = async move {
+                match stop_after {
+                    Some(d) => tokio::time::sleep(d).await,
+                    None => std::future::pending().await,
+                }
+            };
+            self.run(listener, shutdown).await
+        })
+    }
+}
