@@ -43,7 +43,36 @@ pub enum RsvpCommand {
     },
 }
 
+/// Runs the command. An error whose root cause is an IO failure (a file
+/// that cannot be opened or written) exits 1; any other (a file that is not
+/// a capture, a JSON line that does not describe a frame) is bad input and
+/// exits 2, as the other commands do.
 pub fn run(cmd: RsvpCommand) -> anyhow::Result<ExitCode> {
+    match run_inner(cmd) {
+        Ok(code) => Ok(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            Ok(ExitCode::from(exit_code_for(&e)))
+        }
+    }
+}
+
+/// 1 for an IO failure, 2 for bad input. A file that ends early or holds
+/// bytes that are not what was expected is bad input, even when the reader
+/// reports it as an IO error.
+fn exit_code_for(e: &anyhow::Error) -> u8 {
+    use std::io::ErrorKind;
+    match e
+        .root_cause()
+        .downcast_ref::<std::io::Error>()
+        .map(|io| io.kind())
+    {
+        Some(ErrorKind::UnexpectedEof | ErrorKind::InvalidData) | None => 2,
+        Some(_) => 1,
+    }
+}
+
+fn run_inner(cmd: RsvpCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         RsvpCommand::Decode { file } => {
             let stdout = std::io::stdout();
@@ -432,6 +461,25 @@ mod tests {
             .expect("write");
         }
         frames
+    }
+
+    #[test]
+    fn bad_input_exits_2_and_io_failures_exit_1() {
+        let dir = std::env::temp_dir().join(format!("fairshare-rsvp-exit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let not_pcap = dir.join("not.pcap");
+        std::fs::write(&not_pcap, b"this is not a capture").expect("write");
+        let e = decode(&not_pcap, &mut Vec::new()).expect_err("not a pcap");
+        assert_eq!(exit_code_for(&e), 2, "{e:#}");
+        let bad_jsonl = dir.join("bad.jsonl");
+        std::fs::write(&bad_jsonl, b"{\"frame\": 1}\n").expect("write");
+        let out = dir.join("out.pcap");
+        let e = encode(&bad_jsonl, &out).expect_err("bad line");
+        assert_eq!(exit_code_for(&e), 2, "{e:#}");
+        assert!(!out.exists(), "nothing is written for bad input");
+        let e = decode(&dir.join("missing.pcap"), &mut Vec::new()).expect_err("missing");
+        assert_eq!(exit_code_for(&e), 1, "{e:#}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
