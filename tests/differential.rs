@@ -283,24 +283,26 @@ fn differ(name: &str, src: &str, switches: &[&str]) {
                 .flat_map(|(p, fs)| fs.into_iter().map(move |f| (p, f)))
                 .collect(),
         );
-        for (p, f) in &theirs {
-            let mine = ours
-                .iter()
-                .find(|(q, _)| q == p)
-                .map(|(_, f)| f.clone())
-                .unwrap_or_default();
-            assert_eq!(
-                &mine, f,
-                "{name}/{switch}: port {p} differs (fairshare switch left, BMv2 right)"
-            );
+        let mut report = String::new();
+        let ports: std::collections::BTreeSet<u32> =
+            theirs.iter().chain(&ours).map(|(p, _)| *p).collect();
+        for p in ports {
+            let on = |set: &[(u32, Vec<Vec<u8>>)]| {
+                set.iter()
+                    .find(|(q, _)| *q == p)
+                    .map(|(_, f)| f.clone())
+                    .unwrap_or_default()
+            };
+            // BMv2 is the reference: its packets are the expected ones.
+            let d = fairshare_packet::diff_streams(&on(&theirs), &on(&ours));
+            if !d.is_empty() {
+                report += &format!("port {p} (expected: BMv2, got: fairshare switch):\n{d}");
+            }
         }
-        for (p, f) in &ours {
-            assert!(
-                theirs.iter().any(|(q, g)| q == p && g == f),
-                "{name}/{switch}: port {p} has {} frames here, not on BMv2",
-                f.len()
-            );
-        }
+        assert!(
+            report.is_empty(),
+            "{name}/{switch}: the switches differ\n{report}"
+        );
     }
 }
 

@@ -182,11 +182,42 @@ impl Failure {
                     let col = n + n / 2;
                     s += &format!("\n            {}^ byte {}", " ".repeat(col), n / 2);
                 }
+                s += &decoded_difference(expected, received);
             }
             _ => {}
         }
         s
     }
+}
+
+/// The expectation and the received packet compared header by header
+/// (Ethernet, IPv4, TCP, ...), as indented lines; empty when no known
+/// header covers the difference.
+fn decoded_difference(expected: &Pattern, received: &[u8]) -> String {
+    let len = expected.nibbles.len().div_ceil(2);
+    let mut want = vec![0u8; len];
+    let mut mask = vec![0u8; len];
+    for (i, n) in expected.nibbles.iter().enumerate() {
+        let shift = if i % 2 == 0 { 4 } else { 0 };
+        if let Some(n) = n {
+            want[i / 2] |= n << shift;
+            mask[i / 2] |= 0xf << shift;
+        }
+    }
+    let got = if expected.exact_length {
+        received
+    } else {
+        &received[..received.len().min(len)]
+    };
+    let d = fairshare_packet::diff(&want, got, Some(&mask));
+    let mut s = String::new();
+    if !d.fields.is_empty() {
+        s += "\n  decoded:";
+        for line in d.to_string().lines() {
+            s += &format!("\n    {line}");
+        }
+    }
+    s
 }
 
 /// Bytes as hex digits, a space between bytes.

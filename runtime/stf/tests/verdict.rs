@@ -45,6 +45,24 @@ fn a_wrong_digit_fails_with_its_offset() {
 }
 
 #[test]
+fn a_mismatch_is_decoded_field_by_field() {
+    // Ethernet, IPv4 (TTL 64), 4 bytes of payload; the expectation wants
+    // TTL 63 and leaves the header checksum open.
+    let eth = "000000000002 000000000001 0800";
+    let sent = format!("packet 1 {eth} 4500 0018 0001 0000 4011 abcd c0000205 cb007101 dddddddd\n");
+    let want =
+        format!("expect 2 {eth} 4500 0018 0001 0000 3f11 **** c0000205 cb007101 dddddddd $\n");
+    let o = run(&(sent + &want));
+    assert!(!o.passed());
+    let report = o.failures[0].report();
+    assert!(
+        report.contains("decoded:\n    ipv4.ttl: expected 63 (0x3f), got 64 (0x40)"),
+        "{report}"
+    );
+    assert!(!report.contains("hdr_checksum"), "{report}");
+}
+
+#[test]
 fn length_checks() {
     let o = run("packet 1 0102\nexpect 2 0102 03\n");
     assert!(matches!(
