@@ -36,6 +36,12 @@ pub(crate) struct Phv {
     /// Per header: the fields written since extraction, one bit per field
     /// (see [`crate::program::FieldHot::dirty_bit`]).
     pub dirty: Vec<u64>,
+    /// How the fields of packet headers start each packet (see
+    /// [`crate::Switch::set_header_start`]): the values to write, when
+    /// drawn from a seed.
+    pub fill: Vec<(u32, u128)>,
+    /// Fields of packet headers keep their values from the packet before.
+    pub keep: bool,
 }
 
 /// [`Phv::orig`] of a header whose bytes are not in the packet.
@@ -56,18 +62,59 @@ impl Phv {
             wide,
             orig: vec![NOT_EXTRACTED; p.headers.len()],
             dirty: vec![0; p.headers.len()],
+            fill: vec![],
+            keep: false,
+        }
+    }
+
+    /// Sets how the fields of packet headers start every packet.
+    pub(crate) fn set_start(&mut self, p: &Program, start: crate::HeaderStart) {
+        self.fill.clear();
+        self.keep = start == crate::HeaderStart::Kept;
+        let crate::HeaderStart::Seeded(seed) = start else {
+            return;
+        };
+        // splitmix64: a different value for every field.
+        let mut x = seed;
+        let mut next = || {
+            x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = x;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        };
+        for h in p.headers.iter().filter(|h| !h.metadata) {
+            for f in h.first_field..h.first_field + h.n_fields {
+                let fi = &p.fields[f as usize];
+                if fi.wide.is_none() {
+                    let v = (u128::from(next()) << 64) | u128::from(next());
+                    self.fill.push((f, v & crate::bits::mask(fi.width)));
+                }
+            }
         }
     }
 
     fn reset(&mut self, p: &Program) {
-        self.vals.fill(0);
+        if self.keep {
+            for h in p.headers.iter().filter(|h| h.metadata) {
+                let f = h.first_field as usize;
+                self.vals[f..f + h.n_fields as usize].fill(0);
+            }
+        } else {
+            self.vals.fill(0);
+        }
         for (v, h) in self.valid.iter_mut().zip(&p.headers) {
             *v = h.metadata;
         }
         self.stack_next.fill(0);
         self.orig.fill(NOT_EXTRACTED);
-        for w in &mut self.wide {
-            w.fill(0);
+        if !self.keep {
+            for w in &mut self.wide {
+                w.fill(0);
+            }
+        }
+        for &(f, v) in &self.fill {
+            self.vals[f as usize] = v;
         }
     }
 }

@@ -101,6 +101,20 @@ use table::{InsertError, TableState};
 /// The drop port of `simple_switch`.
 pub const DEFAULT_DROP_PORT: u32 = 511;
 
+/// How the fields of packet headers start each packet, before the parser
+/// (see [`Switch::set_header_start`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeaderStart {
+    /// All zero, on every packet.
+    Zero,
+    /// Values drawn from the seed, a different one per field; the same on
+    /// every packet.
+    Seeded(u64),
+    /// The values the packet before left, as in `simple_switch` when a
+    /// packet gets the header vector the one before used.
+    Kept,
+}
+
 /// A table entry as the control plane gives and reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
@@ -213,6 +227,16 @@ impl Switch {
     /// The port whose `egress_spec` means "drop" (511 by default).
     pub fn set_drop_port(&mut self, port: u32) {
         self.drop_port = port;
+    }
+
+    /// Sets the values the fields of packet headers start each packet with
+    /// ([`HeaderStart::Zero`] by default). P4 leaves the fields of a header
+    /// that was never extracted or set valid unspecified, and BMv2 leaves
+    /// values from earlier packets there; a program whose output changes
+    /// with this setting reads such fields, and tests use it to find those
+    /// reads.
+    pub fn set_header_start(&mut self, start: HeaderStart) {
+        self.scratch.phv.set_start(&self.prog, start);
     }
 
     pub fn drop_port(&self) -> u32 {
