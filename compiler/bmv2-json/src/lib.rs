@@ -425,7 +425,7 @@ mod tests {
     #[test]
     fn access_field_offsets_round_trip() {
         let text = r#"{"type":"expression","value":{"op":"access_field","left":{"type":"expression","value":{"op":"dereference_header_stack","left":{"type":"header_stack","value":"h"},"right":{"type":"field","value":["m","i"]}}},"right":4}}"#;
-        let o: Operand = serde_json::from_str(text).unwrap();
+        let o: Operand = serde_json::from_str(text).expect("the text reads");
         let Operand::Expression {
             value: ExprValue::Node(n),
         } = &o
@@ -433,10 +433,11 @@ mod tests {
             panic!("not a node: {o:?}");
         };
         assert_eq!(n.right, Some(Operand::Offset { value: 4 }));
-        let back: serde_json::Value = serde_json::to_value(&o).unwrap();
-        let orig: serde_json::Value = serde_json::from_str(text).unwrap();
+        let back: serde_json::Value = serde_json::to_value(&o).expect("the operand writes");
+        let orig: serde_json::Value = serde_json::from_str(text).expect("the text reads");
         assert_eq!(back, orig);
-        let missing: ExprNode = serde_json::from_str(r#"{"op":"not","left":null}"#).unwrap();
+        let missing: ExprNode =
+            serde_json::from_str(r#"{"op":"not","left":null}"#).expect("the node reads");
         assert_eq!(missing.right, None);
     }
 }

@@ -423,7 +423,10 @@ impl Exec<'_> {
                 copy_wide(&mut self.phv.wide, wd as usize, ws as usize);
             }
         }
-        self.phv.vl_bits[dst as usize] = self.phv.vl_bits[src as usize];
+        self.phv.vl_bits[dst as usize] = match d.varbit {
+            Some(vb) => self.phv.vl_bits[src as usize].min(vb.max_bits),
+            None => 0,
+        };
         self.phv.valid[dst as usize] = self.phv.valid[src as usize];
         self.phv.orig[dst as usize] = NOT_EXTRACTED;
     }
