@@ -370,21 +370,40 @@ pub enum Operand {
 /// or a plain integer held as [`Operand::Offset`].
 mod operand_or_offset {
     use super::Operand;
+    use serde::de::{self, MapAccess, Unexpected, Visitor};
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::fmt;
 
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Offset(u32),
-        Operand(Operand),
+    struct OperandOrOffset;
+
+    impl<'de> Visitor<'de> for OperandOrOffset {
+        type Value = Option<Operand>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an operand, a field or member number, or null")
+        }
+
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            u32::try_from(v)
+                .map(|value| Some(Operand::Offset { value }))
+                .map_err(|_| E::invalid_value(Unexpected::Unsigned(v), &self))
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            Operand::deserialize(de::value::MapAccessDeserializer::new(map)).map(Some)
+        }
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Operand>, D::Error> {
-        Ok(match Option::<Raw>::deserialize(d)? {
-            None => None,
-            Some(Raw::Offset(value)) => Some(Operand::Offset { value }),
-            Some(Raw::Operand(o)) => Some(o),
-        })
+        d.deserialize_any(OperandOrOffset)
     }
 
     pub fn serialize<S: Serializer>(o: &Option<Operand>, s: S) -> Result<S::Ok, S::Error> {
