@@ -455,47 +455,63 @@ impl Exec<'_> {
         }
     }
 
-    /// Moves the elements of a header union stack by `count` places, as
-    /// `push` (`up`) and `pop` do on header stacks: member by member, the
-    /// places left empty made invalid.
+    /// `push` (`up`) and `pop` on a header union stack, as BMv2 runs them:
+    /// the unions are swapped `count` places along the whole stack, and the
+    /// unions that land at the pushed (or popped) end keep the members and
+    /// validity they had (BMv2's unions ignore the `mark_valid` and
+    /// `mark_invalid` that follow the swaps): the stack rotates.
     fn shift_union_stack(&mut self, stack: u32, count: u32, up: bool) {
         let p = self.p;
         let us = &p.union_stacks[stack as usize].unions;
         let len = us.len();
-        let n = (count as usize).min(len);
-        if up {
-            for i in (n..len).rev() {
-                self.copy_union(us[i], us[i - n]);
-            }
-        } else {
-            for i in 0..len - n {
-                self.copy_union(us[i], us[i + n]);
-            }
-        }
-        let emptied = if up { 0..n } else { len - n..len };
-        for i in emptied {
-            for &h in &p.unions[us[i] as usize].headers {
-                self.phv.valid[h as usize] = false;
+        let n = count as usize;
+        if n < len {
+            if up {
+                for i in (n..len).rev() {
+                    self.swap_unions(us[i], us[i - n]);
+                }
+            } else {
+                for i in 0..len - n {
+                    self.swap_unions(us[i], us[i + n]);
+                }
             }
         }
         let next = &mut self.phv.union_stack_next[stack as usize];
         *next = if up {
-            (*next + n as u32).min(len as u32)
+            (*next as usize + n.min(len)).min(len) as u32
         } else {
-            next.saturating_sub(n as u32)
+            next.saturating_sub(n.min(len) as u32)
         };
     }
 
-    /// Copies every member of a union as it is (stack shifts).
-    fn copy_union(&mut self, dst: u32, src: u32) {
+    /// Swaps the members of two unions of one type: values, lengths and
+    /// validity.
+    fn swap_unions(&mut self, a: u32, b: u32) {
         let p = self.p;
-        let (d, s) = (
-            &p.unions[dst as usize].headers,
-            &p.unions[src as usize].headers,
-        );
-        for (&hd, &hs) in d.iter().zip(s) {
-            self.copy_header(hd, hs);
+        let (ua, ub) = (&p.unions[a as usize].headers, &p.unions[b as usize].headers);
+        for (&ha, &hb) in ua.iter().zip(ub) {
+            self.swap_headers(ha, hb);
         }
+    }
+
+    /// Swaps the values, length and validity of two headers of one type.
+    fn swap_headers(&mut self, a: Hid, b: Hid) {
+        if a == b {
+            return;
+        }
+        let (ia, ib) = (&self.p.headers[a as usize], &self.p.headers[b as usize]);
+        for i in 0..ia.n_fields.min(ib.n_fields) {
+            let (fa, fb) = ((ia.first_field + i) as usize, (ib.first_field + i) as usize);
+            self.phv.vals.swap(fa, fb);
+            if let (Some(wa), Some(wb)) = (self.p.fields[fa].wide, self.p.fields[fb].wide) {
+                self.phv.wide.swap(wa as usize, wb as usize);
+            }
+        }
+        let (a, b) = (a as usize, b as usize);
+        self.phv.vl_bits.swap(a, b);
+        self.phv.valid.swap(a, b);
+        self.phv.orig[a] = NOT_EXTRACTED;
+        self.phv.orig[b] = NOT_EXTRACTED;
     }
 
     fn clear_header(&mut self, h: Hid) {

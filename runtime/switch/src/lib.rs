@@ -73,8 +73,11 @@
 //!   valid; `assign_union` runs `assign_header` member by member. A union
 //!   stack is extracted member by member into its next element
 //!   (`union_stack` extracts), selected on through `union_stack_field`
-//!   (the last extracted element), shifted by `push`/`pop` like header
-//!   stacks, and copied by `assign_union_stack`. The deparser emits the
+//!   (the last extracted element), and copied by `assign_union_stack`.
+//!   `push`/`pop` swap the unions along the whole stack, as BMv2 does, and
+//!   (as in BMv2, whose unions ignore the validity calls that follow) the
+//!   unions moved to the pushed or popped end keep their members: the stack
+//!   rotates. The deparser emits the
 //!   valid member where the order lists it.
 //! * A `varbit` field is held as bytes (its header type's `max_length`
 //!   less the fixed fields) with its current length. `extract_VL`

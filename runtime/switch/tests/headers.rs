@@ -2,6 +2,11 @@
 //! at run time (stack elements at a computed index) and `local` operands:
 //! small hand-written BMv2 JSON programs, one keyless table `t` whose
 //! default action each test sets, and the bytes that come out.
+//!
+//! The programs are valid BMv2 JSON; the same programs and packets were run
+//! on real `simple_switch` (BMv2 1.15.5, `../shared/bmv2`) and gave the
+//! bytes and ports expected here, except where noted: indices out of range
+//! (simple_switch stops) and the refusals.
 
 use fairshare_switch::{Error, Switch};
 use serde_json::{json, Value};
@@ -36,7 +41,19 @@ fn deref(stack: &str, index: Value) -> Value {
 fn field_of(h: Value, n: u32) -> Value {
     ex("access_field", h, json!(n))
 }
+/// A primitive call. An expression parameter is wrapped once more, as
+/// BMv2 reads primitive parameters (and p4c writes them).
 fn prim(op: &str, params: Vec<Value>) -> Value {
+    let params: Vec<Value> = params
+        .into_iter()
+        .map(|p| {
+            if p["type"] == "expression" && p["value"].get("op").is_some() {
+                json!({"type": "expression", "value": p})
+            } else {
+                p
+            }
+        })
+        .collect();
     json!({"op": op, "parameters": params})
 }
 fn assign(dst: Value, src: Value) -> Value {
@@ -219,7 +236,7 @@ fn union_prog() -> Prog {
                 vec![default(None)],
             ),
         ],
-        order: vec!["base", "u", "v"],
+        order: vec!["base", "u.byte", "u.short", "v.byte", "v.short"],
         actions: vec![
             ("pass", vec![], vec![]),
             (
@@ -330,7 +347,13 @@ fn union_stack_prog() -> Prog {
         ),
         state("second", vec![next("short")], vec![], vec![default(None)]),
     ];
-    p.order = vec!["base", "us"];
+    p.order = vec![
+        "base",
+        "us[0].byte",
+        "us[0].short",
+        "us[1].byte",
+        "us[1].short",
+    ];
     p.actions = vec![
         ("pass", vec![], vec![]),
         (
@@ -343,6 +366,17 @@ fn union_stack_prog() -> Prog {
             vec![],
             vec![prim(
                 "push",
+                vec![
+                    json!({"type": "header_union_stack", "value": "us"}),
+                    hex("0x1"),
+                ],
+            )],
+        ),
+        (
+            "pop",
+            vec![],
+            vec![prim(
+                "pop",
                 vec![
                     json!({"type": "header_union_stack", "value": "us"}),
                     hex("0x1"),
@@ -366,9 +400,23 @@ fn union_stacks_extract_select_and_push() {
         bytes(&mut sw, "write_second", &[0, 7, 0xbe, 0xef]),
         [0, 7, 0xbe, 0xef]
     );
-    // Push moves us[0] to us[1] (the old us[1] falls off) and leaves us[0]
-    // invalid.
-    assert_eq!(bytes(&mut sw, "push", &[0, 1, 0xbe, 0xef]), [0, 1]);
+    // Push swaps the unions along the stack, as BMv2 does, and BMv2 does not
+    // invalidate the union that lands in us[0]: the stack rotates (real
+    // simple_switch gives these bytes).
+    assert_eq!(
+        bytes(&mut sw, "push", &[0, 1, 0xbe, 0xef]),
+        [0, 0xbe, 0xef, 1]
+    );
+    assert_eq!(
+        bytes(&mut sw, "pop", &[0, 1, 0xbe, 0xef]),
+        [0, 0xbe, 0xef, 1]
+    );
+    // With one element extracted, the rotation brings the empty us[1] to
+    // the front.
+    assert_eq!(
+        bytes(&mut sw, "push", &[0, 7, 0xbe, 0xef]),
+        [0, 7, 0xbe, 0xef]
+    );
 }
 
 // ---- Variable-length fields ----
@@ -656,7 +704,7 @@ fn stack_prog() -> Prog {
             vec![],
             vec![default(None)],
         )],
-        order: vec!["i", "hs", "gs"],
+        order: vec!["i", "hs[0]", "hs[1]", "hs[2]", "gs[0]", "gs[1]", "gs[2]"],
         actions: vec![
             ("pass", vec![], vec![]),
             (
@@ -683,7 +731,7 @@ fn stack_prog() -> Prog {
             (
                 "valid_of",
                 vec![],
-                vec![assign(idx(), un("b2d", field_of(deref("hs", idx()), 1)))],
+                vec![assign(idx(), field_of(deref("hs", idx()), 1))],
             ),
             (
                 "pick",
@@ -771,6 +819,9 @@ fn headers_picked_by_a_condition_and_whole_stacks_are_assigned() {
     let mut sw = stack_prog().load();
     assert_eq!(bytes(&mut sw, "pick", &[1, 7, 8, 9]), [1, 8, 8, 9]);
     assert_eq!(bytes(&mut sw, "pick", &[0, 7, 8, 9]), [0, 9, 8, 9]);
+    // From an invalid header (hs[1] was not in the packet): the destination
+    // becomes invalid.
+    assert_eq!(bytes(&mut sw, "pick", &[1, 7]), [1]);
     assert_eq!(
         bytes(&mut sw, "copy_stack", &[0, 7, 8, 9]),
         [0, 7, 8, 9, 7, 8, 9]
