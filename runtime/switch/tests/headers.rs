@@ -310,6 +310,10 @@ fn valid_union_is_true_when_a_member_is_valid() {
 
 #[test]
 fn assign_union_copies_the_valid_member() {
+    // simple_switch gives these bytes once the program computes on the
+    // members' `data` somewhere; without such a use (as here) it copies 0,
+    // since it keeps the numeric value of a field only when an expression
+    // uses it. This switch copies the value either way.
     let mut sw = union_prog().load();
     assert_eq!(
         bytes(&mut sw, "copy_union", &[1, 0x12, 0x34, 0x99]),
