@@ -8,9 +8,10 @@
 //! document. Boundary: no semantics; whether references resolve is checked
 //! by the users of the model.
 //!
-//! The model covers what v1model programs use. Parts fairshare never reads
-//! (header unions, learn lists, extern instances, ...) are kept as raw JSON
-//! values so that a document still round-trips.
+//! The model covers what v1model programs use. Parts read by name only
+//! (header stacks, header unions and union stacks, register arrays) and
+//! parts fairshare never reads (learn lists, extern instances, ...) are kept
+//! as raw JSON values so that a document still round-trips.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -347,12 +348,70 @@ pub enum Operand {
     HeaderUnion { value: String },
     #[serde(rename = "header_union_stack")]
     HeaderUnionStack { value: String },
+    /// The next element of a header union stack and the union member to
+    /// extract into it (parser `extract`).
+    #[serde(rename = "union_stack")]
+    UnionStack { value: (String, String) },
     #[serde(rename = "union_stack_field")]
     UnionStackField { value: Value },
     #[serde(rename = "extern")]
     Extern { value: String },
     #[serde(rename = "parse_vset")]
     ParseVset { value: String },
+    /// A position: the plain JSON integer on the right of `access_field`
+    /// (a field's number in its header) and `access_union_header` (a
+    /// member's number in its union). It is written back as the integer;
+    /// the tagged form exists only for the serde derive.
+    #[serde(rename = "offset")]
+    Offset { value: u32 },
+}
+
+/// (De)serialises the right side of an expression node: an [`Operand`],
+/// or a plain integer held as [`Operand::Offset`].
+mod operand_or_offset {
+    use super::Operand;
+    use serde::de::{self, MapAccess, Unexpected, Visitor};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::fmt;
+
+    struct OperandOrOffset;
+
+    impl<'de> Visitor<'de> for OperandOrOffset {
+        type Value = Option<Operand>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an operand, a field or member number, or null")
+        }
+
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            u32::try_from(v)
+                .map(|value| Some(Operand::Offset { value }))
+                .map_err(|_| E::invalid_value(Unexpected::Unsigned(v), &self))
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            Operand::deserialize(de::value::MapAccessDeserializer::new(map)).map(Some)
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Operand>, D::Error> {
+        d.deserialize_any(OperandOrOffset)
+    }
+
+    pub fn serialize<S: Serializer>(o: &Option<Operand>, s: S) -> Result<S::Ok, S::Error> {
+        match o {
+            Some(Operand::Offset { value }) => s.serialize_u32(*value),
+            other => other.serialize(s),
+        }
+    }
 }
 
 /// The value of an `expression` operand: an operator node, or (as p4c writes
@@ -368,7 +427,36 @@ pub enum ExprValue {
 pub struct ExprNode {
     pub op: String,
     pub left: Option<Operand>,
+    /// An operand, or a plain JSON integer (read as [`Operand::Offset`])
+    /// for `access_field` and `access_union_header`.
+    #[serde(default, with = "operand_or_offset")]
     pub right: Option<Operand>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cond: Option<Operand>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The integer on the right of `access_field` reads as an offset and
+    /// is written back as the integer.
+    #[test]
+    fn access_field_offsets_round_trip() {
+        let text = r#"{"type":"expression","value":{"op":"access_field","left":{"type":"expression","value":{"op":"dereference_header_stack","left":{"type":"header_stack","value":"h"},"right":{"type":"field","value":["m","i"]}}},"right":4}}"#;
+        let o: Operand = serde_json::from_str(text).expect("the text reads");
+        let Operand::Expression {
+            value: ExprValue::Node(n),
+        } = &o
+        else {
+            panic!("not a node: {o:?}");
+        };
+        assert_eq!(n.right, Some(Operand::Offset { value: 4 }));
+        let back: serde_json::Value = serde_json::to_value(&o).expect("the operand writes");
+        let orig: serde_json::Value = serde_json::from_str(text).expect("the text reads");
+        assert_eq!(back, orig);
+        let missing: ExprNode =
+            serde_json::from_str(r#"{"op":"not","left":null}"#).expect("the node reads");
+        assert_eq!(missing.right, None);
+    }
 }

@@ -6,8 +6,8 @@ use crate::bits::{mask, read_bits, sign_extend, write_bits};
 use crate::hash::Algo;
 use crate::meter::{Meter, MeterUnit};
 use crate::program::{
-    fold32, BinOp, CalcInput, Expr, ExtractField, Fid, Hid, KeySrc, Node, ParseOp, Prim, Program,
-    UnOp, PLAN_MAX_BYTES,
+    fold32, BinOp, CalcInput, Expr, ExtractField, ExtractTo, Fid, HdrRef, Hid, KeySrc, Node,
+    ParseOp, Prim, Program, UnOp, UnionRef, PLAN_MAX_BYTES,
 };
 use crate::table::TableState;
 
@@ -42,6 +42,11 @@ pub(crate) struct Phv {
     pub fill: Vec<(u32, u128)>,
     /// Fields of packet headers keep their values from the packet before.
     pub keep: bool,
+    /// Per header: the current length in bits of its variable-length
+    /// field (0 for headers without one).
+    pub vl_bits: Vec<u32>,
+    /// Per header union stack: the next element to extract.
+    pub union_stack_next: Vec<u32>,
 }
 
 /// [`Phv::orig`] of a header whose bytes are not in the packet.
@@ -64,6 +69,8 @@ impl Phv {
             dirty: vec![0; p.headers.len()],
             fill: vec![],
             keep: false,
+            vl_bits: vec![0; p.headers.len()],
+            union_stack_next: vec![0; p.union_stacks.len()],
         }
     }
 
@@ -107,6 +114,8 @@ impl Phv {
             *v = h.metadata;
         }
         self.stack_next.fill(0);
+        self.union_stack_next.fill(0);
+        self.vl_bits.fill(0);
         self.orig.fill(NOT_EXTRACTED);
         if !self.keep {
             for w in &mut self.wide {
@@ -137,8 +146,9 @@ pub struct Stats {
     /// Dropped at output: the egress port has no attached link.
     pub dropped_no_port: u64,
     pub assert_failures: u64,
-    /// Extern accesses (counter, meter, register) at an index out of range;
-    /// BMv2 ignores them too.
+    /// Extern accesses (counter, meter, register) at an index out of range
+    /// (BMv2 ignores them too), and writes to a header stack element at an
+    /// index out of range (ignored; BMv2 stops).
     pub index_errors: u64,
 }
 
@@ -273,6 +283,36 @@ impl Exec<'_> {
                 }
             }
             Expr::TwoCompMod(a, w) => sign_extend(self.eval(a, params) & mask(*w), *w),
+            Expr::RefField { hdr, field, signed } => match self.header_at(hdr, params) {
+                Some(h) => {
+                    let v =
+                        self.phv.vals[(self.p.headers[h as usize].first_field + field) as usize];
+                    match signed {
+                        Some(w) => sign_extend(v, *w),
+                        None => v,
+                    }
+                }
+                None => 0,
+            },
+            Expr::RefValid(r) => u128::from(
+                self.header_at(r, params)
+                    .is_some_and(|h| self.phv.valid[h as usize]),
+            ),
+            Expr::UnionValid(u) => u128::from(self.union_at(u, params).is_some_and(|u| {
+                self.p.unions[u as usize]
+                    .headers
+                    .iter()
+                    .any(|h| self.phv.valid[*h as usize])
+            })),
+            Expr::StackSize(s) => u128::from(self.phv.stack_next[*s as usize]),
+            Expr::StackLastIndex(s) => {
+                u128::from(u64::from(self.phv.stack_next[*s as usize]).wrapping_sub(1))
+            }
+            Expr::VarbitCmp { a, b, eq } => {
+                let x = self.varbit_value(*a);
+                let y = self.varbit_value(*b);
+                u128::from((x == y) == *eq)
+            }
             Expr::Sat { e, width, signed } => {
                 let v = self.eval(e, params) as i128;
                 let w = *width;
@@ -295,6 +335,74 @@ impl Exec<'_> {
                     0
                 } else {
                     (v as u128).min(mask(w))
+                }
+            }
+        }
+    }
+
+    /// The header a reference designates now; `None` for a stack index
+    /// out of range.
+    fn header_at(&self, r: &HdrRef, params: &[u128]) -> Option<Hid> {
+        match r {
+            HdrRef::Fixed(h) => Some(*h),
+            HdrRef::StackElem { stack, index } => {
+                let i = usize::try_from(self.eval(index, params)).ok()?;
+                self.p.stacks[*stack as usize].headers.get(i).copied()
+            }
+            HdrRef::UnionMember { un, member } => {
+                let u = self.union_at(un, params)?;
+                self.p.unions[u as usize]
+                    .headers
+                    .get(*member as usize)
+                    .copied()
+            }
+            HdrRef::Cond(c, a, b) => {
+                if self.eval(c, params) != 0 {
+                    self.header_at(a, params)
+                } else {
+                    self.header_at(b, params)
+                }
+            }
+        }
+    }
+
+    /// The union a reference designates now; `None` for a stack index out
+    /// of range (or the last element of an empty stack).
+    fn union_at(&self, r: &UnionRef, params: &[u128]) -> Option<u32> {
+        match r {
+            UnionRef::Fixed(u) => Some(*u),
+            UnionRef::StackElem { stack, index } => {
+                let i = usize::try_from(self.eval(index, params)).ok()?;
+                self.p.union_stacks[*stack as usize].unions.get(i).copied()
+            }
+            UnionRef::StackLast(stack) => {
+                let n = self.phv.union_stack_next[*stack as usize].checked_sub(1)?;
+                self.p.union_stacks[*stack as usize]
+                    .unions
+                    .get(n as usize)
+                    .copied()
+            }
+        }
+    }
+
+    /// The significant bytes of a variable-length field's value (leading
+    /// zero bytes left out), for comparing values as numbers.
+    fn varbit_value(&self, f: Fid) -> &[u8] {
+        let slot = self.p.fields[f as usize].wide.unwrap_or(0) as usize;
+        let b = &self.phv.wide[slot];
+        let start = b.iter().position(|x| *x != 0).unwrap_or(b.len());
+        &b[start..]
+    }
+
+    /// Marks a header valid; the other members of its union, if it is in
+    /// one, become invalid.
+    #[inline]
+    fn mark_valid(&mut self, h: Hid) {
+        self.phv.valid[h as usize] = true;
+        if let Some(u) = self.p.headers[h as usize].union {
+            for &o in &self.p.unions[u as usize].headers {
+                if o != h {
+                    self.phv.valid[o as usize] = false;
                 }
             }
         }
@@ -325,47 +433,136 @@ impl Exec<'_> {
                 };
                 vals[x.fid as usize] = v & x.mask;
             }
-            self.phv.valid[h as usize] = true;
+            self.mark_valid(h);
             self.phv.orig[h as usize] = at as u32;
             self.phv.dirty[h as usize] = 0;
             return;
         }
+        // A variable-length field is as long as `vl_bits` says (set by the
+        // caller); the fields after it move by that much.
         let base = at * 8;
+        let vl = self.phv.vl_bits[h as usize];
         for f in hi.first_field..hi.first_field + hi.n_fields {
             let fi = &self.p.fields[f as usize];
+            let off = base + fi.bit_off as usize + if fi.after_varbit { vl as usize } else { 0 };
             match fi.wide {
-                None => {
-                    self.phv.vals[f as usize] =
-                        read_bits(data, base + fi.bit_off as usize, fi.width)
+                None => self.phv.vals[f as usize] = read_bits(data, off, fi.width),
+                Some(slot) if fi.varbit => {
+                    let buf = &mut self.phv.wide[slot as usize];
+                    buf.fill(0);
+                    copy_bits(data, off, buf, vl);
                 }
-                Some(slot) => copy_bits(
-                    data,
-                    base + fi.bit_off as usize,
-                    &mut self.phv.wide[slot as usize],
-                    fi.width,
-                ),
+                Some(slot) => copy_bits(data, off, &mut self.phv.wide[slot as usize], fi.width),
             }
         }
-        self.phv.valid[h as usize] = true;
+        self.mark_valid(h);
         self.phv.orig[h as usize] = at as u32;
         self.phv.dirty[h as usize] = 0;
     }
 
+    /// Copies a header's fields and validity as they are (stack shifts).
     fn copy_header(&mut self, dst: Hid, src: Hid) {
         let (d, s) = (&self.p.headers[dst as usize], &self.p.headers[src as usize]);
         for i in 0..d.n_fields.min(s.n_fields) {
             let (fd, fs) = ((d.first_field + i) as usize, (s.first_field + i) as usize);
             self.phv.vals[fd] = self.phv.vals[fs];
             if let (Some(wd), Some(ws)) = (self.p.fields[fd].wide, self.p.fields[fs].wide) {
-                let v = self.phv.wide[ws as usize].clone();
-                self.phv.wide[wd as usize] = v;
+                copy_wide(&mut self.phv.wide, wd as usize, ws as usize);
             }
         }
+        self.phv.vl_bits[dst as usize] = match d.varbit {
+            Some(vb) => self.phv.vl_bits[src as usize].min(vb.max_bits),
+            None => 0,
+        };
         self.phv.valid[dst as usize] = self.phv.valid[src as usize];
         self.phv.orig[dst as usize] = NOT_EXTRACTED;
     }
 
+    /// `assign_header` as BMv2 runs it: from an invalid header, only makes
+    /// the destination invalid; else copies the fields and makes it valid
+    /// (which invalidates the other members of its union).
+    fn assign_header(&mut self, dst: Hid, src: Hid) {
+        if !self.phv.valid[src as usize] {
+            self.phv.valid[dst as usize] = false;
+            return;
+        }
+        self.copy_header(dst, src);
+        self.mark_valid(dst);
+    }
+
+    /// `assign_header` on each member of two unions of one type.
+    fn assign_union(&mut self, dst: u32, src: u32) {
+        let p = self.p;
+        let (d, s) = (
+            &p.unions[dst as usize].headers,
+            &p.unions[src as usize].headers,
+        );
+        for (&hd, &hs) in d.iter().zip(s) {
+            self.assign_header(hd, hs);
+        }
+    }
+
+    /// `push` (`up`) and `pop` on a header union stack, as BMv2 runs them:
+    /// the unions are swapped `count` places along the whole stack, and the
+    /// unions that land at the pushed (or popped) end keep the members and
+    /// validity they had (BMv2's unions ignore the `mark_valid` and
+    /// `mark_invalid` that follow the swaps): the stack rotates.
+    fn shift_union_stack(&mut self, stack: u32, count: u32, up: bool) {
+        let p = self.p;
+        let us = &p.union_stacks[stack as usize].unions;
+        let len = us.len();
+        let n = count as usize;
+        if n < len {
+            if up {
+                for i in (n..len).rev() {
+                    self.swap_unions(us[i], us[i - n]);
+                }
+            } else {
+                for i in 0..len - n {
+                    self.swap_unions(us[i], us[i + n]);
+                }
+            }
+        }
+        let next = &mut self.phv.union_stack_next[stack as usize];
+        *next = if up {
+            (*next as usize + n.min(len)).min(len) as u32
+        } else {
+            next.saturating_sub(n.min(len) as u32)
+        };
+    }
+
+    /// Swaps the members of two unions of one type: values, lengths and
+    /// validity.
+    fn swap_unions(&mut self, a: u32, b: u32) {
+        let p = self.p;
+        let (ua, ub) = (&p.unions[a as usize].headers, &p.unions[b as usize].headers);
+        for (&ha, &hb) in ua.iter().zip(ub) {
+            self.swap_headers(ha, hb);
+        }
+    }
+
+    /// Swaps the values, length and validity of two headers of one type.
+    fn swap_headers(&mut self, a: Hid, b: Hid) {
+        if a == b {
+            return;
+        }
+        let (ia, ib) = (&self.p.headers[a as usize], &self.p.headers[b as usize]);
+        for i in 0..ia.n_fields.min(ib.n_fields) {
+            let (fa, fb) = ((ia.first_field + i) as usize, (ib.first_field + i) as usize);
+            self.phv.vals.swap(fa, fb);
+            if let (Some(wa), Some(wb)) = (self.p.fields[fa].wide, self.p.fields[fb].wide) {
+                self.phv.wide.swap(wa as usize, wb as usize);
+            }
+        }
+        let (a, b) = (a as usize, b as usize);
+        self.phv.vl_bits.swap(a, b);
+        self.phv.valid.swap(a, b);
+        self.phv.orig[a] = NOT_EXTRACTED;
+        self.phv.orig[b] = NOT_EXTRACTED;
+    }
+
     fn clear_header(&mut self, h: Hid) {
+        self.phv.vl_bits[h as usize] = 0;
         self.phv.orig[h as usize] = NOT_EXTRACTED;
         let hi = &self.p.headers[h as usize];
         for f in hi.first_field..hi.first_field + hi.n_fields {
@@ -429,6 +626,59 @@ impl Exec<'_> {
                         }
                     }
                     ParseOp::Prim(prim) => self.prim(prim, &[], pkt),
+                    ParseOp::ExtractTo(to, len) => {
+                        let h = match *to {
+                            ExtractTo::Header(h) => h,
+                            ExtractTo::Stack(s) => {
+                                let next = self.phv.stack_next[s as usize];
+                                match p.stacks[s as usize].headers.get(next as usize) {
+                                    Some(&h) => h,
+                                    None => return Some(p.errors.stack_out_of_bounds),
+                                }
+                            }
+                            ExtractTo::UnionStack { stack, member } => {
+                                let next = self.phv.union_stack_next[stack as usize];
+                                match p.union_stacks[stack as usize].unions.get(next as usize) {
+                                    Some(&u) => p.unions[u as usize].headers[member as usize],
+                                    None => return Some(p.errors.stack_out_of_bounds),
+                                }
+                            }
+                        };
+                        let hi = &p.headers[h as usize];
+                        let left = (pkt.data.len() - pkt.cursor) as u128;
+                        // BMv2's checks, in its order: whole bytes, enough
+                        // packet, then the header type's maximum length.
+                        let vl = match (len, hi.varbit) {
+                            (Some(e), Some(vb)) => {
+                                let bits = self.eval(e, &[]);
+                                if bits % 8 != 0 {
+                                    return Some(p.errors.parser_invalid_argument);
+                                }
+                                if u128::from(hi.bits / 8) + bits / 8 > left {
+                                    return Some(p.errors.packet_too_short);
+                                }
+                                if bits > u128::from(vb.max_bits) {
+                                    return Some(p.errors.header_too_short);
+                                }
+                                bits as u32
+                            }
+                            _ => 0,
+                        };
+                        let n = ((hi.bits + vl) / 8) as usize;
+                        if n as u128 > left {
+                            return Some(p.errors.packet_too_short);
+                        }
+                        self.phv.vl_bits[h as usize] = vl;
+                        self.extract(h, pkt.data, pkt.cursor);
+                        pkt.cursor += n;
+                        match *to {
+                            ExtractTo::Header(_) => {}
+                            ExtractTo::Stack(s) => self.phv.stack_next[s as usize] += 1,
+                            ExtractTo::UnionStack { stack, .. } => {
+                                self.phv.union_stack_next[stack as usize] += 1
+                            }
+                        }
+                    }
                     ParseOp::Advance(e) => {
                         let bits = self.eval(e, &[]);
                         let bytes = usize::try_from(bits / 8).unwrap_or(usize::MAX);
@@ -617,11 +867,11 @@ impl Exec<'_> {
                 let v = self.eval(e, params);
                 self.set(*f, v);
             }
-            Prim::AssignHeader { dst, src } => self.copy_header(*dst, *src),
+            Prim::AssignHeader { dst, src } => self.assign_header(*dst, *src),
             Prim::AddHeader(h) => {
                 if !self.phv.valid[*h as usize] {
                     self.clear_header(*h);
-                    self.phv.valid[*h as usize] = true;
+                    self.mark_valid(*h);
                 }
             }
             Prim::RemoveHeader(h) => self.phv.valid[*h as usize] = false,
@@ -715,6 +965,69 @@ impl Exec<'_> {
                 pkt.truncate = Some(usize::try_from(n).unwrap_or(usize::MAX));
             }
             Prim::Log(msg) => tracing::info!(target: "fairshare_switch::log_msg", "{msg}"),
+            Prim::AssignRef { hdr, field, value } => match self.header_at(hdr, params) {
+                Some(h) => {
+                    let v = self.eval(value, params);
+                    self.set(p.headers[h as usize].first_field + field, v);
+                }
+                None => self.stats.index_errors += 1,
+            },
+            Prim::AssignHeaderRef { dst, src } => {
+                match (self.header_at(dst, params), self.header_at(src, params)) {
+                    (Some(d), Some(s)) => self.assign_header(d, s),
+                    _ => self.stats.index_errors += 1,
+                }
+            }
+            Prim::AddHeaderRef(r) => match self.header_at(r, params) {
+                Some(h) => {
+                    if !self.phv.valid[h as usize] {
+                        self.clear_header(h);
+                        self.mark_valid(h);
+                    }
+                }
+                None => self.stats.index_errors += 1,
+            },
+            Prim::RemoveHeaderRef(r) => match self.header_at(r, params) {
+                Some(h) => self.phv.valid[h as usize] = false,
+                None => self.stats.index_errors += 1,
+            },
+            Prim::AssignUnion { dst, src } => {
+                match (self.union_at(dst, params), self.union_at(src, params)) {
+                    (Some(d), Some(s)) => self.assign_union(d, s),
+                    _ => self.stats.index_errors += 1,
+                }
+            }
+            Prim::AssignStack { dst, src } => {
+                let (d, s) = (
+                    &p.stacks[*dst as usize].headers,
+                    &p.stacks[*src as usize].headers,
+                );
+                for (&hd, &hs) in d.iter().zip(s) {
+                    self.assign_header(hd, hs);
+                }
+                self.phv.stack_next[*dst as usize] = self.phv.stack_next[*src as usize];
+            }
+            Prim::AssignUnionStack { dst, src } => {
+                let (d, s) = (
+                    &p.union_stacks[*dst as usize].unions,
+                    &p.union_stacks[*src as usize].unions,
+                );
+                for (&ud, &us) in d.iter().zip(s) {
+                    self.assign_union(ud, us);
+                }
+                self.phv.union_stack_next[*dst as usize] = self.phv.union_stack_next[*src as usize];
+            }
+            Prim::PushUnion { stack, count } => self.shift_union_stack(*stack, *count, true),
+            Prim::PopUnion { stack, count } => self.shift_union_stack(*stack, *count, false),
+            Prim::AssignVl { dst, src } => {
+                let (fd, fs) = (&p.fields[*dst as usize], &p.fields[*src as usize]);
+                if let (Some(wd), Some(ws)) = (fd.wide, fs.wide) {
+                    copy_wide(&mut self.phv.wide, wd as usize, ws as usize);
+                    let bits = self.phv.vl_bits[fs.header as usize].min(fd.width);
+                    self.phv.vl_bits[fd.header as usize] = bits;
+                    self.phv.dirty[fd.header as usize] = u64::MAX;
+                }
+            }
             Prim::Assert(e) => {
                 if self.eval(e, params) == 0 {
                     self.stats.assert_failures += 1;
@@ -744,6 +1057,22 @@ impl Exec<'_> {
                     (self.phv.vals[*f as usize], fi.width)
                 }
                 CalcInput::Const(v, w) => (*v, *w),
+                CalcInput::Bytes(f) => {
+                    let Some((bytes, pad, width)) = held_bytes(self.p, self.phv, *f) else {
+                        continue;
+                    };
+                    let mut done = 0u32;
+                    while done < width {
+                        let n = (width - done).min(64);
+                        let v = read_bits(bytes, pad + done as usize, n);
+                        let end = nbits + n as usize;
+                        self.buf.resize(end.div_ceil(8), 0);
+                        write_bits(self.buf, nbits, n, v);
+                        nbits = end;
+                        done += n;
+                    }
+                    continue;
+                }
                 CalcInput::Payload => {
                     // Payload bytes start on a byte boundary.
                     nbits = nbits.div_ceil(8) * 8;
@@ -794,6 +1123,16 @@ impl Exec<'_> {
                     }
                 }
                 CalcInput::Const(v, w) => sum.push(*v, *w),
+                CalcInput::Bytes(f) => {
+                    if let Some((bytes, pad, width)) = held_bytes(self.p, self.phv, *f) {
+                        let mut done = 0u32;
+                        while done < width {
+                            let n = (width - done).min(64);
+                            sum.push(read_bits(bytes, pad + done as usize, n), n);
+                            done += n;
+                        }
+                    }
+                }
                 CalcInput::Payload => sum.bytes(&pkt.data[pkt.cursor..]),
             }
         }
@@ -843,11 +1182,16 @@ impl Exec<'_> {
                 continue;
             }
             let at = out.len();
-            let len = (hi.bits / 8) as usize;
+            let vl = self.phv.vl_bits[h as usize];
+            let len = ((hi.bits + vl) / 8) as usize;
             let end = at + len;
             let orig = self.phv.orig[h as usize];
             let mut dirty = u64::MAX;
-            if orig != NOT_EXTRACTED && hi.n_fields <= 64 && self.p.copy_extracted {
+            if orig != NOT_EXTRACTED
+                && hi.n_fields <= 64
+                && self.p.copy_extracted
+                && hi.varbit.is_none()
+            {
                 let o = orig as usize;
                 out.extend_from_slice(&pkt.data[o..o + len]);
                 dirty = self.phv.dirty[h as usize];
@@ -883,9 +1227,13 @@ impl Exec<'_> {
                     continue;
                 }
                 let fi = &self.p.fields[f as usize];
-                let off = base + fi.bit_off as usize;
+                let off =
+                    base + fi.bit_off as usize + if fi.after_varbit { vl as usize } else { 0 };
                 match fi.wide {
                     None => write_bits(out, off, fi.width, self.phv.vals[f as usize]),
+                    Some(slot) if fi.varbit => {
+                        paste_bits(&self.phv.wide[slot as usize], out, off, vl)
+                    }
                     Some(slot) => paste_bits(&self.phv.wide[slot as usize], out, off, fi.width),
                 }
             }
@@ -1020,6 +1368,42 @@ fn binop(op: BinOp, x: u128, y: u128) -> u128 {
         BinOp::GeS => u128::from((x as i128) >= (y as i128)),
         BinOp::LAnd | BinOp::LOr => 0,
     }
+}
+
+/// The bytes of a field held as bytes, where its value starts in them
+/// (in bits) and its width (the current one for a variable-length field);
+/// `None` when its header is invalid.
+fn held_bytes<'x>(p: &Program, phv: &'x Phv, f: Fid) -> Option<(&'x [u8], usize, u32)> {
+    let fi = &p.fields[f as usize];
+    if !phv.valid[fi.header as usize] {
+        return None;
+    }
+    let bytes = &phv.wide[fi.wide? as usize];
+    let width = if fi.varbit {
+        phv.vl_bits[fi.header as usize]
+    } else {
+        fi.width
+    };
+    Some((bytes, bytes.len() * 8 - width as usize, width))
+}
+
+/// Copies one byte-held field value into another, right-aligned (zeros
+/// before it when the destination is longer).
+fn copy_wide(wide: &mut [Vec<u8>], d: usize, s: usize) {
+    if d == s {
+        return;
+    }
+    let (dst, src) = if d < s {
+        let (x, y) = wide.split_at_mut(s);
+        (&mut x[d], &y[0])
+    } else {
+        let (x, y) = wide.split_at_mut(d);
+        (&mut y[0], &x[s])
+    };
+    let n = dst.len().min(src.len());
+    let (dl, sl) = (dst.len(), src.len());
+    dst[..dl - n].fill(0);
+    dst[dl - n..].copy_from_slice(&src[sl - n..]);
 }
 
 /// Copies `width` bits at bit `off` of `src` into `dst` (right-aligned).

@@ -37,8 +37,9 @@
 //! `packet_in`/`packet_out` header layouts, as `simple_switch_grpc` uses
 //! them), and a [`port::Device`] / [`port::Network`] that run switches
 //! with their ports. Values are 128-bit numbers: fields over
-//! 128 bits can be extracted, emitted and copied with their header, not
-//! computed on (refused at load if an expression, key or action reads them).
+//! 128 bits can be extracted, emitted and copied with their header and
+//! enter hash and checksum inputs, not computed on (refused at load if an
+//! expression, key or action reads them).
 //!
 //! v1model semantics, as `simple_switch` has them:
 //! * `egress_spec` starts at 0; a packet whose `egress_spec` is the drop
@@ -60,10 +61,51 @@
 //! * `add_header` on an invalid header zeroes its fields.
 //! * A failed `assert`/`assume` is counted and logged; the packet goes on
 //!   (`simple_switch` would stop).
+//! * `assign_header` from an invalid header only makes the destination
+//!   invalid (its fields are left as they were); from a valid one it copies
+//!   the fields and makes the destination valid.
 //!
-//! Not implemented yet (refused at load): header unions, varbit fields,
-//! parse value sets, action profiles/selectors, clone, resubmit,
-//! recirculate, runtime-indexed header stacks, extern instances.
+//! Header unions, variable-length fields and headers chosen at run time,
+//! as BMv2 runs them:
+//! * At most one member of a header union is valid: extracting a member,
+//!   `setValid` (`add_header`) on it or assigning a valid header to it makes
+//!   the other members invalid. `valid_union` is true when a member is
+//!   valid; `assign_union` runs `assign_header` member by member. A union
+//!   stack is extracted member by member into its next element
+//!   (`union_stack` extracts), selected on through `union_stack_field`
+//!   (the last extracted element), and copied by `assign_union_stack`.
+//!   `push`/`pop` swap the unions along the whole stack, as BMv2 does, and
+//!   (as in BMv2, whose unions ignore the validity calls that follow) the
+//!   unions moved to the pushed or popped end keep their members: the stack
+//!   rotates. The deparser emits the
+//!   valid member where the order lists it.
+//! * A `varbit` field is held as bytes (its header type's `max_length`
+//!   less the fixed fields) with its current length. `extract_VL`
+//!   evaluates the length in bits, then checks, in BMv2's order: a whole
+//!   number of bytes (else `ParserInvalidArgument`), enough packet (else
+//!   `PacketTooShort`), at most the maximum (else `HeaderTooShort`). The
+//!   fields after it move by its length, in extraction and emission; it is
+//!   emitted at its length, enters hash and checksum inputs at its length,
+//!   is copied with its length by `assign_VL` and `assign_header`, and
+//!   `==`/`!=` compare two of them as numbers (leading zero bytes do not
+//!   count), as BMv2 compares them.
+//! * `dereference_header_stack` with a computed index, and
+//!   `dereference_union_stack` with `access_union_header`, choose a header
+//!   per packet; `access_field` reads or writes its fields (the number just
+//!   past its fields is `$valid$`), and `assign_header`, `add_header`,
+//!   `remove_header` and `valid` take it, as well as a `?:` between two
+//!   headers. An index out of range crashes `simple_switch` (an uncaught
+//!   out-of-range exception); here a read gives 0 (and an invalid header),
+//!   a write or validity change does nothing, and both leave the packet
+//!   going on; writes are counted in [`Stats::index_errors`]. A constant
+//!   index out of range is refused at load.
+//! * `local` operands read the action's parameters, like `runtime_data`.
+//!
+//! Not implemented yet (refused at load): parse value sets, action
+//! profiles/selectors, clone, resubmit, recirculate, extern instances,
+//! learn lists; a variable-length field used as a number (arithmetic, table
+//! or select keys) or extracted without a length (P4_14's `length_exp`);
+//! `==`/`!=` on whole headers or unions.
 //!
 //! ```
 //! let json = include_str!("../tests/data/minimal.json");

@@ -27,10 +27,29 @@ pub(crate) struct HeaderInfo {
     pub bits: u32,
     /// The stack this header is an element of.
     pub stack: Option<u32>,
+    /// The header union this header is a member of: making it valid makes
+    /// the other members invalid.
+    pub union: Option<u32>,
+    /// The header's type, by index in `header_types` (assignments between
+    /// headers chosen at run time check it at load).
+    pub htype: u32,
+    /// The variable-length field, if the header type has one.
+    pub varbit: Option<VarbitInfo>,
     /// How to read the fields out of the header's bytes, for packet
     /// headers of at most [`PLAN_MAX_BYTES`] bytes without wide fields;
     /// empty otherwise (the fields are then read one by one).
     pub plan: Vec<ExtractField>,
+}
+
+/// The variable-length (`varbit`) field of a header. Its value is kept as
+/// bytes, right-aligned in a buffer of `max_bits / 8` bytes with zeros
+/// before it, and its current length per packet; the fields after it in
+/// the header move by that length.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct VarbitInfo {
+    /// The longest value: the header type's `max_length` (bytes) less its
+    /// fixed fields.
+    pub max_bits: u32,
 }
 
 /// The longest header extracted through an [`ExtractField`] plan.
@@ -84,8 +103,15 @@ pub(crate) struct FieldInfo {
     pub bit_off: u32,
     /// For a field over 128 bits: its slot among the wide fields, which
     /// are kept as bytes and can only be extracted, emitted and copied
-    /// with their header.
+    /// with their header (and read as hash and checksum inputs). A
+    /// variable-length field is kept the same way, in a buffer of its
+    /// maximum length.
     pub wide: Option<u32>,
+    /// The header's variable-length field.
+    pub varbit: bool,
+    /// The field comes after the header's variable-length field: its
+    /// offset grows by that field's current length.
+    pub after_varbit: bool,
 }
 
 /// What writing a field needs, kept apart from [`FieldInfo`] so that the
@@ -103,6 +129,51 @@ pub(crate) struct FieldHot {
 #[derive(Debug, Clone)]
 pub(crate) struct StackInfo {
     pub headers: Vec<Hid>,
+}
+
+/// A header union: its member headers, in the order of the union type.
+#[derive(Debug, Clone)]
+pub(crate) struct UnionInfo {
+    pub name: String,
+    pub headers: Vec<Hid>,
+}
+
+/// A stack of header unions, by union index.
+#[derive(Debug, Clone)]
+pub(crate) struct UnionStackInfo {
+    pub unions: Vec<u32>,
+}
+
+/// A header chosen at run time.
+#[derive(Debug, Clone)]
+pub(crate) enum HdrRef {
+    Fixed(Hid),
+    /// Element `index` of a header stack (`dereference_header_stack`);
+    /// nothing when the index is out of range.
+    StackElem {
+        stack: u32,
+        index: Box<Expr>,
+    },
+    /// Member `member` of a union (`access_union_header`).
+    UnionMember {
+        un: Box<UnionRef>,
+        member: u32,
+    },
+    /// `cond ? a : b` on headers of one type.
+    Cond(Box<Expr>, Box<HdrRef>, Box<HdrRef>),
+}
+
+/// A header union chosen at run time.
+#[derive(Debug, Clone)]
+pub(crate) enum UnionRef {
+    Fixed(u32),
+    /// Element `index` of a union stack (`dereference_union_stack`).
+    StackElem {
+        stack: u32,
+        index: Box<Expr>,
+    },
+    /// The last extracted element of a union stack (parser select keys).
+    StackLast(u32),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,6 +246,30 @@ pub(crate) enum Expr {
         width: u32,
         signed: bool,
     },
+    /// Field number `field` of a header chosen at run time; 0 when no
+    /// header is chosen (index out of range). `signed` is the width of a
+    /// signed field, for sign extension.
+    RefField {
+        hdr: Box<HdrRef>,
+        field: u32,
+        signed: Option<u32>,
+    },
+    /// Validity of a header chosen at run time (false when none is).
+    RefValid(Box<HdrRef>),
+    /// Whether a member of the union is valid (`valid_union`).
+    UnionValid(Box<UnionRef>),
+    /// The number of extracted elements of a header stack (`size_stack`).
+    StackSize(u32),
+    /// That number less one (`last_stack_index`), wrapping as BMv2's
+    /// unsigned index does.
+    StackLastIndex(u32),
+    /// `==` (or `!=` when `eq` is false) on two variable-length fields:
+    /// their values as numbers, as BMv2 compares them.
+    VarbitCmp {
+        a: Fid,
+        b: Fid,
+        eq: bool,
+    },
 }
 
 /// Rewrites the shapes p4c emits most into single nodes: `d2b(valid)` is
@@ -195,6 +290,7 @@ impl Expr {
     pub(crate) fn signed(&self) -> bool {
         match self {
             Expr::FieldS(..) | Expr::TwoCompMod(..) => true,
+            Expr::RefField { signed, .. } => signed.is_some(),
             Expr::Sat { signed, .. } => *signed,
             Expr::Un(UnOp::BitNot | UnOp::Neg, e) => e.signed(),
             Expr::Bin(op, a, b) => match op {
@@ -262,6 +358,47 @@ pub(crate) enum Prim {
     Truncate(Expr),
     Log(String),
     Assert(Expr),
+    /// `assign` to a field of a header chosen at run time.
+    AssignRef {
+        hdr: HdrRef,
+        field: u32,
+        value: Expr,
+    },
+    /// `assign_header` where either side is chosen at run time.
+    AssignHeaderRef {
+        dst: HdrRef,
+        src: HdrRef,
+    },
+    AddHeaderRef(HdrRef),
+    RemoveHeaderRef(HdrRef),
+    /// `assign_union`: member by member, as `assign_header`.
+    AssignUnion {
+        dst: UnionRef,
+        src: UnionRef,
+    },
+    /// `assign_header_stack`: element by element, and the next index.
+    AssignStack {
+        dst: u32,
+        src: u32,
+    },
+    /// `assign_union_stack`: union by union, and the next index.
+    AssignUnionStack {
+        dst: u32,
+        src: u32,
+    },
+    PushUnion {
+        stack: u32,
+        count: u32,
+    },
+    PopUnion {
+        stack: u32,
+        count: u32,
+    },
+    /// `assign_VL`: copies a variable-length field with its length.
+    AssignVl {
+        dst: Fid,
+        src: Fid,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -280,6 +417,23 @@ pub(crate) enum ParseOp {
     Verify(Expr, u32),
     Prim(Prim),
     Advance(Expr),
+    ExtractTo(ExtractTo, Option<Expr>),
+}
+
+/// Where a parser extract goes, for the extracts [`ParseOp::Extract`] and
+/// [`ParseOp::ExtractNext`] do not cover ([`ParseOp::ExtractTo`]): into the
+/// next element of a union stack, or of a header with a variable-length
+/// field, whose length in bits is the expression.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ExtractTo {
+    Header(Hid),
+    /// The next element of a header stack.
+    Stack(u32),
+    /// Member `member` of the next element of a union stack.
+    UnionStack {
+        stack: u32,
+        member: u32,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -437,6 +591,9 @@ pub(crate) struct CondInfo {
 #[derive(Debug, Clone)]
 pub(crate) enum CalcInput {
     Field(Fid),
+    /// A field held as bytes: over 128 bits, or variable-length (its
+    /// current length).
+    Bytes(Fid),
     Const(u128, u32),
     Payload,
 }
@@ -486,6 +643,8 @@ fn csum_plan(inputs: &[CalcInput], fields: &[FieldInfo]) -> CsumPlan {
     let mut pos = 0usize;
     for input in inputs {
         match input {
+            // Never given: calculations with such inputs have no plan.
+            CalcInput::Bytes(_) => {}
             CalcInput::Field(f) => {
                 let fi = &fields[*f as usize];
                 pos += fi.width as usize;
@@ -560,6 +719,8 @@ pub(crate) struct ErrorCodes {
     pub packet_too_short: u32,
     pub no_match: u32,
     pub stack_out_of_bounds: u32,
+    pub header_too_short: u32,
+    pub parser_invalid_argument: u32,
 }
 
 /// A compiled program.
@@ -570,6 +731,8 @@ pub struct Program {
     /// Per field, what a write needs.
     pub(crate) field_hot: Vec<FieldHot>,
     pub(crate) stacks: Vec<StackInfo>,
+    pub(crate) unions: Vec<UnionInfo>,
+    pub(crate) union_stacks: Vec<UnionStackInfo>,
     pub(crate) parse_states: Vec<ParseState>,
     pub(crate) parse_start: Option<u32>,
     pub(crate) deparse: Vec<Hid>,
@@ -636,6 +799,10 @@ struct Ctx<'a> {
     stacks: Vec<StackInfo>,
     header_ix: HashMap<String, Hid>,
     stack_ix: HashMap<String, u32>,
+    unions: Vec<UnionInfo>,
+    union_ix: HashMap<String, u32>,
+    union_stacks: Vec<UnionStackInfo>,
+    union_stack_ix: HashMap<String, u32>,
     aliases: HashMap<String, (String, String)>,
     action_ix: HashMap<u32, u32>,
     meter_ix: HashMap<String, u32>,
@@ -683,6 +850,15 @@ impl<'a> Ctx<'a> {
         }
         let id = self.field(path, r)?;
         let fi = &self.fields[id as usize];
+        if fi.varbit {
+            return refused(
+                path,
+                format!(
+                    "variable-length field `{h}.{f}` as a value (only `==`, `!=` between \
+                     variable-length fields, assignment and checksum inputs are supported)"
+                ),
+            );
+        }
         if fi.width > 128 {
             return refused(
                 path,
@@ -727,7 +903,7 @@ impl<'a> Ctx<'a> {
                 Expr::Const(hexstr(value).or_else(|e| refused(path, e))?)
             }
             Operand::Bool { value } => Expr::Const(u128::from(*value)),
-            Operand::RuntimeData { value } => match scope {
+            Operand::RuntimeData { value } | Operand::Local { value } => match scope {
                 Scope::Action(n) if (*value as usize) < *n => Expr::Param(*value),
                 Scope::Action(n) => {
                     return refused(
@@ -811,6 +987,27 @@ impl<'a> Ctx<'a> {
             "&" => bin(BinOp::And)?,
             "|" => bin(BinOp::Or)?,
             "^" => bin(BinOp::Xor)?,
+            op @ ("==" | "!=")
+                if self.varbit_field(n.left.as_ref()).is_some()
+                    || self.varbit_field(n.right.as_ref()).is_some() =>
+            {
+                match (
+                    self.varbit_field(n.left.as_ref()),
+                    self.varbit_field(n.right.as_ref()),
+                ) {
+                    (Some(a), Some(b)) => Expr::VarbitCmp {
+                        a,
+                        b,
+                        eq: op == "==",
+                    },
+                    _ => {
+                        return refused(
+                            path,
+                            "a variable-length field compared with something else than one",
+                        )
+                    }
+                }
+            }
             "==" => bin(BinOp::Eq)?,
             "!=" => bin(BinOp::Ne)?,
             op @ ("<" | "<=" | ">" | ">=") => {
@@ -853,14 +1050,314 @@ impl<'a> Ctx<'a> {
             },
             "valid" => match &n.right {
                 Some(Operand::Header { value }) => Expr::Valid(self.header(path, value)?),
+                Some(o @ Operand::Expression { .. }) => match self.header_ref(path, o, scope)? {
+                    HdrRef::Fixed(h) => Expr::Valid(h),
+                    r => Expr::RefValid(Box::new(r)),
+                },
                 _ => return refused(path, "operator `valid` needs a header operand"),
             },
+            "access_field" => match offset_node(n) {
+                Some((left, offset)) => self.access_field(path, left, offset, scope)?,
+                None => return refused(path, "`access_field` needs a header and a number"),
+            },
+            "valid_union" => match &n.right {
+                Some(o) => Expr::UnionValid(Box::new(self.union_ref(path, o, scope)?)),
+                None => return refused(path, "operator `valid_union` needs a header union"),
+            },
+            op @ ("size_stack" | "last_stack_index") => {
+                let stack = match &n.right {
+                    Some(Operand::HeaderStack { value }) => self.stack(path, value)?,
+                    _ => return refused(path, format!("operator `{op}` needs a header stack")),
+                };
+                if op == "size_stack" {
+                    Expr::StackSize(stack)
+                } else {
+                    Expr::StackLastIndex(stack)
+                }
+            }
             other => {
                 return refused(
                     path,
                     format!("expression operator `{other}` is not supported"),
                 )
             }
+        })
+    }
+
+    /// The variable-length field an operand names, if it names one.
+    fn varbit_field(&self, o: Option<&Operand>) -> Option<Fid> {
+        match o {
+            Some(Operand::Field { value }) => self
+                .field("", value)
+                .ok()
+                .filter(|f| self.fields[*f as usize].varbit),
+            _ => None,
+        }
+    }
+
+    /// A header operand, named or chosen at run time (a stack element at
+    /// a computed index, a member of such a union, `?:` on headers).
+    fn header_ref(&self, path: &str, o: &Operand, scope: &Scope) -> Result<HdrRef, Error> {
+        match o {
+            Operand::Header { value } | Operand::Regular { value } => {
+                Ok(HdrRef::Fixed(self.header(path, value)?))
+            }
+            Operand::Expression { value } => match value {
+                ExprValue::Operand(inner) => self.header_ref(path, inner, scope),
+                ExprValue::Node(n) => match n.op.as_str() {
+                    "dereference_header_stack" | "dereference_stack" => {
+                        let stack = match &n.left {
+                            Some(Operand::HeaderStack { value }) => self.stack(path, value)?,
+                            _ => {
+                                return refused(
+                                    path,
+                                    "`dereference_header_stack` needs a header stack",
+                                )
+                            }
+                        };
+                        let index = self.value(path, n.right.as_ref(), scope)?;
+                        Ok(match index {
+                            Expr::Const(i) => {
+                                let hs = &self.stacks[stack as usize].headers;
+                                match usize::try_from(i).ok().and_then(|i| hs.get(i)) {
+                                    Some(h) => HdrRef::Fixed(*h),
+                                    None => {
+                                        return refused(
+                                            path,
+                                            format!(
+                                                "index {i} is out of the stack's {} elements",
+                                                hs.len()
+                                            ),
+                                        )
+                                    }
+                                }
+                            }
+                            index => HdrRef::StackElem {
+                                stack,
+                                index: Box::new(index),
+                            },
+                        })
+                    }
+                    "?" => {
+                        let (Some(c), Some(a), Some(b)) = (&n.cond, &n.left, &n.right) else {
+                            return refused(path, "`?` needs a condition and two headers");
+                        };
+                        let a = self.header_ref(path, a, scope)?;
+                        let b = self.header_ref(path, b, scope)?;
+                        if self.ref_type(&a) != self.ref_type(&b) {
+                            return refused(path, "`?` on headers of different types");
+                        }
+                        Ok(HdrRef::Cond(
+                            Box::new(self.expr(path, c, scope)?),
+                            Box::new(a),
+                            Box::new(b),
+                        ))
+                    }
+                    "access_union_header" => {
+                        let Some((left, member)) = offset_node(n) else {
+                            return refused(
+                                path,
+                                "`access_union_header` needs a union and a number",
+                            );
+                        };
+                        let un = self.union_ref(path, left, scope)?;
+                        if member as usize >= self.union_members(&un) {
+                            return refused(path, format!("the union has no member {member}"));
+                        }
+                        Ok(match un {
+                            UnionRef::Fixed(u) => {
+                                HdrRef::Fixed(self.unions[u as usize].headers[member as usize])
+                            }
+                            un => HdrRef::UnionMember {
+                                un: Box::new(un),
+                                member,
+                            },
+                        })
+                    }
+                    other => refused(path, format!("operator `{other}` does not give a header")),
+                },
+            },
+            other => refused(path, format!("expected a header, found {}", kind_of(other))),
+        }
+    }
+
+    /// A header union operand, named or chosen at run time.
+    fn union_ref(&self, path: &str, o: &Operand, scope: &Scope) -> Result<UnionRef, Error> {
+        match o {
+            Operand::HeaderUnion { value } => self
+                .union_ix
+                .get(value)
+                .map(|u| UnionRef::Fixed(*u))
+                .ok_or(())
+                .or_else(|()| refused(path, format!("unknown header union `{value}`"))),
+            Operand::Expression { value } => match value {
+                ExprValue::Operand(inner) => self.union_ref(path, inner, scope),
+                ExprValue::Node(n) if n.op == "dereference_union_stack" => {
+                    let stack = match &n.left {
+                        Some(Operand::HeaderUnionStack { value }) => {
+                            self.union_stack(path, value)?
+                        }
+                        _ => {
+                            return refused(
+                                path,
+                                "`dereference_union_stack` needs a header union stack",
+                            )
+                        }
+                    };
+                    let index = self.value(path, n.right.as_ref(), scope)?;
+                    let us = &self.union_stacks[stack as usize].unions;
+                    Ok(match index {
+                        Expr::Const(i) => match usize::try_from(i).ok().and_then(|i| us.get(i)) {
+                            Some(u) => UnionRef::Fixed(*u),
+                            None => {
+                                return refused(
+                                    path,
+                                    format!(
+                                        "index {i} is out of the stack's {} elements",
+                                        us.len()
+                                    ),
+                                )
+                            }
+                        },
+                        index => UnionRef::StackElem {
+                            stack,
+                            index: Box::new(index),
+                        },
+                    })
+                }
+                _ => refused(path, "expected a header union"),
+            },
+            other => refused(
+                path,
+                format!("expected a header union, found {}", kind_of(other)),
+            ),
+        }
+    }
+
+    fn union_stack(&self, path: &str, name: &str) -> Result<u32, Error> {
+        self.union_stack_ix
+            .get(name)
+            .copied()
+            .ok_or(())
+            .or_else(|()| refused(path, format!("unknown header union stack `{name}`")))
+    }
+
+    /// The number of members of the unions a reference may designate.
+    fn union_members(&self, u: &UnionRef) -> usize {
+        let ix = match u {
+            UnionRef::Fixed(u) => *u,
+            UnionRef::StackElem { stack, .. } | UnionRef::StackLast(stack) => {
+                self.union_stacks[*stack as usize].unions[0]
+            }
+        };
+        self.unions[ix as usize].headers.len()
+    }
+
+    /// A header a reference may designate (all of them are of its type).
+    fn ref_repr(&self, r: &HdrRef) -> Hid {
+        match r {
+            HdrRef::Fixed(h) => *h,
+            HdrRef::StackElem { stack, .. } => self.stacks[*stack as usize].headers[0],
+            HdrRef::UnionMember { un, member } => {
+                let u = match &**un {
+                    UnionRef::Fixed(u) => *u,
+                    UnionRef::StackElem { stack, .. } | UnionRef::StackLast(stack) => {
+                        self.union_stacks[*stack as usize].unions[0]
+                    }
+                };
+                self.unions[u as usize].headers[*member as usize]
+            }
+            HdrRef::Cond(_, a, _) => self.ref_repr(a),
+        }
+    }
+
+    fn ref_type(&self, r: &HdrRef) -> u32 {
+        self.headers[self.ref_repr(r) as usize].htype
+    }
+
+    /// `access_field`: field number `offset` of a header operand; the
+    /// number just past the fields is the hidden `$valid$`.
+    fn access_field(
+        &self,
+        path: &str,
+        hdr: &Operand,
+        offset: u32,
+        scope: &Scope,
+    ) -> Result<Expr, Error> {
+        let r = self.header_ref(path, hdr, scope)?;
+        let hi = &self.headers[self.ref_repr(&r) as usize];
+        if offset == hi.n_fields {
+            return Ok(match r {
+                HdrRef::Fixed(h) => Expr::Valid(h),
+                r => Expr::RefValid(Box::new(r)),
+            });
+        }
+        if offset > hi.n_fields {
+            return refused(
+                path,
+                format!("header `{}` has no field number {offset}", hi.name),
+            );
+        }
+        let fid = hi.first_field + offset;
+        let fi = &self.fields[fid as usize];
+        if fi.varbit || fi.width > 128 {
+            return refused(
+                path,
+                format!("field `{}` cannot be read as a number", fi.name),
+            );
+        }
+        let signed = fi.signed.then_some(fi.width);
+        Ok(match r {
+            HdrRef::Fixed(_) => match signed {
+                Some(w) => Expr::FieldS(fid, w),
+                None => Expr::Field(fid),
+            },
+            r => Expr::RefField {
+                hdr: Box::new(r),
+                field: offset,
+                signed,
+            },
+        })
+    }
+
+    /// The destination of an `assign`: a field, or a field of a header
+    /// chosen at run time (`access_field` as an lvalue).
+    fn assign_target(
+        &self,
+        path: &str,
+        o: Option<&Operand>,
+        scope: &Scope,
+    ) -> Result<Result<Fid, (HdrRef, u32)>, Error> {
+        let Some(Operand::Expression { value }) = o else {
+            return self.field_operand(path, o).map(Ok);
+        };
+        let (left, offset) = match value {
+            ExprValue::Node(n) if n.op == "access_field" => match offset_node(n) {
+                Some(x) => x,
+                None => return refused(path, "`access_field` needs a header and a number"),
+            },
+            ExprValue::Operand(inner) => return self.assign_target(path, Some(inner), scope),
+            _ => return refused(path, "an assignment target must be a field"),
+        };
+        let r = self.header_ref(path, left, scope)?;
+        let hi = &self.headers[self.ref_repr(&r) as usize];
+        if offset >= hi.n_fields {
+            return refused(
+                path,
+                format!("header `{}` has no writable field number {offset}", hi.name),
+            );
+        }
+        let fid = hi.first_field + offset;
+        let fi = &self.fields[fid as usize];
+        if fi.varbit || fi.width > 128 {
+            return refused(
+                path,
+                format!("field `{}` cannot be written as a number", fi.name),
+            );
+        }
+        Ok(match r {
+            HdrRef::Fixed(_) => Ok(fid),
+            r => Err((r, offset)),
         })
     }
 
@@ -881,6 +1378,15 @@ impl<'a> Ctx<'a> {
                     return refused(path, "writing `$valid$` directly is not supported");
                 }
                 let f = self.field(path, value)?;
+                if self.fields[f as usize].varbit {
+                    return refused(
+                        path,
+                        format!(
+                            "variable-length field `{}` written as a number (`assign_VL` copies it)",
+                            self.fields[f as usize].name
+                        ),
+                    );
+                }
                 if self.fields[f as usize].width > 128 {
                     return refused(
                         path,
@@ -949,19 +1455,104 @@ impl<'a> Ctx<'a> {
                         dst: self.header_operand(path, a(0))?,
                         src: self.header_operand(path, a(1))?,
                     }
+                } else if let (Some(dst), Some(src)) =
+                    (self.varbit_field(a(0)), self.varbit_field(a(1)))
+                {
+                    Prim::AssignVl { dst, src }
                 } else {
-                    Prim::Assign(
-                        self.field_operand(path, a(0))?,
-                        self.value(path, a(1), scope)?,
-                    )
+                    match self.assign_target(path, a(0), scope)? {
+                        Ok(f) => Prim::Assign(f, self.value(path, a(1), scope)?),
+                        Err((hdr, field)) => Prim::AssignRef {
+                            hdr,
+                            field,
+                            value: self.value(path, a(1), scope)?,
+                        },
+                    }
                 }
             }
-            "assign_header" => Prim::AssignHeader {
-                dst: self.header_operand(path, a(0))?,
-                src: self.header_operand(path, a(1))?,
+            "assign_VL" => match (self.varbit_field(a(0)), self.varbit_field(a(1))) {
+                (Some(dst), Some(src)) => Prim::AssignVl { dst, src },
+                _ => return refused(path, "`assign_VL` needs two variable-length fields"),
             },
-            "add_header" | "setValid" => Prim::AddHeader(self.header_operand(path, a(0))?),
-            "remove_header" | "setInvalid" => Prim::RemoveHeader(self.header_operand(path, a(0))?),
+            "assign_header" => {
+                let (Some(d), Some(s)) = (a(0), a(1)) else {
+                    return refused(path, "`assign_header` needs two headers");
+                };
+                let dst = self.header_ref(path, d, scope)?;
+                let src = self.header_ref(path, s, scope)?;
+                if self.ref_type(&dst) != self.ref_type(&src) {
+                    return refused(path, "`assign_header` between headers of different types");
+                }
+                match (dst, src) {
+                    (HdrRef::Fixed(dst), HdrRef::Fixed(src)) => Prim::AssignHeader { dst, src },
+                    (dst, src) => Prim::AssignHeaderRef { dst, src },
+                }
+            }
+            op @ ("add_header" | "setValid" | "remove_header" | "setInvalid") => {
+                let Some(h) = a(0) else {
+                    return refused(path, "expected a header parameter");
+                };
+                let add = matches!(op, "add_header" | "setValid");
+                match (self.header_ref(path, h, scope)?, add) {
+                    (HdrRef::Fixed(h), true) => Prim::AddHeader(h),
+                    (HdrRef::Fixed(h), false) => Prim::RemoveHeader(h),
+                    (r, true) => Prim::AddHeaderRef(r),
+                    (r, false) => Prim::RemoveHeaderRef(r),
+                }
+            }
+            "assign_union" => {
+                let (Some(d), Some(s)) = (a(0), a(1)) else {
+                    return refused(path, "`assign_union` needs two header unions");
+                };
+                let dst = self.union_ref(path, d, scope)?;
+                let src = self.union_ref(path, s, scope)?;
+                if self.union_members(&dst) != self.union_members(&src) {
+                    return refused(path, "`assign_union` between unions of different types");
+                }
+                Prim::AssignUnion { dst, src }
+            }
+            "assign_header_stack" => match (a(0), a(1)) {
+                (
+                    Some(Operand::HeaderStack { value: d }),
+                    Some(Operand::HeaderStack { value: s }),
+                ) => {
+                    let (dst, src) = (self.stack(path, d)?, self.stack(path, s)?);
+                    let (dh, sh) = (
+                        &self.stacks[dst as usize].headers,
+                        &self.stacks[src as usize].headers,
+                    );
+                    if dh.len() != sh.len()
+                        || self.headers[dh[0] as usize].htype != self.headers[sh[0] as usize].htype
+                    {
+                        return refused(
+                            path,
+                            "`assign_header_stack` between different stack types",
+                        );
+                    }
+                    Prim::AssignStack { dst, src }
+                }
+                _ => return refused(path, "`assign_header_stack` needs two header stacks"),
+            },
+            "assign_union_stack" => match (a(0), a(1)) {
+                (
+                    Some(Operand::HeaderUnionStack { value: d }),
+                    Some(Operand::HeaderUnionStack { value: s }),
+                ) => {
+                    let (dst, src) = (self.union_stack(path, d)?, self.union_stack(path, s)?);
+                    let (du, su) = (
+                        &self.union_stacks[dst as usize].unions,
+                        &self.union_stacks[src as usize].unions,
+                    );
+                    if du.len() != su.len()
+                        || self.unions[du[0] as usize].headers.len()
+                            != self.unions[su[0] as usize].headers.len()
+                    {
+                        return refused(path, "`assign_union_stack` between different stack types");
+                    }
+                    Prim::AssignUnionStack { dst, src }
+                }
+                _ => return refused(path, "`assign_union_stack` needs two header union stacks"),
+            },
             "mark_to_drop" | "drop" => Prim::MarkToDrop,
             "exit" => Prim::Exit,
             "execute_meter" => Prim::ExecuteMeter {
@@ -992,6 +1583,15 @@ impl<'a> Ctx<'a> {
             op @ ("push" | "pop") => {
                 let stack = match a(0) {
                     Some(Operand::HeaderStack { value }) => self.stack(path, value)?,
+                    Some(Operand::HeaderUnionStack { value }) => {
+                        let stack = self.union_stack(path, value)?;
+                        let count = self.const_u32(path, a(1))?;
+                        return Ok(if op == "push" {
+                            Prim::PushUnion { stack, count }
+                        } else {
+                            Prim::PopUnion { stack, count }
+                        });
+                    }
                     _ => return refused(path, "expected a header stack"),
                 };
                 let count = self.const_u32(path, a(1))?;
@@ -1009,6 +1609,15 @@ impl<'a> Ctx<'a> {
             "assert" | "assume" => Prim::Assert(self.value(path, a(0), scope)?),
             other => return refused(path, format!("primitive `{other}` is not supported")),
         })
+    }
+}
+
+/// The header (or union) and the number of an `access_field` or
+/// `access_union_header` node.
+fn offset_node(n: &j::ExprNode) -> Option<(&Operand, u32)> {
+    match (&n.left, &n.right) {
+        (Some(left), Some(Operand::Offset { value })) => Some((left, *value)),
+        _ => None,
     }
 }
 
@@ -1035,6 +1644,8 @@ fn kind_of(o: &Operand) -> &'static str {
         Operand::HeaderUnion { .. } => "a header union",
         Operand::HeaderUnionStack { .. } => "a header union stack",
         Operand::UnionStackField { .. } => "a union stack field",
+        Operand::UnionStack { .. } => "a header union stack",
+        Operand::Offset { .. } => "a field or member number",
         Operand::Extern { .. } => "an extern instance",
         Operand::ParseVset { .. } => "a parse value set",
     }
@@ -1081,8 +1692,6 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
         );
     }
     for (name, list) in [
-        ("header_unions", &doc.header_unions),
-        ("header_union_stacks", &doc.header_union_stacks),
         ("parse_vsets", &doc.parse_vsets),
         ("extern_instances", &doc.extern_instances),
         ("learn_lists", &doc.learn_lists),
@@ -1114,6 +1723,8 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
         };
         let first = fields.len() as Fid;
         let mut off = 0u32;
+        let mut varbit = None;
+        let fixed_bits: u32 = t.fields.iter().filter_map(|f| f.width()).sum();
         for (fi, f) in t.fields.iter().enumerate() {
             match f {
                 j::FieldDef::Fixed(name, width, _)
@@ -1130,14 +1741,58 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
                             n_wide += 1;
                             n_wide - 1
                         }),
+                        varbit: false,
+                        after_varbit: varbit.is_some(),
                     });
                     off += width;
                 }
                 j::FieldDef::Varbit(name, _) => {
-                    return refused(
-                        format!("$.header_types[{ti}].fields[{fi}]"),
-                        format!("variable-length field `{}.{name}` is not supported", t.name),
-                    )
+                    let tpath = format!("$.header_types[{ti}].fields[{fi}]");
+                    if varbit.is_some() {
+                        return refused(
+                            tpath,
+                            format!(
+                                "header type `{}` has a second variable-length field",
+                                t.name
+                            ),
+                        );
+                    }
+                    let Some(max_bytes) = t.max_length else {
+                        return refused(
+                            tpath,
+                            format!(
+                                "header type `{}` has a variable-length field but no `max_length`",
+                                t.name
+                            ),
+                        );
+                    };
+                    let Some(max_bits) = max_bytes
+                        .checked_mul(8)
+                        .and_then(|b| b.checked_sub(fixed_bits))
+                        .filter(|b| *b > 0 && b % 8 == 0)
+                    else {
+                        return refused(
+                            tpath,
+                            format!(
+                                "`max_length` {max_bytes} of header type `{}` leaves no whole bytes \
+                                 for its variable-length field",
+                                t.name
+                            ),
+                        );
+                    };
+                    n_wide += 1;
+                    varbit = Some(VarbitInfo { max_bits });
+                    fields.push(FieldInfo {
+                        name: format!("{}.{}", h.name, name),
+                        short: name.clone(),
+                        header: hi as Hid,
+                        width: max_bits,
+                        signed: false,
+                        bit_off: off,
+                        wide: Some(n_wide - 1),
+                        varbit: true,
+                        after_varbit: false,
+                    });
                 }
             }
         }
@@ -1159,7 +1814,14 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
             metadata: h.metadata,
             bits: off,
             stack: None,
-            plan: extract_plan(&fields[first as usize..], first, off, h.metadata),
+            union: None,
+            htype: ti as u32,
+            varbit,
+            plan: if varbit.is_some() {
+                vec![]
+            } else {
+                extract_plan(&fields[first as usize..], first, off, h.metadata)
+            },
         });
     }
     let mut stacks = vec![];
@@ -1187,8 +1849,93 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
         if hs.is_empty() {
             return refused(&path, "an empty header stack");
         }
+        if hs
+            .iter()
+            .any(|h| headers[*h as usize].htype != headers[hs[0] as usize].htype)
+        {
+            return refused(&path, "a header stack whose elements differ in type");
+        }
         stack_ix.insert(name.to_string(), si as u32);
         stacks.push(StackInfo { headers: hs });
+    }
+    let mut unions = vec![];
+    let mut union_ix = HashMap::new();
+    let mut union_by_id = HashMap::new();
+    for (ui, u) in doc.header_unions.iter().enumerate() {
+        let path = format!("$.header_unions[{ui}]");
+        let (Some(name), Some(ids), Some(id)) = (
+            get_str(u, "name"),
+            u.get("header_ids").and_then(Value::as_array),
+            get_u64(u, "id"),
+        ) else {
+            return refused(path, "a header union needs a name, an id and header_ids");
+        };
+        let mut hs = vec![];
+        for id in ids {
+            let h = id
+                .as_u64()
+                .and_then(|id| header_by_id.get(&(id as u32)).copied())
+                .ok_or(())
+                .or_else(|()| refused(&path, format!("unknown header id {id}")))?;
+            if headers[h as usize].union.is_some() || headers[h as usize].metadata {
+                return refused(
+                    &path,
+                    format!(
+                        "header `{}` cannot be a member of this union",
+                        headers[h as usize].name
+                    ),
+                );
+            }
+            headers[h as usize].union = Some(ui as u32);
+            hs.push(h);
+        }
+        if hs.is_empty() {
+            return refused(&path, "an empty header union");
+        }
+        union_ix.insert(name.to_string(), ui as u32);
+        union_by_id.insert(id, ui as u32);
+        unions.push(UnionInfo {
+            name: name.to_string(),
+            headers: hs,
+        });
+    }
+    let mut union_stacks = vec![];
+    let mut union_stack_ix = HashMap::new();
+    for (si, s) in doc.header_union_stacks.iter().enumerate() {
+        let path = format!("$.header_union_stacks[{si}]");
+        let (Some(name), Some(ids)) = (
+            get_str(s, "name"),
+            s.get("header_union_ids").and_then(Value::as_array),
+        ) else {
+            return refused(
+                path,
+                "a header union stack needs a name and header_union_ids",
+            );
+        };
+        let mut us = vec![];
+        for id in ids {
+            let u = id
+                .as_u64()
+                .and_then(|id| union_by_id.get(&id).copied())
+                .ok_or(())
+                .or_else(|()| refused(&path, format!("unknown header union id {id}")))?;
+            us.push(u);
+        }
+        let Some(&u0) = us.first() else {
+            return refused(&path, "an empty header union stack");
+        };
+        let types = |u: u32| -> Vec<u32> {
+            unions[u as usize]
+                .headers
+                .iter()
+                .map(|h| headers[*h as usize].htype)
+                .collect()
+        };
+        if us.iter().any(|u| types(*u) != types(u0)) {
+            return refused(&path, "a header union stack whose elements differ in type");
+        }
+        union_stack_ix.insert(name.to_string(), si as u32);
+        union_stacks.push(UnionStackInfo { unions: us });
     }
 
     let mut ctx = Ctx {
@@ -1198,6 +1945,10 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
         stacks,
         header_ix,
         stack_ix,
+        unions,
+        union_ix,
+        union_stacks,
+        union_stack_ix,
         aliases: doc.field_aliases.iter().cloned().collect(),
         action_ix: HashMap::new(),
         meter_ix: HashMap::new(),
@@ -1283,6 +2034,14 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
         for (k, o) in c.input.iter().enumerate() {
             let p = format!("{path}.input[{k}]");
             inputs.push(match o {
+                Operand::Field { value }
+                    if ctx.field(&p, value).is_ok_and(|f| {
+                        let fi = &ctx.fields[f as usize];
+                        fi.varbit || fi.width > 128
+                    }) =>
+                {
+                    CalcInput::Bytes(ctx.field(&p, value)?)
+                }
                 Operand::Field { value } => {
                     CalcInput::Field(ctx.field_operand(&p, Some(o)).map_err(|e| {
                         if value.1 == "$valid$" {
@@ -1315,6 +2074,7 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
         }
         ctx.calc_ix.insert(c.name.clone(), i as u32);
         let csum = (algo == Algo::Csum16
+            && !inputs.iter().any(|i| matches!(i, CalcInput::Bytes(_)))
             && inputs
                 .iter()
                 .position(|i| matches!(i, CalcInput::Payload))
@@ -1357,6 +2117,12 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
         packet_too_short: ctx.error_ix.get("PacketTooShort").copied().unwrap_or(1),
         no_match: ctx.error_ix.get("NoMatch").copied().unwrap_or(2),
         stack_out_of_bounds: ctx.error_ix.get("StackOutOfBounds").copied().unwrap_or(3),
+        header_too_short: ctx.error_ix.get("HeaderTooShort").copied().unwrap_or(4),
+        parser_invalid_argument: ctx
+            .error_ix
+            .get("ParserInvalidArgument")
+            .copied()
+            .unwrap_or(6),
     };
     if doc.parsers.len() > 1 {
         return refused("$.parsers[1]", "more than one parser");
@@ -1391,15 +2157,101 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
                     _ => None,
                 };
                 ops.push(match op.op.as_str() {
-                    "extract" => match param(0) {
-                        Some(Operand::Regular { value } | Operand::Header { value }) => {
-                            ParseOp::Extract(ctx.header(&path, value)?)
+                    op @ ("extract" | "extract_VL") => {
+                        let to = match param(0) {
+                            Some(Operand::Regular { value } | Operand::Header { value }) => {
+                                ExtractTo::Header(ctx.header(&path, value)?)
+                            }
+                            Some(Operand::Stack { value }) => {
+                                ExtractTo::Stack(ctx.stack(&path, value)?)
+                            }
+                            Some(Operand::UnionStack { value: (us, m) }) => {
+                                let stack = ctx.union_stack(&path, us)?;
+                                let u0 = ctx.union_stacks[stack as usize].unions[0];
+                                let member = ctx.doc.header_unions[u0 as usize]
+                                    .get("union_type")
+                                    .and_then(Value::as_str)
+                                    .and_then(|t| {
+                                        ctx.doc.header_union_types.iter().find(|ut| {
+                                            ut.get("name").and_then(Value::as_str) == Some(t)
+                                        })
+                                    })
+                                    .and_then(|ut| ut.get("headers").and_then(Value::as_array))
+                                    .and_then(|hs| {
+                                        hs.iter().position(|x| {
+                                            x.get(0).and_then(Value::as_str) == Some(m.as_str())
+                                        })
+                                    })
+                                    .ok_or(())
+                                    .or_else(|()| {
+                                        refused(
+                                            &path,
+                                            format!("header union stack `{us}` has no member `{m}`"),
+                                        )
+                                    })?;
+                                if member >= ctx.unions[u0 as usize].headers.len() {
+                                    return refused(path, format!("no member `{m}`"));
+                                }
+                                ExtractTo::UnionStack {
+                                    stack,
+                                    member: member as u32,
+                                }
+                            }
+                            _ => {
+                                return refused(
+                                    path,
+                                    "extract needs a header, a header stack or a union stack",
+                                )
+                            }
+                        };
+                        let target = match to {
+                            ExtractTo::Header(h) => h,
+                            ExtractTo::Stack(s) => ctx.stacks[s as usize].headers[0],
+                            ExtractTo::UnionStack { stack, member } => {
+                                let u0 = ctx.union_stacks[stack as usize].unions[0];
+                                ctx.unions[u0 as usize].headers[member as usize]
+                            }
+                        };
+                        let hi = &ctx.headers[target as usize];
+                        if hi.metadata {
+                            return refused(path, format!("`{}` is metadata", hi.name));
                         }
-                        Some(Operand::Stack { value }) => {
-                            ParseOp::ExtractNext(ctx.stack(&path, value)?)
+                        let len = if op == "extract_VL" {
+                            if hi.varbit.is_none() {
+                                return refused(
+                                    path,
+                                    format!("`{}` has no variable-length field", hi.name),
+                                );
+                            }
+                            Some(ctx.value(&path, param(1), &Scope::Plain)?)
+                        } else if hi.varbit.is_some() {
+                            return refused(
+                                path,
+                                format!(
+                                    "`{}` has a variable-length field; extracting it needs a length",
+                                    hi.name
+                                ),
+                            );
+                        } else {
+                            None
+                        };
+                        match (to, len) {
+                            (ExtractTo::Header(h), None) => ParseOp::Extract(h),
+                            (ExtractTo::Stack(s), None) => ParseOp::ExtractNext(s),
+                            (to, len) => ParseOp::ExtractTo(to, len),
                         }
-                        _ => return refused(path, "extract needs a header or a header stack"),
-                    },
+                    }
+                    "set" if ctx.varbit_field(param(0)).is_some() => {
+                        match (ctx.varbit_field(param(0)), ctx.varbit_field(param(1))) {
+                            (Some(dst), Some(src)) => ParseOp::Prim(Prim::AssignVl { dst, src }),
+                            _ => {
+                                return refused(
+                                    path,
+                                    "a variable-length field set from something else than one",
+                                )
+                            }
+                        }
+                    }
                     "set" => {
                         let dst = ctx.field_operand(&path, param(0))?;
                         match param(1) {
@@ -1464,6 +2316,51 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
                         });
                         part_bytes.push(width.div_ceil(8) as usize);
                     }
+                    Operand::UnionStackField { value } => {
+                        let parts = value
+                            .as_array()
+                            .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>());
+                        let Some([us, m, f]) = parts.as_deref() else {
+                            return refused(
+                                path,
+                                "a union stack field needs [stack, member, field]",
+                            );
+                        };
+                        let stack = ctx.union_stack(&path, us)?;
+                        let u0 = ctx.union_stacks[stack as usize].unions[0];
+                        let uname = &ctx.unions[u0 as usize].name;
+                        // Members are named `<union>.<member>` (p4c's naming).
+                        let Some(member) = ctx.unions[u0 as usize]
+                            .headers
+                            .iter()
+                            .position(|h| ctx.headers[*h as usize].name == format!("{uname}.{m}"))
+                        else {
+                            return refused(
+                                path,
+                                format!("union stack `{us}` has no member `{m}`"),
+                            );
+                        };
+                        let h = ctx.unions[u0 as usize].headers[member];
+                        let hi = &ctx.headers[h as usize];
+                        let Some(field) = (0..hi.n_fields)
+                            .find(|i| ctx.fields[(hi.first_field + i) as usize].short == *f)
+                        else {
+                            return refused(path, format!("member `{m}` has no field `{f}`"));
+                        };
+                        let fi = &ctx.fields[(hi.first_field + field) as usize];
+                        if fi.varbit || fi.width > 128 {
+                            return refused(path, "a select key over 128 bits");
+                        }
+                        part_bytes.push(fi.width.div_ceil(8) as usize);
+                        key.push(KeySrc::Expr(Expr::RefField {
+                            hdr: Box::new(HdrRef::UnionMember {
+                                un: Box::new(UnionRef::StackLast(stack)),
+                                member: member as u32,
+                            }),
+                            field,
+                            signed: fi.signed.then_some(fi.width),
+                        }));
+                    }
                     other => {
                         let e = ctx.expr(&path, other, &Scope::Plain)?;
                         let width = match &e {
@@ -1473,7 +2370,12 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
                                 ctx.fields[(ctx.headers[h as usize].first_field + field) as usize]
                                     .width
                             }
-                            Expr::Valid(_) => 1,
+                            Expr::Valid(_) | Expr::RefValid(_) => 1,
+                            Expr::RefField { hdr, field, .. } => {
+                                let h = ctx.ref_repr(hdr);
+                                ctx.fields[(ctx.headers[h as usize].first_field + field) as usize]
+                                    .width
+                            }
                             _ => {
                                 return refused(path, "a select key must be a field or a lookahead")
                             }
@@ -1542,12 +2444,18 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
         }
         for (i, h) in d.order.iter().enumerate() {
             let path = format!("$.deparsers[0].order[{i}]");
-            match ctx.header_ix.get(h.as_str()) {
-                Some(x) => deparse.push(*x),
-                None => match ctx.stack_ix.get(h.as_str()) {
-                    Some(s) => deparse.extend(ctx.stacks[*s as usize].headers.iter().copied()),
-                    None => return refused(path, format!("unknown header `{h}`")),
-                },
+            if let Some(x) = ctx.header_ix.get(h.as_str()) {
+                deparse.push(*x);
+            } else if let Some(s) = ctx.stack_ix.get(h.as_str()) {
+                deparse.extend(ctx.stacks[*s as usize].headers.iter().copied());
+            } else if let Some(u) = ctx.union_ix.get(h.as_str()) {
+                deparse.extend(ctx.unions[*u as usize].headers.iter().copied());
+            } else if let Some(s) = ctx.union_stack_ix.get(h.as_str()) {
+                for u in &ctx.union_stacks[*s as usize].unions {
+                    deparse.extend(ctx.unions[*u as usize].headers.iter().copied());
+                }
+            } else {
+                return refused(path, format!("unknown header `{h}`"));
             }
         }
     }
@@ -1682,6 +2590,8 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
         headers: ctx.headers,
         fields: ctx.fields,
         stacks: ctx.stacks,
+        unions: ctx.unions,
+        union_stacks: ctx.union_stacks,
         parse_states,
         parse_start,
         deparse,
