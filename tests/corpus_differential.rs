@@ -392,7 +392,9 @@ fn run_on_bmv2(bmv2: &Bmv2, case: &Case) -> Result<BTreeMap<u32, Vec<Vec<u8>>>, 
                 rec.extend_from_slice(&(d.len() as u32).to_le_bytes());
                 rec.extend_from_slice(&(d.len() as u32).to_le_bytes());
                 rec.extend_from_slice(&d);
-                f.write_all(&rec).map_err(|e| e.to_string())?;
+                f.write_all(&rec).map_err(|e| {
+                    format!("simple_switch stopped reading port {p} at input {i} (it exited): {e}")
+                })?;
                 // Paced, so that simple_switch's queues never overflow.
                 std::thread::sleep(Duration::from_micros(300));
             }
