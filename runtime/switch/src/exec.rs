@@ -85,7 +85,8 @@ pub struct Stats {
     pub dropped_ingress: u64,
     /// Dropped because egress marked them to drop.
     pub dropped_egress: u64,
-    /// Dropped because ingress set a multicast group and none is configured.
+    /// Dropped because ingress set a multicast group (or a clone session
+    /// named one) that is not configured or has no replicas.
     pub dropped_multicast: u64,
     /// Dropped at output: the egress port has no attached link.
     pub dropped_no_port: u64,
@@ -93,6 +94,19 @@ pub struct Stats {
     /// Extern accesses (counter, meter, register) at an index out of range;
     /// BMv2 ignores them too.
     pub index_errors: u64,
+    /// Copies made by clone primitives (one per port a clone went to).
+    pub cloned: u64,
+    /// Clone primitives whose session is not configured (nothing is
+    /// copied, as in BMv2).
+    pub clone_no_session: u64,
+    /// Copies made by multicast groups after ingress.
+    pub replicated: u64,
+    pub resubmitted: u64,
+    pub recirculated: u64,
+    /// Copies not made because a chain of resubmits, recirculations and
+    /// egress clones went past [`crate::pre::MAX_GENERATIONS`], or one
+    /// received packet went past [`crate::pre::MAX_COPIES`] copies.
+    pub dropped_loop: u64,
 }
 
 pub(crate) struct Scratch {
@@ -122,6 +136,8 @@ pub(crate) struct PktState<'d> {
     pub now_us: u64,
     pub exit: bool,
     pub truncate: Option<usize>,
+    /// Clone, resubmit and recirculate requests made so far.
+    pub ops: crate::pre::Ops,
 }
 
 /// Longest walk through a control, a guard against a cyclic JSON.
@@ -667,6 +683,16 @@ impl Exec<'_> {
                 let n = self.eval(e, params);
                 pkt.truncate = Some(usize::try_from(n).unwrap_or(usize::MAX));
             }
+            Prim::Clone {
+                session,
+                field_list,
+            } => {
+                // BMv2 keeps the low 15 bits of the session id.
+                let s = (self.eval(session, params) & 0x7fff) as u16;
+                pkt.ops.clone = Some((s, *field_list));
+            }
+            Prim::Resubmit(fl) => pkt.ops.resubmit = Some(*fl),
+            Prim::Recirculate(fl) => pkt.ops.recirculate = Some(*fl),
             Prim::Log(msg) => tracing::info!(target: "fairshare_switch::log_msg", "{msg}"),
             Prim::Assert(e) => {
                 if self.eval(e, params) == 0 {

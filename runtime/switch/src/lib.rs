@@ -80,6 +80,7 @@ mod exec;
 mod hash;
 pub mod meter;
 pub mod port;
+pub mod pre;
 pub mod program;
 pub mod rules;
 mod table;
@@ -89,6 +90,7 @@ pub use cpu::{CpuPort, PacketIn, PacketOut};
 pub use error::Error;
 pub use exec::Stats;
 pub use meter::{MeterConfig, MeterUnit};
+pub use pre::{CloneSession, Replica};
 pub use program::{MatchKind, Program};
 pub use table::KeyMatch;
 
@@ -130,6 +132,7 @@ pub struct Switch {
     scratch: Scratch,
     stats: Stats,
     drop_port: u32,
+    pre: pre::Pre,
 }
 
 impl std::fmt::Debug for Switch {
@@ -188,6 +191,7 @@ impl Switch {
             scratch: Scratch::new(&prog),
             stats: Stats::default(),
             drop_port: DEFAULT_DROP_PORT,
+            pre: pre::Pre::default(),
             prog,
         };
         for (ti, t) in sw.prog.tables.iter().enumerate() {
@@ -264,39 +268,15 @@ impl Switch {
             now_us,
             exit: false,
             truncate: None,
+            ops: pre::Ops::default(),
         };
         ex.std_set(p.std.ingress_port, u128::from(port));
         ex.std_set(p.std.packet_length, data.len() as u128);
         ex.std_set(p.std.instance_type, 0);
         ex.std_set(p.std.ingress_global_timestamp, u128::from(now_us));
-        if let Some(code) = ex.parse(&mut pkt) {
-            ex.stats.parser_errors += 1;
-            ex.std_set(p.std.parser_error, u128::from(code));
-        }
-        ex.verify_checksums(&pkt);
-        ex.control(p.ingress, &mut pkt);
-        if ex.std_get(p.std.mcast_grp) != 0 {
-            ex.stats.dropped_multicast += 1;
-            return;
-        }
-        let egress_spec = ex.std_get(p.std.egress_spec);
-        if egress_spec == u128::from(self.drop_port) {
-            ex.stats.dropped_ingress += 1;
-            return;
-        }
-        ex.std_set(p.std.egress_port, egress_spec);
-        ex.std_set(p.std.egress_spec, 0);
-        ex.std_set(p.std.egress_global_timestamp, u128::from(now_us));
-        ex.control(p.egress, &mut pkt);
-        if ex.std_get(p.std.egress_spec) == u128::from(self.drop_port) {
-            ex.stats.dropped_egress += 1;
-            return;
-        }
-        ex.update_checksums(&pkt);
-        ex.deparse(&pkt, out);
-        let port = ex.std_get(p.std.egress_port) as u32;
-        ex.stats.sent += 1;
-        emit(port, out);
+        let pre = &mut self.pre;
+        pre::ingress(&mut ex, &mut pkt, pre, 0, out, emit);
+        pre::drain(&mut ex, pre, now_us, out, emit);
     }
 
     /// The fields of a header instance, `(name, width)` in order; `None`
@@ -709,6 +689,73 @@ impl Switch {
         let ri = self.register_ix(name, index)?;
         self.rt.registers[ri][index as usize] = value & bits::mask(self.prog.registers[ri].width);
         Ok(())
+    }
+
+    // ---- Packet replication engine ----
+
+    /// Adds or replaces a clone session (`simple_switch_CLI`'s
+    /// `mirroring_add`, P4Runtime's `CloneSessionEntry`). Ids go up to
+    /// [`pre::MAX_SESSION_ID`]; a session needs a port or a group.
+    pub fn set_clone_session(&mut self, id: u32, session: CloneSession) -> Result<(), Error> {
+        self.pre.set_session(id, session, &self.prog)
+    }
+
+    pub fn clone_session(&self, id: u32) -> Result<CloneSession, Error> {
+        self.pre
+            .sessions
+            .get(&id)
+            .copied()
+            .ok_or(Error::NoSuchCloneSession(id))
+    }
+
+    pub fn delete_clone_session(&mut self, id: u32) -> Result<(), Error> {
+        self.pre
+            .sessions
+            .remove(&id)
+            .map(|_| ())
+            .ok_or(Error::NoSuchCloneSession(id))
+    }
+
+    /// All clone sessions, by id.
+    pub fn clone_sessions(&self) -> Vec<(u32, CloneSession)> {
+        self.pre.sessions.iter().map(|(k, v)| (*k, *v)).collect()
+    }
+
+    /// Creates a multicast group (P4Runtime's `MulticastGroupEntry`): its
+    /// copies go out in the order of `replicas`. Ids are 1 to
+    /// [`pre::MAX_GROUP_ID`]; replication ids fit in 16 bits.
+    pub fn create_multicast_group(&mut self, id: u32, replicas: Vec<Replica>) -> Result<(), Error> {
+        self.pre.set_group(id, replicas, &self.prog, true)
+    }
+
+    /// Replaces the replicas of an existing group.
+    pub fn modify_multicast_group(&mut self, id: u32, replicas: Vec<Replica>) -> Result<(), Error> {
+        self.pre.set_group(id, replicas, &self.prog, false)
+    }
+
+    pub fn delete_multicast_group(&mut self, id: u32) -> Result<(), Error> {
+        self.pre
+            .groups
+            .remove(&id)
+            .map(|_| ())
+            .ok_or(Error::NoSuchMulticastGroup(id))
+    }
+
+    pub fn multicast_group(&self, id: u32) -> Result<Vec<Replica>, Error> {
+        self.pre
+            .groups
+            .get(&id)
+            .cloned()
+            .ok_or(Error::NoSuchMulticastGroup(id))
+    }
+
+    /// All multicast groups, by id.
+    pub fn multicast_groups(&self) -> Vec<(u32, Vec<Replica>)> {
+        self.pre
+            .groups
+            .iter()
+            .map(|(k, v)| (*k, v.clone()))
+            .collect()
     }
 }
 
