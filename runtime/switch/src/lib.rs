@@ -44,10 +44,6 @@
 //! * `egress_spec` starts at 0; a packet whose `egress_spec` is the drop
 //!   port (511 unless set with [`Switch::set_drop_port`]) after ingress, or
 //!   after egress, is dropped; `mark_to_drop` sets it (and clears `mcast_grp`).
-//! * A non-zero `mcast_grp` after ingress replicates to the group's ports;
-//!   multicast groups are not configurable yet, so such packets are dropped
-//!   (counted in [`Stats::dropped_multicast`]), as BMv2 drops them for an
-//!   empty group.
 //! * Before egress, `egress_port` is set from `egress_spec` and
 //!   `egress_spec` is reset to 0.
 //! * Checksum verification runs after the parser (a mismatch sets
@@ -60,10 +56,61 @@
 //! * `add_header` on an invalid header zeroes its fields.
 //! * A failed `assert`/`assume` is counted and logged; the packet goes on
 //!   (`simple_switch` would stop).
+//! * `truncate(n)` cuts the packet that called it to `n` bytes when it
+//!   leaves; its copies (clones, replicas, resubmitted and recirculated
+//!   packets) start uncut, as each is a new packet in BMv2.
+//!
+//! The packet replication engine ([`pre`]), as `simple_switch` has it:
+//! * After ingress, in this order: a clone requested in ingress is made;
+//!   then a resubmit ends the pass (nothing else happens to the packet);
+//!   else a non-zero `mcast_grp` makes one copy per replica of the group
+//!   (`instance_type` 5, `egress_rid` the replica's id, all other
+//!   metadata kept) and the packet itself goes nowhere; else the drop port
+//!   drops it; else it goes to `egress_spec` with `instance_type` 0. A
+//!   group that is not configured or has no replicas drops the packet
+//!   ([`Stats::dropped_multicast`]).
+//! * After egress: a clone requested in egress is made (before the drop
+//!   check, so a packet dropped in egress still has its clone); then the
+//!   drop port drops the packet; else it is deparsed, then recirculated if
+//!   asked, else sent.
+//! * `clone_ingress_pkt_to_egress` and `clone_egress_pkt_to_egress` (p4c's
+//!   `clone`, `clone3`, `clone_preserving_field_list`) record a session id
+//!   (its low 15 bits, as BMv2 keeps them) and a field list; the last call
+//!   wins, and where the packet is when its pipeline ends decides the
+//!   kind, whichever of the two primitives was called. A session that is
+//!   not configured makes no copy ([`Stats::clone_no_session`]).
+//! * An ingress clone (`instance_type` 1) is the packet as this ingress
+//!   pass received it, parsed again with its `ingress_port`; an egress
+//!   clone (`instance_type` 2) has the headers as egress left them (its
+//!   deparser emits what the original's would) and the original's
+//!   payload. Both go to egress with every metadata field zero but the
+//!   field list's, which keep their values at the end of the pipeline
+//!   that asked, and `packet_length`, which is the length of the packet
+//!   as its ingress pass received it (BMv2 tracks added and removed
+//!   headers in it; this switch does not).
+//! * A session sends to its multicast group (one copy per replica, with
+//!   `egress_rid`, `instance_type` staying 1 or 2), then to its port; an
+//!   optional truncation length cuts its copies when they leave (a
+//!   P4Runtime setting; `simple_switch` has none).
+//! * `resubmit` (`instance_type` 6) runs the parser and ingress again on
+//!   the packet as this ingress pass received it; `recirculate`
+//!   (`instance_type` 4) on the packet as the deparser emitted it. Every
+//!   metadata field starts at zero (`ingress_port` and the timestamps
+//!   included, as in BMv2) but the field list's, kept from the end of the
+//!   pipeline that asked, and `packet_length`. A `recirculate` called in
+//!   ingress takes effect after egress, as in BMv2.
+//! * A chain of resubmits, recirculations and egress clones is cut at
+//!   [`pre::MAX_GENERATIONS`] (BMv2 would loop forever), and one received
+//!   packet makes at most [`pre::MAX_COPIES`] copies; what is cut is
+//!   counted in [`Stats::dropped_loop`].
+//! * Copies are processed one at a time, first made first run, before
+//!   [`Switch::process`] returns; on each port packets leave in the order
+//!   `simple_switch` gives them (the order between ports is not defined
+//!   there, and is this one here).
 //!
 //! Not implemented yet (refused at load): header unions, varbit fields,
-//! parse value sets, action profiles/selectors, clone, resubmit,
-//! recirculate, runtime-indexed header stacks, extern instances.
+//! parse value sets, action profiles/selectors, runtime-indexed header
+//! stacks, extern instances, `generate_digest`.
 //!
 //! ```
 //! let json = include_str!("../tests/data/minimal.json");
@@ -233,8 +280,8 @@ impl Switch {
     }
 
     /// Runs one packet arriving on `port` at `now_us` (microseconds since
-    /// the time origin) through the pipeline; `emit` receives each packet
-    /// sent, with its egress port.
+    /// the time origin) through the pipeline, with every copy it gives rise
+    /// to; `emit` receives each packet sent, with its egress port.
     pub fn process(
         &mut self,
         port: u32,
