@@ -448,6 +448,7 @@ fn multicast(ex: &mut Exec<'_>, pre: &mut Pre, group: u128, phv: Phv, o: &Origin
 
 /// Runs egress on the packet in `ex` for port `e.port`, then
 /// [`end_of_egress`].
+#[inline(always)]
 pub(crate) fn egress(
     ex: &mut Exec<'_>,
     pkt: &mut PktState<'_>,
@@ -468,6 +469,7 @@ pub(crate) fn egress(
 /// (of the headers as egress left them, with the metadata reset but for
 /// the field list), then the drop port, else the deparser and then
 /// recirculation or output.
+#[inline(always)]
 pub(crate) fn end_of_egress(
     ex: &mut Exec<'_>,
     pkt: &mut PktState<'_>,
@@ -530,7 +532,21 @@ pub(crate) fn end_of_egress(
 }
 
 /// Runs the queued passes, and those they make, to the end.
+#[inline]
 pub(crate) fn drain(
+    ex: &mut Exec<'_>,
+    pre: &mut Pre,
+    now_us: u64,
+    out: &mut Vec<u8>,
+    emit: &mut dyn FnMut(u32, &[u8]),
+) {
+    if !pre.queue.is_empty() {
+        drain_queue(ex, pre, now_us, out, emit);
+    }
+}
+
+#[inline(never)]
+fn drain_queue(
     ex: &mut Exec<'_>,
     pre: &mut Pre,
     now_us: u64,
@@ -589,6 +605,7 @@ pub(crate) fn drain(
 /// Parser, checksum verification and ingress for a packet whose metadata
 /// is set, then what ingress asked for. A packet that only goes to one
 /// port runs egress at once; the others are queued.
+#[inline(always)]
 pub(crate) fn ingress(
     ex: &mut Exec<'_>,
     pkt: &mut PktState<'_>,
