@@ -57,8 +57,9 @@
 //! * A failed `assert`/`assume` is counted and logged; the packet goes on
 //!   (`simple_switch` would stop).
 //! * `truncate(n)` cuts the packet that called it to `n` bytes when it
-//!   leaves; its copies (clones, replicas, resubmitted and recirculated
-//!   packets) start uncut, as each is a new packet in BMv2.
+//!   leaves the switch (a recirculated packet goes round whole); its
+//!   copies (clones, replicas, resubmitted and recirculated packets) start
+//!   uncut, as each is a new packet in BMv2.
 //!
 //! The packet replication engine ([`pre`]), as `simple_switch` has it:
 //! * After ingress, in this order: a clone requested in ingress is made;

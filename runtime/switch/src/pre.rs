@@ -4,8 +4,8 @@
 //!
 //! A received packet that asks for none of these goes through the
 //! pipeline in place, with no copy and no allocation. Otherwise every
-//! further pass is a [`Job`] in a first-in first-out queue that
-//! [`drain`] runs to its end before [`crate::Switch::process`] returns: an
+//! further pass is a job in a first-in first-out queue that
+//! `drain` runs to its end before [`crate::Switch::process`] returns: an
 //! egress job carries the whole packet header vector and the bytes its
 //! headers were extracted from, an ingress job (resubmit, recirculate)
 //! the bytes to parse and the fields to preserve. Jobs run in the order
@@ -106,6 +106,9 @@ struct EgressJob {
     /// metadata was reset).
     packet_length: Option<usize>,
     recirculate: Option<u16>,
+    /// The packet's own `truncate`, made in ingress.
+    cut: Option<usize>,
+    /// The clone session's truncation length.
     truncate: Option<u32>,
     generation: u32,
 }
@@ -311,6 +314,7 @@ pub(crate) fn end_of_ingress(
         port: egress_spec as u32,
         packet_length: None,
         recirculate: pkt.ops.recirculate,
+        cut: pkt.truncate,
         truncate: None,
         generation,
     }));
@@ -400,6 +404,7 @@ fn to_port(ex: &mut Exec<'_>, pre: &mut Pre, phv: Phv, port: u32, o: &Origin<'_>
         port,
         packet_length: o.packet_length,
         recirculate: None,
+        cut: None,
         truncate: o.truncate,
         generation: o.generation,
     }));
@@ -439,6 +444,7 @@ fn multicast(ex: &mut Exec<'_>, pre: &mut Pre, group: u128, phv: Phv, o: &Origin
             port: r.port,
             packet_length: o.packet_length,
             recirculate: None,
+            cut: None,
             truncate: o.truncate,
             generation: o.generation,
         }));
@@ -511,6 +517,9 @@ pub(crate) fn end_of_egress(
         return;
     }
     ex.update_checksums(pkt);
+    // `truncate` cuts the packet when it leaves the switch: a recirculated
+    // packet goes round whole, as in BMv2.
+    let cut = pkt.truncate.take();
     ex.deparse(pkt, out);
     if let Some(list) = pkt.ops.recirculate.take() {
         if pre.admit(e.generation + 1, ex.stats) {
@@ -523,6 +532,9 @@ pub(crate) fn end_of_egress(
             }));
         }
         return;
+    }
+    if let Some(n) = cut {
+        out.truncate(n);
     }
     if let Some(n) = e.truncate {
         out.truncate(n as usize);
@@ -564,7 +576,7 @@ fn drain_queue(
                     cursor: j.cursor,
                     now_us,
                     exit: false,
-                    truncate: None,
+                    truncate: j.cut,
                     ops: Ops {
                         recirculate: j.recirculate,
                         ..Ops::default()

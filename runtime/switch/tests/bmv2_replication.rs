@@ -25,8 +25,8 @@ mod pre_program;
 const PORTS: [u32; 7] = [1, 2, 3, 4, 6, 7, 8];
 
 /// Each scenario: the `h.b` of its packet and the simple_switch_CLI
-/// command that sets it up (`b = 1` and `b = 8`'s group use the defaults).
-const SCENARIOS: [(u8, &str); 11] = [
+/// commands that set it up, `;` between them (`b = 1` uses the defaults).
+const SCENARIOS: [(u8, &str); 13] = [
     (1, ""),
     (2, "table_add ti i2e 2 => 4 5"),
     (3, "table_add ti i2e_reset 3 => 4 5"),
@@ -38,6 +38,11 @@ const SCENARIOS: [(u8, &str); 11] = [
     (9, "table_add ti resub 9 =>"),
     (10, "table_add te recirc 10 =>"),
     (11, "table_add ti trunc 11 => 2 11"),
+    (
+        12,
+        "table_add ti trunc 12 => 2 11;table_add te recirc 12 =>",
+    ),
+    (13, "table_add ti i2e_cut 13 => 4 5 11"),
 ];
 
 const SETUP: &str = "table_set_default ti2 note 2
@@ -65,7 +70,10 @@ fn packet(b: u8) -> Vec<u8> {
 /// The same set-up through the switch's API.
 fn fairshare() -> Switch {
     let mut sw = Switch::load(&pre_program::program(true)).expect("loads");
-    for (b, cmd) in SCENARIOS {
+    for (b, cmd) in SCENARIOS
+        .iter()
+        .flat_map(|(b, c)| c.split(';').map(move |c| (*b, c)))
+    {
         let Some(rest) = cmd.strip_prefix("table_add ") else {
             continue;
         };
@@ -270,7 +278,7 @@ fn replication_matches_simple_switch() {
     let mut commands: String = SCENARIOS
         .iter()
         .filter(|(_, c)| !c.is_empty())
-        .map(|(_, c)| format!("{c}\n"))
+        .map(|(_, c)| format!("{}\n", c.replace(';', "\n")))
         .collect();
     commands += SETUP;
     let mut theirs = run_bmv2(&simple_switch, &cli, &commands, expected);

@@ -218,6 +218,33 @@ fn truncate_cuts_the_packet_that_called_it() {
 }
 
 #[test]
+fn truncate_leaves_a_recirculated_packet_whole() {
+    let mut sw = switch();
+    sw.set_default_action("ti", "trunc", &[2, 11])
+        .expect("default");
+    sw.set_default_action("te", "recirc", &[]).expect("default");
+    sw.set_default_action("ti2", "note", &[2]).expect("default");
+    // The cut applies when the packet leaves; it goes round whole, and the
+    // recirculated packet is a new one, not cut.
+    assert_eq!(run(&mut sw, &IN), vec![(2, shown(4, 0x55, 0, 0, 2, 12))]);
+}
+
+#[test]
+fn truncate_cuts_the_original_not_its_clone() {
+    let mut sw = switch();
+    sw.set_clone_session(5, to_port(6)).expect("session");
+    sw.set_default_action("ti", "i2e_cut", &[4, 5, 10])
+        .expect("default");
+    assert_eq!(
+        run(&mut sw, &IN),
+        vec![
+            (6, shown(1, 0x11, 1, 0, 6, 12)),
+            (4, shown(0xaa, 0x11, 0, 0, 4, 12)[..10].to_vec()),
+        ]
+    );
+}
+
+#[test]
 fn multicast_replicates_with_egress_rid_in_group_order() {
     let mut sw = switch();
     let replicas = vec![

@@ -95,6 +95,11 @@ pub fn program(keyed: bool) -> String {
         ),
         ("i2e", vec![9, 32], clone_i2e("0x1")),
         ("i2e_reset", vec![9, 32], clone_i2e("0x2")),
+        ("i2e_cut", vec![9, 32, 32], {
+            let mut v = clone_i2e("0x1");
+            v.push(prim("truncate", vec![param(2)]));
+            v
+        }),
         (
             "mcast",
             vec![16],
@@ -154,6 +159,7 @@ pub fn program(keyed: bool) -> String {
         "fwd",
         "i2e",
         "i2e_reset",
+        "i2e_cut",
         "mcast",
         "resub",
         "note",
