@@ -26,7 +26,7 @@ const PORTS: [u32; 7] = [1, 2, 3, 4, 6, 7, 8];
 
 /// Each scenario: the `h.b` of its packet and the simple_switch_CLI
 /// commands that set it up, `;` between them (`b = 1` uses the defaults).
-const SCENARIOS: [(u8, &str); 13] = [
+const SCENARIOS: [(u8, &str); 14] = [
     (1, ""),
     (2, "table_add ti i2e 2 => 4 5"),
     (3, "table_add ti i2e_reset 3 => 4 5"),
@@ -43,6 +43,8 @@ const SCENARIOS: [(u8, &str); 13] = [
         "table_add ti trunc 12 => 2 11;table_add te recirc 12 =>",
     ),
     (13, "table_add ti i2e_cut 13 => 4 5 11"),
+    // Session 7 is not configured: no clone.
+    (14, "table_add ti i2e 14 => 4 7"),
 ];
 
 const SETUP: &str = "table_set_default ti2 note 2
