@@ -91,7 +91,22 @@ pub(crate) struct Pre {
 #[derive(Debug)]
 enum Job {
     Egress(EgressJob),
+    /// The copies of a multicast group still to make, made one at a time
+    /// when the job reaches the front (and put back at the front until
+    /// the last), so that a large group does not hold a header vector per
+    /// replica at once.
+    Multicast(MulticastJob),
     Ingress(IngressJob),
+}
+
+#[derive(Debug)]
+struct MulticastJob {
+    /// The packet to copy; its `port` is not used.
+    packet: EgressJob,
+    replicas: Vec<Replica>,
+    next: usize,
+    /// Whether the copies are a clone's (else a multicast's).
+    clone: bool,
 }
 
 #[derive(Debug)]
@@ -414,7 +429,6 @@ fn to_port(ex: &mut Exec<'_>, pre: &mut Pre, phv: Phv, port: u32, o: &Origin<'_>
 /// that is not configured or has no replicas drops the packet. The copies
 /// of a clone count as clones, the others as replicas.
 fn multicast(ex: &mut Exec<'_>, pre: &mut Pre, group: u128, phv: Phv, o: &Origin<'_>, clone: bool) {
-    let p = ex.p;
     let replicas = u32::try_from(group)
         .ok()
         .and_then(|g| pre.groups.get(&g))
@@ -425,31 +439,22 @@ fn multicast(ex: &mut Exec<'_>, pre: &mut Pre, group: u128, phv: Phv, o: &Origin
         pre.spare.push(phv);
         return;
     };
-    for r in replicas {
-        if !pre.admit(o.generation, ex.stats) {
-            continue;
-        }
-        let mut copy = pre.phv(p);
-        copy_phv(&mut copy, &phv);
-        set_in(p, &mut copy, p.std.egress_rid, u128::from(r.rid));
-        if clone {
-            ex.stats.cloned += 1;
-        } else {
-            ex.stats.replicated += 1;
-        }
-        pre.queue.push_back(Job::Egress(EgressJob {
-            phv: copy,
+    pre.queue.push_back(Job::Multicast(MulticastJob {
+        packet: EgressJob {
+            phv,
             data: o.data.to_vec(),
             cursor: o.cursor,
-            port: r.port,
+            port: 0,
             packet_length: o.packet_length,
             recirculate: None,
             cut: None,
             truncate: o.truncate,
             generation: o.generation,
-        }));
-    }
-    pre.spare.push(phv);
+        },
+        replicas,
+        next: 0,
+        clone,
+    }));
 }
 
 /// Runs egress on the packet in `ex` for port `e.port`, then
@@ -570,27 +575,27 @@ fn drain_queue(
         match job {
             Job::Egress(j) => {
                 copy_phv(ex.phv, &j.phv);
+                egress_job(ex, pre, &j, j.port, now_us, out, emit);
                 pre.spare.push(j.phv);
-                let mut pkt = PktState {
-                    data: &j.data,
-                    cursor: j.cursor,
-                    now_us,
-                    exit: false,
-                    truncate: j.cut,
-                    ops: Ops {
-                        recirculate: j.recirculate,
-                        ..Ops::default()
-                    },
-                };
-                if let Some(n) = j.packet_length {
-                    ex.std_set(p.std.packet_length, n as u128);
+            }
+            Job::Multicast(mut m) => {
+                let r = m.replicas[m.next];
+                m.next += 1;
+                if pre.admit(m.packet.generation, ex.stats) {
+                    if m.clone {
+                        ex.stats.cloned += 1;
+                    } else {
+                        ex.stats.replicated += 1;
+                    }
+                    copy_phv(ex.phv, &m.packet.phv);
+                    ex.std_set(p.std.egress_rid, u128::from(r.rid));
+                    egress_job(ex, pre, &m.packet, r.port, now_us, out, emit);
                 }
-                let e = Egress {
-                    port: j.port,
-                    generation: j.generation,
-                    truncate: j.truncate,
-                };
-                egress(ex, &mut pkt, pre, &e, out, emit);
+                if m.next < m.replicas.len() {
+                    pre.queue.push_front(Job::Multicast(m));
+                } else {
+                    pre.spare.push(m.packet.phv);
+                }
             }
             Job::Ingress(j) => {
                 ex.reset();
@@ -612,6 +617,38 @@ fn drain_queue(
         }
     }
     pre.made = 0;
+}
+
+/// Egress for a queued packet whose header vector is in `ex`.
+fn egress_job(
+    ex: &mut Exec<'_>,
+    pre: &mut Pre,
+    j: &EgressJob,
+    port: u32,
+    now_us: u64,
+    out: &mut Vec<u8>,
+    emit: &mut dyn FnMut(u32, &[u8]),
+) {
+    let mut pkt = PktState {
+        data: &j.data,
+        cursor: j.cursor,
+        now_us,
+        exit: false,
+        truncate: j.cut,
+        ops: Ops {
+            recirculate: j.recirculate,
+            ..Ops::default()
+        },
+    };
+    if let Some(n) = j.packet_length {
+        ex.std_set(ex.p.std.packet_length, n as u128);
+    }
+    let e = Egress {
+        port,
+        generation: j.generation,
+        truncate: j.truncate,
+    };
+    egress(ex, &mut pkt, pre, &e, out, emit);
 }
 
 /// Parser, checksum verification and ingress for a packet whose metadata

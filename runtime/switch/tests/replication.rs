@@ -10,7 +10,7 @@
 //! instance_type`, `rid = egress_rid`, `port = egress_port`, `len =
 //! packet_length`. Field list 1 is `[m.x, m.y]`, field list 2 `[m.y]`.
 
-use fairshare_switch::pre::{MAX_GENERATIONS, MAX_SESSION_ID};
+use fairshare_switch::pre::{MAX_COPIES, MAX_GENERATIONS, MAX_SESSION_ID};
 use fairshare_switch::{CloneSession, Error, Replica, Switch};
 
 #[path = "support/pre_program.rs"]
@@ -339,6 +339,27 @@ fn endless_resubmits_recirculations_and_clones_stop_at_the_cap() {
     assert_eq!(sw.stats().dropped_loop, 1);
     // The switch is ready for the next packet.
     sw.set_default_action("te", "show", &[]).expect("default");
+    assert_eq!(run(&mut sw, &IN).len(), 1);
+}
+
+#[test]
+fn one_packet_makes_at_most_max_copies() {
+    let mut sw = switch();
+    let replicas = (0..MAX_COPIES + 5)
+        .map(|i| Replica {
+            port: 1 + i % 8,
+            rid: i % 65_536,
+        })
+        .collect();
+    sw.create_multicast_group(7, replicas).expect("group");
+    sw.set_default_action("ti", "mcast", &[7]).expect("default");
+    let mut sent = 0u32;
+    sw.process(3, &IN, 0, &mut |_, _| sent += 1);
+    assert_eq!(sent, MAX_COPIES);
+    assert_eq!(sw.stats().dropped_loop, 5);
+    // The count starts again with the next packet.
+    sw.modify_multicast_group(7, vec![Replica { port: 1, rid: 0 }])
+        .expect("modify");
     assert_eq!(run(&mut sw, &IN).len(), 1);
 }
 
