@@ -299,6 +299,35 @@ fn resubmit_runs_ingress_again_on_the_received_packet() {
 }
 
 #[test]
+fn an_ingress_clone_is_made_before_a_resubmit_or_a_multicast() {
+    let mut sw = switch();
+    sw.set_clone_session(5, to_port(6)).expect("session");
+    sw.set_default_action("ti", "i2e_resub", &[5])
+        .expect("default");
+    assert_eq!(
+        run(&mut sw, &IN),
+        vec![
+            (6, shown(1, 0x33, 1, 0, 6, 12)),
+            (1, shown(6, 0x33, 0, 0, 1, 12)),
+        ]
+    );
+    let mut sw = switch();
+    sw.set_clone_session(5, to_port(6)).expect("session");
+    sw.create_multicast_group(9, vec![Replica { port: 7, rid: 70 }])
+        .expect("group");
+    sw.set_default_action("ti", "i2e_mcast", &[9, 5])
+        .expect("default");
+    // Field list 2 keeps only m.y: the clone's m.x is 0.
+    assert_eq!(
+        run(&mut sw, &IN),
+        vec![
+            (6, shown(1, 0, 1, 0, 6, 12)),
+            (7, shown(1, 0x11, 5, 70, 7, 12)),
+        ]
+    );
+}
+
+#[test]
 fn recirculate_runs_the_deparsed_packet_again() {
     let mut sw = switch();
     sw.set_default_action("te", "recirc", &[]).expect("default");

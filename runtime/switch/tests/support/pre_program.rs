@@ -110,6 +110,26 @@ pub fn program(keyed: bool) -> String {
             ],
         ),
         (
+            "i2e_resub",
+            vec![32],
+            vec![
+                assign(f("m", "x"), hex("0x33")),
+                assign(f("m", "y"), hex("0x1")),
+                prim("clone_ingress_pkt_to_egress", vec![param(0), hex("0x1")]),
+                prim("resubmit", vec![hex("0x1")]),
+            ],
+        ),
+        (
+            "i2e_mcast",
+            vec![16, 32],
+            vec![
+                assign(sm("mcast_grp"), param(0)),
+                assign(f("m", "x"), hex("0x11")),
+                assign(f("m", "y"), hex("0x1")),
+                prim("clone_ingress_pkt_to_egress", vec![param(1), hex("0x2")]),
+            ],
+        ),
+        (
             "resub",
             vec![],
             vec![
@@ -160,6 +180,8 @@ pub fn program(keyed: bool) -> String {
         "i2e",
         "i2e_reset",
         "i2e_cut",
+        "i2e_resub",
+        "i2e_mcast",
         "mcast",
         "resub",
         "note",
