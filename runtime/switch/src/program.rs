@@ -1775,7 +1775,10 @@ fn compile_field_lists(ctx: &Ctx<'_>, doc: &Bmv2Json) -> Vec<(u64, Result<Vec<Fi
                 (t, _) => {
                     return refused(
                         p,
-                        format!("a field list element of type {t:?} cannot be preserved"),
+                        format!(
+                            "expected a field, found an element of type `{}`",
+                            t.unwrap_or("none")
+                        ),
                     )
                 }
             };

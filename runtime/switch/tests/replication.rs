@@ -483,3 +483,28 @@ fn an_unknown_field_list_is_refused_at_load() {
         other => panic!("expected a refusal, got {other:?}"),
     }
 }
+
+#[test]
+fn a_field_list_that_cannot_be_preserved_is_refused_only_when_used() {
+    let mut doc: serde_json::Value = serde_json::from_str(&program(false)).expect("JSON");
+    doc["field_lists"]
+        .as_array_mut()
+        .expect("field lists")
+        .push(serde_json::json!({"id": 3, "name": "digest",
+            "elements": [{"type": "hexstr", "value": "0x1", "bitwidth": 8}]}));
+    assert!(
+        Switch::load(&doc.to_string()).is_ok(),
+        "an unused list loads"
+    );
+    let text = doc.to_string().replace(
+        r#""resubmit","parameters":[{"type":"hexstr","value":"0x1"}]"#,
+        r#""resubmit","parameters":[{"type":"hexstr","value":"0x3"}]"#,
+    );
+    match Switch::load(&text) {
+        Err(Error::Refused { path, reason }) => {
+            assert_eq!(path, "$.field_lists[2].elements[0]");
+            assert!(reason.contains("type `hexstr`"), "{reason}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
