@@ -138,6 +138,10 @@ pub(crate) struct PktState<'d> {
     pub truncate: Option<usize>,
     /// Clone, resubmit and recirculate requests made so far.
     pub ops: crate::pre::Ops,
+    /// The packet's length as BMv2 keeps it for `packet_length` in
+    /// egress: the length it came in with, plus the headers
+    /// `add_header` made valid, minus those `remove_header` made invalid.
+    pub length: usize,
 }
 
 /// Longest walk through a control, a guard against a cyclic JSON.
@@ -591,9 +595,15 @@ impl Exec<'_> {
                 if !self.phv.valid[*h as usize] {
                     self.clear_header(*h);
                     self.phv.valid[*h as usize] = true;
+                    pkt.length += self.header_bytes(*h);
                 }
             }
-            Prim::RemoveHeader(h) => self.phv.valid[*h as usize] = false,
+            Prim::RemoveHeader(h) => {
+                if self.phv.valid[*h as usize] {
+                    pkt.length = pkt.length.saturating_sub(self.header_bytes(*h));
+                }
+                self.phv.valid[*h as usize] = false;
+            }
             Prim::MarkToDrop => {
                 self.set_opt(p.std.egress_spec, u128::from(self.drop_port));
                 self.set_opt(p.std.mcast_grp, 0);
@@ -874,6 +884,10 @@ impl Exec<'_> {
         if let Some(n) = pkt.truncate {
             out.truncate(n);
         }
+    }
+
+    fn header_bytes(&self, h: Hid) -> usize {
+        (self.p.headers[h as usize].bits / 8) as usize
     }
 
     pub(crate) fn std_get(&self, f: Option<Fid>) -> u128 {

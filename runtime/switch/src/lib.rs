@@ -44,8 +44,11 @@
 //! * `egress_spec` starts at 0; a packet whose `egress_spec` is the drop
 //!   port (511 unless set with [`Switch::set_drop_port`]) after ingress, or
 //!   after egress, is dropped; `mark_to_drop` sets it (and clears `mcast_grp`).
-//! * Before egress, `egress_port` is set from `egress_spec` and
-//!   `egress_spec` is reset to 0.
+//! * Before egress, `egress_port` is set from `egress_spec`,
+//!   `egress_spec` is reset to 0 and `packet_length` is set to the
+//!   packet's length as BMv2 keeps it: the length it came in with, plus
+//!   the headers `add_header` (`setValid`) made valid, minus those
+//!   `remove_header` (`setInvalid`) made invalid.
 //! * Checksum verification runs after the parser (a mismatch sets
 //!   `checksum_error`), update before the deparser; the payload is what
 //!   the parser did not consume.
@@ -86,9 +89,8 @@
 //!   deparser emits what the original's would) and the original's
 //!   payload. Both go to egress with every metadata field zero but the
 //!   field list's, which keep their values at the end of the pipeline
-//!   that asked, and `packet_length`, which is the length of the packet
-//!   as its ingress pass received it (BMv2 tracks added and removed
-//!   headers in it; this switch does not).
+//!   that asked, and `packet_length`: for an ingress clone the length its
+//!   ingress pass received, for an egress clone the original's (above).
 //! * A session sends to its multicast group (one copy per replica, with
 //!   `egress_rid`, `instance_type` staying 1 or 2), then to its port; an
 //!   optional truncation length cuts its copies when they leave (a
@@ -317,6 +319,7 @@ impl Switch {
             exit: false,
             truncate: None,
             ops: pre::Ops::default(),
+            length: data.len(),
         };
         ex.std_set(p.std.ingress_port, u128::from(port));
         ex.std_set(p.std.packet_length, data.len() as u128);

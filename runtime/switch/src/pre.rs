@@ -117,9 +117,9 @@ struct EgressJob {
     data: Vec<u8>,
     cursor: usize,
     port: u32,
-    /// Set as `packet_length` when egress starts (for clones, whose
-    /// metadata was reset).
-    packet_length: Option<usize>,
+    /// The packet's length register (see [`PktState::length`]), set as
+    /// `packet_length` when egress starts.
+    length: usize,
     recirculate: Option<u16>,
     /// The packet's own `truncate`, made in ingress.
     cut: Option<usize>,
@@ -307,7 +307,7 @@ pub(crate) fn end_of_ingress(
         let origin = Origin {
             data: pkt.data,
             cursor: pkt.cursor,
-            packet_length: None,
+            length: pkt.length,
             truncate: None,
             generation,
         };
@@ -327,7 +327,7 @@ pub(crate) fn end_of_ingress(
         data: pkt.data.to_vec(),
         cursor: pkt.cursor,
         port: egress_spec as u32,
-        packet_length: None,
+        length: pkt.length,
         recirculate: pkt.ops.recirculate,
         cut: pkt.truncate,
         truncate: None,
@@ -339,7 +339,7 @@ pub(crate) fn end_of_ingress(
 struct Origin<'d> {
     data: &'d [u8],
     cursor: usize,
-    packet_length: Option<usize>,
+    length: usize,
     truncate: Option<u32>,
     generation: u32,
 }
@@ -369,6 +369,7 @@ fn ingress_clone(
         exit: false,
         truncate: None,
         ops: Ops::default(),
+        length: pkt.data.len(),
     };
     // A parser error is not recorded: the copy's metadata is reset below.
     let _ = ex.parse(&mut again);
@@ -384,7 +385,7 @@ fn ingress_clone(
     let origin = Origin {
         data: pkt.data,
         cursor: again.cursor,
-        packet_length: Some(pkt.data.len()),
+        length: pkt.data.len(),
         truncate: s.truncate,
         generation,
     };
@@ -417,7 +418,7 @@ fn to_port(ex: &mut Exec<'_>, pre: &mut Pre, phv: Phv, port: u32, o: &Origin<'_>
         data: o.data.to_vec(),
         cursor: o.cursor,
         port,
-        packet_length: o.packet_length,
+        length: o.length,
         recirculate: None,
         cut: None,
         truncate: o.truncate,
@@ -445,7 +446,7 @@ fn multicast(ex: &mut Exec<'_>, pre: &mut Pre, group: u128, phv: Phv, o: &Origin
             data: o.data.to_vec(),
             cursor: o.cursor,
             port: 0,
-            packet_length: o.packet_length,
+            length: o.length,
             recirculate: None,
             cut: None,
             truncate: o.truncate,
@@ -471,6 +472,7 @@ pub(crate) fn egress(
     let p = ex.p;
     ex.std_set(p.std.egress_port, u128::from(e.port));
     ex.std_set(p.std.egress_spec, 0);
+    ex.std_set(p.std.packet_length, pkt.length as u128);
     ex.std_set(p.std.egress_global_timestamp, u128::from(pkt.now_us));
     ex.control(p.egress, pkt);
     end_of_egress(ex, pkt, pre, e, out, emit);
@@ -509,7 +511,7 @@ pub(crate) fn end_of_egress(
                 let origin = Origin {
                     data: pkt.data,
                     cursor: pkt.cursor,
-                    packet_length: Some(pkt.data.len()),
+                    length: pkt.length,
                     truncate: s.truncate,
                     generation: e.generation + 1,
                 };
@@ -611,6 +613,7 @@ fn drain_queue(
                     exit: false,
                     truncate: None,
                     ops: Ops::default(),
+                    length: j.data.len(),
                 };
                 ingress(ex, &mut pkt, pre, j.generation, out, emit);
             }
@@ -639,10 +642,8 @@ fn egress_job(
             recirculate: j.recirculate,
             ..Ops::default()
         },
+        length: j.length,
     };
-    if let Some(n) = j.packet_length {
-        ex.std_set(ex.p.std.packet_length, n as u128);
-    }
     let e = Egress {
         port,
         generation: j.generation,

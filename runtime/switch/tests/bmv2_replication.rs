@@ -26,7 +26,7 @@ const PORTS: [u32; 7] = [1, 2, 3, 4, 6, 7, 8];
 
 /// Each scenario: the `h.b` of its packet and the simple_switch_CLI
 /// commands that set it up, `;` between them (`b = 1` uses the defaults).
-const SCENARIOS: [(u8, &str); 16] = [
+const SCENARIOS: [(u8, &str); 18] = [
     (1, ""),
     (2, "table_add ti i2e 2 => 4 5"),
     (3, "table_add ti i2e_reset 3 => 4 5"),
@@ -48,6 +48,9 @@ const SCENARIOS: [(u8, &str); 16] = [
     // A clone and a resubmit, a clone and a multicast, in one ingress.
     (15, "table_add ti i2e_resub 15 => 5"),
     (16, "table_add ti i2e_mcast 16 => 1113 5"),
+    // An added header counts in egress's packet_length, a clone's too.
+    (17, "table_add ti grow 17 => 2"),
+    (18, "table_add ti grow 18 => 2;table_add te e2e 18 => 5"),
 ];
 
 const SETUP: &str = "table_set_default ti2 note 2

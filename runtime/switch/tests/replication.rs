@@ -218,6 +218,25 @@ fn truncate_cuts_the_packet_that_called_it() {
 }
 
 #[test]
+fn packet_length_in_egress_counts_added_headers() {
+    let mut sw = switch();
+    sw.set_clone_session(5, to_port(6)).expect("session");
+    sw.set_default_action("ti", "grow", &[2]).expect("default");
+    sw.set_default_action("te", "e2e", &[5]).expect("default");
+    // `h2` (9 bytes) is added in ingress: egress sees 12 + 9 bytes, and so
+    // does the egress clone.
+    let grown = |b: u8, it: u8, port: u16| {
+        let mut v = shown(1, b, it, 0, port, 21);
+        v.splice(9..9, [0u8; 9]);
+        v
+    };
+    assert_eq!(
+        run(&mut sw, &IN),
+        vec![(2, grown(0x44, 0, 2)), (6, grown(0x44, 2, 6))]
+    );
+}
+
+#[test]
 fn truncate_leaves_a_recirculated_packet_whole() {
     let mut sw = switch();
     sw.set_default_action("ti", "trunc", &[2, 11])

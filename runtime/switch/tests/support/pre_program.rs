@@ -110,6 +110,14 @@ pub fn program(keyed: bool) -> String {
             ],
         ),
         (
+            "grow",
+            vec![9],
+            vec![
+                prim("add_header", vec![json!({"type": "header", "value": "h2"})]),
+                assign(sm("egress_spec"), param(0)),
+            ],
+        ),
+        (
             "i2e_resub",
             vec![32],
             vec![
@@ -180,6 +188,7 @@ pub fn program(keyed: bool) -> String {
         "i2e",
         "i2e_reset",
         "i2e_cut",
+        "grow",
         "i2e_resub",
         "i2e_mcast",
         "mcast",
@@ -232,7 +241,8 @@ pub fn program(keyed: bool) -> String {
         "headers": [
             {"name": "standard_metadata", "id": 0, "header_type": "standard_metadata", "metadata": true},
             {"name": "m", "id": 1, "header_type": "m_t", "metadata": true},
-            {"name": "h", "id": 2, "header_type": "h_t", "metadata": false}
+            {"name": "h", "id": 2, "header_type": "h_t", "metadata": false},
+            {"name": "h2", "id": 3, "header_type": "h_t", "metadata": false}
         ],
         // simple_switch reads these two through `intrinsic_metadata`.
         "field_aliases": [
@@ -250,7 +260,7 @@ pub fn program(keyed: bool) -> String {
              "transition_key": [],
              "transitions": [{"type": "default", "value": null, "mask": null, "next_state": null}]}
         ]}],
-        "deparsers": [{"name": "deparser", "id": 0, "order": ["h"]}],
+        "deparsers": [{"name": "deparser", "id": 0, "order": ["h", "h2"]}],
         "actions": actions_json,
         "pipelines": [
             {"name": "ingress", "id": 0, "init_table": "c_ing", "tables": [
