@@ -100,8 +100,13 @@
 //!   (`instance_type` 4) on the packet as the deparser emitted it. Every
 //!   metadata field starts at zero (`ingress_port` and the timestamps
 //!   included, as in BMv2) but the field list's, kept from the end of the
-//!   pipeline that asked, and `packet_length`. A `recirculate` called in
-//!   ingress takes effect after egress, as in BMv2.
+//!   pipeline that asked, and `packet_length`. As in BMv2, a
+//!   `recirculate` called in ingress takes effect after egress (on a
+//!   unicast packet; copies start with no request), and a `resubmit`
+//!   called in egress does nothing.
+//! * `mcast_grp` and `egress_rid` are `intrinsic_metadata.*` if the
+//!   program has them (p4c aliases them to `standard_metadata`), else
+//!   `standard_metadata.*`.
 //! * A chain of resubmits, recirculations and egress clones is cut at
 //!   [`pre::MAX_GENERATIONS`] (BMv2 would loop forever), and one received
 //!   packet makes at most [`pre::MAX_COPIES`] copies; what is cut is
