@@ -15,7 +15,7 @@
 //!   a name that does not resolve, an entry the switch refuses, a feature
 //!   the switch lacks) is a [`Failure`] in the [`Outcome`], with a reason.
 //! * Nothing is skipped silently: a command the switch cannot honour
-//!   (`mc_*`, `mirroring_*` today) fails the test and stops the run.
+//!   fails the test and stops the run.
 //! * Runs are deterministic: the clock is virtual ([`run::PACKET_GAP_US`]
 //!   between packets, [`run::SETTLE_US`] before a packet that follows a
 //!   control-plane command or `wait`, as p4c's runner sleeps there).
@@ -51,6 +51,16 @@
 //! * range (extension): `LOW->HIGH` (both included, as simple_switch_CLI
 //!   writes ranges), a single value, or `*`.
 //! * optional (extension): a value, or `*` for "any".
+//!
+//! Multicast and mirroring commands go to the switch's replication
+//! engine: `mc_mgrp_create G` makes an empty group; `mc_node_create RID
+//! PORT...` makes a node, whose handle counts from 0 in creation order (as
+//! simple_switch_CLI hands them out); `mc_node_associate G H` puts node H
+//! in group G (a node joins one group). A group's copies go out node by
+//! node in the order they joined, each node's ports in increasing order,
+//! as BMv2's replication engine walks them. `mirroring_add S PORT` and
+//! `mirroring_add_mc S G` set clone session S to a port or a group;
+//! `mirroring_get S` reads it.
 //!
 //! The optional number after the table name is the priority: a larger STF
 //! number wins (p4c's runner gives BMv2 `10000 - PRIO`, where a smaller

@@ -1,7 +1,9 @@
 //! Running parsed STF commands on a [`Switch`] and judging the result.
 
 use crate::parse::{ActionCall, Command, CounterKind, KeyValue, Line, Literal, Pattern, Rate};
-use fairshare_switch::{Entry, KeyMatch, MatchKind, MeterConfig, Stats, Switch};
+use fairshare_switch::{
+    CloneSession, Entry, KeyMatch, MatchKind, MeterConfig, Replica, Stats, Switch,
+};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
@@ -12,11 +14,8 @@ pub const PACKET_GAP_US: u64 = 1;
 /// would on BMv2.
 pub const SETTLE_US: u64 = 1_000_000;
 
-/// Why a multicast command cannot run.
-pub const NEEDS_MULTICAST: &str =
-    "needs multicast groups: the switch has no replication engine yet";
-/// Why a mirroring command cannot run.
-pub const NEEDS_CLONE: &str = "needs clone sessions: the switch has no clone support yet";
+/// Why packets were dropped for multicast (see [`Stats::dropped_multicast`]).
+pub const NEEDS_MULTICAST: &str = "the multicast group is not configured or has no replicas";
 
 /// The result of running one STF test: passed when `failures` is empty.
 #[derive(Debug, Clone, Default)]
@@ -36,7 +35,7 @@ impl Outcome {
 
     /// One line saying why the test failed (empty when it passed): the
     /// first failure, how many others there are, and a hint when packets
-    /// were dropped for a feature the switch lacks.
+    /// were dropped for want of a multicast group.
     pub fn reason(&self) -> String {
         let Some(first) = self.failures.first() else {
             return String::new();
@@ -547,6 +546,11 @@ struct Runner<'a> {
     received: BTreeMap<u32, Vec<(usize, Vec<u8>)>>,
     expected: BTreeMap<u32, Vec<(usize, Pattern)>>,
     unchecked: BTreeSet<u32>,
+    /// `mc_node_create` nodes, by handle (from 0 in creation order): the
+    /// replication id, the ports, and the group the node joined.
+    nodes: Vec<(u32, Vec<u32>, Option<u32>)>,
+    /// Per group: its nodes, in the order they joined.
+    group_nodes: BTreeMap<u32, Vec<usize>>,
     outcome: Outcome,
 }
 
@@ -569,6 +573,8 @@ pub fn run_lines(sw: &mut Switch, json: &serde_json::Value, lines: &[Line]) -> O
         received: BTreeMap::new(),
         expected: BTreeMap::new(),
         unchecked: BTreeSet::new(),
+        nodes: vec![],
+        group_nodes: BTreeMap::new(),
         outcome: Outcome::default(),
     };
     for l in lines {
@@ -632,12 +638,52 @@ impl Runner<'_> {
                 }
             },
             Command::Wait => {}
-            Command::McMgrpCreate { .. }
-            | Command::McNodeCreate { .. }
-            | Command::McNodeAssociate { .. } => return Err(NEEDS_MULTICAST.into()),
-            Command::MirroringAdd { .. }
-            | Command::MirroringAddMc { .. }
-            | Command::MirroringGet { .. } => return Err(NEEDS_CLONE.into()),
+            Command::McMgrpCreate { group } => {
+                self.sw
+                    .create_multicast_group(*group, vec![])
+                    .map_err(|e| e.to_string())?;
+                self.group_nodes.insert(*group, vec![]);
+            }
+            Command::McNodeCreate { rid, ports } => {
+                self.nodes.push((*rid, ports.clone(), None));
+            }
+            Command::McNodeAssociate { group, node } => self.associate(*group, *node)?,
+            Command::MirroringAdd { session, port } => self
+                .sw
+                .set_clone_session(
+                    *session,
+                    CloneSession {
+                        port: Some(*port),
+                        group: None,
+                        truncate: None,
+                    },
+                )
+                .map_err(|e| e.to_string())?,
+            Command::MirroringAddMc { session, group } => self
+                .sw
+                .set_clone_session(
+                    *session,
+                    CloneSession {
+                        port: None,
+                        group: Some(*group),
+                        truncate: None,
+                    },
+                )
+                .map_err(|e| e.to_string())?,
+            Command::MirroringGet { session } => {
+                let s = self.sw.clone_session(*session).map_err(|e| e.to_string())?;
+                let mut targets = vec![];
+                if let Some(g) = s.group {
+                    targets.push(format!("multicast group {g}"));
+                }
+                if let Some(p) = s.port {
+                    targets.push(format!("port {p}"));
+                }
+                self.outcome.reads.push(format!(
+                    "mirroring session {session}: {}",
+                    targets.join(", ")
+                ));
+            }
             Command::CounterRead { name, index } => {
                 let name = self.counter(name)?;
                 let (p, b) = self.sw.counter(&name, *index).map_err(|e| e.to_string())?;
@@ -753,6 +799,40 @@ impl Runner<'_> {
             self.settle = true;
         }
         Ok(())
+    }
+
+    /// `mc_node_associate`: the node joins the group; the group's replicas
+    /// are its nodes' in the order they joined, each node's ports in
+    /// increasing order (as BMv2's replication engine walks them).
+    fn associate(&mut self, group: u32, node: u32) -> Result<(), String> {
+        let n = node as usize;
+        let Some((_, _, joined)) = self.nodes.get(n) else {
+            return Err(format!(
+                "no multicast node with handle {node} ({} created)",
+                self.nodes.len()
+            ));
+        };
+        if let Some(g) = joined {
+            return Err(format!("node {node} is in multicast group {g} already"));
+        }
+        let Some(members) = self.group_nodes.get_mut(&group) else {
+            return Err(format!(
+                "no multicast group {group} (mc_mgrp_create makes one)"
+            ));
+        };
+        members.push(n);
+        let mut replicas = vec![];
+        for &m in members.iter() {
+            let (rid, ports, _) = &self.nodes[m];
+            let mut ports = ports.clone();
+            ports.sort_unstable();
+            ports.dedup();
+            replicas.extend(ports.into_iter().map(|port| Replica { port, rid: *rid }));
+        }
+        self.nodes[n].2 = Some(group);
+        self.sw
+            .modify_multicast_group(group, replicas)
+            .map_err(|e| e.to_string())
     }
 
     fn table(&self, stf: &str) -> Result<String, String> {

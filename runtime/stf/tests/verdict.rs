@@ -1,6 +1,6 @@
 //! The verdict, on a program that sends every packet unchanged to port 2.
 
-use fairshare_stf::run::{Difference, NEEDS_CLONE, NEEDS_MULTICAST};
+use fairshare_stf::run::Difference;
 use fairshare_stf::{run_texts, Error, Failure, Outcome};
 
 const TO_PORT_2: &str = include_str!("../../switch/tests/data/minimal.json");
@@ -139,16 +139,44 @@ fn packets_are_matched_in_order() {
 }
 
 #[test]
-fn features_the_switch_lacks_fail_with_a_reason() {
-    let o = run("mc_mgrp_create 1\npacket 1 01\nexpect 2 01\n");
+fn replication_commands_that_do_not_fit_fail_with_a_reason() {
+    let o = run("mc_node_create 5 3\nmc_node_associate 1 0\npacket 1 01\n");
     match &o.failures[..] {
         [Failure::Command {
-            line: 1, reason, ..
-        }] => assert_eq!(reason, NEEDS_MULTICAST),
+            line: 2, reason, ..
+        }] => assert!(reason.contains("no multicast group 1"), "{reason}"),
         f => panic!("{f:?}"),
     }
-    let o = run("mirroring_add 1 5\n");
-    assert!(o.reason().contains(NEEDS_CLONE), "{}", o.reason());
+    let o = run("mc_mgrp_create 1\nmc_node_associate 1 0\n");
+    assert!(
+        o.reason().contains("no multicast node with handle 0"),
+        "{}",
+        o.reason()
+    );
+    let o = run("mc_mgrp_create 1\nmc_mgrp_create 1\n");
+    assert!(o.reason().contains("exists already"), "{}", o.reason());
+    let o = run("mirroring_add 40000 5\n");
+    assert!(
+        o.reason()
+            .contains("clone session 40000: the id must be at most 32767"),
+        "{}",
+        o.reason()
+    );
+    let o = run("mirroring_get 3\n");
+    assert!(o.reason().contains("no clone session 3"), "{}", o.reason());
+}
+
+#[test]
+fn mirroring_get_reads_a_session() {
+    let o = run("mirroring_add 3 5\nmc_mgrp_create 9\nmirroring_add_mc 4 9\nmirroring_get 3\nmirroring_get 4\n");
+    assert!(o.passed(), "{}", o.reason());
+    assert_eq!(
+        o.reads,
+        vec![
+            "mirroring session 3: port 5".to_string(),
+            "mirroring session 4: multicast group 9".to_string()
+        ]
+    );
 }
 
 #[test]

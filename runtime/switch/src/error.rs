@@ -26,6 +26,16 @@ pub enum Error {
     BadIndex { name: String, index: u64, size: u32 },
     #[error("meter `{name}`: {reason}")]
     BadMeter { name: String, reason: String },
+    #[error("clone session {session}: {reason}")]
+    BadCloneSession { session: u32, reason: String },
+    #[error("no clone session {0}")]
+    NoSuchCloneSession(u32),
+    #[error("multicast group {group}: {reason}")]
+    BadMulticastGroup { group: u32, reason: String },
+    #[error("multicast group {0} exists already")]
+    MulticastGroupExists(u32),
+    #[error("no multicast group {0}")]
+    NoSuchMulticastGroup(u32),
     #[error("controller header: {0}")]
     BadController(String),
     #[error("rules: {0}")]

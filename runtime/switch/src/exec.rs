@@ -141,7 +141,8 @@ pub struct Stats {
     pub dropped_ingress: u64,
     /// Dropped because egress marked them to drop.
     pub dropped_egress: u64,
-    /// Dropped because ingress set a multicast group and none is configured.
+    /// Dropped because ingress set a multicast group (or a clone session
+    /// named one) that is not configured or has no replicas.
     pub dropped_multicast: u64,
     /// Dropped at output: the egress port has no attached link.
     pub dropped_no_port: u64,
@@ -150,6 +151,19 @@ pub struct Stats {
     /// (BMv2 ignores them too), and writes to a header stack element at an
     /// index out of range (ignored; BMv2 stops).
     pub index_errors: u64,
+    /// Copies made by clone primitives (one per port a clone went to).
+    pub cloned: u64,
+    /// Clone primitives whose session is not configured (nothing is
+    /// copied, as in BMv2).
+    pub clone_no_session: u64,
+    /// Copies made by multicast groups after ingress.
+    pub replicated: u64,
+    pub resubmitted: u64,
+    pub recirculated: u64,
+    /// Copies not made because a chain of resubmits, recirculations and
+    /// egress clones went past [`crate::pre::MAX_GENERATIONS`], or one
+    /// received packet went past [`crate::pre::MAX_COPIES`] copies.
+    pub dropped_loop: u64,
 }
 
 pub(crate) struct Scratch {
@@ -179,6 +193,12 @@ pub(crate) struct PktState<'d> {
     pub now_us: u64,
     pub exit: bool,
     pub truncate: Option<usize>,
+    /// Clone, resubmit and recirculate requests made so far.
+    pub ops: crate::pre::Ops,
+    /// The packet's length as BMv2 keeps it for `packet_length` in
+    /// egress: the length it came in with, plus the headers
+    /// `add_header` made valid, minus those `remove_header` made invalid.
+    pub length: usize,
 }
 
 /// Longest walk through a control, a guard against a cyclic JSON.
@@ -872,9 +892,15 @@ impl Exec<'_> {
                 if !self.phv.valid[*h as usize] {
                     self.clear_header(*h);
                     self.mark_valid(*h);
+                    pkt.length += self.header_bytes(*h);
                 }
             }
-            Prim::RemoveHeader(h) => self.phv.valid[*h as usize] = false,
+            Prim::RemoveHeader(h) => {
+                if self.phv.valid[*h as usize] {
+                    pkt.length = pkt.length.saturating_sub(self.header_bytes(*h));
+                }
+                self.phv.valid[*h as usize] = false;
+            }
             Prim::MarkToDrop => {
                 self.set_opt(p.std.egress_spec, u128::from(self.drop_port));
                 self.set_opt(p.std.mcast_grp, 0);
@@ -964,6 +990,16 @@ impl Exec<'_> {
                 let n = self.eval(e, params);
                 pkt.truncate = Some(usize::try_from(n).unwrap_or(usize::MAX));
             }
+            Prim::Clone {
+                session,
+                field_list,
+            } => {
+                // BMv2 keeps the low 15 bits of the session id.
+                let s = (self.eval(session, params) & 0x7fff) as u16;
+                pkt.ops.clone = Some((s, *field_list));
+            }
+            Prim::Resubmit(fl) => pkt.ops.resubmit = Some(*fl),
+            Prim::Recirculate(fl) => pkt.ops.recirculate = Some(*fl),
             Prim::Log(msg) => tracing::info!(target: "fairshare_switch::log_msg", "{msg}"),
             Prim::AssignRef { hdr, field, value } => match self.header_at(hdr, params) {
                 Some(h) => {
@@ -983,12 +1019,18 @@ impl Exec<'_> {
                     if !self.phv.valid[h as usize] {
                         self.clear_header(h);
                         self.mark_valid(h);
+                        pkt.length += self.header_bytes(h);
                     }
                 }
                 None => self.stats.index_errors += 1,
             },
             Prim::RemoveHeaderRef(r) => match self.header_at(r, params) {
-                Some(h) => self.phv.valid[h as usize] = false,
+                Some(h) => {
+                    if self.phv.valid[h as usize] {
+                        pkt.length = pkt.length.saturating_sub(self.header_bytes(h));
+                    }
+                    self.phv.valid[h as usize] = false;
+                }
                 None => self.stats.index_errors += 1,
             },
             Prim::AssignUnion { dst, src } => {
@@ -1243,6 +1285,10 @@ impl Exec<'_> {
         if let Some(n) = pkt.truncate {
             out.truncate(n);
         }
+    }
+
+    fn header_bytes(&self, h: Hid) -> usize {
+        (self.p.headers[h as usize].bits / 8) as usize
     }
 
     pub(crate) fn std_get(&self, f: Option<Fid>) -> u128 {

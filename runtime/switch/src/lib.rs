@@ -45,12 +45,11 @@
 //! * `egress_spec` starts at 0; a packet whose `egress_spec` is the drop
 //!   port (511 unless set with [`Switch::set_drop_port`]) after ingress, or
 //!   after egress, is dropped; `mark_to_drop` sets it (and clears `mcast_grp`).
-//! * A non-zero `mcast_grp` after ingress replicates to the group's ports;
-//!   multicast groups are not configurable yet, so such packets are dropped
-//!   (counted in [`Stats::dropped_multicast`]), as BMv2 drops them for an
-//!   empty group.
-//! * Before egress, `egress_port` is set from `egress_spec` and
-//!   `egress_spec` is reset to 0.
+//! * Before egress, `egress_port` is set from `egress_spec`,
+//!   `egress_spec` is reset to 0 and `packet_length` is set to the
+//!   packet's length as BMv2 keeps it: the length it came in with, plus
+//!   the headers `add_header` (`setValid`) made valid, minus those
+//!   `remove_header` (`setInvalid`) made invalid.
 //! * Checksum verification runs after the parser (a mismatch sets
 //!   `checksum_error`), update before the deparser; the payload is what
 //!   the parser did not consume.
@@ -101,11 +100,68 @@
 //!   index out of range is refused at load.
 //! * `local` operands read the action's parameters, like `runtime_data`.
 //!
+//! * `truncate(n)` cuts the packet that called it to `n` bytes when it
+//!   leaves the switch (a recirculated packet goes round whole); its
+//!   copies (clones, replicas, resubmitted and recirculated packets) start
+//!   uncut, as each is a new packet in BMv2.
+//!
+//! The packet replication engine ([`pre`]), as `simple_switch` has it:
+//! * After ingress, in this order: a clone requested in ingress is made;
+//!   then a resubmit ends the pass (nothing else happens to the packet);
+//!   else a non-zero `mcast_grp` makes one copy per replica of the group
+//!   (`instance_type` 5, `egress_rid` the replica's id, all other
+//!   metadata kept) and the packet itself goes nowhere; else the drop port
+//!   drops it; else it goes to `egress_spec` with `instance_type` 0. A
+//!   group that is not configured or has no replicas drops the packet
+//!   ([`Stats::dropped_multicast`]).
+//! * After egress: a clone requested in egress is made (before the drop
+//!   check, so a packet dropped in egress still has its clone); then the
+//!   drop port drops the packet; else it is deparsed, then recirculated if
+//!   asked, else sent.
+//! * `clone_ingress_pkt_to_egress` and `clone_egress_pkt_to_egress` (p4c's
+//!   `clone`, `clone3`, `clone_preserving_field_list`) record a session id
+//!   (its low 15 bits, as BMv2 keeps them) and a field list; the last call
+//!   wins, and where the packet is when its pipeline ends decides the
+//!   kind, whichever of the two primitives was called. A session that is
+//!   not configured makes no copy ([`Stats::clone_no_session`]).
+//! * An ingress clone (`instance_type` 1) is the packet as this ingress
+//!   pass received it, parsed again with its `ingress_port`; an egress
+//!   clone (`instance_type` 2) has the headers as egress left them (its
+//!   deparser emits what the original's would) and the original's
+//!   payload. Both go to egress with every metadata field zero but the
+//!   field list's, which keep their values at the end of the pipeline
+//!   that asked, and `packet_length`: for an ingress clone the length its
+//!   ingress pass received, for an egress clone the original's (above).
+//! * A session sends to its multicast group (one copy per replica, with
+//!   `egress_rid`, `instance_type` staying 1 or 2), then to its port; an
+//!   optional truncation length cuts its copies when they leave (a
+//!   P4Runtime setting; `simple_switch` has none).
+//! * `resubmit` (`instance_type` 6) runs the parser and ingress again on
+//!   the packet as this ingress pass received it; `recirculate`
+//!   (`instance_type` 4) on the packet as the deparser emitted it. Every
+//!   metadata field starts at zero (`ingress_port` and the timestamps
+//!   included, as in BMv2) but the field list's, kept from the end of the
+//!   pipeline that asked, and `packet_length`. As in BMv2, a
+//!   `recirculate` called in ingress takes effect after egress (on a
+//!   unicast packet; copies start with no request), and a `resubmit`
+//!   called in egress does nothing.
+//! * `mcast_grp` and `egress_rid` are `intrinsic_metadata.*` if the
+//!   program has them (p4c aliases them to `standard_metadata`), else
+//!   `standard_metadata.*`.
+//! * A chain of resubmits, recirculations and egress clones is cut at
+//!   [`pre::MAX_GENERATIONS`] (BMv2 would loop forever), and one received
+//!   packet makes at most [`pre::MAX_COPIES`] copies; what is cut is
+//!   counted in [`Stats::dropped_loop`].
+//! * Copies are processed one at a time, first made first run, before
+//!   [`Switch::process`] returns; on each port packets leave in the order
+//!   `simple_switch` gives them (the order between ports is not defined
+//!   there, and is this one here).
+//!
 //! Not implemented yet (refused at load): parse value sets, action
-//! profiles/selectors, clone, resubmit, recirculate, extern instances,
-//! learn lists; a variable-length field used as a number (arithmetic, table
-//! or select keys) or extracted without a length (P4_14's `length_exp`);
-//! `==`/`!=` on whole headers or unions.
+//! profiles/selectors, extern instances, learn lists, `generate_digest`; a
+//! variable-length field used as a number (arithmetic, table or select
+//! keys) or extracted without a length (P4_14's `length_exp`); `==`/`!=` on
+//! whole headers or unions.
 //!
 //! ```
 //! let json = include_str!("../tests/data/minimal.json");
@@ -122,6 +178,7 @@ mod exec;
 mod hash;
 pub mod meter;
 pub mod port;
+pub mod pre;
 pub mod program;
 pub mod rules;
 mod table;
@@ -131,6 +188,7 @@ pub use cpu::{CpuPort, PacketIn, PacketOut};
 pub use error::Error;
 pub use exec::Stats;
 pub use meter::{MeterConfig, MeterUnit};
+pub use pre::{CloneSession, Replica};
 pub use program::{MatchKind, Program};
 pub use table::KeyMatch;
 
@@ -186,6 +244,7 @@ pub struct Switch {
     scratch: Scratch,
     stats: Stats,
     drop_port: u32,
+    pre: pre::Pre,
 }
 
 impl std::fmt::Debug for Switch {
@@ -244,6 +303,7 @@ impl Switch {
             scratch: Scratch::new(&prog),
             stats: Stats::default(),
             drop_port: DEFAULT_DROP_PORT,
+            pre: pre::Pre::default(),
             prog,
         };
         for (ti, t) in sw.prog.tables.iter().enumerate() {
@@ -295,8 +355,8 @@ impl Switch {
     }
 
     /// Runs one packet arriving on `port` at `now_us` (microseconds since
-    /// the time origin) through the pipeline; `emit` receives each packet
-    /// sent, with its egress port.
+    /// the time origin) through the pipeline, with every copy it gives rise
+    /// to; `emit` receives each packet sent, with its egress port.
     pub fn process(
         &mut self,
         port: u32,
@@ -330,39 +390,16 @@ impl Switch {
             now_us,
             exit: false,
             truncate: None,
+            ops: pre::Ops::default(),
+            length: data.len(),
         };
         ex.std_set(p.std.ingress_port, u128::from(port));
         ex.std_set(p.std.packet_length, data.len() as u128);
         ex.std_set(p.std.instance_type, 0);
         ex.std_set(p.std.ingress_global_timestamp, u128::from(now_us));
-        if let Some(code) = ex.parse(&mut pkt) {
-            ex.stats.parser_errors += 1;
-            ex.std_set(p.std.parser_error, u128::from(code));
-        }
-        ex.verify_checksums(&pkt);
-        ex.control(p.ingress, &mut pkt);
-        if ex.std_get(p.std.mcast_grp) != 0 {
-            ex.stats.dropped_multicast += 1;
-            return;
-        }
-        let egress_spec = ex.std_get(p.std.egress_spec);
-        if egress_spec == u128::from(self.drop_port) {
-            ex.stats.dropped_ingress += 1;
-            return;
-        }
-        ex.std_set(p.std.egress_port, egress_spec);
-        ex.std_set(p.std.egress_spec, 0);
-        ex.std_set(p.std.egress_global_timestamp, u128::from(now_us));
-        ex.control(p.egress, &mut pkt);
-        if ex.std_get(p.std.egress_spec) == u128::from(self.drop_port) {
-            ex.stats.dropped_egress += 1;
-            return;
-        }
-        ex.update_checksums(&pkt);
-        ex.deparse(&pkt, out);
-        let port = ex.std_get(p.std.egress_port) as u32;
-        ex.stats.sent += 1;
-        emit(port, out);
+        let pre = &mut self.pre;
+        pre::ingress(&mut ex, &mut pkt, pre, 0, out, emit);
+        pre::drain(&mut ex, pre, now_us, out, emit);
     }
 
     /// The fields of a header instance, `(name, width)` in order; `None`
@@ -775,6 +812,73 @@ impl Switch {
         let ri = self.register_ix(name, index)?;
         self.rt.registers[ri][index as usize] = value & bits::mask(self.prog.registers[ri].width);
         Ok(())
+    }
+
+    // ---- Packet replication engine ----
+
+    /// Adds or replaces a clone session (`simple_switch_CLI`'s
+    /// `mirroring_add`, P4Runtime's `CloneSessionEntry`). Ids go up to
+    /// [`pre::MAX_SESSION_ID`]; a session needs a port or a group.
+    pub fn set_clone_session(&mut self, id: u32, session: CloneSession) -> Result<(), Error> {
+        self.pre.set_session(id, session, &self.prog)
+    }
+
+    pub fn clone_session(&self, id: u32) -> Result<CloneSession, Error> {
+        self.pre
+            .sessions
+            .get(&id)
+            .copied()
+            .ok_or(Error::NoSuchCloneSession(id))
+    }
+
+    pub fn delete_clone_session(&mut self, id: u32) -> Result<(), Error> {
+        self.pre
+            .sessions
+            .remove(&id)
+            .map(|_| ())
+            .ok_or(Error::NoSuchCloneSession(id))
+    }
+
+    /// All clone sessions, by id.
+    pub fn clone_sessions(&self) -> Vec<(u32, CloneSession)> {
+        self.pre.sessions.iter().map(|(k, v)| (*k, *v)).collect()
+    }
+
+    /// Creates a multicast group (P4Runtime's `MulticastGroupEntry`): its
+    /// copies go out in the order of `replicas`. Ids are 1 to
+    /// [`pre::MAX_GROUP_ID`]; replication ids fit in 16 bits.
+    pub fn create_multicast_group(&mut self, id: u32, replicas: Vec<Replica>) -> Result<(), Error> {
+        self.pre.set_group(id, replicas, &self.prog, true)
+    }
+
+    /// Replaces the replicas of an existing group.
+    pub fn modify_multicast_group(&mut self, id: u32, replicas: Vec<Replica>) -> Result<(), Error> {
+        self.pre.set_group(id, replicas, &self.prog, false)
+    }
+
+    pub fn delete_multicast_group(&mut self, id: u32) -> Result<(), Error> {
+        self.pre
+            .groups
+            .remove(&id)
+            .map(|_| ())
+            .ok_or(Error::NoSuchMulticastGroup(id))
+    }
+
+    pub fn multicast_group(&self, id: u32) -> Result<Vec<Replica>, Error> {
+        self.pre
+            .groups
+            .get(&id)
+            .cloned()
+            .ok_or(Error::NoSuchMulticastGroup(id))
+    }
+
+    /// All multicast groups, by id.
+    pub fn multicast_groups(&self) -> Vec<(u32, Vec<Replica>)> {
+        self.pre
+            .groups
+            .iter()
+            .map(|(k, v)| (*k, v.clone()))
+            .collect()
     }
 }
 

@@ -399,6 +399,16 @@ pub(crate) enum Prim {
         dst: Fid,
         src: Fid,
     },
+    /// `clone_ingress_pkt_to_egress` and `clone_egress_pkt_to_egress`
+    /// alike: both record the session and the field list (an index into
+    /// [`Program::field_lists`]); where the packet is when its pipeline
+    /// ends decides the kind of clone, as in `simple_switch`.
+    Clone {
+        session: Expr,
+        field_list: u16,
+    },
+    Resubmit(u16),
+    Recirculate(u16),
 }
 
 #[derive(Debug, Clone)]
@@ -708,6 +718,7 @@ pub(crate) struct StdMeta {
     pub instance_type: Option<Fid>,
     pub packet_length: Option<Fid>,
     pub mcast_grp: Option<Fid>,
+    pub egress_rid: Option<Fid>,
     pub checksum_error: Option<Fid>,
     pub parser_error: Option<Fid>,
     pub ingress_global_timestamp: Option<Fid>,
@@ -751,6 +762,9 @@ pub struct Program {
     pub(crate) errors: ErrorCodes,
     /// Names of the error codes, by value.
     pub(crate) error_names: Vec<(u32, String)>,
+    /// The fields of each field list that clone, resubmit or recirculate
+    /// preserve, in the order of `$.field_lists`.
+    pub(crate) field_lists: Vec<Vec<Fid>>,
     /// Whether the deparser copies the bytes of extracted headers (false
     /// only in tests, which compare with emitting every field).
     pub(crate) copy_extracted: bool,
@@ -810,6 +824,9 @@ struct Ctx<'a> {
     register_ix: HashMap<String, u32>,
     calc_ix: HashMap<String, u32>,
     error_ix: HashMap<String, u32>,
+    /// Per `$.field_lists` entry: its id and its fields, or why they
+    /// cannot be preserved.
+    field_lists: Vec<(u64, Result<Vec<Fid>, Error>)>,
 }
 
 enum Scope {
@@ -1445,6 +1462,23 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// A field list operand (its JSON id, a constant) as an index into
+    /// [`Program::field_lists`].
+    fn field_list(&self, path: &str, o: Option<&Operand>) -> Result<u16, Error> {
+        let id = self.const_u32(path, o)?;
+        let Some(i) = self
+            .field_lists
+            .iter()
+            .position(|(fid, _)| *fid == u64::from(id))
+        else {
+            return refused(path, format!("field list id {id} is not in $.field_lists"));
+        };
+        if let Err(e) = &self.field_lists[i].1 {
+            return Err(e.clone());
+        }
+        u16::try_from(i).or_else(|_| refused(path, "more than 65536 field lists"))
+    }
+
     fn prim(&self, path: &str, p: &j::Primitive, scope: &Scope) -> Result<Prim, Error> {
         let a = |i: usize| p.parameters.get(i);
         let path = &format!("{path} (`{}`)", p.op);
@@ -1607,6 +1641,12 @@ impl<'a> Ctx<'a> {
                 _ => String::new(),
             }),
             "assert" | "assume" => Prim::Assert(self.value(path, a(0), scope)?),
+            "clone_ingress_pkt_to_egress" | "clone_egress_pkt_to_egress" => Prim::Clone {
+                session: self.value(path, a(0), scope)?,
+                field_list: self.field_list(path, a(1))?,
+            },
+            "resubmit" => Prim::Resubmit(self.field_list(path, a(0))?),
+            "recirculate" => Prim::Recirculate(self.field_list(path, a(0))?),
             other => return refused(path, format!("primitive `{other}` is not supported")),
         })
     }
@@ -1956,7 +1996,9 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
         register_ix: HashMap::new(),
         calc_ix: HashMap::new(),
         error_ix: doc.errors.iter().cloned().collect(),
+        field_lists: vec![],
     };
+    ctx.field_lists = compile_field_lists(&ctx, doc);
 
     // Externs.
     let mut meters = vec![];
@@ -2552,13 +2594,20 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
         ctx.field("", &("standard_metadata".to_string(), f.to_string()))
             .ok()
     };
+    // simple_switch reads these two as `intrinsic_metadata.*` (p4c aliases
+    // them to `standard_metadata`).
+    let im = |f: &str| {
+        ctx.field("", &("intrinsic_metadata".to_string(), f.to_string()))
+            .ok()
+    };
     let std = StdMeta {
         ingress_port: sm("ingress_port"),
         egress_spec: sm("egress_spec"),
         egress_port: sm("egress_port"),
         instance_type: sm("instance_type"),
         packet_length: sm("packet_length"),
-        mcast_grp: sm("mcast_grp"),
+        mcast_grp: im("mcast_grp").or_else(|| sm("mcast_grp")),
+        egress_rid: im("egress_rid").or_else(|| sm("egress_rid")),
         checksum_error: sm("checksum_error"),
         parser_error: sm("parser_error"),
         ingress_global_timestamp: sm("ingress_global_timestamp"),
@@ -2609,7 +2658,56 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
         std,
         errors,
         error_names,
+        field_lists: ctx
+            .field_lists
+            .into_iter()
+            .map(|(_, f)| f.unwrap_or_default())
+            .collect(),
     })
+}
+
+/// Reads `$.field_lists`: per list, its id and the fields it names. A list
+/// that names anything but fields of at most 128 bits gets the reason it
+/// cannot be preserved, given only if a primitive uses it (the lists of
+/// digests may hold other things).
+fn compile_field_lists(ctx: &Ctx<'_>, doc: &Bmv2Json) -> Vec<(u64, Result<Vec<Fid>, Error>)> {
+    let list = |i: usize, v: &Value| -> Result<Vec<Fid>, Error> {
+        let path = format!("$.field_lists[{i}]");
+        let elements = v.get("elements").and_then(Value::as_array);
+        let mut fields = vec![];
+        for (k, e) in elements.into_iter().flatten().enumerate() {
+            let p = format!("{path}.elements[{k}]");
+            let r = match (e.get("type").and_then(Value::as_str), e.get("value")) {
+                (Some("field"), Some(Value::Array(r))) => match r.as_slice() {
+                    [Value::String(h), Value::String(f)] => (h.clone(), f.clone()),
+                    _ => return refused(p, "expected a field reference [header, field]"),
+                },
+                (t, _) => {
+                    return refused(
+                        p,
+                        format!(
+                            "expected a field, found an element of type `{}`",
+                            t.unwrap_or("none")
+                        ),
+                    )
+                }
+            };
+            let f = ctx.field(&p, &r)?;
+            if ctx.fields[f as usize].width > 128 {
+                return refused(p, "fields over 128 bits cannot be preserved");
+            }
+            fields.push(f);
+        }
+        Ok(fields)
+    };
+    doc.field_lists
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let id = get_u64(v, "id").unwrap_or(u64::MAX);
+            (id, list(i, v))
+        })
+        .collect()
 }
 
 /// Resolves a next-node name (with the JSON path for errors).
