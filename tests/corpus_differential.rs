@@ -5,11 +5,14 @@
 //! The frames out of every watched port must be the same, packet for
 //! packet (the parser, the controls and the deparser agree byte for byte).
 //!
+//! Multicast and mirroring commands are the same in STF and in the CLI and
+//! are passed on as they are.
+//!
 //! BMv2 reads its inputs from FIFOs (as p4c's STF runner does): the pcap
 //! header goes in when simple_switch opens the port, the packets only after
 //! simple_switch_CLI has written the entries. Programs whose STF needs
-//! state the CLI translation does not carry (multicast groups, mirroring,
-//! meters, registers, counter writes) or keys the CLI cannot express
+//! state the CLI translation does not carry (meters, registers, counter
+//! writes) or keys the CLI cannot express
 //! (optional) are left out and named in the output. When all packets
 //! enter on one port, each output port's frames are compared in order;
 //! otherwise (simple_switch reads ports in parallel) as sorted lists.
@@ -169,11 +172,21 @@ fn prepare(dir: &Path) -> Result<Case, String> {
     let stf = std::fs::read_to_string(file("stf")).map_err(|e| e.to_string())?;
     let lines = fairshare_stf::parse(&stf).map_err(|e| e.to_string())?;
     let mut control = vec![];
+    let mut replication = String::new();
     let mut packets = vec![];
     let mut ports = BTreeSet::new();
     for l in &lines {
         match &l.command {
             Stf::Add { .. } | Stf::SetDefault { .. } => control.push(l.clone()),
+            // The same commands in simple_switch_CLI's syntax.
+            Stf::McMgrpCreate { .. }
+            | Stf::McNodeCreate { .. }
+            | Stf::McNodeAssociate { .. }
+            | Stf::MirroringAdd { .. }
+            | Stf::MirroringAddMc { .. } => {
+                control.push(l.clone());
+                replication.push_str(&format!("{}\n", l.text.trim()));
+            }
             Stf::Packet { port, data } => {
                 ports.insert(*port);
                 packets.push((*port, data.clone()));
@@ -207,7 +220,7 @@ fn prepare(dir: &Path) -> Result<Case, String> {
         }
     };
     let fresh = Switch::load(&json).map_err(|e| e.to_string())?;
-    let cli = cli_commands(&switch(HeaderStart::Zero)?, &fresh)?;
+    let cli = cli_commands(&switch(HeaderStart::Zero)?, &fresh)? + &replication;
 
     let mut rng = Rng(name.bytes().fold(0x9e37_79b9_7f4a_7c15, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
