@@ -43,6 +43,7 @@
 //! `fairshare switch --grpc`.
 
 mod pipeline;
+pub mod rules;
 mod service;
 
 use std::future::Future;
@@ -85,6 +86,9 @@ pub enum Error {
     },
     #[error("starting the async runtime: {0}")]
     Runtime(std::io::Error),
+    /// A rule of a rules file that does not fit the P4Info.
+    #[error("rules: {what}: {detail}")]
+    Rules { what: String, detail: String },
 }
 
 /// A switch with a P4Runtime server; cheap to clone, all clones share the
