@@ -580,6 +580,19 @@ impl Client {
         }
     }
 
+    /// A handle for writes from other tasks, concurrently with this
+    /// client's (HTTP/2 carries them side by side on the one connection).
+    /// It carries the election id of the moment it was made. Concurrent
+    /// writes are not ordered with respect to each other.
+    pub fn writer(&self) -> Writer {
+        Writer {
+            rpc: self.rpc.clone(),
+            device_id: self.config.device_id,
+            role: self.config.role.clone(),
+            election_id: self.config.election_id,
+        }
+    }
+
     /// A Write of one update.
     ///
     /// # Errors
@@ -629,6 +642,36 @@ impl Client {
     /// The generated gRPC client, for calls this type does not wrap.
     pub fn raw(&mut self) -> &mut P4RuntimeClient<Channel> {
         &mut self.rpc
+    }
+}
+
+/// Writes from any task; cheap to clone. See [`Client::writer`].
+#[derive(Clone)]
+pub struct Writer {
+    rpc: P4RuntimeClient<Channel>,
+    device_id: u64,
+    role: String,
+    election_id: u128,
+}
+
+impl Writer {
+    /// One Write of `updates`, as [`Client::write`].
+    ///
+    /// # Errors
+    /// As [`Client::write`].
+    pub async fn write(&self, updates: Vec<p4::Update>) -> Result<(), Error> {
+        let request = p4::WriteRequest {
+            device_id: self.device_id,
+            role: self.role.clone(),
+            election_id: Some(self.election_id.into()),
+            updates,
+            atomicity: p4::write_request::Atomicity::ContinueOnError as i32,
+            ..Default::default()
+        };
+        match self.rpc.clone().write(request).await {
+            Ok(_) => Ok(()),
+            Err(s) => Err(write_error(s)),
+        }
     }
 }
 

@@ -135,7 +135,13 @@ impl P4rtSwitch {
                 Ok(s)
             })
         });
+        // Windows large enough that a 1,000-update Write (about 100 kB)
+        // arrives without waiting for a WINDOW_UPDATE round trip, and
+        // frames large enough to carry it in a few pieces.
         tonic::transport::Server::builder()
+            .initial_stream_window_size(Some(8 << 20))
+            .initial_connection_window_size(Some(16 << 20))
+            .max_frame_size(Some(1 << 20))
             .serve_with_incoming_shutdown(
                 P4RuntimeServer::new(service::Service(self.shared.clone())),
                 incoming,

@@ -14,7 +14,6 @@
 //! servers (p4runtime-shell 0.0.5 still pads action parameters and packet
 //! metadata); output is always canonical.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use fairshare_p4rt::bytestring::{BitString, Form};
@@ -169,8 +168,8 @@ impl Pipeline {
         use cfg::match_field::MatchType as Mt;
         use p4::field_match::FieldMatchType as F;
         let tname = name(table.preamble.as_ref());
-        let mut given: HashMap<u32, &p4::FieldMatch> = HashMap::new();
-        for m in &entry.r#match {
+        // Tables have a handful of fields: linear scans beat a map here.
+        for (i, m) in entry.r#match.iter().enumerate() {
             if !table.match_fields.iter().any(|f| f.id == m.field_id) {
                 return fail(
                     Code::InvalidArgument,
@@ -180,7 +179,7 @@ impl Pipeline {
                     ),
                 );
             }
-            if given.insert(m.field_id, m).is_some() {
+            if entry.r#match[..i].iter().any(|x| x.field_id == m.field_id) {
                 return fail(
                     Code::InvalidArgument,
                     format!("table `{tname}`: match field {} is given twice", m.field_id),
@@ -209,7 +208,11 @@ impl Pipeline {
                     ),
                 )
             };
-            let m = given.get(&f.id).and_then(|m| m.field_match_type.as_ref());
+            let m = entry
+                .r#match
+                .iter()
+                .find(|m| m.field_id == f.id)
+                .and_then(|m| m.field_match_type.as_ref());
             let key = match (kind, m) {
                 (Mt::Exact, Some(F::Exact(e))) => KeyMatch::Exact(value(&e.value)?),
                 (Mt::Exact, None) => {
