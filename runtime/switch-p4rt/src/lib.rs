@@ -32,15 +32,29 @@
 //!   microseconds.
 //!
 //! Entities: table entries (INSERT/MODIFY/DELETE, default entries, direct
-//! meter configs), meter, direct meter and counter cells (MODIFY) are
-//! written; those and direct counters are read, with wildcards (table id
-//! or meter/counter id 0, no match, no index).
+//! meter configs), meter, direct meter, counter and register cells
+//! (MODIFY; a meter, counter or register entry without an index writes
+//! every cell of the array; a direct meter entry without a config returns
+//! the meter to unconfigured) are written; those and direct counters are
+//! read, with wildcards (table, meter, counter or register id 0, no match,
+//! no index).
 //!
-//! Not implemented yet (answered UNIMPLEMENTED): action profiles, registers,
-//! clone sessions and multicast groups, direct counter writes, writes of
-//! every cell at once, ROLLBACK_ON_ERROR and DATAPLANE_ATOMIC,
-//! RECONCILE_AND_COMMIT, values over 128 bits, data-plane ports in
-//! `fairshare switch --grpc`.
+//! RECONCILE_AND_COMMIT loads the new program and carries over what still
+//! fits it: entries of tables whose match fields are unchanged (when their
+//! action is still the table's with the same parameters), default actions
+//! on the same terms, and meter, counter and register cells of arrays with
+//! the same name and size. The rest starts afresh.
+//!
+//! [`rules`] turns a compiled switch's `rules.json` into the P4Runtime
+//! updates that install it, by name through the P4Info.
+//!
+//! Not implemented yet (answered UNIMPLEMENTED): action profiles, clone
+//! sessions and multicast groups (they wait for the switch core's
+//! replication engine), direct counter writes and resetting the direct
+//! meter of a table that also has a direct counter (both need switch core
+//! calls that do not exist yet), ROLLBACK_ON_ERROR and DATAPLANE_ATOMIC,
+//! registers of other types than `bit<W>`, values over 128 bits,
+//! data-plane ports in `fairshare switch --grpc`.
 
 mod pipeline;
 pub mod rules;
