@@ -87,10 +87,12 @@ fn flow(index: &P4InfoIndex, n: u32, kind: p4::update::Type) -> Result<p4::Updat
 }
 
 /// The server runs on a thread of its own with a single-threaded async
-/// runtime, as it would in its own process, and the client on the bench's
-/// thread with another: each RPC then costs one wake-up per side instead
-/// of hops between worker threads. `FAIRSHARE_BENCH_RT=multi` runs both on
-/// one two-thread runtime instead, for comparison.
+/// runtime, as `P4rtSwitch::run_blocking` (`fairshare switch --grpc`) runs
+/// it, and the client on the bench's thread with another, as a controller
+/// in its own process would. For comparison, `FAIRSHARE_BENCH_RT` selects
+/// other arrangements: `server-multi` (the server on a two-thread runtime),
+/// `multi` (server and client on one two-thread runtime, the earlier
+/// arrangement of this bench) and `one` (both on one thread).
 fn main() -> Result<()> {
     let flavour = std::env::var("FAIRSHARE_BENCH_RT").unwrap_or_default();
     let multi = flavour == "multi";

@@ -1153,12 +1153,14 @@ impl Pipeline {
         }
         let bytes = match entry.data.as_ref().and_then(|d| d.data.as_ref()) {
             Some(p4::p4_data::Data::Bitstring(b)) => b,
-            Some(_) => return fail(
-                Code::InvalidArgument,
-                format!(
+            Some(_) => {
+                return fail(
+                    Code::InvalidArgument,
+                    format!(
                     "register `{rname}`: expected a bitstring value, found another kind of P4Data"
                 ),
-            ),
+                )
+            }
             None => {
                 return fail(
                     Code::InvalidArgument,
@@ -1319,6 +1321,17 @@ fn bytes(v: u128) -> Vec<u8> {
 /// A received `bit<width>` value: at most `ceil(width/8)` bytes, and within
 /// the width.
 fn value(bytes: &[u8], width: u32, what: &str) -> Result<u128, Fail> {
+    // The common case without building a BitString: a well-formed value of
+    // at most 128 bits (the same rule as `BitString::from_wire` with padded
+    // input allowed); anything else takes the checked path below for its
+    // error message.
+    if (1..=128).contains(&width) && !bytes.is_empty() && bytes.len() <= width.div_ceil(8) as usize
+    {
+        let v = bytes.iter().fold(0u128, |v, b| (v << 8) | u128::from(*b));
+        if width == 128 || v >> width == 0 {
+            return Ok(v);
+        }
+    }
     let s = BitString::from_wire(bytes, width, Form::Padded)
         .map_err(|e| (Code::InvalidArgument, format!("`{what}`: {e}")))?;
     s.to_u128().ok_or_else(|| {

@@ -162,3 +162,31 @@ async fn backups_and_refusals_are_typed_errors() -> Result<()> {
     drop(backup);
     server.stop().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_blocking_serves_on_a_runtime_of_its_own() -> Result<()> {
+    // As `fairshare switch --grpc` runs it: on a thread of its own.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?.to_string();
+    let switch = P4rtSwitch::new(Config::default(), None);
+    let sw = switch.clone();
+    let server =
+        std::thread::spawn(move || sw.run_blocking(listener, Some(Duration::from_secs(3))));
+    let (json, p4info, rules) = client_scenario::single_example()?;
+    let index = P4InfoIndex::new(p4info.clone())?;
+    let mut client = Client::connect(&addr, ClientConfig::default()).await?;
+    client.set_pipeline(json, p4info).await?;
+    client
+        .write(fairshare_switch_p4rt::rules::updates(&index, &rules)?)
+        .await?;
+    let read = client
+        .read(vec![entity::all_entries(&index, None)?])
+        .await?;
+    ensure!(read.len() == rules.table_entries.len());
+    ensure!(switch.has_pipeline());
+    drop(client);
+    server
+        .join()
+        .map_err(|_| anyhow::anyhow!("the server thread panicked"))??;
+    Ok(())
+}
