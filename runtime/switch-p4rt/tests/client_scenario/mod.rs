@@ -99,8 +99,17 @@ async fn standing_becomes(client: &Client, want: fn(&Mastership) -> bool) -> Res
     Ok(m)
 }
 
+/// What the device under test has.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Pre {
+    /// A packet replication engine (clone sessions, multicast groups).
+    Yes,
+    /// None yet: its entries are refused as UNIMPLEMENTED.
+    Unimplemented,
+}
+
 /// The whole scenario against the device at `addr`.
-pub async fn run(addr: &str, device_id: u64, cpu_port: u32) -> Result<()> {
+pub async fn run(addr: &str, device_id: u64, cpu_port: u32, pre: Pre) -> Result<()> {
     let (json, p4info, rules) = single_example()?;
     let index = P4InfoIndex::new(p4info.clone())?;
 
@@ -191,6 +200,102 @@ pub async fn run(addr: &str, device_id: u64, cpu_port: u32) -> Result<()> {
         read_config.map(|c| (c.cir, c.cburst, c.pir, c.pburst)) == Some((500, 50, 800, 80)),
         "rsvp_meter: read {read_config:?}"
     );
+
+    // Every cell of the drop counters, by wildcard index.
+    let drops = index
+        .counter_by_name("Ingress.drops")
+        .context("drops")?
+        .size;
+    let cells = c1
+        .read(vec![entity::counter_entry(
+            &index,
+            "Ingress.drops",
+            None,
+            None,
+        )?
+        .into()])
+        .await?;
+    ensure!(
+        cells.len() as i64 == drops,
+        "expected {drops} counter cells, found {}",
+        cells.len()
+    );
+
+    // A reserved flow with a direct meter config, read back, then reset to
+    // unconfigured.
+    let flow = entity::table_entry(
+        &index,
+        "Ingress.flows",
+        &[
+            ("hdr.ipv4.src_addr", Match::Exact(0xc000_0201)),
+            ("hdr.ipv4.dst_addr", Match::Exact(0x0a00_0001)),
+            ("hdr.ipv4.protocol", Match::Exact(6)),
+            ("meta.l4_src", Match::Exact(40_000)),
+            ("meta.l4_dst", Match::Exact(80)),
+        ],
+        "Ingress.reserved_flow",
+        &[("route", 0)],
+        0,
+    )?;
+    let flow_meter = entity::meter_config(125_000, 15_000, 250_000, 30_000);
+    c1.write_one(entity::insert(p4::TableEntry {
+        meter_config: Some(flow_meter),
+        ..flow.clone()
+    }))
+    .await?;
+    let direct = c1
+        .read(vec![entity::direct_meter_entry(&flow, None).into()])
+        .await?;
+    match direct.as_slice() {
+        [p4::Entity {
+            entity: Some(p4::entity::Entity::DirectMeterEntry(d)),
+        }] => ensure!(
+            d.config.map(|c| (c.cir, c.cburst, c.pir, c.pburst))
+                == Some((125_000, 15_000, 250_000, 30_000)),
+            "direct meter read back as {:?}",
+            d.config
+        ),
+        other => bail!("expected one direct meter entry, found {other:?}"),
+    }
+    c1.write_one(entity::delete(flow)).await?;
+
+    // The packet replication engine: a clone session and a multicast
+    // group, written and read back.
+    let session = entity::clone_session(5, &[(1, 1)]);
+    let group = entity::multicast_group(7, &[(1, 1), (2, 1)]);
+    let written = c1
+        .write(vec![
+            entity::insert(session.clone()),
+            entity::insert(group.clone()),
+        ])
+        .await;
+    match pre {
+        Pre::Yes => {
+            written?;
+            let read = |e: p4::PacketReplicationEngineEntry| p4::Entity::from(e);
+            let got = c1.read(vec![read(entity::clone_session(5, &[]))]).await?;
+            ensure!(
+                got == [session.clone().into()],
+                "clone session read back as {got:?}"
+            );
+            let got = c1.read(vec![read(entity::multicast_group(7, &[]))]).await?;
+            ensure!(
+                got == [group.clone().into()],
+                "multicast group read back as {got:?}"
+            );
+            c1.write(vec![entity::delete(session), entity::delete(group)])
+                .await?;
+        }
+        Pre::Unimplemented => match written {
+            Err(Error::UpdatesFailed { errors, .. }) => ensure!(
+                errors
+                    .iter()
+                    .all(|e| e.canonical_code == tonic::Code::Unimplemented as i32),
+                "{errors:?}"
+            ),
+            other => bail!("expected UNIMPLEMENTED for replication entries, found {other:?}"),
+        },
+    }
 
     // A batch with a duplicate and a new entry: per-update errors.
     let duplicate = updates[0].clone();
