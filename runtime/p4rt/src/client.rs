@@ -607,22 +607,32 @@ impl Client {
     /// # Errors
     /// [`Error::Rpc`] for a failed call or a stream that breaks off.
     pub async fn read(&mut self, entities: Vec<p4::Entity>) -> Result<Vec<p4::Entity>, Error> {
+        let mut stream = self.read_stream(entities).await?;
+        let mut out = Vec::new();
+        while let Some(batch) = stream.next().await? {
+            out.extend(batch);
+        }
+        Ok(out)
+    }
+
+    /// Reads `entities` and hands the responses over as the device streams
+    /// them, for reads too large to hold at once.
+    ///
+    /// # Errors
+    /// [`Error::Rpc`] for a failed call.
+    pub async fn read_stream(&mut self, entities: Vec<p4::Entity>) -> Result<ReadStream, Error> {
         let request = p4::ReadRequest {
             device_id: self.config.device_id,
             role: self.config.role.clone(),
             entities,
         };
-        let mut stream = self
+        let inner = self
             .rpc
             .read(request)
             .await
             .map_err(|s| rpc_error("Read", s))?
             .into_inner();
-        let mut out = Vec::new();
-        while let Some(response) = stream.message().await.map_err(|s| rpc_error("Read", s))? {
-            out.extend(response.entities);
-        }
-        Ok(out)
+        Ok(ReadStream(inner))
     }
 
     /// Capabilities: the P4Runtime version the device implements.
@@ -642,6 +652,24 @@ impl Client {
     /// The generated gRPC client, for calls this type does not wrap.
     pub fn raw(&mut self) -> &mut P4RuntimeClient<Channel> {
         &mut self.rpc
+    }
+}
+
+/// The responses of one Read, as they arrive.
+pub struct ReadStream(tonic::Streaming<p4::ReadResponse>);
+
+impl ReadStream {
+    /// The entities of the next response; `None` at the end.
+    ///
+    /// # Errors
+    /// [`Error::Rpc`] when the stream breaks off.
+    pub async fn next(&mut self) -> Result<Option<Vec<p4::Entity>>, Error> {
+        Ok(self
+            .0
+            .message()
+            .await
+            .map_err(|s| rpc_error("Read", s))?
+            .map(|r| r.entities))
     }
 }
 

@@ -196,3 +196,48 @@ async fn run_blocking_serves_on_a_runtime_of_its_own() -> Result<()> {
         .map_err(|_| anyhow::anyhow!("the server thread panicked"))??;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_reads_arrive_in_several_responses() -> Result<()> {
+    use fairshare_p4rt::entity::Match;
+    let server = serve(tokio::net::TcpListener::bind("127.0.0.1:0").await?).await?;
+    let (json, p4info, _) = client_scenario::single_example()?;
+    let index = P4InfoIndex::new(p4info.clone())?;
+    let mut client = Client::connect(&server.addr.to_string(), ClientConfig::default()).await?;
+    client.set_pipeline(json, p4info).await?;
+    let flows = (0..2500u32)
+        .map(|n| {
+            entity::table_entry(
+                &index,
+                "Ingress.flows",
+                &[
+                    (
+                        "hdr.ipv4.src_addr",
+                        Match::Exact(0xc000_0000 + u128::from(n)),
+                    ),
+                    ("hdr.ipv4.dst_addr", Match::Exact(0x0a00_0001)),
+                    ("hdr.ipv4.protocol", Match::Exact(6)),
+                    ("meta.l4_src", Match::Exact(40_000)),
+                    ("meta.l4_dst", Match::Exact(80)),
+                ],
+                "Ingress.reserved_flow",
+                &[("route", 0)],
+                0,
+            )
+            .map(entity::insert)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    client.write(flows).await?;
+    let mut stream = client
+        .read_stream(vec![entity::all_entries(&index, Some("Ingress.flows"))?])
+        .await?;
+    let mut sizes = Vec::new();
+    while let Some(batch) = stream.next().await? {
+        sizes.push(batch.len());
+    }
+    // The server answers with at most 1,000 entities per response.
+    ensure!(sizes == [1000, 1000, 500], "{sizes:?}");
+    drop(stream);
+    drop(client);
+    server.stop().await
+}
