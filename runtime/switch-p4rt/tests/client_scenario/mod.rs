@@ -155,6 +155,28 @@ pub async fn run(addr: &str, device_id: u64, cpu_port: u32, pre: Pre) -> Result<
     )?;
     ensure!(lpm.len() == 3, "expected 3 routes, found {}", lpm.len());
 
+    // The default entry of a table: modified, then read back.
+    let default = entity::default_entry(
+        &index,
+        "Ingress.client_edge",
+        "Ingress.set_edge",
+        &[("edge", 4)],
+    )?;
+    c1.write_one(entity::modify(default.clone())).await?;
+    let got = table_entries(
+        c1.read(vec![p4::TableEntry {
+            table_id: default.table_id,
+            is_default_action: true,
+            ..Default::default()
+        }
+        .into()])
+            .await?,
+    )?;
+    ensure!(
+        got == [canonical(default)],
+        "default entry read back as {got:?}"
+    );
+
     // Meter cells: the rules' configs read back, then a new one set alone.
     for m in &rules.meter_configs {
         let cell = entity::meter_entry(&index, &m.meter, Some(i64::from(m.index)), None)?;
