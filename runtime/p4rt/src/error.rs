@@ -73,4 +73,72 @@ pub enum Error {
     /// Bytes that do not decode as the message they should hold.
     #[error("expected an encoded {message}, found bytes that do not decode: {detail}")]
     Decode { message: String, detail: String },
+
+    /// A name that the P4Info does not have.
+    #[error("P4Info: expected a {kind} named \"{name}\", found none")]
+    UnknownName { kind: EntityKind, name: String },
+
+    /// A member (match field, parameter, packet metadata) that the entity
+    /// does not have, or one given twice or left out.
+    #[error("{parent}: expected {expected}, found {found}")]
+    BadMember {
+        parent: String,
+        expected: String,
+        found: String,
+    },
+
+    /// A match that does not fit the match kind of its field.
+    #[error("match field `{field}` is {kind}: expected a {kind} match, found {found}")]
+    WrongMatchKind {
+        field: String,
+        kind: String,
+        found: String,
+    },
+
+    /// An operation that needs a P4Info before one was pushed or set.
+    #[error("expected a P4Info (push a pipeline or set one), found none")]
+    NoP4Info,
+
+    /// The device could not be reached.
+    #[error("connecting to {addr}: gave up after {attempts} attempts; the last error was: {last}")]
+    Connect {
+        addr: String,
+        attempts: u32,
+        last: String,
+    },
+
+    /// The device did not answer an arbitration request in time, or ended
+    /// the stream.
+    #[error("arbitration: expected an answer from the device, found {0}")]
+    Arbitration(String),
+
+    /// A Write or SetForwardingPipelineConfig refused because this client
+    /// is not the primary controller of its role.
+    #[error("expected to be the primary controller, found the device refusing: {0}")]
+    NotPrimary(String),
+
+    /// A Write in which some updates failed: one `p4.v1.Error` per update
+    /// of the request, in request order (OK for those that succeeded).
+    #[error("{} of {} updates failed: {}", failed_updates(.errors), .errors.len(), .message)]
+    UpdatesFailed {
+        message: String,
+        errors: Vec<crate::proto::p4::v1::Error>,
+    },
+
+    /// Any other gRPC failure.
+    #[error("{rpc}: the device answered {code:?}: {message}")]
+    Rpc {
+        rpc: &'static str,
+        code: tonic::Code,
+        message: String,
+    },
+
+    /// The StreamChannel has ended; packet IO and arbitration need a new
+    /// connection.
+    #[error("expected an open stream channel, found it closed")]
+    StreamClosed,
+}
+
+fn failed_updates(errors: &[crate::proto::p4::v1::Error]) -> usize {
+    errors.iter().filter(|e| e.canonical_code != 0).count()
 }

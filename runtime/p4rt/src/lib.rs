@@ -19,9 +19,15 @@
 //!   P4Info.
 //! - [`status`]: per-update Write errors in and out of a gRPC status.
 //! - [`text`]: protobuf text format, for `.p4info.txtpb` files.
+//! - [`client`]: an async client for one device (connect with backoff,
+//!   arbitration, pipeline push, writes, reads, packet IO), as the
+//!   controller uses it.
+//! - [`entity`]: table entries, meter, counter and register cells and
+//!   replication entries built by name through a [`P4InfoIndex`].
 //!
 //! Boundary: this crate knows the protocol, not any switch or controller
-//! behaviour.
+//! behaviour (the client does what the controller asks, in the order it
+//! asks, and decides nothing).
 //!
 //! ```
 //! use fairshare_p4rt::bytestring::{BitString, Form};
@@ -33,6 +39,8 @@
 //! ```
 
 pub mod bytestring;
+pub mod client;
+pub mod entity;
 mod error;
 mod manual;
 pub mod p4info;

@@ -4,21 +4,25 @@
 //! into `Ingress.flows` (five exact keys, 4,096 entries) and are deleted
 //! again, so every round starts from an empty table.
 //!
+//! The requests go through `fairshare_p4rt::client`, the controller's
+//! client.
+//!
 //! Run with `cargo bench -p fairshare-switch-p4rt --bench grpc_writes`.
 
 use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{anyhow, Context, Result};
+use fairshare_p4rt::client::{Client, ClientConfig};
+use fairshare_p4rt::proto::p4::config::v1::P4Info;
 use fairshare_p4rt::proto::p4::v1 as p4;
-use fairshare_p4rt::proto::p4::v1::p4_runtime_client::P4RuntimeClient;
 use fairshare_p4rt::{EntityKind, P4InfoIndex};
 use fairshare_switch_p4rt::{Config, P4rtSwitch};
-use tokio_stream::StreamExt;
 
 const SINGLE: u32 = 4_000;
 const BATCH: u32 = 1_000;
 const BATCH_ROUNDS: u32 = 20;
+const IN_FLIGHT: usize = 16;
 
 fn pipeline() -> Result<(String, String)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -82,56 +86,97 @@ fn flow(index: &P4InfoIndex, n: u32, kind: p4::update::Type) -> Result<p4::Updat
     })
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() -> Result<()> {
+/// The server runs on a thread of its own with a single-threaded async
+/// runtime, as `P4rtSwitch::run_blocking` (`fairshare switch --grpc`) runs
+/// it, and the client on the bench's thread with another, as a controller
+/// in its own process would. For comparison, `FAIRSHARE_BENCH_RT` selects
+/// other arrangements: `server-multi` (the server on a two-thread runtime),
+/// `multi` (server and client on one two-thread runtime, the earlier
+/// arrangement of this bench) and `one` (both on one thread).
+fn main() -> Result<()> {
+    let flavour = std::env::var("FAIRSHARE_BENCH_RT").unwrap_or_default();
+    let multi = flavour == "multi";
     let (json, p4info) = pipeline()?;
     let p4info = fairshare_p4rt::text::parse_p4info(&p4info)?;
-    let index = P4InfoIndex::new(p4info.clone())?;
     let switch = P4rtSwitch::new(Config::default(), None);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?;
+    if multi || flavour == "one" {
+        let rt = if multi {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?
+        } else {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+        };
+        return rt.block_on(async {
+            listener.set_nonblocking(true)?;
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let server = tokio::spawn(async move {
+                switch
+                    .run(listener, async {
+                        let _ = stopped.await;
+                    })
+                    .await
+            });
+            measure(addr, json, p4info).await?;
+            let _ = stop.send(());
+            server.await??;
+            Ok(())
+        });
+    }
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        switch
-            .run(listener, async {
-                let _ = stopped.await;
-            })
-            .await
-    });
-    let mut client = P4RuntimeClient::connect(format!("http://{addr}")).await?;
-
-    // Become primary, push the pipeline.
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    tx.send(p4::StreamMessageRequest {
-        update: Some(p4::stream_message_request::Update::Arbitration(
-            p4::MasterArbitrationUpdate {
-                election_id: Some(1u128.into()),
-                ..Default::default()
-            },
-        )),
-    })?;
-    let mut stream = client
-        .stream_channel(tokio_stream::wrappers::UnboundedReceiverStream::new(rx))
-        .await?
-        .into_inner();
-    stream.next().await.context("no arbitration answer")??;
-    client
-        .set_forwarding_pipeline_config(p4::SetForwardingPipelineConfigRequest {
-            election_id: Some(1u128.into()),
-            action: p4::set_forwarding_pipeline_config_request::Action::VerifyAndCommit as i32,
-            config: Some(p4::ForwardingPipelineConfig {
-                p4info: Some(p4info),
-                p4_device_config: json.into_bytes(),
-                cookie: None,
-            }),
-            ..Default::default()
+    let server_multi = flavour == "server-multi";
+    let server = std::thread::spawn(move || -> Result<()> {
+        let rt = if server_multi {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?
+        } else {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+        };
+        rt.block_on(async {
+            listener.set_nonblocking(true)?;
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            switch
+                .run(listener, async {
+                    let _ = stopped.await;
+                })
+                .await?;
+            Ok(())
         })
-        .await?;
-    let request = |updates| p4::WriteRequest {
-        election_id: Some(1u128.into()),
-        updates,
-        ..Default::default()
-    };
+    });
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(measure(addr, json, p4info))?;
+    drop(rt);
+    let _ = stop.send(());
+    server
+        .join()
+        .map_err(|_| anyhow!("the server thread panicked"))??;
+    Ok(())
+}
+
+async fn measure(addr: std::net::SocketAddr, json: String, p4info: P4Info) -> Result<()> {
+    let index = P4InfoIndex::new(p4info.clone())?;
+    // Become primary, push the pipeline.
+    let mut client = Client::connect(
+        &addr.to_string(),
+        ClientConfig {
+            election_id: 1,
+            ..ClientConfig::default()
+        },
+    )
+    .await?;
+    client.set_pipeline(json.into_bytes(), p4info).await?;
     use p4::update::Type::{Delete, Insert};
 
     // Single-update requests: inserts, then deletes.
@@ -141,32 +186,67 @@ async fn main() -> Result<()> {
     let deletes = (0..SINGLE)
         .map(|n| flow(&index, n, Delete))
         .collect::<Result<Vec<_>>>()?;
-    let requests: Vec<p4::WriteRequest> = inserts
-        .into_iter()
-        .chain(deletes)
-        .map(|u| request(vec![u]))
-        .collect();
     let start = Instant::now();
-    for r in requests {
-        client.write(r).await?;
+    for u in inserts {
+        client.write_one(u).await?;
+    }
+    let single_inserts = start.elapsed();
+    for u in deletes {
+        client.write_one(u).await?;
     }
     let single = start.elapsed();
+    println!(
+        "(single-update inserts {:.0}/s, deletes {:.0}/s)",
+        f64::from(SINGLE) / single_inserts.as_secs_f64(),
+        f64::from(SINGLE) / (single - single_inserts).as_secs_f64()
+    );
     let single_rate = f64::from(2 * SINGLE) / single.as_secs_f64();
 
+    // The same single-update requests with IN_FLIGHT of them outstanding
+    // at a time, as a controller with independent updates can send them
+    // (HTTP/2 carries them side by side on the one connection).
+    let inserts = (0..SINGLE)
+        .map(|n| flow(&index, n, Insert))
+        .collect::<Result<Vec<_>>>()?;
+    let deletes = (0..SINGLE)
+        .map(|n| flow(&index, n, Delete))
+        .collect::<Result<Vec<_>>>()?;
+    let start = Instant::now();
+    for phase in [inserts, deletes] {
+        let mut tasks = tokio::task::JoinSet::new();
+        let per_task = phase.len().div_ceil(IN_FLIGHT);
+        let mut rest = phase.into_iter();
+        for _ in 0..IN_FLIGHT {
+            let chunk: Vec<p4::Update> = rest.by_ref().take(per_task).collect();
+            let writer = client.writer();
+            tasks.spawn(async move {
+                for u in chunk {
+                    writer.write(vec![u]).await?;
+                }
+                Ok::<(), fairshare_p4rt::Error>(())
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done??;
+        }
+    }
+    let pipelined = start.elapsed();
+    let pipelined_rate = f64::from(2 * SINGLE) / pipelined.as_secs_f64();
+
     // 1,000-update batches: a batch of inserts, then one of deletes. The
-    // requests are built before the clock starts.
+    // updates are built before the clock starts.
     let inserts = (0..BATCH)
         .map(|n| flow(&index, n, Insert))
         .collect::<Result<Vec<_>>>()?;
     let deletes = (0..BATCH)
         .map(|n| flow(&index, n, Delete))
         .collect::<Result<Vec<_>>>()?;
-    let requests: Vec<p4::WriteRequest> = (0..BATCH_ROUNDS)
-        .flat_map(|_| [request(inserts.clone()), request(deletes.clone())])
+    let batches: Vec<Vec<p4::Update>> = (0..BATCH_ROUNDS)
+        .flat_map(|_| [inserts.clone(), deletes.clone()])
         .collect();
     let start = Instant::now();
-    for r in requests {
-        client.write(r).await?;
+    for b in batches {
+        client.write(b).await?;
     }
     let batched = start.elapsed();
     let batched_rate = f64::from(2 * BATCH * BATCH_ROUNDS) / batched.as_secs_f64();
@@ -174,7 +254,7 @@ async fn main() -> Result<()> {
     // The floor: Capabilities, which touches no switch state.
     let start = Instant::now();
     for _ in 0..SINGLE {
-        client.capabilities(p4::CapabilitiesRequest {}).await?;
+        client.capabilities().await?;
     }
     let floor = start.elapsed();
     println!(
@@ -190,15 +270,16 @@ async fn main() -> Result<()> {
         single_rate
     );
     println!(
+        "single-update writes, {IN_FLIGHT} in flight: {} in {:.3} s = {:.0} writes/s",
+        2 * SINGLE,
+        pipelined.as_secs_f64(),
+        pipelined_rate
+    );
+    println!(
         "1,000-update batches: {} entries in {:.3} s = {:.0} entries/s",
         2 * BATCH * BATCH_ROUNDS,
         batched.as_secs_f64(),
         batched_rate
     );
-    drop(stream);
-    drop(tx);
-    drop(client);
-    let _ = stop.send(());
-    server.await??;
     Ok(())
 }

@@ -14,7 +14,6 @@
 //! servers (p4runtime-shell 0.0.5 still pads action parameters and packet
 //! metadata); output is always canonical.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use fairshare_p4rt::bytestring::{BitString, Form};
@@ -152,6 +151,114 @@ impl Pipeline {
         })
     }
 
+    /// Carries the state of `old` over into this newly loaded pipeline
+    /// (RECONCILE_AND_COMMIT), as far as its shape allows:
+    /// * the entries of a table whose match fields (names, widths and
+    ///   kinds, in order) are unchanged, each if its action is still one
+    ///   of the table's with the same parameters (names and widths), with
+    ///   its direct meter config when the table still has a direct meter;
+    ///   and the table's default action on the same terms;
+    /// * the cells of meter, counter and register arrays with the same
+    ///   name and size (and unit or width).
+    ///
+    /// Everything else starts afresh, as with VERIFY_AND_COMMIT. Returns
+    /// the number of table entries kept and dropped.
+    #[must_use = "the counts say what was kept"]
+    pub fn reconcile(&mut self, mut old: Pipeline) -> (usize, usize) {
+        let (mut kept, mut dropped) = (0, 0);
+        let new_info = Arc::clone(&self.index);
+        let old_info = Arc::clone(&old.index);
+        for t in &new_info.p4info().tables {
+            let tname = name(t.preamble.as_ref());
+            let new_id = t.preamble.as_ref().map_or(0, |p| p.id);
+            let Some(o) = old_info.table_by_name(tname) else {
+                continue;
+            };
+            let old_id = o.preamble.as_ref().map_or(0, |p| p.id);
+            let shape = |f: &cfg::MatchField| (f.name.clone(), f.bitwidth, f.r#match.clone());
+            let entries = old.switch.entries(tname).unwrap_or_default();
+            if !t
+                .match_fields
+                .iter()
+                .map(shape)
+                .eq(o.match_fields.iter().map(shape))
+            {
+                dropped += entries.len();
+                continue;
+            }
+            let same_action = |action: &str| {
+                let params = |info: &P4InfoIndex, table: u32| {
+                    let a = info.action_by_name(action)?;
+                    let id = a.preamble.as_ref().map_or(0, |p| p.id);
+                    info.table_has_action(table, id).then(|| {
+                        a.params
+                            .iter()
+                            .map(|p| (p.name.clone(), p.bitwidth))
+                            .collect::<Vec<_>>()
+                    })
+                };
+                let now = params(&new_info, new_id);
+                now.is_some() && now == params(&old_info, old_id)
+            };
+            let meters = new_info.direct_meter_of_table(new_id).is_some();
+            for (handle, e) in entries {
+                if !same_action(&e.action) {
+                    dropped += 1;
+                    continue;
+                }
+                let config = old.switch.direct_meter(tname, handle).ok().flatten();
+                match self.switch.add_entry(tname, e) {
+                    Ok(h) => {
+                        kept += 1;
+                        if let (true, Some(c)) = (meters, config) {
+                            let _ = self.switch.set_direct_meter(tname, h, c);
+                        }
+                    }
+                    Err(_) => dropped += 1,
+                }
+            }
+            if let Ok((action, params)) = old.switch.default_action(tname) {
+                if same_action(&action) && t.const_default_action_id == 0 {
+                    let _ = self.switch.set_default_action(tname, &action, &params);
+                }
+            }
+        }
+        for m in &new_info.p4info().meters {
+            let mname = name(m.preamble.as_ref());
+            let same = old_info
+                .meter_by_name(mname)
+                .is_some_and(|o| o.size == m.size && o.spec == m.spec);
+            for cell in (0..m.size.clamp(0, i64::from(u32::MAX)) as u32).filter(|_| same) {
+                if let Ok(Some(c)) = old.switch.meter(mname, cell) {
+                    let _ = self.switch.set_meter(mname, cell, c);
+                }
+            }
+        }
+        for c in &new_info.p4info().counters {
+            let cname = name(c.preamble.as_ref());
+            let same = old_info
+                .counter_by_name(cname)
+                .is_some_and(|o| o.size == c.size);
+            for cell in (0..c.size.clamp(0, i64::from(u32::MAX)) as u32).filter(|_| same) {
+                if let Ok((packets, bytes)) = old.switch.counter(cname, cell) {
+                    let _ = self.switch.set_counter(cname, cell, packets, bytes);
+                }
+            }
+        }
+        for r in &new_info.p4info().registers {
+            let rname = name(r.preamble.as_ref());
+            let same = old_info
+                .register_by_name(rname)
+                .is_some_and(|o| o.size == r.size && o.type_spec == r.type_spec);
+            for cell in (0..r.size.max(0) as u32).filter(|_| same) {
+                if let Ok(v) = old.switch.register(rname, cell) {
+                    let _ = self.switch.set_register(rname, cell, v);
+                }
+            }
+        }
+        (kept, dropped)
+    }
+
     fn table(&self, id: u32) -> Result<&cfg::Table, Fail> {
         self.index.table(id).ok_or_else(|| {
             (
@@ -169,8 +276,8 @@ impl Pipeline {
         use cfg::match_field::MatchType as Mt;
         use p4::field_match::FieldMatchType as F;
         let tname = name(table.preamble.as_ref());
-        let mut given: HashMap<u32, &p4::FieldMatch> = HashMap::new();
-        for m in &entry.r#match {
+        // Tables have a handful of fields: linear scans beat a map here.
+        for (i, m) in entry.r#match.iter().enumerate() {
             if !table.match_fields.iter().any(|f| f.id == m.field_id) {
                 return fail(
                     Code::InvalidArgument,
@@ -180,7 +287,7 @@ impl Pipeline {
                     ),
                 );
             }
-            if given.insert(m.field_id, m).is_some() {
+            if entry.r#match[..i].iter().any(|x| x.field_id == m.field_id) {
                 return fail(
                     Code::InvalidArgument,
                     format!("table `{tname}`: match field {} is given twice", m.field_id),
@@ -209,7 +316,11 @@ impl Pipeline {
                     ),
                 )
             };
-            let m = given.get(&f.id).and_then(|m| m.field_match_type.as_ref());
+            let m = entry
+                .r#match
+                .iter()
+                .find(|m| m.field_id == f.id)
+                .and_then(|m| m.field_match_type.as_ref());
             let key = match (kind, m) {
                 (Mt::Exact, Some(F::Exact(e))) => KeyMatch::Exact(value(&e.value)?),
                 (Mt::Exact, None) => {
@@ -658,17 +769,17 @@ impl Pipeline {
                 ),
             );
         }
-        let Some(index) = entry.index.as_ref() else {
-            return fail(Code::Unimplemented, format!("meter `{mname}`: expected an index, found none (writing every cell at once is not implemented)"));
-        };
-        let index = cell_index(index.index, meter.size, &mname)?;
-        match entry.config.as_ref() {
-            Some(c) => self
-                .switch
-                .set_meter(&mname, index, meter_config(c)?)
-                .map_err(from_switch),
-            None => self.switch.reset_meter(&mname, index).map_err(from_switch),
+        // Without an index, every cell of the array.
+        let cells = cells(entry.index.as_ref(), meter.size, &mname)?;
+        let config = entry.config.as_ref().map(meter_config).transpose()?;
+        for index in cells {
+            match config {
+                Some(c) => self.switch.set_meter(&mname, index, c),
+                None => self.switch.reset_meter(&mname, index),
+            }
+            .map_err(from_switch)?;
         }
+        Ok(())
     }
 
     pub fn read_meter_entries(
@@ -845,14 +956,51 @@ impl Pipeline {
         }
         let (table, handle) = self.direct_target(entry.table_entry.as_ref(), "direct meter")?;
         let Some(config) = entry.config.as_ref() else {
-            return fail(
-                Code::Unimplemented,
-                "resetting a direct meter to unconfigured is not implemented; expected a config",
-            );
+            let table_id = entry.table_entry.as_ref().map_or(0, |t| t.table_id);
+            return self.reset_direct_meter(table_id, &table, handle);
         };
         self.switch
             .set_direct_meter(&table, handle, meter_config(config)?)
             .map_err(from_switch)
+    }
+
+    /// Returns an entry's direct meter to unconfigured. The switch has no
+    /// call for that, but a newly inserted entry's meter is unconfigured:
+    /// the entry is taken out and put back with the same match, action and
+    /// priority. Its packet and byte counts would restart with it, so a
+    /// table with a direct counter is refused (UNIMPLEMENTED).
+    fn reset_direct_meter(&mut self, table_id: u32, table: &str, handle: u32) -> Result<(), Fail> {
+        if self.index.direct_counter_of_table(table_id).is_some() {
+            return fail(
+                Code::Unimplemented,
+                format!("table `{table}`: resetting a direct meter of a table with a direct counter is not implemented; expected a config"),
+            );
+        }
+        if self
+            .switch
+            .direct_meter(table, handle)
+            .map_err(from_switch)?
+            .is_none()
+        {
+            return Ok(());
+        }
+        let Some((_, entry)) = self
+            .switch
+            .entries(table)
+            .map_err(from_switch)?
+            .into_iter()
+            .find(|(h, _)| *h == handle)
+        else {
+            return fail(
+                Code::NotFound,
+                format!("table `{table}` has no entry with this match and priority"),
+            );
+        };
+        self.switch
+            .delete_entry(table, handle)
+            .map_err(from_switch)?;
+        self.switch.add_entry(table, entry).map_err(from_switch)?;
+        Ok(())
     }
 
     pub fn read_direct_meter_entries(
@@ -943,10 +1091,8 @@ impl Pipeline {
                 ),
             );
         }
-        let Some(index) = entry.index.as_ref() else {
-            return fail(Code::Unimplemented, format!("counter `{cname}`: expected an index, found none (writing every cell at once is not implemented)"));
-        };
-        let index = cell_index(index.index, counter.size, &cname)?;
+        // Without an index, every cell of the array.
+        let cells = cells(entry.index.as_ref(), counter.size, &cname)?;
         let data = entry.data.unwrap_or_default();
         let (Ok(packets), Ok(bytes)) = (
             u64::try_from(data.packet_count),
@@ -960,9 +1106,112 @@ impl Pipeline {
                 ),
             );
         };
-        self.switch
-            .set_counter(&cname, index, packets, bytes)
-            .map_err(from_switch)
+        for index in cells {
+            self.switch
+                .set_counter(&cname, index, packets, bytes)
+                .map_err(from_switch)?;
+        }
+        Ok(())
+    }
+
+    // ---- registers ----
+
+    fn register_info(&self, id: u32) -> Result<(cfg::Register, u32), Fail> {
+        let Some(register) = self.index.register(id) else {
+            return fail(
+                Code::NotFound,
+                format!("expected a register id of the P4Info, found {id:#010x}"),
+            );
+        };
+        let Some(width) = fairshare_p4rt::entity::register_width(register) else {
+            return fail(
+                Code::Unimplemented,
+                format!(
+                    "register `{}`: only bit<W> registers are implemented",
+                    name(register.preamble.as_ref())
+                ),
+            );
+        };
+        Ok((register.clone(), width.max(0) as u32))
+    }
+
+    pub fn write_register_entry(
+        &mut self,
+        kind: p4::update::Type,
+        entry: &p4::RegisterEntry,
+    ) -> Result<(), Fail> {
+        let (register, width) = self.register_info(entry.register_id)?;
+        let rname = name(register.preamble.as_ref()).to_owned();
+        if kind != p4::update::Type::Modify {
+            return fail(
+                Code::InvalidArgument,
+                format!(
+                    "register `{rname}`: register cells can only be modified, found {}",
+                    kind.as_str_name()
+                ),
+            );
+        }
+        let bytes = match entry.data.as_ref().and_then(|d| d.data.as_ref()) {
+            Some(p4::p4_data::Data::Bitstring(b)) => b,
+            Some(_) => {
+                return fail(
+                    Code::InvalidArgument,
+                    format!(
+                    "register `{rname}`: expected a bitstring value, found another kind of P4Data"
+                ),
+                )
+            }
+            None => {
+                return fail(
+                    Code::InvalidArgument,
+                    format!("register `{rname}`: expected a value, found none"),
+                )
+            }
+        };
+        let v = value(bytes, width, &rname)?;
+        // Without an index, every cell of the array.
+        for index in cells(entry.index.as_ref(), i64::from(register.size), &rname)? {
+            self.switch
+                .set_register(&rname, index, v)
+                .map_err(from_switch)?;
+        }
+        Ok(())
+    }
+
+    pub fn read_register_entries(
+        &self,
+        request: &p4::RegisterEntry,
+        out: &mut Vec<p4::Entity>,
+    ) -> Result<(), Fail> {
+        let ids: Vec<u32> = if request.register_id == 0 {
+            self.index
+                .p4info()
+                .registers
+                .iter()
+                .map(|r| r.preamble.as_ref().map_or(0, |p| p.id))
+                .collect()
+        } else {
+            vec![request.register_id]
+        };
+        for id in ids {
+            let (register, _) = self.register_info(id)?;
+            let rname = name(register.preamble.as_ref());
+            for cell in cells(request.index.as_ref(), i64::from(register.size), rname)? {
+                let v = self.switch.register(rname, cell).map_err(from_switch)?;
+                out.push(p4::Entity {
+                    entity: Some(p4::entity::Entity::RegisterEntry(p4::RegisterEntry {
+                        register_id: id,
+                        index: Some(p4::Index {
+                            index: i64::from(cell),
+                        }),
+                        data: Some(p4::P4Data {
+                            data: Some(p4::p4_data::Data::Bitstring(bytes(v))),
+                        }),
+                    })),
+                });
+            }
+        }
+        Ok(())
     }
 
     // ---- packet IO ----
@@ -1072,6 +1321,17 @@ fn bytes(v: u128) -> Vec<u8> {
 /// A received `bit<width>` value: at most `ceil(width/8)` bytes, and within
 /// the width.
 fn value(bytes: &[u8], width: u32, what: &str) -> Result<u128, Fail> {
+    // The common case without building a BitString: a well-formed value of
+    // at most 128 bits (the same rule as `BitString::from_wire` with padded
+    // input allowed); anything else takes the checked path below for its
+    // error message.
+    if (1..=128).contains(&width) && !bytes.is_empty() && bytes.len() <= width.div_ceil(8) as usize
+    {
+        let v = bytes.iter().fold(0u128, |v, b| (v << 8) | u128::from(*b));
+        if width == 128 || v >> width == 0 {
+            return Ok(v);
+        }
+    }
     let s = BitString::from_wire(bytes, width, Form::Padded)
         .map_err(|e| (Code::InvalidArgument, format!("`{what}`: {e}")))?;
     s.to_u128().ok_or_else(|| {
@@ -1080,6 +1340,14 @@ fn value(bytes: &[u8], width: u32, what: &str) -> Result<u128, Fail> {
             format!("`{what}`: values over 128 bits are not implemented, found {width} bits"),
         )
     })
+}
+
+/// The cells an entry names: the one at its index, or all of them.
+fn cells(index: Option<&p4::Index>, size: i64, what: &str) -> Result<Vec<u32>, Fail> {
+    match index {
+        Some(i) => Ok(vec![cell_index(i.index, size, what)?]),
+        None => Ok((0..size.clamp(0, i64::from(u32::MAX)) as u32).collect()),
+    }
 }
 
 fn cell_index(index: i64, size: i64, what: &str) -> Result<u32, Fail> {

@@ -334,6 +334,7 @@ impl Service {
             Some(E::MeterEntry(m)) => pipe.write_meter_entry(kind, m),
             Some(E::DirectMeterEntry(m)) => pipe.write_direct_meter_entry(kind, m),
             Some(E::CounterEntry(c)) => pipe.write_counter_entry(kind, c),
+            Some(E::RegisterEntry(r)) => pipe.write_register_entry(kind, r),
             Some(_) => fail(Code::Unimplemented, "this entity type is not writable yet"),
             None => fail(
                 Code::InvalidArgument,
@@ -429,6 +430,7 @@ impl P4Runtime for Service {
                 Some(E::DirectCounterEntry(c)) => {
                     pipe.read_direct_counter_entries(c, &mut entities)
                 }
+                Some(E::RegisterEntry(r)) => pipe.read_register_entries(r, &mut entities),
                 Some(_) => fail(
                     Code::Unimplemented,
                     "reading this entity type is not implemented yet",
@@ -493,9 +495,12 @@ impl P4Runtime for Service {
                 state.pipeline = Some(load(Some(saved))?);
             }
             A::ReconcileAndCommit => {
-                return Err(Status::unimplemented(
-                    "RECONCILE_AND_COMMIT is not implemented yet",
-                ))
+                let mut pipe = load(req.config)?;
+                if let Some(old) = state.pipeline.take() {
+                    let _kept_and_dropped = pipe.reconcile(old);
+                }
+                state.pipeline = Some(pipe);
+                state.saved = None;
             }
             A::Unspecified => {
                 return Err(Status::invalid_argument(format!(

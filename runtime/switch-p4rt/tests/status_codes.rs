@@ -126,11 +126,6 @@ async fn every_malformed_request_gets_the_code_the_spec_gives_it() -> Result<()>
             Code::InvalidArgument,
         ),
         (
-            "RECONCILE_AND_COMMIT",
-            set(A::ReconcileAndCommit, Some(h.config.clone())),
-            Code::Unimplemented,
-        ),
-        (
             "wrong device",
             p4::SetForwardingPipelineConfigRequest {
                 device_id: 7,
@@ -668,9 +663,9 @@ async fn every_malformed_request_gets_the_code_the_spec_gives_it() -> Result<()>
             Code::Ok,
         ),
         (
-            "register write",
+            "register write with an id not in the P4Info",
             update(Modify, register),
-            Code::Unimplemented,
+            Code::NotFound,
         ),
     ];
     let drops = h.id(EntityKind::Counter, "Ingress.drops")?;

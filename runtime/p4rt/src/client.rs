@@ -1,0 +1,875 @@
+//! An async P4Runtime client for one device, as a controller uses it.
+//!
+//! [`Client::connect`] reaches the device (retrying with a bounded,
+//! doubling backoff), opens the StreamChannel and arbitrates with the
+//! configured device id, role and election id, then waits for the device's
+//! first arbitration answer. From then on a background task reads the
+//! stream: arbitration answers update [`Client::mastership`], packet-ins go
+//! (decoded by name through the P4Info) to the receiver that
+//! [`Client::packet_ins`] hands out, and stream errors (a refused
+//! packet-out, say) to [`Client::stream_errors`].
+//!
+//! Invariants:
+//! * Every Write and SetForwardingPipelineConfig carries the client's
+//!   device id, role and current election id; the device decides who is
+//!   primary, and its PERMISSION_DENIED comes back as
+//!   [`Error::NotPrimary`].
+//! * A Write with failed updates is [`Error::UpdatesFailed`] with one
+//!   `p4.v1.Error` per update in request order; nothing is retried.
+//! * Writes use CONTINUE_ON_ERROR; the order of updates inside one Write
+//!   is not guaranteed by P4Runtime, so updates that must happen in order
+//!   go into separate writes.
+//! * Packet-ins are never waited for: when the receiver is full (or was
+//!   dropped) they are counted in [`Client::packet_ins_dropped`] and
+//!   dropped, so a slow consumer cannot stall arbitration.
+//! * Dropping the client closes its stream; the device then elects
+//!   another primary.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::UnboundedReceiverStream;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::bytestring::{BitString, Form};
+use crate::proto::p4::config::v1 as cfg;
+use crate::proto::p4::v1 as p4;
+use crate::proto::p4::v1::p4_runtime_client::P4RuntimeClient;
+use crate::{Error, P4InfoIndex};
+
+/// How to reach the device: a bounded number of attempts, with a delay
+/// that doubles from `initial` up to `max` between them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backoff {
+    /// Attempts in all (at least one is made).
+    pub attempts: u32,
+    pub initial: Duration,
+    pub max: Duration,
+    /// How long one TCP connection attempt may take.
+    pub connect_timeout: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            attempts: 10,
+            initial: Duration::from_millis(50),
+            max: Duration::from_secs(2),
+            connect_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+impl Backoff {
+    /// The delay after failed attempt number `attempt` (0-based).
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let factor = 1u32.checked_shl(attempt.min(31)).unwrap_or(u32::MAX);
+        self.initial.saturating_mul(factor).min(self.max)
+    }
+}
+
+/// Who the client is to the device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientConfig {
+    pub device_id: u64,
+    /// The role name; empty for the default role (full access).
+    pub role: String,
+    /// The election id; the highest of a role's controllers is primary.
+    pub election_id: u128,
+    pub backoff: Backoff,
+    /// How long to wait for the device's answer to an arbitration.
+    pub arbitration_timeout: Duration,
+    /// Packet-ins buffered for the receiver before new ones are dropped.
+    pub packet_in_capacity: usize,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            device_id: 0,
+            role: String::new(),
+            election_id: 1,
+            backoff: Backoff::default(),
+            arbitration_timeout: Duration::from_secs(5),
+            packet_in_capacity: 1024,
+        }
+    }
+}
+
+/// The client's standing with the device, from its arbitration answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mastership {
+    /// No answer yet.
+    Unknown,
+    /// This client is the primary of its role.
+    Primary,
+    /// Another controller is primary; `primary_election_id` is the id the
+    /// device reported (the primary's, or the highest seen).
+    Backup { primary_election_id: Option<u128> },
+    /// The role has no primary (e.g. the primary left and nobody with a
+    /// high enough election id has arbitrated since).
+    NoPrimary { highest_election_id: Option<u128> },
+    /// The stream has ended, with the reason.
+    Disconnected(String),
+}
+
+/// A packet the pipeline sent to the controller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PacketIn {
+    pub payload: Vec<u8>,
+    /// Metadata by the P4Info name of its `packet_in` field, as canonical
+    /// byte strings. A field id the P4Info does not know is named `#<id>`.
+    pub metadata: BTreeMap<String, Vec<u8>>,
+}
+
+impl PacketIn {
+    /// The value of metadata field `name`, if present and at most 128 bits.
+    pub fn value(&self, name: &str) -> Option<u128> {
+        crate::bytestring::decode_u128(self.metadata.get(name)?)
+    }
+}
+
+type SharedIndex = Arc<RwLock<Option<Arc<P4InfoIndex>>>>;
+
+fn current(index: &SharedIndex) -> Option<Arc<P4InfoIndex>> {
+    index.read().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+/// Sends packet-outs on the client's stream; cheap to clone, usable from
+/// any task.
+#[derive(Clone)]
+pub struct PacketOutSink {
+    tx: mpsc::UnboundedSender<p4::StreamMessageRequest>,
+    index: SharedIndex,
+}
+
+impl PacketOutSink {
+    /// Sends `payload` with the `packet_out` metadata given by name. Every
+    /// field of the P4Info's `packet_out` header must be given once.
+    ///
+    /// # Errors
+    /// [`Error::NoP4Info`] without a P4Info; [`Error::BadMember`] for an
+    /// unknown, repeated or missing field; [`Error::ValueTooWide`] for a
+    /// value wider than its field; [`Error::StreamClosed`] when the stream
+    /// has ended.
+    pub fn send(&self, payload: Vec<u8>, metadata: &[(&str, u128)]) -> Result<(), Error> {
+        let index = current(&self.index).ok_or(Error::NoP4Info)?;
+        let packet = packet_out(&index, payload, metadata)?;
+        self.send_raw(packet)
+    }
+
+    /// Sends a packet-out as it is, unchecked.
+    ///
+    /// # Errors
+    /// [`Error::StreamClosed`] when the stream has ended.
+    pub fn send_raw(&self, packet: p4::PacketOut) -> Result<(), Error> {
+        self.tx
+            .send(p4::StreamMessageRequest {
+                update: Some(p4::stream_message_request::Update::Packet(packet)),
+            })
+            .map_err(|_| Error::StreamClosed)
+    }
+}
+
+/// A packet-out with metadata by name, checked against the P4Info.
+///
+/// # Errors
+/// See [`PacketOutSink::send`].
+pub fn packet_out(
+    index: &P4InfoIndex,
+    payload: Vec<u8>,
+    metadata: &[(&str, u128)],
+) -> Result<p4::PacketOut, Error> {
+    let header = index.packet_out();
+    let fields: &[cfg::controller_packet_metadata::Metadata] =
+        header.map_or(&[], |h| h.metadata.as_slice());
+    let bad = |expected: String, found: String| Error::BadMember {
+        parent: "packet_out".into(),
+        expected,
+        found,
+    };
+    let mut out = Vec::with_capacity(fields.len());
+    for (name, value) in metadata {
+        let Some(f) = fields.iter().find(|f| f.name == *name) else {
+            return Err(bad(
+                format!("one of the fields {:?}", names(fields)),
+                format!("`{name}`"),
+            ));
+        };
+        if out
+            .iter()
+            .any(|m: &p4::PacketMetadata| m.metadata_id == f.id)
+        {
+            return Err(bad("each field once".into(), format!("`{name}` twice")));
+        }
+        out.push(p4::PacketMetadata {
+            metadata_id: f.id,
+            value: BitString::from_u128(*value, f.bitwidth.max(0) as u32)?.into_bytes(),
+        });
+    }
+    if let Some(f) = fields
+        .iter()
+        .find(|f| !out.iter().any(|m| m.metadata_id == f.id))
+    {
+        return Err(bad(
+            format!("a value for every field {:?}", names(fields)),
+            format!("none for `{}`", f.name),
+        ));
+    }
+    Ok(p4::PacketOut {
+        payload,
+        metadata: out,
+    })
+}
+
+fn names(fields: &[cfg::controller_packet_metadata::Metadata]) -> Vec<&str> {
+    fields.iter().map(|f| f.name.as_str()).collect()
+}
+
+/// Decodes a packet-in's metadata by name through the P4Info.
+pub fn decode_packet_in(index: Option<&P4InfoIndex>, packet: p4::PacketIn) -> PacketIn {
+    let header = index.and_then(|i| i.packet_in());
+    let metadata = packet
+        .metadata
+        .into_iter()
+        .map(|m| {
+            let field = header.and_then(|h| h.metadata.iter().find(|f| f.id == m.metadata_id));
+            let name = field.map_or_else(|| format!("#{}", m.metadata_id), |f| f.name.clone());
+            let value = match field {
+                Some(f) => BitString::from_wire(&m.value, f.bitwidth.max(0) as u32, Form::Padded)
+                    .map(BitString::into_bytes)
+                    .unwrap_or(m.value),
+                None => m.value,
+            };
+            (name, value)
+        })
+        .collect();
+    PacketIn {
+        payload: packet.payload,
+        metadata,
+    }
+}
+
+/// A connected, arbitrated P4Runtime client.
+pub struct Client {
+    rpc: P4RuntimeClient<Channel>,
+    config: ClientConfig,
+    stream_tx: mpsc::UnboundedSender<p4::StreamMessageRequest>,
+    mastership: watch::Receiver<Mastership>,
+    index: SharedIndex,
+    packet_ins: Option<mpsc::Receiver<PacketIn>>,
+    stream_errors: Option<mpsc::UnboundedReceiver<p4::StreamError>>,
+    dropped: Arc<AtomicU64>,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+/// The channel to a device, with the transport settings P4Runtime traffic
+/// wants: no Nagle delay (requests are small and wait for their answer)
+/// and HTTP/2 windows large enough for 1,000-update batches.
+fn endpoint(addr: &str, backoff: &Backoff) -> Result<Endpoint, Error> {
+    let uri = if addr.contains("://") {
+        addr.to_owned()
+    } else {
+        format!("http://{addr}")
+    };
+    Ok(Endpoint::from_shared(uri)
+        .map_err(|e| Error::Connect {
+            addr: addr.to_owned(),
+            attempts: 0,
+            last: format!("not a valid address: {e}"),
+        })?
+        .connect_timeout(backoff.connect_timeout)
+        .tcp_nodelay(true)
+        .initial_stream_window_size(Some(4 << 20))
+        .initial_connection_window_size(Some(8 << 20)))
+}
+
+impl Client {
+    /// Connects to the device at `addr` (`host:port` or `http://host:port`),
+    /// opens the StreamChannel and arbitrates.
+    ///
+    /// # Errors
+    /// [`Error::Connect`] when every attempt failed; [`Error::Arbitration`]
+    /// when the device did not answer the arbitration in time or refused
+    /// it (e.g. an election id another controller of the role holds).
+    pub async fn connect(addr: &str, config: ClientConfig) -> Result<Client, Error> {
+        let endpoint = endpoint(addr, &config.backoff)?;
+        let attempts = config.backoff.attempts.max(1);
+        let mut last = String::new();
+        for attempt in 0..attempts {
+            if attempt > 0 {
+                tokio::time::sleep(config.backoff.delay(attempt - 1)).await;
+            }
+            let channel = match endpoint.connect().await {
+                Ok(c) => c,
+                Err(e) => {
+                    last = source_chain(&e);
+                    continue;
+                }
+            };
+            let rpc = P4RuntimeClient::new(channel)
+                .max_decoding_message_size(usize::MAX)
+                .max_encoding_message_size(usize::MAX);
+            match Self::open(rpc, config.clone()).await {
+                Ok(client) => return client.await_arbitration().await,
+                Err(Opened::Retry(e)) => last = e,
+                Err(Opened::Fatal(e)) => return Err(e),
+            }
+        }
+        Err(Error::Connect {
+            addr: addr.to_owned(),
+            attempts,
+            last,
+        })
+    }
+
+    /// Opens the stream and starts the reader; the arbitration request is
+    /// queued before the call so that the device sees it first.
+    async fn open(
+        mut rpc: P4RuntimeClient<Channel>,
+        config: ClientConfig,
+    ) -> Result<Client, Opened> {
+        let (stream_tx, rx) = mpsc::unbounded_channel();
+        let _ = stream_tx.send(arbitration(&config, config.election_id));
+        let inbound = match rpc.stream_channel(UnboundedReceiverStream::new(rx)).await {
+            Ok(r) => r.into_inner(),
+            Err(s) if s.code() == tonic::Code::Unavailable => {
+                return Err(Opened::Retry(s.message().to_owned()))
+            }
+            Err(s) => return Err(Opened::Fatal(rpc_error("StreamChannel", s))),
+        };
+        let (mastership_tx, mastership) = watch::channel(Mastership::Unknown);
+        let (packet_tx, packet_rx) = mpsc::channel(config.packet_in_capacity.max(1));
+        let (error_tx, error_rx) = mpsc::unbounded_channel();
+        let index: SharedIndex = Arc::default();
+        let dropped = Arc::new(AtomicU64::new(0));
+        let reader = tokio::spawn(read_stream(
+            inbound,
+            mastership_tx,
+            packet_tx,
+            error_tx,
+            index.clone(),
+            dropped.clone(),
+        ));
+        Ok(Client {
+            rpc,
+            config,
+            stream_tx,
+            mastership,
+            index,
+            packet_ins: Some(packet_rx),
+            stream_errors: Some(error_rx),
+            dropped,
+            reader,
+        })
+    }
+
+    async fn await_arbitration(mut self) -> Result<Client, Error> {
+        let timeout = self.config.arbitration_timeout;
+        let mut rx = self.mastership.clone();
+        let answered =
+            tokio::time::timeout(timeout, rx.wait_for(|m| !matches!(m, Mastership::Unknown))).await;
+        match answered {
+            Err(_) => Err(Error::Arbitration(format!("no answer within {timeout:?}"))),
+            Ok(Err(_)) => Err(Error::StreamClosed),
+            Ok(Ok(m)) => match &*m {
+                Mastership::Disconnected(reason) => Err(Error::Arbitration(reason.clone())),
+                _ => {
+                    drop(m);
+                    self.mastership.mark_unchanged();
+                    Ok(self)
+                }
+            },
+        }
+    }
+
+    /// The client's standing with the device, as last reported.
+    pub fn mastership(&self) -> Mastership {
+        self.mastership.borrow().clone()
+    }
+
+    /// True when the device last said this client is primary.
+    pub fn is_primary(&self) -> bool {
+        *self.mastership.borrow() == Mastership::Primary
+    }
+
+    /// A receiver that sees every change of standing.
+    pub fn watch_mastership(&self) -> watch::Receiver<Mastership> {
+        self.mastership.clone()
+    }
+
+    /// The election id the client sends.
+    pub fn election_id(&self) -> u128 {
+        self.config.election_id
+    }
+
+    /// Arbitrates again with `election_id` (to become primary, or to step
+    /// back) and returns the device's answer.
+    ///
+    /// # Errors
+    /// [`Error::StreamClosed`] when the stream has ended;
+    /// [`Error::Arbitration`] without an answer in time.
+    pub async fn arbitrate(&mut self, election_id: u128) -> Result<Mastership, Error> {
+        self.mastership.mark_unchanged();
+        self.config.election_id = election_id;
+        self.stream_tx
+            .send(arbitration(&self.config, election_id))
+            .map_err(|_| Error::StreamClosed)?;
+        let timeout = self.config.arbitration_timeout;
+        match tokio::time::timeout(timeout, self.mastership.changed()).await {
+            Err(_) => Err(Error::Arbitration(format!("no answer within {timeout:?}"))),
+            Ok(Err(_)) => Err(Error::StreamClosed),
+            Ok(Ok(())) => match self.mastership.borrow_and_update().clone() {
+                Mastership::Disconnected(reason) => Err(Error::Arbitration(reason)),
+                m => Ok(m),
+            },
+        }
+    }
+
+    /// The packet-in receiver; `None` after the first call.
+    pub fn packet_ins(&mut self) -> Option<mpsc::Receiver<PacketIn>> {
+        self.packet_ins.take()
+    }
+
+    /// Errors the device reported on the stream (e.g. a refused
+    /// packet-out); `None` after the first call.
+    pub fn stream_errors(&mut self) -> Option<mpsc::UnboundedReceiver<p4::StreamError>> {
+        self.stream_errors.take()
+    }
+
+    /// Packet-ins dropped because the receiver was full or gone.
+    pub fn packet_ins_dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// A handle that sends packet-outs on this client's stream.
+    pub fn packet_out_sink(&self) -> PacketOutSink {
+        PacketOutSink {
+            tx: self.stream_tx.clone(),
+            index: self.index.clone(),
+        }
+    }
+
+    /// The P4Info in use (pushed by [`Client::set_pipeline`] or set by
+    /// [`Client::set_p4info`] or [`Client::fetch_p4info`]).
+    pub fn p4info(&self) -> Option<Arc<P4InfoIndex>> {
+        current(&self.index)
+    }
+
+    /// Uses `index` for names without pushing it (e.g. after reconnecting
+    /// to a device that has the pipeline already).
+    pub fn set_p4info(&self, index: P4InfoIndex) {
+        *self.index.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(index));
+    }
+
+    /// Reads the device's P4Info and uses it; false when the device has no
+    /// pipeline.
+    ///
+    /// # Errors
+    /// [`Error::Rpc`] for a failed call; the errors of
+    /// [`P4InfoIndex::new`] for a P4Info that does not index.
+    pub async fn fetch_p4info(&mut self) -> Result<bool, Error> {
+        use p4::get_forwarding_pipeline_config_request::ResponseType;
+        let config = self.get_pipeline(ResponseType::P4infoAndCookie).await?;
+        match config.and_then(|c| c.p4info) {
+            Some(info) if !info.tables.is_empty() || !info.actions.is_empty() => {
+                self.set_p4info(P4InfoIndex::new(info)?);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// Pushes a pipeline with VERIFY_AND_COMMIT: the BMv2 JSON bytes as
+    /// the device config, and the P4Info, which the client then uses.
+    ///
+    /// # Errors
+    /// The errors of [`P4InfoIndex::new`]; [`Error::NotPrimary`];
+    /// [`Error::Rpc`] when the device refuses the config.
+    pub async fn set_pipeline(
+        &mut self,
+        device_config: impl Into<Vec<u8>>,
+        p4info: cfg::P4Info,
+    ) -> Result<(), Error> {
+        use p4::set_forwarding_pipeline_config_request::Action;
+        let index = P4InfoIndex::new(p4info.clone())?;
+        let config = p4::ForwardingPipelineConfig {
+            p4info: Some(p4info),
+            p4_device_config: device_config.into(),
+            cookie: None,
+        };
+        self.set_pipeline_config(Action::VerifyAndCommit, config)
+            .await?;
+        self.set_p4info(index);
+        Ok(())
+    }
+
+    /// SetForwardingPipelineConfig with any action; the client's P4Info is
+    /// left as it was.
+    ///
+    /// # Errors
+    /// [`Error::NotPrimary`]; [`Error::Rpc`] when the device refuses.
+    pub async fn set_pipeline_config(
+        &mut self,
+        action: p4::set_forwarding_pipeline_config_request::Action,
+        config: p4::ForwardingPipelineConfig,
+    ) -> Result<(), Error> {
+        let request = p4::SetForwardingPipelineConfigRequest {
+            device_id: self.config.device_id,
+            role: self.config.role.clone(),
+            election_id: Some(self.config.election_id.into()),
+            action: action as i32,
+            config: Some(config),
+            ..Default::default()
+        };
+        self.rpc
+            .set_forwarding_pipeline_config(request)
+            .await
+            .map_err(|s| rpc_error("SetForwardingPipelineConfig", s))?;
+        Ok(())
+    }
+
+    /// GetForwardingPipelineConfig; `None` when the device answers without
+    /// a config.
+    ///
+    /// # Errors
+    /// [`Error::Rpc`] for a failed call.
+    pub async fn get_pipeline(
+        &mut self,
+        response_type: p4::get_forwarding_pipeline_config_request::ResponseType,
+    ) -> Result<Option<p4::ForwardingPipelineConfig>, Error> {
+        let request = p4::GetForwardingPipelineConfigRequest {
+            device_id: self.config.device_id,
+            response_type: response_type as i32,
+        };
+        Ok(self
+            .rpc
+            .get_forwarding_pipeline_config(request)
+            .await
+            .map_err(|s| rpc_error("GetForwardingPipelineConfig", s))?
+            .into_inner()
+            .config)
+    }
+
+    /// One Write of `updates` (CONTINUE_ON_ERROR).
+    ///
+    /// # Errors
+    /// [`Error::UpdatesFailed`] with the per-update errors when some
+    /// updates failed; [`Error::NotPrimary`]; [`Error::Rpc`] otherwise.
+    pub async fn write(&mut self, updates: Vec<p4::Update>) -> Result<(), Error> {
+        let request = p4::WriteRequest {
+            device_id: self.config.device_id,
+            role: self.config.role.clone(),
+            election_id: Some(self.config.election_id.into()),
+            updates,
+            atomicity: p4::write_request::Atomicity::ContinueOnError as i32,
+            ..Default::default()
+        };
+        match self.rpc.write(request).await {
+            Ok(_) => Ok(()),
+            Err(s) => Err(write_error(s)),
+        }
+    }
+
+    /// A handle for writes from other tasks, concurrently with this
+    /// client's (HTTP/2 carries them side by side on the one connection).
+    /// It carries the election id of the moment it was made. Concurrent
+    /// writes are not ordered with respect to each other.
+    pub fn writer(&self) -> Writer {
+        Writer {
+            rpc: self.rpc.clone(),
+            device_id: self.config.device_id,
+            role: self.config.role.clone(),
+            election_id: self.config.election_id,
+        }
+    }
+
+    /// A Write of one update.
+    ///
+    /// # Errors
+    /// See [`Client::write`].
+    pub async fn write_one(&mut self, update: p4::Update) -> Result<(), Error> {
+        self.write(vec![update]).await
+    }
+
+    /// Reads `entities` (wildcards allowed: table id 0, no match, no
+    /// index) and collects every streamed response.
+    ///
+    /// # Errors
+    /// [`Error::Rpc`] for a failed call or a stream that breaks off.
+    pub async fn read(&mut self, entities: Vec<p4::Entity>) -> Result<Vec<p4::Entity>, Error> {
+        let mut stream = self.read_stream(entities).await?;
+        let mut out = Vec::new();
+        while let Some(batch) = stream.next().await? {
+            out.extend(batch);
+        }
+        Ok(out)
+    }
+
+    /// Reads `entities` and hands the responses over as the device streams
+    /// them, for reads too large to hold at once.
+    ///
+    /// # Errors
+    /// [`Error::Rpc`] for a failed call.
+    pub async fn read_stream(&mut self, entities: Vec<p4::Entity>) -> Result<ReadStream, Error> {
+        let request = p4::ReadRequest {
+            device_id: self.config.device_id,
+            role: self.config.role.clone(),
+            entities,
+        };
+        let inner = self
+            .rpc
+            .read(request)
+            .await
+            .map_err(|s| rpc_error("Read", s))?
+            .into_inner();
+        Ok(ReadStream(inner))
+    }
+
+    /// Capabilities: the P4Runtime version the device implements.
+    ///
+    /// # Errors
+    /// [`Error::Rpc`] for a failed call.
+    pub async fn capabilities(&mut self) -> Result<String, Error> {
+        Ok(self
+            .rpc
+            .capabilities(p4::CapabilitiesRequest {})
+            .await
+            .map_err(|s| rpc_error("Capabilities", s))?
+            .into_inner()
+            .p4runtime_api_version)
+    }
+
+    /// The generated gRPC client, for calls this type does not wrap.
+    pub fn raw(&mut self) -> &mut P4RuntimeClient<Channel> {
+        &mut self.rpc
+    }
+}
+
+/// The responses of one Read, as they arrive.
+pub struct ReadStream(tonic::Streaming<p4::ReadResponse>);
+
+impl ReadStream {
+    /// The entities of the next response; `None` at the end.
+    ///
+    /// # Errors
+    /// [`Error::Rpc`] when the stream breaks off.
+    pub async fn next(&mut self) -> Result<Option<Vec<p4::Entity>>, Error> {
+        Ok(self
+            .0
+            .message()
+            .await
+            .map_err(|s| rpc_error("Read", s))?
+            .map(|r| r.entities))
+    }
+}
+
+/// Writes from any task; cheap to clone. See [`Client::writer`].
+#[derive(Clone)]
+pub struct Writer {
+    rpc: P4RuntimeClient<Channel>,
+    device_id: u64,
+    role: String,
+    election_id: u128,
+}
+
+impl Writer {
+    /// One Write of `updates`, as [`Client::write`].
+    ///
+    /// # Errors
+    /// As [`Client::write`].
+    pub async fn write(&self, updates: Vec<p4::Update>) -> Result<(), Error> {
+        let request = p4::WriteRequest {
+            device_id: self.device_id,
+            role: self.role.clone(),
+            election_id: Some(self.election_id.into()),
+            updates,
+            atomicity: p4::write_request::Atomicity::ContinueOnError as i32,
+            ..Default::default()
+        };
+        match self.rpc.clone().write(request).await {
+            Ok(_) => Ok(()),
+            Err(s) => Err(write_error(s)),
+        }
+    }
+}
+
+enum Opened {
+    Retry(String),
+    Fatal(Error),
+}
+
+fn arbitration(config: &ClientConfig, election_id: u128) -> p4::StreamMessageRequest {
+    let role = (!config.role.is_empty()).then(|| p4::Role {
+        name: config.role.clone(),
+        ..Default::default()
+    });
+    p4::StreamMessageRequest {
+        update: Some(p4::stream_message_request::Update::Arbitration(
+            p4::MasterArbitrationUpdate {
+                device_id: config.device_id,
+                role,
+                election_id: Some(election_id.into()),
+                status: None,
+            },
+        )),
+    }
+}
+
+/// The error of a failed RPC other than Write.
+fn rpc_error(rpc: &'static str, s: tonic::Status) -> Error {
+    if s.code() == tonic::Code::PermissionDenied {
+        return Error::NotPrimary(s.message().to_owned());
+    }
+    Error::Rpc {
+        rpc,
+        code: s.code(),
+        message: s.message().to_owned(),
+    }
+}
+
+/// The error of a failed Write: the per-update errors when the status
+/// carries them.
+fn write_error(s: tonic::Status) -> Error {
+    match crate::status::write_errors(&s) {
+        Ok(errors) if !errors.is_empty() => Error::UpdatesFailed {
+            message: s.message().to_owned(),
+            errors,
+        },
+        _ => rpc_error("Write", s),
+    }
+}
+
+fn source_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// Reads the stream until it ends.
+async fn read_stream(
+    mut inbound: tonic::Streaming<p4::StreamMessageResponse>,
+    mastership: watch::Sender<Mastership>,
+    packets: mpsc::Sender<PacketIn>,
+    errors: mpsc::UnboundedSender<p4::StreamError>,
+    index: SharedIndex,
+    dropped: Arc<AtomicU64>,
+) {
+    use p4::stream_message_response::Update;
+    let reason = loop {
+        match inbound.message().await {
+            Ok(Some(message)) => match message.update {
+                Some(Update::Arbitration(a)) => {
+                    let _ = mastership.send(standing(&a));
+                }
+                Some(Update::Packet(p)) => {
+                    let packet = decode_packet_in(current(&index).as_deref(), p);
+                    if packets.try_send(packet).is_err() {
+                        dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                Some(Update::Error(e)) => {
+                    let _ = errors.send(e);
+                }
+                _ => {}
+            },
+            Ok(None) => break "the device ended the stream".to_owned(),
+            Err(s) => break format!("{:?}: {}", s.code(), s.message()),
+        }
+    };
+    let _ = mastership.send(Mastership::Disconnected(reason));
+}
+
+/// The standing an arbitration answer gives.
+fn standing(a: &p4::MasterArbitrationUpdate) -> Mastership {
+    let id = a.election_id.map(u128::from);
+    match a.status.as_ref().map_or(0, |s| s.code) {
+        0 => Mastership::Primary,
+        5 => Mastership::NoPrimary {
+            highest_election_id: id,
+        },
+        _ => Mastership::Backup {
+            primary_election_id: id,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_its_maximum() {
+        let b = Backoff {
+            attempts: 5,
+            initial: Duration::from_millis(10),
+            max: Duration::from_millis(50),
+            connect_timeout: Duration::from_secs(1),
+        };
+        let delays: Vec<u128> = (0..5).map(|i| b.delay(i).as_millis()).collect();
+        assert_eq!(delays, [10, 20, 40, 50, 50]);
+        assert_eq!(b.delay(u32::MAX), Duration::from_millis(50));
+    }
+
+    #[test]
+    fn arbitration_status_codes_give_the_standing() {
+        let answer = |code: i32| p4::MasterArbitrationUpdate {
+            election_id: Some(7u128.into()),
+            status: Some(crate::proto::google::rpc::Status {
+                code,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(standing(&answer(0)), Mastership::Primary);
+        assert_eq!(
+            standing(&answer(6)),
+            Mastership::Backup {
+                primary_election_id: Some(7)
+            }
+        );
+        assert_eq!(
+            standing(&answer(5)),
+            Mastership::NoPrimary {
+                highest_election_id: Some(7)
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_device_is_a_connect_error_after_the_bounded_attempts() {
+        // A port that was free a moment ago: nothing listens there.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap_or(1);
+        let config = ClientConfig {
+            backoff: Backoff {
+                attempts: 3,
+                initial: Duration::from_millis(1),
+                max: Duration::from_millis(2),
+                connect_timeout: Duration::from_millis(200),
+            },
+            ..ClientConfig::default()
+        };
+        match Client::connect(&format!("127.0.0.1:{port}"), config).await {
+            Err(Error::Connect { attempts, .. }) => assert_eq!(attempts, 3),
+            Err(other) => panic!("expected a connect error, found {other}"),
+            Ok(_) => panic!("expected a connect error, found a connection"),
+        }
+    }
+}
