@@ -311,6 +311,24 @@ pub fn run(a: &SwitchArgs) -> Result<ExitCode> {
         "packets: {} received, {} sent; dropped: {} by ingress (drop port or mark_to_drop), {} by egress, {} to a multicast group, {} to a port without output; {} parser errors, {} checksum errors",
         s.received, s.sent, s.dropped_ingress, s.dropped_egress, s.dropped_multicast, s.dropped_no_port, s.parser_errors, s.checksum_errors
     );
+    // Replication and the rarer events, only when something happened.
+    let extra: Vec<String> = [
+        ("cloned", s.cloned),
+        ("clones to a session not configured", s.clone_no_session),
+        ("multicast copies", s.replicated),
+        ("resubmitted", s.resubmitted),
+        ("recirculated", s.recirculated),
+        ("dropped past the resubmit/recirculate/copy limits", s.dropped_loop),
+        ("extern or stack indices out of range", s.index_errors),
+        ("failed assert/assume", s.assert_failures),
+    ]
+    .iter()
+    .filter(|(_, n)| *n > 0)
+    .map(|(what, n)| format!("{n} {what}"))
+    .collect();
+    if !extra.is_empty() {
+        eprintln!("also: {}", extra.join(", "));
+    }
     if a.cpu_port.is_some() {
         eprintln!("packet-ins: {punted}");
     }
