@@ -318,7 +318,10 @@ pub fn run(a: &SwitchArgs) -> Result<ExitCode> {
         ("multicast copies", s.replicated),
         ("resubmitted", s.resubmitted),
         ("recirculated", s.recirculated),
-        ("dropped past the resubmit/recirculate/copy limits", s.dropped_loop),
+        (
+            "dropped past the resubmit/recirculate/copy limits",
+            s.dropped_loop,
+        ),
         ("extern or stack indices out of range", s.index_errors),
         ("failed assert/assume", s.assert_failures),
     ]

@@ -34,16 +34,13 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fairshare_stf::parse::Command as Stf;
-use fairshare_switch::{HeaderStart, KeyMatch, MatchKind, Switch};
+use fairshare_switch::{HeaderStart, Switch};
 use support::*;
 
 fn corpus_dir() -> PathBuf {
@@ -91,73 +88,6 @@ struct Case {
     one_input_port: bool,
     /// What the fairshare switch sent, per watched port.
     ours: BTreeMap<u32, Vec<Vec<u8>>>,
-}
-
-fn hexv(v: u128) -> String {
-    format!("0x{v:x}")
-}
-
-/// The switch's tables as CLI commands: every entry, and the default
-/// action where the STF changed it.
-fn cli_commands(sw: &Switch, fresh: &Switch) -> Result<String, String> {
-    let mut s = String::new();
-    for t in sw.table_names() {
-        let keys = sw.table_keys(t).map_err(|e| e.to_string())?;
-        if keys.iter().any(|k| k.kind == MatchKind::Optional) {
-            return Err(format!("table `{t}` has an optional key"));
-        }
-        let prioritised = keys
-            .iter()
-            .any(|k| matches!(k.kind, MatchKind::Ternary | MatchKind::Range));
-        // Const entries come with the JSON; only what the STF added is written.
-        let built_in: Vec<_> = fresh
-            .entries(t)
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .map(|(_, e)| e)
-            .collect();
-        for (_, e) in sw.entries(t).map_err(|e| e.to_string())? {
-            if built_in.contains(&e) {
-                continue;
-            }
-            let mut line = format!("table_add {t} {}", e.action);
-            for k in &e.keys {
-                line += &match k {
-                    KeyMatch::Exact(v) => format!(" {}", hexv(*v)),
-                    KeyMatch::Lpm { value, prefix_len } => {
-                        format!(" {}/{prefix_len}", hexv(*value))
-                    }
-                    KeyMatch::Ternary { value, mask } => {
-                        format!(" {}&&&{}", hexv(*value), hexv(*mask))
-                    }
-                    KeyMatch::Range { low, high } => format!(" {}->{}", hexv(*low), hexv(*high)),
-                    KeyMatch::Optional(_) => return Err("an optional key".into()),
-                };
-            }
-            line += " =>";
-            for p in &e.params {
-                line += &format!(" {}", hexv(*p));
-            }
-            if prioritised {
-                // BMv2: the smaller number wins; here the larger one does.
-                let p = (1u32 << 24)
-                    .checked_sub(1 + e.priority)
-                    .ok_or("a priority over 2^24")?;
-                line += &format!(" {p}");
-            }
-            s += &line;
-            s.push('\n');
-        }
-        let d = sw.default_action(t).map_err(|e| e.to_string())?;
-        if d != fresh.default_action(t).map_err(|e| e.to_string())? {
-            s += &format!("table_set_default {t} {}", d.0);
-            for p in &d.1 {
-                s += &format!(" {}", hexv(*p));
-            }
-            s.push('\n');
-        }
-    }
-    Ok(s)
 }
 
 /// Reads a case; `Err` is the reason it is left out.
@@ -220,7 +150,7 @@ fn prepare(dir: &Path) -> Result<Case, String> {
         }
     };
     let fresh = Switch::load(&json).map_err(|e| e.to_string())?;
-    let cli = cli_commands(&switch(HeaderStart::Zero)?, &fresh)? + &replication;
+    let cli = support::switch_cli::commands(&switch(HeaderStart::Zero)?, &fresh)? + &replication;
 
     let mut rng = Rng(name.bytes().fold(0x9e37_79b9_7f4a_7c15, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
@@ -342,137 +272,33 @@ fn prepare(dir: &Path) -> Result<Case, String> {
     })
 }
 
-/// Runs a case on simple_switch with FIFO inputs; the frames per port, sorted.
+/// Runs a case on simple_switch with FIFO inputs; the frames per port
+/// (sorted unless all inputs enter on one port).
 fn run_on_bmv2(bmv2: &Bmv2, case: &Case) -> Result<BTreeMap<u32, Vec<Vec<u8>>>, String> {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("corpus-diff/{}", case.name));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    std::fs::write(dir.join("p.json"), &case.json).map_err(|e| e.to_string())?;
-    for p in &case.ports {
-        let st = Command::new("mkfifo")
-            .arg(dir.join(format!("p{p}_in.pcap")))
-            .status()
-            .map_err(|e| format!("mkfifo: {e}"))?;
-        if !st.success() {
-            return Err("mkfifo failed".into());
-        }
-    }
-    let thrift = free_port();
-    let mut args = vec!["--thrift-port".to_string(), thrift.to_string()];
-    for p in &case.ports {
-        args.extend(["-i".into(), format!("{p}@p{p}")]);
-    }
-    args.extend(["--use-files".into(), "0".into(), "p.json".into()]);
-    let child = Command::new(&bmv2.simple_switch)
-        .current_dir(&dir)
-        .args(&args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("simple_switch: {e}"))?;
-    let _guard = Running(child);
-
-    // simple_switch opens each input when it adds the port and reads the
-    // pcap header at once: open every FIFO from its own thread (the order
-    // of the opens is simple_switch's), write the header, and hold the
-    // packets until the entries are in.
-    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
-    let go_rx = std::sync::Arc::new(Mutex::new(go_rx));
-    let mut writers = vec![];
-    for p in case.ports.clone() {
-        let path = dir.join(format!("p{p}_in.pcap"));
-        let frames: Vec<(usize, Vec<u8>)> = case
-            .inputs
-            .iter()
-            .enumerate()
-            .filter(|(_, (q, _))| *q == p)
-            .map(|(i, (_, d))| (i, d.clone()))
-            .collect();
-        let rx = go_rx.clone();
-        writers.push(std::thread::spawn(move || -> Result<(), String> {
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .open(&path)
-                .map_err(|e| e.to_string())?;
-            let header = pcap(&[]);
-            f.write_all(&header).map_err(|e| e.to_string())?;
-            f.flush().map_err(|e| e.to_string())?;
-            rx.lock().map_err(|e| e.to_string())?.recv().ok();
-            for (i, d) in frames {
-                let mut rec = Vec::with_capacity(16 + d.len());
-                rec.extend_from_slice(&(i as u32 + 1).to_le_bytes());
-                rec.extend_from_slice(&0u32.to_le_bytes());
-                rec.extend_from_slice(&(d.len() as u32).to_le_bytes());
-                rec.extend_from_slice(&(d.len() as u32).to_le_bytes());
-                rec.extend_from_slice(&d);
-                f.write_all(&rec).map_err(|e| {
-                    format!("simple_switch stopped reading port {p} at input {i} (it exited): {e}")
-                })?;
-                // Paced, so that simple_switch's queues never overflow.
-                std::thread::sleep(Duration::from_micros(300));
+    let out = fifo::run(
+        bmv2,
+        &dir,
+        &fifo::Run {
+            json: &case.json,
+            cli: &case.cli,
+            ports: &case.ports,
+            inputs: &case.inputs,
+            pace: Some(Duration::from_micros(300)),
+            want: case.ours.values().map(Vec::len).sum(),
+            timeout: Duration::from_secs(10),
+        },
+    )?;
+    Ok(out
+        .into_iter()
+        .map(|(p, frames)| {
+            let mut v: Vec<Vec<u8>> = frames.into_iter().map(|(_, f)| f).collect();
+            if !case.one_input_port {
+                v.sort();
             }
-            Ok(())
-        }));
-    }
-    let t0 = Instant::now();
-    while TcpStream::connect(("127.0.0.1", thrift)).is_err() {
-        if t0.elapsed() > Duration::from_secs(10) {
-            return Err("simple_switch did not open its Thrift port".into());
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    if !case.cli.is_empty() {
-        let mut cli = Command::new(&bmv2.cli)
-            .args(["--thrift-port", &thrift.to_string()])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("simple_switch_CLI: {e}"))?;
-        cli.stdin
-            .take()
-            .ok_or("CLI stdin")?
-            .write_all(case.cli.as_bytes())
-            .map_err(|e| e.to_string())?;
-        let out = cli.wait_with_output().map_err(|e| e.to_string())?;
-        let text = String::from_utf8_lossy(&out.stdout);
-        if text.contains("Error") || text.contains("Invalid") {
-            return Err(format!(
-                "simple_switch_CLI refused a command:\n{}\n{text}",
-                case.cli
-            ));
-        }
-    }
-    // Every writer takes one go (the channel is shared).
-    for _ in &case.ports {
-        go_tx.send(()).map_err(|e| e.to_string())?;
-    }
-    for w in writers {
-        w.join().map_err(|_| "writer thread panicked")??;
-    }
-    let want: usize = case.ours.values().map(Vec::len).sum();
-    let collect = || -> BTreeMap<u32, Vec<Vec<u8>>> {
-        case.ports
-            .iter()
-            .map(|p| {
-                let mut v = read_pcap(&dir.join(format!("p{p}_out.pcap")));
-                if !case.one_input_port {
-                    v.sort();
-                }
-                (*p, v)
-            })
-            .filter(|(_, v)| !v.is_empty())
-            .collect()
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut got = collect();
-    while Instant::now() < deadline && got.values().map(Vec::len).sum::<usize>() < want {
-        std::thread::sleep(Duration::from_millis(50));
-        got = collect();
-    }
-    // A little longer, to catch frames beyond the ones expected.
-    std::thread::sleep(Duration::from_millis(200));
-    Ok(collect())
+            (p, v)
+        })
+        .collect())
 }
 
 fn first_lines(text: &str, n: usize) -> String {

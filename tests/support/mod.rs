@@ -4,6 +4,9 @@
 
 #![allow(dead_code)]
 
+pub mod fifo;
+pub mod switch_cli;
+
 use std::io::Write;
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
