@@ -25,7 +25,8 @@ pub struct Run<'a> {
     /// never overflow; `None` sends as fast as the FIFO takes them.
     pub pace: Option<Duration>,
     /// Frames expected out in all: the run ends when they are out (and a
-    /// little after, to catch more), or after `timeout`.
+    /// little after, to catch more), when none came for a second, or after
+    /// `timeout`.
     pub want: usize,
     pub timeout: Duration,
 }
@@ -147,11 +148,21 @@ pub fn run(bmv2: &Bmv2, dir: &Path, run: &Run<'_>) -> Result<BTreeMap<u32, Vec<T
             .filter(|(_, v)| !v.is_empty())
             .collect()
     };
+    // Until `want` frames are out, or none came for a second (simple_switch
+    // drops what its queues cannot take), or the time is up.
     let deadline = Instant::now() + run.timeout;
-    let mut got = collect();
-    while Instant::now() < deadline && got.values().map(Vec::len).sum::<usize>() < run.want {
+    let count = |m: &BTreeMap<u32, Vec<Timed>>| m.values().map(Vec::len).sum::<usize>();
+    let mut seen = count(&collect());
+    let mut last_growth = Instant::now();
+    while Instant::now() < deadline && seen < run.want {
         std::thread::sleep(Duration::from_millis(50));
-        got = collect();
+        let now = count(&collect());
+        if now > seen {
+            seen = now;
+            last_growth = Instant::now();
+        } else if last_growth.elapsed() > Duration::from_secs(1) {
+            break;
+        }
     }
     // A little longer, to catch frames beyond the ones expected.
     std::thread::sleep(Duration::from_millis(200));
