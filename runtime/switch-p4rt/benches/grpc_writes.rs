@@ -8,6 +8,9 @@
 //! client.
 //!
 //! Run with `cargo bench -p fairshare-switch-p4rt --bench grpc_writes`.
+//! `FAIRSHARE_BENCH_TARGET=bmv2` runs the same requests, through the same
+//! client, against a real `simple_switch_grpc` (from `FAIRSHARE_BMV2`,
+//! `../shared/bmv2` or PATH) instead of fairshare's server.
 
 use std::path::Path;
 use std::time::Instant;
@@ -94,6 +97,9 @@ fn flow(index: &P4InfoIndex, n: u32, kind: p4::update::Type) -> Result<p4::Updat
 /// `multi` (server and client on one two-thread runtime, the earlier
 /// arrangement of this bench) and `one` (both on one thread).
 fn main() -> Result<()> {
+    if std::env::var("FAIRSHARE_BENCH_TARGET").is_ok_and(|t| t == "bmv2") {
+        return against_bmv2();
+    }
     let flavour = std::env::var("FAIRSHARE_BENCH_RT").unwrap_or_default();
     let multi = flavour == "multi";
     let (json, p4info) = pipeline()?;
@@ -163,6 +169,55 @@ fn main() -> Result<()> {
         .join()
         .map_err(|_| anyhow!("the server thread panicked"))??;
     Ok(())
+}
+
+/// Kills simple_switch_grpc however the bench ends.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn against_bmv2() -> Result<()> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let bin = std::env::var_os("FAIRSHARE_BMV2")
+        .map(|d| Path::new(&d).join("bin/simple_switch_grpc"))
+        .or_else(|| Some(root.join("../shared/bmv2/bin/simple_switch_grpc")))
+        .filter(|p| p.is_file())
+        .or_else(|| {
+            std::env::split_paths(&std::env::var_os("PATH")?)
+                .map(|d| d.join("simple_switch_grpc"))
+                .find(|p| p.is_file())
+        });
+    let Some(bin) = bin else {
+        println!("skipped: no simple_switch_grpc (FAIRSHARE_BMV2, ../shared/bmv2 or PATH)");
+        return Ok(());
+    };
+    // simple_switch_grpc does not report a port it chose: pick a free one.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let child = std::process::Command::new(&bin)
+        .args(["--no-p4", "--device-id", "0", "--", "--grpc-server-addr"])
+        .arg(format!("127.0.0.1:{port}"))
+        .args(["--cpu-port", "255"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {}", bin.display()))?;
+    let _running = Running(child);
+    println!("target: {}", bin.display());
+    let (json, p4info) = pipeline()?;
+    let p4info = fairshare_p4rt::text::parse_p4info(&p4info)?;
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse()?;
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(measure(addr, json, p4info))
 }
 
 async fn measure(addr: std::net::SocketAddr, json: String, p4info: P4Info) -> Result<()> {
