@@ -1,5 +1,5 @@
-//! Packets decoded into named fields, and field-by-field differences
-//! between an expected packet and a received one.
+//! Packets decoded into named fields, field-by-field differences between an
+//! expected packet and a received one, and ([`build`]) frames for tests.
 //!
 //! ```text
 //! bytes ─ decode ─> Decoded { layers: [ethernet, ipv4, tcp], payload } ─┐
@@ -41,6 +41,7 @@
 
 use std::fmt;
 
+pub mod build;
 mod layers;
 
 pub use layers::decode;
