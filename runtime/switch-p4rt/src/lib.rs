@@ -57,8 +57,10 @@
 //! data-plane ports in `fairshare switch --grpc`.
 
 mod pipeline;
+mod pre;
 pub mod rules;
 mod service;
+mod undo;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -99,17 +99,8 @@ async fn standing_becomes(client: &Client, want: fn(&Mastership) -> bool) -> Res
     Ok(m)
 }
 
-/// What the device under test has.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Pre {
-    /// A packet replication engine (clone sessions, multicast groups).
-    Yes,
-    /// None yet: its entries are refused as UNIMPLEMENTED.
-    Unimplemented,
-}
-
 /// The whole scenario against the device at `addr`.
-pub async fn run(addr: &str, device_id: u64, cpu_port: u32, pre: Pre) -> Result<()> {
+pub async fn run(addr: &str, device_id: u64, cpu_port: u32) -> Result<()> {
     let (json, p4info, rules) = single_example()?;
     let index = P4InfoIndex::new(p4info.clone())?;
 
@@ -291,33 +282,42 @@ pub async fn run(addr: &str, device_id: u64, cpu_port: u32, pre: Pre) -> Result<
             entity::insert(group.clone()),
         ])
         .await;
-    match pre {
-        Pre::Yes => {
-            written?;
-            let read = |e: p4::PacketReplicationEngineEntry| p4::Entity::from(e);
-            let got = c1.read(vec![read(entity::clone_session(5, &[]))]).await?;
-            ensure!(
-                got == [session.clone().into()],
-                "clone session read back as {got:?}"
-            );
-            let got = c1.read(vec![read(entity::multicast_group(7, &[]))]).await?;
-            ensure!(
-                got == [group.clone().into()],
-                "multicast group read back as {got:?}"
-            );
-            c1.write(vec![entity::delete(session), entity::delete(group)])
-                .await?;
-        }
-        Pre::Unimplemented => match written {
-            Err(Error::UpdatesFailed { errors, .. }) => ensure!(
-                errors
-                    .iter()
-                    .all(|e| e.canonical_code == tonic::Code::Unimplemented as i32),
-                "{errors:?}"
-            ),
-            other => bail!("expected UNIMPLEMENTED for replication entries, found {other:?}"),
-        },
+    written?;
+    let read = |e: p4::PacketReplicationEngineEntry| p4::Entity::from(e);
+    let got = c1.read(vec![read(entity::clone_session(5, &[]))]).await?;
+    ensure!(
+        got == [session.clone().into()],
+        "clone session read back as {got:?}"
+    );
+    let got = c1.read(vec![read(entity::multicast_group(7, &[]))]).await?;
+    ensure!(
+        got == [group.clone().into()],
+        "multicast group read back as {got:?}"
+    );
+    // A second insert of the same ids: ALREADY_EXISTS for each.
+    match c1
+        .write(vec![
+            entity::insert(session.clone()),
+            entity::insert(group.clone()),
+        ])
+        .await
+    {
+        Err(Error::UpdatesFailed { errors, .. }) => ensure!(
+            errors
+                .iter()
+                .all(|e| e.canonical_code == tonic::Code::AlreadyExists as i32),
+            "{errors:?}"
+        ),
+        other => bail!("expected ALREADY_EXISTS for existing replication entries, found {other:?}"),
     }
+    c1.write(vec![entity::delete(session), entity::delete(group)])
+        .await?;
+    // Gone: a read of either id is NOT_FOUND.
+    let gone = c1.read(vec![read(entity::clone_session(5, &[]))]).await;
+    ensure!(
+        gone.is_err(),
+        "clone session 5 read after its delete: {gone:?}"
+    );
 
     // A batch with a duplicate and a new entry: per-update errors.
     let duplicate = updates[0].clone();
