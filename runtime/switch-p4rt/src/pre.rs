@@ -238,7 +238,10 @@ impl Pipeline {
                             Some(_) => self.switch.modify_multicast_group(group, copies),
                             None => self.switch.create_multicast_group(group, copies),
                         }
-                        .map_err(|e| (Code::InvalidArgument, format!("{what}: {e}")))?;
+                        .map_err(|e| {
+                            let (code, message) = from_switch(e);
+                            (code, format!("{what}: {message}"))
+                        })?;
                         CloneSession {
                             port: None,
                             group: Some(group),
