@@ -43,6 +43,22 @@ impl Pipeline {
         let Some(entity) = u.entity.as_ref().and_then(|e| e.entity.as_ref()) else {
             return Ok(vec![]);
         };
+        // Updates refused before their entry is looked up: no inverse, so
+        // that the update's own refusal is the answer.
+        let refused = match entity {
+            E::TableEntry(t) => self
+                .index
+                .table(t.table_id)
+                .is_some_and(|t| t.is_const_table),
+            E::DirectCounterEntry(c) => c.table_entry.as_ref().is_some_and(|t| {
+                self.index.table(t.table_id).is_some()
+                    && self.index.direct_counter_of_table(t.table_id).is_none()
+            }),
+            _ => false,
+        };
+        if refused {
+            return Ok(vec![]);
+        }
         let mut out = Vec::new();
         match (entity, kind) {
             (_, U::Unspecified) => {}

@@ -16,9 +16,23 @@ use tonic::Code;
 const PRIMARY: u128 = 1;
 
 /// The code of the single update of a failed Write (or OK).
-async fn update_code(h: &mut Harness, u: p4::Update) -> Result<Code> {
-    match h.write(PRIMARY, vec![u]).await {
-        Ok(()) => Ok(Code::Ok),
+async fn update_code(
+    h: &mut Harness,
+    u: p4::Update,
+    atomicity: p4::write_request::Atomicity,
+) -> Result<Code> {
+    let written = h
+        .client
+        .write(p4::WriteRequest {
+            device_id: DEVICE,
+            election_id: Some(PRIMARY.into()),
+            updates: vec![u],
+            atomicity: atomicity as i32,
+            ..Default::default()
+        })
+        .await;
+    match written {
+        Ok(_) => Ok(Code::Ok),
         Err(status) => {
             let errors = fairshare_p4rt::status::write_errors(&status)?;
             match errors.as_slice() {
@@ -968,7 +982,20 @@ async fn every_malformed_request_gets_the_code_the_spec_gives_it() -> Result<()>
     ));
     let mut failures = Vec::new();
     for (case, u, want) in &table {
-        let got = update_code(&mut h, u.clone())
+        // A refused update first with ROLLBACK_ON_ERROR: the same code
+        // (working out its undo refuses nothing the update itself would
+        // not), and nothing changes.
+        if *want != Code::Ok {
+            let got = update_code(&mut h, u.clone(), At::RollbackOnError)
+                .await
+                .with_context(|| case.to_string())?;
+            if got != *want {
+                failures.push(format!(
+                    "{case} (ROLLBACK_ON_ERROR): expected {want:?}, found {got:?}"
+                ));
+            }
+        }
+        let got = update_code(&mut h, u.clone(), At::ContinueOnError)
             .await
             .with_context(|| case.to_string())?;
         if got != *want {

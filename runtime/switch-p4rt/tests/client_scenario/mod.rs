@@ -319,6 +319,104 @@ pub async fn run(addr: &str, device_id: u64, cpu_port: u32) -> Result<()> {
         "clone session 5 read after its delete: {gone:?}"
     );
 
+    // A session of several replicas, and one and a group written with the
+    // older `egress_port` form, read back as written.
+    let several = entity::clone_session(6, &[(1, 0), (2, 3)]);
+    let old_form = |mut e: p4::PacketReplicationEngineEntry| {
+        use p4::packet_replication_engine_entry::Type as T;
+        let replicas = match &mut e.r#type {
+            Some(T::CloneSessionEntry(s)) => &mut s.replicas,
+            Some(T::MulticastGroupEntry(g)) => &mut g.replicas,
+            None => return e,
+        };
+        for (r, port) in replicas.iter_mut().zip([4u32, 5]) {
+            r.port_kind = Some(p4::replica::PortKind::EgressPort(port));
+        }
+        e
+    };
+    let old_session = old_form(entity::clone_session(7, &[(0, 2)]));
+    let old_group = old_form(entity::multicast_group(8, &[(0, 0), (0, 1)]));
+    c1.write(vec![
+        entity::insert(several.clone()),
+        entity::insert(old_session.clone()),
+        entity::insert(old_group.clone()),
+    ])
+    .await?;
+    // Replicas are a set: simple_switch_grpc reads them back in another
+    // order.
+    let sorted = |e: p4::Entity| {
+        use p4::packet_replication_engine_entry::Type as T;
+        let mut e = e;
+        if let Some(p4::entity::Entity::PacketReplicationEngineEntry(p)) = &mut e.entity {
+            let key = |r: &p4::Replica| format!("{r:?}");
+            match &mut p.r#type {
+                Some(T::CloneSessionEntry(s)) => s.replicas.sort_by_key(key),
+                Some(T::MulticastGroupEntry(g)) => g.replicas.sort_by_key(key),
+                None => {}
+            }
+        }
+        e
+    };
+    for e in [&several, &old_session, &old_group] {
+        let got: Vec<p4::Entity> = c1
+            .read(vec![read(e.clone())])
+            .await?
+            .into_iter()
+            .map(sorted)
+            .collect();
+        ensure!(
+            got == [sorted(e.clone().into())],
+            "{e:?} read back as {got:?}"
+        );
+    }
+    c1.write(vec![
+        entity::delete(several),
+        entity::delete(old_session),
+        entity::delete(old_group),
+    ])
+    .await?;
+
+    // Refusals both devices agree on, one update each.
+    let refused = [
+        (
+            "clone session 0",
+            entity::insert(entity::clone_session(0, &[(1, 0)])),
+            tonic::Code::InvalidArgument,
+        ),
+        (
+            "multicast group 0",
+            entity::insert(entity::multicast_group(0, &[(1, 0)])),
+            tonic::Code::InvalidArgument,
+        ),
+        (
+            "multicast group 32768",
+            entity::insert(entity::multicast_group(32_768, &[(1, 0)])),
+            tonic::Code::OutOfRange,
+        ),
+        (
+            "the same replica twice",
+            entity::insert(entity::multicast_group(9, &[(1, 0), (1, 0)])),
+            tonic::Code::InvalidArgument,
+        ),
+        (
+            "modify of a missing session",
+            entity::modify(entity::clone_session(9, &[(1, 0)])),
+            tonic::Code::NotFound,
+        ),
+        (
+            "delete of a missing group",
+            entity::delete(entity::multicast_group(9, &[])),
+            tonic::Code::NotFound,
+        ),
+    ];
+    for (case, u, want) in refused {
+        match c1.write_one(u).await {
+            Err(Error::UpdatesFailed { errors, .. })
+                if errors.len() == 1 && errors[0].canonical_code == want as i32 => {}
+            other => bail!("{case}: expected {want:?}, found {other:?}"),
+        }
+    }
+
     // A batch with a duplicate and a new entry: per-update errors.
     let duplicate = updates[0].clone();
     let extra = entity::table_entry(
