@@ -16,9 +16,10 @@
 //!   [`Error::NotPrimary`].
 //! * A Write with failed updates is [`Error::UpdatesFailed`] with one
 //!   `p4.v1.Error` per update in request order; nothing is retried.
-//! * Writes use CONTINUE_ON_ERROR; the order of updates inside one Write
-//!   is not guaranteed by P4Runtime, so updates that must happen in order
-//!   go into separate writes.
+//! * Writes use CONTINUE_ON_ERROR unless [`Client::write_with`] names
+//!   another atomicity; the order of updates inside one Write is not
+//!   guaranteed by P4Runtime, so updates that must happen in order go into
+//!   separate writes.
 //! * Packet-ins are never waited for: when the receiver is full (or was
 //!   dropped) they are counted in [`Client::packet_ins_dropped`] and
 //!   dropped, so a slow consumer cannot stall arbitration.
@@ -566,12 +567,29 @@ impl Client {
     /// [`Error::UpdatesFailed`] with the per-update errors when some
     /// updates failed; [`Error::NotPrimary`]; [`Error::Rpc`] otherwise.
     pub async fn write(&mut self, updates: Vec<p4::Update>) -> Result<(), Error> {
+        self.write_with(updates, p4::write_request::Atomicity::ContinueOnError)
+            .await
+    }
+
+    /// One Write of `updates` with the given atomicity (a device may
+    /// answer UNIMPLEMENTED for all but CONTINUE_ON_ERROR). With
+    /// ROLLBACK_ON_ERROR, a failed Write has changed nothing, and its
+    /// per-update errors say which update failed (the others are ABORTED
+    /// on `fairshare switch`).
+    ///
+    /// # Errors
+    /// See [`Client::write`].
+    pub async fn write_with(
+        &mut self,
+        updates: Vec<p4::Update>,
+        atomicity: p4::write_request::Atomicity,
+    ) -> Result<(), Error> {
         let request = p4::WriteRequest {
             device_id: self.config.device_id,
             role: self.config.role.clone(),
             election_id: Some(self.config.election_id.into()),
             updates,
-            atomicity: p4::write_request::Atomicity::ContinueOnError as i32,
+            atomicity: atomicity as i32,
             ..Default::default()
         };
         match self.rpc.write(request).await {

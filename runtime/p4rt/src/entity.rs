@@ -1,7 +1,7 @@
 //! Entities built by name through a [`P4InfoIndex`]: table entries from
 //! table, field, action and parameter names with integer values, meter,
-//! counter and register cells by name, and the packet replication engine's
-//! entries.
+//! counter and register cells by name, the direct meter and direct counter
+//! of an entry, and the packet replication engine's entries.
 //!
 //! Values are checked against the P4Info's bit widths and written as
 //! canonical byte strings. A match field whose match is "anything" (LPM
@@ -390,6 +390,23 @@ pub fn direct_meter_entry(
         }),
         config,
         counter_data: None,
+    }
+}
+
+/// The direct counter of the entry with `entry`'s match (its action is
+/// left out), with counts (for a write) or none (for a read).
+pub fn direct_counter_entry(
+    entry: &p4::TableEntry,
+    data: Option<p4::CounterData>,
+) -> p4::DirectCounterEntry {
+    p4::DirectCounterEntry {
+        table_entry: Some(p4::TableEntry {
+            action: None,
+            meter_config: None,
+            counter_data: None,
+            ..entry.clone()
+        }),
+        data,
     }
 }
 

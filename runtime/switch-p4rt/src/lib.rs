@@ -22,8 +22,17 @@
 //!   is at least the highest a primary of the role has had: when the
 //!   primary leaves, nobody is promoted until a controller arbitrates
 //!   again with an id that high.
-//! * Write atomicity is CONTINUE_ON_ERROR: each update succeeds or fails
-//!   alone, and a failed Write carries one `p4.v1.Error` per update.
+//! * A failed Write carries one `p4.v1.Error` per update. With
+//!   CONTINUE_ON_ERROR each update succeeds or fails alone. With
+//!   ROLLBACK_ON_ERROR the updates run in order, each after the updates
+//!   that undo it have been worked out from the state before it; at the
+//!   first failure those run backwards and the Write has changed nothing
+//!   (the failed update has its own code, the others ABORTED). A table
+//!   entry deleted and put back comes back behind entries of equal
+//!   priority, and a meter set back starts with full buckets.
+//!   DATAPLANE_ATOMIC is UNIMPLEMENTED, as the specification allows.
+//! * A Write holds the lock packets are processed under: no packet sees a
+//!   Write half done.
 //! * Packets the pipeline sends to the CPU port go to the primary of the
 //!   default role as packet-ins; a packet-out enters the pipeline on the
 //!   CPU port, with its `packet_out` header built from the metadata (every
@@ -32,33 +41,55 @@
 //!   microseconds.
 //!
 //! Entities: table entries (INSERT/MODIFY/DELETE, default entries, direct
-//! meter configs), meter, direct meter, counter and register cells
-//! (MODIFY; a meter, counter or register entry without an index writes
-//! every cell of the array; a direct meter entry without a config returns
-//! the meter to unconfigured) are written; those and direct counters are
-//! read, with wildcards (table, meter, counter or register id 0, no match,
-//! no index).
+//! meter configs), meter, direct meter, counter, direct counter and
+//! register cells (MODIFY; a meter, counter or register entry without an
+//! index writes every cell of the array; a direct meter entry without a
+//! config returns the meter to unconfigured, in place, keeping the entry
+//! and its direct counter's counts; a direct counter entry sets the
+//! entry's counts), clone sessions and multicast groups
+//! (INSERT/MODIFY/DELETE) are written and read, with wildcards (table,
+//! meter, counter, register, session or group id 0, no match, no index).
+//!
+//! Clone sessions and multicast groups follow `simple_switch_grpc`: group
+//! ids 1 to 32,767 (above is OUT_OF_RANGE: the rest of the switch's 16-bit
+//! range backs clone sessions), session ids 1 to 32,767, id 0 refused in
+//! writes (INVALID_ARGUMENT), an existing id inserted ALREADY_EXISTS, a
+//! missing one modified, deleted or read NOT_FOUND, the same replica twice
+//! INVALID_ARGUMENT, a replica's port read back in the form it was written
+//! (`egress_port` or `port`). A session with one replica of instance 0
+//! sends to its port; other sessions (no replica, several, an instance)
+//! are backed by a group of the switch that controllers do not see.
+//! `packet_length_bytes` truncates a session's copies (`simple_switch_grpc`
+//! refuses it); `class_of_service` other than 0 and group `metadata` are
+//! UNIMPLEMENTED (`simple_switch_grpc` refuses a class of service too).
+//! Ports that do not fit the program's `egress_port` and replication ids
+//! over 16 bits are INVALID_ARGUMENT (`simple_switch_grpc` takes them).
+//!
+//! Errors of the switch core map to codes by kind: no such entry, session
+//! or group NOT_FOUND; a duplicate entry or an existing group
+//! ALREADY_EXISTS; a full table RESOURCE_EXHAUSTED; a cell index out of
+//! range OUT_OF_RANGE; the rest INVALID_ARGUMENT.
 //!
 //! RECONCILE_AND_COMMIT loads the new program and carries over what still
 //! fits it: entries of tables whose match fields are unchanged (when their
 //! action is still the table's with the same parameters), default actions
-//! on the same terms, and meter, counter and register cells of arrays with
-//! the same name and size. The rest starts afresh.
+//! on the same terms, meter, counter and register cells of arrays with
+//! the same name and size, and clone sessions and multicast groups whose
+//! ports the new program's `egress_port` holds. The rest starts afresh.
 //!
 //! [`rules`] turns a compiled switch's `rules.json` into the P4Runtime
 //! updates that install it, by name through the P4Info.
 //!
-//! Not implemented yet (answered UNIMPLEMENTED): action profiles, clone
-//! sessions and multicast groups (they wait for the switch core's
-//! replication engine), direct counter writes and resetting the direct
-//! meter of a table that also has a direct counter (both need switch core
-//! calls that do not exist yet), ROLLBACK_ON_ERROR and DATAPLANE_ATOMIC,
-//! registers of other types than `bit<W>`, values over 128 bits,
+//! Not implemented yet (answered UNIMPLEMENTED): action profiles,
+//! DATAPLANE_ATOMIC, classes of service of clone sessions, multicast group
+//! metadata, registers of other types than `bit<W>`, values over 128 bits,
 //! data-plane ports in `fairshare switch --grpc`.
 
 mod pipeline;
+mod pre;
 pub mod rules;
 mod service;
+mod undo;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -24,6 +24,8 @@ use fairshare_switch::cpu::{ControllerHeader, MetadataField, PacketMetadata};
 use fairshare_switch::{Entry, KeyMatch, MeterConfig, Switch};
 use tonic::Code;
 
+use crate::pre::PreEntries;
+
 /// A refusal: the status code and a message saying what was expected and
 /// what was found.
 pub(crate) type Fail = (Code, String);
@@ -32,20 +34,30 @@ pub(crate) fn fail<T>(code: Code, message: impl Into<String>) -> Result<T, Fail>
     Err((code, message.into()))
 }
 
-/// The status code a switch error stands for.
+/// The status code a switch error stands for. Every variant is listed, so
+/// that a new one has to be given its code here.
 fn switch_code(e: &fairshare_switch::Error) -> Code {
     use fairshare_switch::Error as E;
     match e {
         E::UnknownTable(_) | E::UnknownAction { .. } | E::UnknownObject { .. } => Code::NotFound,
-        E::NoSuchEntry { .. } => Code::NotFound,
-        E::DuplicateEntry { .. } => Code::AlreadyExists,
+        E::NoSuchEntry { .. } | E::NoSuchCloneSession(_) | E::NoSuchMulticastGroup(_) => {
+            Code::NotFound
+        }
+        E::DuplicateEntry { .. } | E::MulticastGroupExists(_) => Code::AlreadyExists,
         E::TableFull { .. } => Code::ResourceExhausted,
         E::BadIndex { .. } => Code::OutOfRange,
-        _ => Code::InvalidArgument,
+        E::Json { .. }
+        | E::Refused { .. }
+        | E::BadEntry { .. }
+        | E::BadMeter { .. }
+        | E::BadCloneSession { .. }
+        | E::BadMulticastGroup { .. }
+        | E::BadController(_)
+        | E::Rules(_) => Code::InvalidArgument,
     }
 }
 
-fn from_switch(e: fairshare_switch::Error) -> Fail {
+pub(crate) fn from_switch(e: fairshare_switch::Error) -> Fail {
     (switch_code(&e), e.to_string())
 }
 
@@ -59,6 +71,8 @@ pub(crate) struct Pipeline {
     pub config: p4::ForwardingPipelineConfig,
     packet_in: Option<ControllerHeader>,
     packet_out: Option<ControllerHeader>,
+    /// Clone sessions and multicast groups as written.
+    pub pre: PreEntries,
 }
 
 fn controller_header(
@@ -148,6 +162,7 @@ impl Pipeline {
             config,
             packet_in,
             packet_out,
+            pre: PreEntries::default(),
         })
     }
 
@@ -159,7 +174,9 @@ impl Pipeline {
     ///   its direct meter config when the table still has a direct meter;
     ///   and the table's default action on the same terms;
     /// * the cells of meter, counter and register arrays with the same
-    ///   name and size (and unit or width).
+    ///   name and size (and unit or width);
+    /// * clone sessions and multicast groups whose ports the new program's
+    ///   `egress_port` holds.
     ///
     /// Everything else starts afresh, as with VERIFY_AND_COMMIT. Returns
     /// the number of table entries kept and dropped.
@@ -256,7 +273,8 @@ impl Pipeline {
                 }
             }
         }
-        (kept, dropped)
+        let (pre_kept, pre_dropped) = self.reconcile_pre(&old.pre);
+        (kept + pre_kept, dropped + pre_dropped)
     }
 
     fn table(&self, id: u32) -> Result<&cfg::Table, Fail> {
@@ -606,6 +624,65 @@ impl Pipeline {
         }
     }
 
+    /// The entry with the match and priority of `entry`, as read (with its
+    /// direct meter config), and its direct counter's counts when the table
+    /// has one; `None` when the table has no such entry.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn current_entry(
+        &self,
+        entry: &p4::TableEntry,
+    ) -> Result<Option<(p4::TableEntry, Option<p4::CounterData>)>, Fail> {
+        let index = Arc::clone(&self.index);
+        let Some(table) = index.table(entry.table_id) else {
+            return fail(
+                Code::NotFound,
+                format!(
+                    "expected a table id of the P4Info, found {:#010x}",
+                    entry.table_id
+                ),
+            );
+        };
+        let tname = name(table.preamble.as_ref());
+        let keys = self.keys(table, entry)?;
+        let Some(handle) = self
+            .switch
+            .find_entry(tname, &keys, entry.priority as u32)
+            .map_err(from_switch)?
+        else {
+            return Ok(None);
+        };
+        let e = self.switch.entry(tname, handle).map_err(from_switch)?;
+        let mut out = self.to_entry(
+            table,
+            entry.table_id,
+            &e.keys,
+            &e.action,
+            &e.params,
+            e.priority,
+        )?;
+        if index.direct_meter_of_table(entry.table_id).is_some() {
+            out.meter_config = self
+                .switch
+                .direct_meter(tname, handle)
+                .map_err(from_switch)?
+                .map(meter_proto);
+        }
+        let counts = match index.direct_counter_of_table(entry.table_id) {
+            Some(_) => {
+                let (packets, bytes) = self
+                    .switch
+                    .direct_counter(tname, handle)
+                    .map_err(from_switch)?;
+                Some(p4::CounterData {
+                    byte_count: bytes as i64,
+                    packet_count: packets as i64,
+                })
+            }
+            None => None,
+        };
+        Ok(Some((out, counts)))
+    }
+
     fn find(&self, table: &str, keys: &[KeyMatch], priority: u32) -> Result<u32, Fail> {
         self.switch
             .find_entry(table, keys, priority)
@@ -922,7 +999,7 @@ impl Pipeline {
     }
 
     /// The table and handle of the entry a direct resource names.
-    fn direct_target(
+    pub(crate) fn direct_target(
         &self,
         entry: Option<&p4::TableEntry>,
         what: &str,
@@ -956,51 +1033,67 @@ impl Pipeline {
         }
         let (table, handle) = self.direct_target(entry.table_entry.as_ref(), "direct meter")?;
         let Some(config) = entry.config.as_ref() else {
-            let table_id = entry.table_entry.as_ref().map_or(0, |t| t.table_id);
-            return self.reset_direct_meter(table_id, &table, handle);
+            return self.reset_direct_meter(&table, handle);
         };
         self.switch
             .set_direct_meter(&table, handle, meter_config(config)?)
             .map_err(from_switch)
     }
 
-    /// Returns an entry's direct meter to unconfigured. The switch has no
-    /// call for that, but a newly inserted entry's meter is unconfigured:
-    /// the entry is taken out and put back with the same match, action and
-    /// priority. Its packet and byte counts would restart with it, so a
-    /// table with a direct counter is refused (UNIMPLEMENTED).
-    fn reset_direct_meter(&mut self, table_id: u32, table: &str, handle: u32) -> Result<(), Fail> {
-        if self.index.direct_counter_of_table(table_id).is_some() {
+    /// Returns an entry's direct meter to unconfigured, in place: the entry
+    /// keeps its handle and its direct counter's counts.
+    fn reset_direct_meter(&mut self, table: &str, handle: u32) -> Result<(), Fail> {
+        self.switch
+            .reset_direct_meter(table, handle)
+            .map_err(from_switch)
+    }
+
+    /// MODIFY of a direct counter entry: sets the entry's packet and byte
+    /// counts (zero when no data is given).
+    pub fn write_direct_counter_entry(
+        &mut self,
+        kind: p4::update::Type,
+        entry: &p4::DirectCounterEntry,
+    ) -> Result<(), Fail> {
+        if kind != p4::update::Type::Modify {
             return fail(
-                Code::Unimplemented,
-                format!("table `{table}`: resetting a direct meter of a table with a direct counter is not implemented; expected a config"),
+                Code::InvalidArgument,
+                format!(
+                    "direct counters can only be modified, found {}",
+                    kind.as_str_name()
+                ),
             );
         }
-        if self
-            .switch
-            .direct_meter(table, handle)
-            .map_err(from_switch)?
-            .is_none()
+        let table_id = entry.table_entry.as_ref().map_or(0, |t| t.table_id);
+        if entry.table_entry.is_some()
+            && self.index.table(table_id).is_some()
+            && self.index.direct_counter_of_table(table_id).is_none()
         {
-            return Ok(());
-        }
-        let Some((_, entry)) = self
-            .switch
-            .entries(table)
-            .map_err(from_switch)?
-            .into_iter()
-            .find(|(h, _)| *h == handle)
-        else {
             return fail(
-                Code::NotFound,
-                format!("table `{table}` has no entry with this match and priority"),
+                Code::InvalidArgument,
+                format!(
+                    "table `{}` has no direct counter",
+                    name(self.table(table_id)?.preamble.as_ref())
+                ),
+            );
+        }
+        let (table, handle) = self.direct_target(entry.table_entry.as_ref(), "direct counter")?;
+        let data = entry.data.unwrap_or_default();
+        let (Ok(packets), Ok(bytes)) = (
+            u64::try_from(data.packet_count),
+            u64::try_from(data.byte_count),
+        ) else {
+            return fail(
+                Code::InvalidArgument,
+                format!(
+                    "direct counter of table `{table}`: expected counts >= 0, found {} packets and {} bytes",
+                    data.packet_count, data.byte_count
+                ),
             );
         };
         self.switch
-            .delete_entry(table, handle)
-            .map_err(from_switch)?;
-        self.switch.add_entry(table, entry).map_err(from_switch)?;
-        Ok(())
+            .set_direct_counter(&table, handle, packets, bytes)
+            .map_err(from_switch)
     }
 
     pub fn read_direct_meter_entries(
@@ -1320,7 +1413,7 @@ fn bytes(v: u128) -> Vec<u8> {
 
 /// A received `bit<width>` value: at most `ceil(width/8)` bytes, and within
 /// the width.
-fn value(bytes: &[u8], width: u32, what: &str) -> Result<u128, Fail> {
+pub(crate) fn value(bytes: &[u8], width: u32, what: &str) -> Result<u128, Fail> {
     // The common case without building a BitString: a well-formed value of
     // at most 128 bits (the same rule as `BitString::from_wire` with padded
     // input allowed); anything else takes the checked path below for its
@@ -1385,7 +1478,7 @@ fn meter_config(c: &p4::MeterConfig) -> Result<MeterConfig, Fail> {
     })
 }
 
-fn meter_proto(c: MeterConfig) -> p4::MeterConfig {
+pub(crate) fn meter_proto(c: MeterConfig) -> p4::MeterConfig {
     p4::MeterConfig {
         cir: c.cir as i64,
         cburst: c.cburst as i64,

@@ -335,12 +335,72 @@ impl Service {
             Some(E::DirectMeterEntry(m)) => pipe.write_direct_meter_entry(kind, m),
             Some(E::CounterEntry(c)) => pipe.write_counter_entry(kind, c),
             Some(E::RegisterEntry(r)) => pipe.write_register_entry(kind, r),
+            Some(E::DirectCounterEntry(c)) => pipe.write_direct_counter_entry(kind, c),
+            Some(E::PacketReplicationEngineEntry(p)) => pipe.write_pre_entry(kind, p),
             Some(_) => fail(Code::Unimplemented, "this entity type is not writable yet"),
             None => fail(
                 Code::InvalidArgument,
                 "expected an entity in the update, found none",
             ),
         }
+    }
+}
+
+impl Service {
+    /// ROLLBACK_ON_ERROR: the updates in order until one fails, then the
+    /// inverses of those applied, last first (see [`crate::undo`]). The
+    /// failed update gets its own code; the others ABORTED, or INTERNAL if
+    /// one could not be undone.
+    fn write_all_or_none(pipe: &mut Pipeline, updates: &[p4::Update]) -> Vec<Result<(), Fail>> {
+        let mut undo: Vec<Vec<p4::Update>> = Vec::new();
+        let mut failed = None;
+        for (i, u) in updates.iter().enumerate() {
+            let step = pipe
+                .inverse(u)
+                .and_then(|inverse| Self::write_one(pipe, u).map(|()| inverse));
+            match step {
+                Ok(inverse) => undo.push(inverse),
+                Err(f) => {
+                    failed = Some((i, f));
+                    break;
+                }
+            }
+        }
+        let Some((at, f)) = failed else {
+            return updates.iter().map(|_| Ok(())).collect();
+        };
+        let mut undo_error = None;
+        for inverse in undo.iter().rev() {
+            for u in inverse {
+                if let Err((_, message)) = Self::write_one(pipe, u) {
+                    undo_error.get_or_insert(message);
+                }
+            }
+        }
+        let mut f = Some(f);
+        (0..updates.len())
+            .map(|i| {
+                Err(if i == at {
+                    f.take().unwrap_or((Code::Unknown, String::new()))
+                } else if i < at {
+                    match &undo_error {
+                        None => (
+                            Code::Aborted,
+                            format!("rolled back: update {at} of the batch failed"),
+                        ),
+                        Some(e) => (
+                            Code::Internal,
+                            format!("update {at} of the batch failed, and undoing the batch failed: {e}"),
+                        ),
+                    }
+                } else {
+                    (
+                        Code::Aborted,
+                        format!("not applied: update {at} of the batch failed"),
+                    )
+                })
+            })
+            .collect()
     }
 }
 
@@ -356,13 +416,14 @@ impl P4Runtime for Service {
         self.check_device(req.device_id)?;
         let mut state = self.0.lock();
         state.check_primary(&req.role, req.election_id)?;
-        match p4::write_request::Atomicity::try_from(req.atomicity) {
-            Ok(p4::write_request::Atomicity::ContinueOnError) => {}
-            Ok(other) => {
-                return Err(Status::unimplemented(format!(
-                    "atomicity {} is not implemented; expected CONTINUE_ON_ERROR",
-                    other.as_str_name()
-                )))
+        use p4::write_request::Atomicity as At;
+        let rollback = match At::try_from(req.atomicity) {
+            Ok(At::ContinueOnError) => false,
+            Ok(At::RollbackOnError) => true,
+            Ok(At::DataplaneAtomic) => {
+                return Err(Status::unimplemented(
+                    "atomicity DATAPLANE_ATOMIC is not implemented; expected CONTINUE_ON_ERROR or ROLLBACK_ON_ERROR",
+                ))
             }
             Err(_) => {
                 return Err(Status::invalid_argument(format!(
@@ -370,17 +431,20 @@ impl P4Runtime for Service {
                     req.atomicity
                 )))
             }
-        }
+        };
         let Some(pipe) = state.pipeline.as_mut() else {
             return Err(Status::failed_precondition(
                 "expected a forwarding pipeline config before writes, found none",
             ));
         };
-        let results: Vec<Result<(), Fail>> = req
-            .updates
-            .iter()
-            .map(|u| Self::write_one(pipe, u))
-            .collect();
+        let results: Vec<Result<(), Fail>> = if rollback {
+            Self::write_all_or_none(pipe, &req.updates)
+        } else {
+            req.updates
+                .iter()
+                .map(|u| Self::write_one(pipe, u))
+                .collect()
+        };
         let failed = results.iter().filter(|r| r.is_err()).count();
         if failed == 0 {
             return Ok(Response::new(p4::WriteResponse {}));
@@ -431,6 +495,7 @@ impl P4Runtime for Service {
                     pipe.read_direct_counter_entries(c, &mut entities)
                 }
                 Some(E::RegisterEntry(r)) => pipe.read_register_entries(r, &mut entities),
+                Some(E::PacketReplicationEngineEntry(p)) => pipe.read_pre_entries(p, &mut entities),
                 Some(_) => fail(
                     Code::Unimplemented,
                     "reading this entity type is not implemented yet",

@@ -56,13 +56,7 @@ impl Server {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_drives_the_switch_server_through_the_controller_scenario() -> Result<()> {
     let server = serve(tokio::net::TcpListener::bind("127.0.0.1:0").await?).await?;
-    client_scenario::run(
-        &server.addr.to_string(),
-        0,
-        CPU_PORT,
-        client_scenario::Pre::Unimplemented,
-    )
-    .await?;
+    client_scenario::run(&server.addr.to_string(), 0, CPU_PORT).await?;
     ensure!(server.switch.has_pipeline());
     server.stop().await
 }

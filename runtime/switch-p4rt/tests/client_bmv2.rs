@@ -86,13 +86,7 @@ async fn client_drives_simple_switch_grpc_through_the_controller_scenario() -> R
         .spawn()
         .with_context(|| format!("starting {}", bin.display()))?;
     let running = Running(child);
-    let outcome = client_scenario::run(
-        &format!("127.0.0.1:{port}"),
-        DEVICE_ID,
-        CPU_PORT,
-        client_scenario::Pre::Yes,
-    )
-    .await;
+    let outcome = client_scenario::run(&format!("127.0.0.1:{port}"), DEVICE_ID, CPU_PORT).await;
     drop(running);
     let _ = std::fs::remove_dir_all(&log);
     outcome

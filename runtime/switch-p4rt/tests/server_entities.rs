@@ -1,5 +1,5 @@
 //! Register cells, whole meter and counter arrays, direct meter resets and
-//! RECONCILE_AND_COMMIT on `fairshare switch`'s P4Runtime server, driven
+//! RECONCILE_AND_COMMIT (clone sessions and multicast groups included) on `fairshare switch`'s P4Runtime server, driven
 //! through `fairshare_p4rt::client`.
 
 mod client_scenario;
@@ -268,6 +268,19 @@ async fn reconcile_and_commit_keeps_entries_and_cells_that_still_fit() -> Result
     };
     let before = c.read(everything()?).await?;
     ensure!(before.len() == rules.table_entries.len() + 2);
+    let replication = || -> Vec<p4::Entity> {
+        vec![
+            entity::clone_session(0, &[]).into(),
+            entity::multicast_group(0, &[]).into(),
+        ]
+    };
+    c.write(vec![
+        entity::insert(entity::clone_session(2, &[(1, 0), (2, 5)])),
+        entity::insert(entity::multicast_group(3, &[(4, 1)])),
+    ])
+    .await?;
+    let sessions_and_groups = c.read(replication()).await?;
+    ensure!(sessions_and_groups.len() == 2);
 
     // The same program with a register added: every table keeps its shape,
     // so every entry and meter cell stays, and the new register starts at 0.
@@ -281,6 +294,7 @@ async fn reconcile_and_commit_keeps_entries_and_cells_that_still_fit() -> Result
     c.set_pipeline_config(Action::ReconcileAndCommit, config(json2, p4info2))
         .await?;
     ensure!(c.read(everything()?).await? == before);
+    ensure!(c.read(replication()).await? == sessions_and_groups);
     let regs = c
         .read(vec![entity::register_entry(
             &index2,
@@ -296,6 +310,8 @@ async fn reconcile_and_commit_keeps_entries_and_cells_that_still_fit() -> Result
     c.set_pipeline_config(Action::VerifyAndCommit, config(json, p4info))
         .await?;
     let after = c.read(vec![entity::all_entries(&index, None)?]).await?;
+    ensure!(after.is_empty(), "{after:?}");
+    let after = c.read(replication()).await?;
     ensure!(after.is_empty(), "{after:?}");
     Ok(())
 }

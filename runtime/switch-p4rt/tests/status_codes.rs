@@ -6,6 +6,7 @@ mod common;
 
 use anyhow::{bail, Context, Result};
 use common::*;
+use fairshare_p4rt::entity;
 use fairshare_p4rt::proto::p4::v1 as p4;
 use fairshare_p4rt::EntityKind;
 use p4::entity::Entity as E;
@@ -15,9 +16,23 @@ use tonic::Code;
 const PRIMARY: u128 = 1;
 
 /// The code of the single update of a failed Write (or OK).
-async fn update_code(h: &mut Harness, u: p4::Update) -> Result<Code> {
-    match h.write(PRIMARY, vec![u]).await {
-        Ok(()) => Ok(Code::Ok),
+async fn update_code(
+    h: &mut Harness,
+    u: p4::Update,
+    atomicity: p4::write_request::Atomicity,
+) -> Result<Code> {
+    let written = h
+        .client
+        .write(p4::WriteRequest {
+            device_id: DEVICE,
+            election_id: Some(PRIMARY.into()),
+            updates: vec![u],
+            atomicity: atomicity as i32,
+            ..Default::default()
+        })
+        .await;
+    match written {
+        Ok(_) => Ok(Code::Ok),
         Err(status) => {
             let errors = fairshare_p4rt::status::write_errors(&status)?;
             match errors.as_slice() {
@@ -174,9 +189,9 @@ async fn every_malformed_request_gets_the_code_the_spec_gives_it() -> Result<()>
             Code::PermissionDenied,
         ),
         (
-            "ROLLBACK_ON_ERROR",
+            "ROLLBACK_ON_ERROR, an empty batch",
             write(DEVICE, PRIMARY, At::RollbackOnError),
-            Code::Unimplemented,
+            Code::Ok,
         ),
         (
             "DATAPLANE_ATOMIC",
@@ -751,12 +766,198 @@ async fn every_malformed_request_gets_the_code_the_spec_gives_it() -> Result<()>
             Code::InvalidArgument,
         ),
         (
-            "direct counter write",
+            "direct counter without its table entry",
             update(
                 Modify,
                 E::DirectCounterEntry(p4::DirectCounterEntry::default()),
             ),
+            Code::InvalidArgument,
+        ),
+        (
+            "direct counter of a table without one",
+            update(
+                Modify,
+                E::DirectCounterEntry(p4::DirectCounterEntry {
+                    table_entry: Some(p4::TableEntry {
+                        table_id: flows,
+                        ..Default::default()
+                    }),
+                    data: None,
+                }),
+            ),
+            Code::InvalidArgument,
+        ),
+        (
+            "direct counter insert",
+            update(
+                Insert,
+                E::DirectCounterEntry(p4::DirectCounterEntry::default()),
+            ),
+            Code::InvalidArgument,
+        ),
+    ]);
+    // Clone sessions and multicast groups.
+    let pre = |e: p4::PacketReplicationEngineEntry| E::PacketReplicationEngineEntry(e);
+    let session = |id, copies: &[(u32, u32)]| pre(entity::clone_session(id, copies));
+    let group = |id, copies: &[(u32, u32)]| pre(entity::multicast_group(id, copies));
+    let session_with = |f: &dyn Fn(&mut p4::CloneSessionEntry)| {
+        let mut e = entity::clone_session(3, &[(1, 0)]);
+        if let Some(p4::packet_replication_engine_entry::Type::CloneSessionEntry(s)) = &mut e.r#type
+        {
+            f(s);
+        }
+        pre(e)
+    };
+    let portless = p4::Replica {
+        instance: 0,
+        port_kind: None,
+    };
+    let wide_port = p4::Replica {
+        instance: 0,
+        port_kind: Some(p4::replica::PortKind::Port(vec![1, 0, 0, 0, 0])),
+    };
+    table.extend([
+        (
+            "clone session id 0",
+            update(Insert, session(0, &[(1, 0)])),
+            Code::InvalidArgument,
+        ),
+        (
+            "clone session id above 32767",
+            update(Insert, session(32_768, &[(1, 0)])),
+            Code::OutOfRange,
+        ),
+        (
+            "clone session with a class of service",
+            update(Insert, session_with(&|s| s.class_of_service = 2)),
             Code::Unimplemented,
+        ),
+        (
+            "clone session with a negative packet length",
+            update(Insert, session_with(&|s| s.packet_length_bytes = -1)),
+            Code::InvalidArgument,
+        ),
+        (
+            "clone session with the same replica twice",
+            update(Insert, session(3, &[(1, 0), (1, 0)])),
+            Code::InvalidArgument,
+        ),
+        (
+            "clone session replica without a port",
+            update(
+                Insert,
+                session_with(&|s| s.replicas = vec![portless.clone()]),
+            ),
+            Code::InvalidArgument,
+        ),
+        (
+            "clone session port of more than 32 bits",
+            update(
+                Insert,
+                session_with(&|s| s.replicas = vec![wide_port.clone()]),
+            ),
+            Code::InvalidArgument,
+        ),
+        (
+            "clone session port wider than the program's egress_port",
+            update(Insert, session(3, &[(600, 0)])),
+            Code::InvalidArgument,
+        ),
+        (
+            "modify of a missing clone session",
+            update(Modify, session(9, &[(1, 0)])),
+            Code::NotFound,
+        ),
+        (
+            "delete of a missing clone session",
+            update(Delete, session(9, &[])),
+            Code::NotFound,
+        ),
+        (
+            "a valid clone session insert",
+            update(Insert, session(3, &[(1, 0)])),
+            Code::Ok,
+        ),
+        (
+            "the same clone session again",
+            update(Insert, session(3, &[(2, 0)])),
+            Code::AlreadyExists,
+        ),
+        (
+            "a clone session of several replicas",
+            update(Modify, session(3, &[(1, 0), (2, 0), (2, 1)])),
+            Code::Ok,
+        ),
+        (
+            "multicast group id 0",
+            update(Insert, group(0, &[(1, 0)])),
+            Code::InvalidArgument,
+        ),
+        (
+            "multicast group id above 32767 (clone sessions' range)",
+            update(Insert, group(32_768, &[(1, 0)])),
+            Code::OutOfRange,
+        ),
+        (
+            "multicast group with the same replica twice",
+            update(Insert, group(4, &[(1, 7), (1, 7)])),
+            Code::InvalidArgument,
+        ),
+        (
+            "multicast group with metadata",
+            update(
+                Insert,
+                pre(p4::PacketReplicationEngineEntry {
+                    r#type: Some(
+                        p4::packet_replication_engine_entry::Type::MulticastGroupEntry(
+                            p4::MulticastGroupEntry {
+                                multicast_group_id: 4,
+                                replicas: vec![],
+                                metadata: vec![1],
+                            },
+                        ),
+                    ),
+                }),
+            ),
+            Code::Unimplemented,
+        ),
+        (
+            "multicast group replication id of more than 16 bits",
+            update(Insert, group(4, &[(1, 70_000)])),
+            Code::InvalidArgument,
+        ),
+        (
+            "modify of a missing multicast group",
+            update(Modify, group(9, &[(1, 0)])),
+            Code::NotFound,
+        ),
+        (
+            "delete of a missing multicast group",
+            update(Delete, group(9, &[])),
+            Code::NotFound,
+        ),
+        (
+            "a valid multicast group insert",
+            update(Insert, group(4, &[(1, 0), (2, 0)])),
+            Code::Ok,
+        ),
+        (
+            "the same multicast group again",
+            update(Insert, group(4, &[])),
+            Code::AlreadyExists,
+        ),
+        (
+            "a multicast group emptied",
+            update(Modify, group(4, &[])),
+            Code::Ok,
+        ),
+        (
+            "replication entry with neither kind",
+            update(
+                Insert,
+                pre(p4::PacketReplicationEngineEntry { r#type: None }),
+            ),
+            Code::InvalidArgument,
         ),
     ]);
     // Padded to ceil(W/8) bytes: taken, and read back canonical.
@@ -781,7 +982,20 @@ async fn every_malformed_request_gets_the_code_the_spec_gives_it() -> Result<()>
     ));
     let mut failures = Vec::new();
     for (case, u, want) in &table {
-        let got = update_code(&mut h, u.clone())
+        // A refused update first with ROLLBACK_ON_ERROR: the same code
+        // (working out its undo refuses nothing the update itself would
+        // not), and nothing changes.
+        if *want != Code::Ok {
+            let got = update_code(&mut h, u.clone(), At::RollbackOnError)
+                .await
+                .with_context(|| case.to_string())?;
+            if got != *want {
+                failures.push(format!(
+                    "{case} (ROLLBACK_ON_ERROR): expected {want:?}, found {got:?}"
+                ));
+            }
+        }
+        let got = update_code(&mut h, u.clone(), At::ContinueOnError)
             .await
             .with_context(|| case.to_string())?;
         if got != *want {
@@ -796,7 +1010,7 @@ async fn every_malformed_request_gets_the_code_the_spec_gives_it() -> Result<()>
             ..Default::default()
         })),
     }];
-    let entries = h.read(read_vip).await?;
+    let entries = h.read(read_vip.clone()).await?;
     assert!(
         entries.contains(&p4::Entity {
             entity: Some(canonical)
@@ -811,7 +1025,7 @@ async fn every_malformed_request_gets_the_code_the_spec_gives_it() -> Result<()>
             PRIMARY,
             vec![
                 update(Insert, other.clone()),
-                update(Insert, good_vip),
+                update(Insert, good_vip.clone()),
                 update(Delete, other),
             ],
         )
@@ -823,6 +1037,33 @@ async fn every_malformed_request_gets_the_code_the_spec_gives_it() -> Result<()>
         .map(|e| e.canonical_code)
         .collect();
     assert_eq!(codes, vec![OK, Code::AlreadyExists as i32, OK]);
+
+    // The same batch with ROLLBACK_ON_ERROR: the failing update gets its
+    // code, the others ABORTED, and the first insert is undone.
+    let third = vip_entry(&[203, 0, 113, 3], &[6], &[80], Some(set_service.clone()), 0);
+    let before = h.read(read_vip.clone()).await?;
+    let status = h
+        .client
+        .write(p4::WriteRequest {
+            device_id: DEVICE,
+            election_id: Some(PRIMARY.into()),
+            updates: vec![
+                update(Insert, third.clone()),
+                update(Insert, good_vip.clone()),
+                update(Delete, third),
+            ],
+            atomicity: At::RollbackOnError as i32,
+            ..Default::default()
+        })
+        .await
+        .expect_err("one update fails");
+    let codes: Vec<i32> = fairshare_p4rt::status::write_errors(&status)?
+        .iter()
+        .map(|e| e.canonical_code)
+        .collect();
+    let aborted = Code::Aborted as i32;
+    assert_eq!(codes, vec![aborted, Code::AlreadyExists as i32, aborted]);
+    assert_eq!(h.read(read_vip.clone()).await?, before, "rolled back");
 
     // Reads with unknown ids.
     let read = |e: E| vec![p4::Entity { entity: Some(e) }];
@@ -864,6 +1105,22 @@ async fn every_malformed_request_gets_the_code_the_spec_gives_it() -> Result<()>
             "no entity",
             vec![p4::Entity { entity: None }],
             Code::InvalidArgument,
+        ),
+        (
+            "missing clone session",
+            read(E::PacketReplicationEngineEntry(entity::clone_session(
+                99,
+                &[],
+            ))),
+            Code::NotFound,
+        ),
+        (
+            "missing multicast group",
+            read(E::PacketReplicationEngineEntry(entity::multicast_group(
+                99,
+                &[],
+            ))),
+            Code::NotFound,
         ),
     ];
     for (case, entities, want) in cases {

@@ -172,6 +172,7 @@
 //! ```
 
 mod bits;
+mod control;
 pub mod cpu;
 mod error;
 mod exec;

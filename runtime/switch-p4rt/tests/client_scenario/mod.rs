@@ -99,17 +99,8 @@ async fn standing_becomes(client: &Client, want: fn(&Mastership) -> bool) -> Res
     Ok(m)
 }
 
-/// What the device under test has.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Pre {
-    /// A packet replication engine (clone sessions, multicast groups).
-    Yes,
-    /// None yet: its entries are refused as UNIMPLEMENTED.
-    Unimplemented,
-}
-
 /// The whole scenario against the device at `addr`.
-pub async fn run(addr: &str, device_id: u64, cpu_port: u32, pre: Pre) -> Result<()> {
+pub async fn run(addr: &str, device_id: u64, cpu_port: u32) -> Result<()> {
     let (json, p4info, rules) = single_example()?;
     let index = P4InfoIndex::new(p4info.clone())?;
 
@@ -291,32 +282,139 @@ pub async fn run(addr: &str, device_id: u64, cpu_port: u32, pre: Pre) -> Result<
             entity::insert(group.clone()),
         ])
         .await;
-    match pre {
-        Pre::Yes => {
-            written?;
-            let read = |e: p4::PacketReplicationEngineEntry| p4::Entity::from(e);
-            let got = c1.read(vec![read(entity::clone_session(5, &[]))]).await?;
-            ensure!(
-                got == [session.clone().into()],
-                "clone session read back as {got:?}"
-            );
-            let got = c1.read(vec![read(entity::multicast_group(7, &[]))]).await?;
-            ensure!(
-                got == [group.clone().into()],
-                "multicast group read back as {got:?}"
-            );
-            c1.write(vec![entity::delete(session), entity::delete(group)])
-                .await?;
+    written?;
+    let read = |e: p4::PacketReplicationEngineEntry| p4::Entity::from(e);
+    let got = c1.read(vec![read(entity::clone_session(5, &[]))]).await?;
+    ensure!(
+        got == [session.clone().into()],
+        "clone session read back as {got:?}"
+    );
+    let got = c1.read(vec![read(entity::multicast_group(7, &[]))]).await?;
+    ensure!(
+        got == [group.clone().into()],
+        "multicast group read back as {got:?}"
+    );
+    // A second insert of the same ids: ALREADY_EXISTS for each.
+    match c1
+        .write(vec![
+            entity::insert(session.clone()),
+            entity::insert(group.clone()),
+        ])
+        .await
+    {
+        Err(Error::UpdatesFailed { errors, .. }) => ensure!(
+            errors
+                .iter()
+                .all(|e| e.canonical_code == tonic::Code::AlreadyExists as i32),
+            "{errors:?}"
+        ),
+        other => bail!("expected ALREADY_EXISTS for existing replication entries, found {other:?}"),
+    }
+    c1.write(vec![entity::delete(session), entity::delete(group)])
+        .await?;
+    // Gone: a read of either id is NOT_FOUND.
+    let gone = c1.read(vec![read(entity::clone_session(5, &[]))]).await;
+    ensure!(
+        gone.is_err(),
+        "clone session 5 read after its delete: {gone:?}"
+    );
+
+    // A session of several replicas, and one and a group written with the
+    // older `egress_port` form, read back as written.
+    let several = entity::clone_session(6, &[(1, 0), (2, 3)]);
+    let old_form = |mut e: p4::PacketReplicationEngineEntry| {
+        use p4::packet_replication_engine_entry::Type as T;
+        let replicas = match &mut e.r#type {
+            Some(T::CloneSessionEntry(s)) => &mut s.replicas,
+            Some(T::MulticastGroupEntry(g)) => &mut g.replicas,
+            None => return e,
+        };
+        for (r, port) in replicas.iter_mut().zip([4u32, 5]) {
+            r.port_kind = Some(p4::replica::PortKind::EgressPort(port));
         }
-        Pre::Unimplemented => match written {
-            Err(Error::UpdatesFailed { errors, .. }) => ensure!(
-                errors
-                    .iter()
-                    .all(|e| e.canonical_code == tonic::Code::Unimplemented as i32),
-                "{errors:?}"
-            ),
-            other => bail!("expected UNIMPLEMENTED for replication entries, found {other:?}"),
-        },
+        e
+    };
+    let old_session = old_form(entity::clone_session(7, &[(0, 2)]));
+    let old_group = old_form(entity::multicast_group(8, &[(0, 0), (0, 1)]));
+    c1.write(vec![
+        entity::insert(several.clone()),
+        entity::insert(old_session.clone()),
+        entity::insert(old_group.clone()),
+    ])
+    .await?;
+    // Replicas are a set: simple_switch_grpc reads them back in another
+    // order.
+    let sorted = |e: p4::Entity| {
+        use p4::packet_replication_engine_entry::Type as T;
+        let mut e = e;
+        if let Some(p4::entity::Entity::PacketReplicationEngineEntry(p)) = &mut e.entity {
+            let key = |r: &p4::Replica| format!("{r:?}");
+            match &mut p.r#type {
+                Some(T::CloneSessionEntry(s)) => s.replicas.sort_by_key(key),
+                Some(T::MulticastGroupEntry(g)) => g.replicas.sort_by_key(key),
+                None => {}
+            }
+        }
+        e
+    };
+    for e in [&several, &old_session, &old_group] {
+        let got: Vec<p4::Entity> = c1
+            .read(vec![read(e.clone())])
+            .await?
+            .into_iter()
+            .map(sorted)
+            .collect();
+        ensure!(
+            got == [sorted(e.clone().into())],
+            "{e:?} read back as {got:?}"
+        );
+    }
+    c1.write(vec![
+        entity::delete(several),
+        entity::delete(old_session),
+        entity::delete(old_group),
+    ])
+    .await?;
+
+    // Refusals both devices agree on, one update each.
+    let refused = [
+        (
+            "clone session 0",
+            entity::insert(entity::clone_session(0, &[(1, 0)])),
+            tonic::Code::InvalidArgument,
+        ),
+        (
+            "multicast group 0",
+            entity::insert(entity::multicast_group(0, &[(1, 0)])),
+            tonic::Code::InvalidArgument,
+        ),
+        (
+            "multicast group 32768",
+            entity::insert(entity::multicast_group(32_768, &[(1, 0)])),
+            tonic::Code::OutOfRange,
+        ),
+        (
+            "the same replica twice",
+            entity::insert(entity::multicast_group(9, &[(1, 0), (1, 0)])),
+            tonic::Code::InvalidArgument,
+        ),
+        (
+            "modify of a missing session",
+            entity::modify(entity::clone_session(9, &[(1, 0)])),
+            tonic::Code::NotFound,
+        ),
+        (
+            "delete of a missing group",
+            entity::delete(entity::multicast_group(9, &[])),
+            tonic::Code::NotFound,
+        ),
+    ];
+    for (case, u, want) in refused {
+        match c1.write_one(u).await {
+            Err(Error::UpdatesFailed { errors, .. })
+                if errors.len() == 1 && errors[0].canonical_code == want as i32 => {}
+            other => bail!("{case}: expected {want:?}, found {other:?}"),
+        }
     }
 
     // A batch with a duplicate and a new entry: per-update errors.
