@@ -4,6 +4,14 @@
 #
 #   bash scripts/test.sh            # everything
 #   bash scripts/test.sh -p fairshare-rsvp   # extra arguments go to cargo test
+#
+# Real BMv2: the tests that run simple_switch, simple_switch_CLI and
+# simple_switch_grpc (the differential tests, and the P4Runtime client
+# driving simple_switch_grpc in runtime/switch-p4rt/tests/client_bmv2.rs)
+# use the build named by FAIRSHARE_BMV2 (a folder with bin/), else
+# ../shared/bmv2, else the binaries on PATH:
+#
+#   FAIRSHARE_BMV2=/opt/bmv2 bash scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
