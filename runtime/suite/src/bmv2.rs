@@ -11,8 +11,15 @@
 //! once, so each FIFO is opened from its own thread and the header written
 //! there). The pipeline's rules and the case's setup are written through
 //! the CLI before any packet; then the packets are written in time order,
-//! 1 ms apart, each to its port's FIFO. Before a timeline write, the
-//! runner waits until the outputs stop growing, then runs the CLI. At the
+//! 1 ms apart, each to its port's FIFO, and each FIFO is closed after its
+//! last packet (at once on ports with no input). `simple_switch` merges
+//! its inputs by pcap timestamp and takes a packet only when every open
+//! input has one waiting or has ended, so the packets come out in the
+//! case's time order. Before a timeline write, the runner waits until the
+//! outputs stop growing, then runs the CLI; the packets written before
+//! the write are all processed before it only when they come from one
+//! port (or from ports that have ended): other cases must be listed as
+//! differing. At the
 //! end it waits for as many frames as `expected/` holds (10 s at most, and
 //! 200 ms more to catch extra ones) and reads the drop counters through
 //! the CLI.
@@ -45,6 +52,8 @@ pub struct Bmv2 {
 /// `<workspace>/../shared/bmv2`, then `PATH`. `Err` says where it looked.
 pub fn find(workspace: &Path) -> Result<Bmv2, String> {
     let in_dir = |d: &Path| {
+        // Absolute, as the switch runs in its own folder.
+        let d = std::fs::canonicalize(d).ok()?;
         let b = Bmv2 {
             simple_switch: d.join("simple_switch"),
             cli: d.join("simple_switch_CLI"),
@@ -452,6 +461,14 @@ fn run_inner(
             }
         }
     };
+    // BMv2 merges its pcap inputs by timestamp and takes a packet only
+    // when every open input has one waiting or has ended: each FIFO is
+    // closed after its last packet (at once for ports with no input).
+    let mut left: BTreeMap<u32, usize> = BTreeMap::new();
+    for i in &case.inputs {
+        *left.entry(i.port).or_default() += 1;
+    }
+    fifos.retain(|port, _| left.contains_key(port));
     let mut events = case.timeline.iter().peekable();
     for input in &case.inputs {
         let mut due = vec![];
@@ -475,6 +492,12 @@ fn run_inner(
                     input.port, input.place
                 )
             })?;
+        if let Some(n) = left.get_mut(&input.port) {
+            *n -= 1;
+            if *n == 0 {
+                fifos.remove(&input.port);
+            }
+        }
         std::thread::sleep(Duration::from_millis(1));
     }
     let want: usize = count(expected);
@@ -542,19 +565,23 @@ fn rule_lines(
     Ok(v)
 }
 
-/// `(packets, bytes)` from the CLI's `counter_read` answers, in order.
+/// `(packets, bytes)` from the CLI's `counter_read` answers, in order
+/// (`Ingress.drops[7]= (60 bytes, 1 packets)`).
 fn read_counters(text: &str, n: usize) -> Result<Vec<(u64, u64)>, String> {
-    let num = |l: &str, key: &str| -> Option<u64> {
-        let rest = &l[l.find(key)? + key.len()..];
-        rest.chars()
+    let before = |l: &str, key: &str| -> Option<u64> {
+        let head = &l[..l.find(key)?];
+        let digits: String = head
+            .chars()
+            .rev()
+            .skip_while(|c| *c == ' ')
             .take_while(char::is_ascii_digit)
-            .collect::<String>()
-            .parse()
-            .ok()
+            .collect();
+        digits.chars().rev().collect::<String>().parse().ok()
     };
     let v: Vec<(u64, u64)> = text
         .lines()
-        .filter_map(|l| Some((num(l, "packets=")?, num(l, "bytes=")?)))
+        .filter(|l| l.contains("]="))
+        .filter_map(|l| Some((before(l, " packets")?, before(l, " bytes")?)))
         .collect();
     if v.len() != n {
         return Err(format!(

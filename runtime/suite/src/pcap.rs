@@ -37,15 +37,63 @@ pub fn record(at_us: u64, frame: &[u8]) -> Vec<u8> {
 }
 
 /// The packets of a pcap or pcapng file; `Err` says what is wrong with it.
+/// Classic pcap is read here, whatever the header's snap length says
+/// (`simple_switch` writes 0 there); pcapng through the switch's reader.
 pub fn read(data: &[u8]) -> Result<Vec<Packet>, String> {
-    let packets = fairshare_switch::port::read_pcap(data).map_err(|e| e.to_string())?;
-    Ok(packets
-        .into_iter()
-        .map(|(t, frame): (Duration, Vec<u8>)| Packet {
-            at_us: t.as_micros() as u64,
-            frame,
+    if data.starts_with(&[0x0a, 0x0d, 0x0d, 0x0a]) {
+        let packets = fairshare_switch::port::read_pcap(data).map_err(|e| e.to_string())?;
+        return Ok(packets
+            .into_iter()
+            .map(|(t, frame): (Duration, Vec<u8>)| Packet {
+                at_us: t.as_micros() as u64,
+                frame,
+            })
+            .collect());
+    }
+    let magic = data
+        .get(..4)
+        .ok_or("expected a pcap header of 24 bytes, found less")?;
+    let (le, nanos) = match magic {
+        [0xd4, 0xc3, 0xb2, 0xa1] => (true, false),
+        [0xa1, 0xb2, 0xc3, 0xd4] => (false, false),
+        [0x4d, 0x3c, 0xb2, 0xa1] => (true, true),
+        [0xa1, 0xb2, 0x3c, 0x4d] => (false, true),
+        _ => {
+            return Err(format!(
+                "expected a pcap or pcapng magic number, found {magic:02x?}"
+            ))
+        }
+    };
+    let u32_at = |off: usize| -> Option<u32> {
+        let b: [u8; 4] = data.get(off..off + 4)?.try_into().ok()?;
+        Some(if le {
+            u32::from_le_bytes(b)
+        } else {
+            u32::from_be_bytes(b)
         })
-        .collect())
+    };
+    if data.len() < 24 {
+        return Err("expected a pcap header of 24 bytes, found less".into());
+    }
+    let mut out = vec![];
+    let mut off = 24;
+    while off < data.len() {
+        let (Some(sec), Some(frac), Some(len)) = (u32_at(off), u32_at(off + 4), u32_at(off + 8))
+        else {
+            return Err(format!("a record header cut short at byte {off}"));
+        };
+        let start = off + 16;
+        let frame = data.get(start..start + len as usize).ok_or(format!(
+            "a record at byte {off} runs past the end of the file"
+        ))?;
+        let frac_us = if nanos { frac / 1000 } else { frac };
+        out.push(Packet {
+            at_us: u64::from(sec) * 1_000_000 + u64::from(frac_us),
+            frame: frame.to_vec(),
+        });
+        off = start + len as usize;
+    }
+    Ok(out)
 }
 
 /// `12.000345 s`, for reports.
