@@ -160,6 +160,10 @@ fn rates(r: &fairshare_switch::MeterConfig) -> String {
     )
 }
 
+/// A CLI command, with the table, keys and priority of the entry it adds
+/// (if it adds one).
+type CliLine = (String, Option<(String, Vec<KeyMatch>, u32)>);
+
 /// Entries added through the CLI, with the handles BMv2 gave them.
 #[derive(Default)]
 struct Handles(Vec<(String, Vec<KeyMatch>, u32, u32)>);
@@ -181,7 +185,7 @@ fn cli_op(
     sw: &Switch,
     handles: &Handles,
     op: &Op,
-) -> Result<(String, Option<(String, Vec<KeyMatch>, u32)>), String> {
+) -> Result<CliLine, String> {
     Ok(match op {
         Op::TableAdd {
             table,
@@ -312,7 +316,7 @@ fn cli_ops(
     b: &Bmv2,
     thrift: u16,
     handles: &mut Handles,
-    lines: Vec<(String, Option<(String, Vec<KeyMatch>, u32)>)>,
+    lines: Vec<CliLine>,
 ) -> Result<(), String> {
     let text: String = lines.iter().map(|(l, _)| format!("{l}\n")).collect();
     let out = cli(b, thrift, &text)?;
@@ -428,14 +432,16 @@ fn run_inner(
     }
 
     let mut handles = Handles::default();
-    let mut lines = vec![];
     if let Some(r) = &p.rules {
-        lines.extend(rule_lines(&sw, r)?);
+        cli_ops(b, thrift, &mut handles, rule_lines(&sw, r)?)?;
     }
-    for (i, op) in case.setup.iter().enumerate() {
-        lines.push(cli_op(&sw, &handles, op).map_err(|e| format!("setup[{i}]: {e}"))?);
-    }
-    cli_ops(b, thrift, &mut handles, lines)?;
+    let setup: Vec<(String, &Op)> = case
+        .setup
+        .iter()
+        .enumerate()
+        .map(|(i, op)| (format!("setup[{i}]"), op))
+        .collect();
+    run_ops(b, thrift, &sw, &mut handles, &setup)?;
 
     let collect = || -> BTreeMap<u32, Vec<Packet>> {
         ports
@@ -477,11 +483,8 @@ fn run_inner(
         }
         if !due.is_empty() {
             settle();
-            let mut lines = vec![];
-            for e in due {
-                lines.push(cli_op(&sw, &handles, &e.op).map_err(|m| format!("{}: {m}", e.place))?);
-            }
-            cli_ops(b, thrift, &mut handles, lines)?;
+            let ops: Vec<(String, &Op)> = due.iter().map(|e| (e.place.clone(), &e.op)).collect();
+            run_ops(b, thrift, &sw, &mut handles, &ops)?;
         }
         let f = fifos.get_mut(&input.port).ok_or("no FIFO for a port")?;
         f.write_all(&pcap::record(input.at_us, &input.frame))
@@ -500,10 +503,17 @@ fn run_inner(
         }
         std::thread::sleep(Duration::from_millis(1));
     }
+    // Until the expected number of frames is out, or nothing has come out
+    // for a second (a case that differs), or 10 s have passed.
     let want: usize = count(expected);
     let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline && count(&collect()) < want {
+    let (mut last, mut still) = (count(&collect()), Instant::now());
+    while Instant::now() < deadline && last < want && still.elapsed() < Duration::from_secs(1) {
         std::thread::sleep(Duration::from_millis(25));
+        let n = count(&collect());
+        if n != last {
+            (last, still) = (n, Instant::now());
+        }
     }
     std::thread::sleep(Duration::from_millis(200));
     let outputs = collect();
@@ -532,11 +542,34 @@ fn run_inner(
     Ok(run)
 }
 
+/// Runs ops through the CLI in order, in batches: an op that names an
+/// entry by its match waits for the batch that added it, to know its handle.
+fn run_ops(
+    b: &Bmv2,
+    thrift: u16,
+    sw: &Switch,
+    handles: &mut Handles,
+    ops: &[(String, &Op)],
+) -> Result<(), String> {
+    let mut batch = vec![];
+    for (place, op) in ops {
+        let names_entry = matches!(
+            op,
+            Op::TableModify { .. } | Op::TableDelete { .. } | Op::DirectMeterSet { .. }
+        );
+        if names_entry && !batch.is_empty() {
+            cli_ops(b, thrift, handles, std::mem::take(&mut batch))?;
+        }
+        batch.push(cli_op(sw, handles, op).map_err(|e| format!("{place}: {e}"))?);
+    }
+    cli_ops(b, thrift, handles, batch)
+}
+
 /// The generated rules as CLI lines.
 fn rule_lines(
     sw: &Switch,
     r: &Rules,
-) -> Result<Vec<(String, Option<(String, Vec<KeyMatch>, u32)>)>, String> {
+) -> Result<Vec<CliLine>, String> {
     let mut v = vec![];
     for e in &r.table_entries {
         let en = fairshare_switch::rules::entry(sw, e).map_err(|e| e.to_string())?;

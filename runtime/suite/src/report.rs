@@ -119,8 +119,38 @@ pub(crate) fn check(
     Ok(v)
 }
 
-/// The differences on one port, as text; empty when there are none.
+/// At most this many packets are reported per port.
+const MAX_REPORTED: usize = 12;
+
+/// The differences on one port, as text (the first [`MAX_REPORTED`]
+/// packets that differ); empty when there are none.
 fn port_diff(
+    want: &[Packet],
+    got: &[Packet],
+    cpu: Option<&ControllerHeader>,
+    times: bool,
+) -> String {
+    let text = port_diff_all(want, got, cpu, times);
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let starts: Vec<usize> = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.starts_with("  packet "))
+        .map(|(i, _)| i)
+        .collect();
+    if starts.len() <= MAX_REPORTED {
+        return text;
+    }
+    let mut out: String = lines[..starts[MAX_REPORTED]].concat();
+    let _ = writeln!(
+        out,
+        "  ... and {} more packets that differ",
+        starts.len() - MAX_REPORTED
+    );
+    out
+}
+
+fn port_diff_all(
     want: &[Packet],
     got: &[Packet],
     cpu: Option<&ControllerHeader>,
