@@ -181,11 +181,7 @@ impl Handles {
 
 /// One CLI command for an op; `Some(key)` when it adds an entry (its
 /// handle is read from the CLI's answer).
-fn cli_op(
-    sw: &Switch,
-    handles: &Handles,
-    op: &Op,
-) -> Result<CliLine, String> {
+fn cli_op(sw: &Switch, handles: &Handles, op: &Op) -> Result<CliLine, String> {
     Ok(match op {
         Op::TableAdd {
             table,
@@ -566,10 +562,7 @@ fn run_ops(
 }
 
 /// The generated rules as CLI lines.
-fn rule_lines(
-    sw: &Switch,
-    r: &Rules,
-) -> Result<Vec<CliLine>, String> {
+fn rule_lines(sw: &Switch, r: &Rules) -> Result<Vec<CliLine>, String> {
     let mut v = vec![];
     for e in &r.table_entries {
         let en = fairshare_switch::rules::entry(sw, e).map_err(|e| e.to_string())?;
