@@ -31,7 +31,7 @@
 //! not seen, and `meter_reset` has no CLI command.
 
 use crate::pcap::{self, Packet};
-use crate::{drop_index, Case, Error, Op, Pipeline, Run};
+use crate::{Case, Error, Op, Pipeline, Run};
 use fairshare_switch::rules::Rules;
 use fairshare_switch::{Entry, KeyMatch, MatchKind, Switch};
 use std::collections::{BTreeMap, BTreeSet};
@@ -181,7 +181,7 @@ impl Handles {
 
 /// One CLI command for an op; `Some(key)` when it adds an entry (its
 /// handle is read from the CLI's answer).
-fn cli_op(sw: &Switch, handles: &Handles, op: &Op) -> Result<CliLine, String> {
+fn cli_op(sw: &Switch, json: &str, handles: &Handles, op: &Op) -> Result<CliLine, String> {
     Ok(match op {
         Op::TableAdd {
             table,
@@ -259,22 +259,21 @@ fn cli_op(sw: &Switch, handles: &Handles, op: &Op) -> Result<CliLine, String> {
         } => {
             let k = crate::keys(sw, table, matches)?;
             let h = handles.get(table, &k, priority.unwrap_or(0))?;
-            let meter = direct_meter_of(sw, table)?;
+            let meter = direct_meter_of(json, table)?;
             (format!("meter_set_rates {meter} {h} {}", rates(r)), None)
         }
     })
 }
 
 /// The name of a table's direct meter, from the JSON.
-fn direct_meter_of(_sw: &Switch, table: &str) -> Result<String, String> {
-    // fairshare's pipeline has one direct meter, on `Ingress.flows`.
-    if table == "Ingress.flows" {
-        Ok("Ingress.flow_meter".into())
-    } else {
-        Err(format!(
-            "the suite knows no direct meter of `{table}` for the CLI"
-        ))
-    }
+fn direct_meter_of(json: &str, table: &str) -> Result<String, String> {
+    let doc = fairshare_switch::program::parse_json(json).map_err(|e| e.to_string())?;
+    doc.pipelines
+        .iter()
+        .flat_map(|p| &p.tables)
+        .find(|t| t.name == table)
+        .and_then(|t| t.direct_meters.clone())
+        .ok_or_else(|| format!("table `{table}` has no direct meter"))
 }
 
 /// Runs CLI commands; returns its output, or the commands and the output
@@ -437,7 +436,7 @@ fn run_inner(
         .enumerate()
         .map(|(i, op)| (format!("setup[{i}]"), op))
         .collect();
-    run_ops(b, thrift, &sw, &mut handles, &setup)?;
+    run_ops(b, thrift, &sw, &p.json, &mut handles, &setup)?;
 
     let collect = || -> BTreeMap<u32, Vec<Packet>> {
         ports
@@ -480,7 +479,7 @@ fn run_inner(
         if !due.is_empty() {
             settle();
             let ops: Vec<(String, &Op)> = due.iter().map(|e| (e.place.clone(), &e.op)).collect();
-            run_ops(b, thrift, &sw, &mut handles, &ops)?;
+            run_ops(b, thrift, &sw, &p.json, &mut handles, &ops)?;
         }
         let f = fifos.get_mut(&input.port).ok_or("no FIFO for a port")?;
         f.write_all(&pcap::record(input.at_us, &input.frame))
@@ -534,7 +533,6 @@ fn run_inner(
             .collect();
         run.counters = read_counters(&cli(b, thrift, &cmds)?, case.expect.counters.len())?;
     }
-    debug_assert!(drop_index("DROP_NO_ROUTE").is_some());
     Ok(run)
 }
 
@@ -544,6 +542,7 @@ fn run_ops(
     b: &Bmv2,
     thrift: u16,
     sw: &Switch,
+    json: &str,
     handles: &mut Handles,
     ops: &[(String, &Op)],
 ) -> Result<(), String> {
@@ -556,7 +555,7 @@ fn run_ops(
         if names_entry && !batch.is_empty() {
             cli_ops(b, thrift, handles, std::mem::take(&mut batch))?;
         }
-        batch.push(cli_op(sw, handles, op).map_err(|e| format!("{place}: {e}"))?);
+        batch.push(cli_op(sw, json, handles, op).map_err(|e| format!("{place}: {e}"))?);
     }
     cli_ops(b, thrift, handles, batch)
 }

@@ -33,6 +33,20 @@
 //! * No input panics: a case that does not read is an [`Error`] naming
 //!   the file and the place.
 //!
+//! ```
+//! use fairshare_suite::case::{build, PacketSpec};
+//! let spec: PacketSpec = basic_toml::from_str(
+//!     r#"port = 3
+//!        at_us = 0
+//!        ipv4 = { src = "192.0.2.5", dst = "10.0.0.1", ttl = 2 }
+//!        udp = { sport = 1, dport = 2 }"#,
+//! )
+//! .unwrap();
+//! let frame = build(&spec, 1).unwrap();
+//! assert_eq!(frame.len(), 14 + 20 + 8);
+//! assert_eq!(frame[14 + 8], 2); // the TTL
+//! ```
+//!
 //! Boundary: the fairshare switch is used through its public API only;
 //! BMv2 runs as `simple_switch` processes with pcap FIFOs and
 //! `simple_switch_CLI` (Thrift) for the control plane ([`bmv2`]).

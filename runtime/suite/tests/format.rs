@@ -161,7 +161,7 @@ fn a_bad_case_names_its_place() {
     let head = "description = \"x\"\n[pipeline]\nexample = \"single\"\nswitch = \"dc1-sw\"\n";
     let packet = "[[packets]]\nport = 1\nat_us = 0\nraw = \"00\"\n";
     for (body, want) in [
-        (format!("{head}"), "packets"),
+        (head.to_string(), "packets"),
         (
             format!("{head}[[setup]]\nop = \"meter_set\"\nmeter = \"m\"\n{packet}"),
             "setup[0]: op `meter_set` needs `index`",
