@@ -16,12 +16,13 @@
 //! its inputs by pcap timestamp and takes a packet only when every open
 //! input has one waiting or has ended, so the packets come out in the
 //! case's time order. Before a timeline write, the runner waits until the
-//! outputs stop growing, then runs the CLI; the packets written before
+//! frames expected before it are out and the outputs have stopped growing
+//! for 200 ms, then runs the CLI; the packets written before
 //! the write are all processed before it only when they come from one
 //! port (or from ports that have ended): other cases must be listed as
 //! differing. At the
-//! end it waits for as many frames as `expected/` holds (10 s at most, and
-//! 200 ms more to catch extra ones) and reads the drop counters through
+//! end it waits for as many frames as `expected/` holds (10 s at most, or
+//! 3 s without a new frame, and 200 ms more to catch extra ones) and reads the drop counters through
 //! the CLI.
 //!
 //! What differs from the fairshare switch, by design of BMv2: meters run
@@ -449,11 +450,17 @@ fn run_inner(
     };
     let count = |m: &BTreeMap<u32, Vec<Packet>>| m.values().map(Vec::len).sum::<usize>();
     // Waits until the outputs stop growing for 150 ms (2 s at most).
-    let settle = || {
-        let end = Instant::now() + Duration::from_secs(2);
+    // Before a timeline write at `t`: waits until the frames expected
+    // before `t` are out and nothing has come out for 200 ms (so that
+    // dropped packets, which leave no trace, have had their turn too), or
+    // 5 s have passed.
+    let settle = |t: u64| {
+        let want = expected.values().flatten().filter(|p| p.at_us < t).count();
+        let end = Instant::now() + Duration::from_secs(5);
         let mut last = count(&collect());
         let mut still = Instant::now();
-        while Instant::now() < end && still.elapsed() < Duration::from_millis(150) {
+        while Instant::now() < end && (last < want || still.elapsed() < Duration::from_millis(200))
+        {
             std::thread::sleep(Duration::from_millis(25));
             let n = count(&collect());
             if n != last {
@@ -476,8 +483,8 @@ fn run_inner(
         while let Some(e) = events.next_if(|e| e.at_us <= input.at_us) {
             due.push(e);
         }
-        if !due.is_empty() {
-            settle();
+        if let Some(first) = due.first() {
+            settle(first.at_us);
             let ops: Vec<(String, &Op)> = due.iter().map(|e| (e.place.clone(), &e.op)).collect();
             run_ops(b, thrift, &sw, &p.json, &mut handles, &ops)?;
         }
@@ -499,11 +506,11 @@ fn run_inner(
         std::thread::sleep(Duration::from_millis(1));
     }
     // Until the expected number of frames is out, or nothing has come out
-    // for a second (a case that differs), or 10 s have passed.
+    // for 3 s (a case that differs), or 10 s have passed.
     let want: usize = count(expected);
     let deadline = Instant::now() + Duration::from_secs(10);
     let (mut last, mut still) = (count(&collect()), Instant::now());
-    while Instant::now() < deadline && last < want && still.elapsed() < Duration::from_secs(1) {
+    while Instant::now() < deadline && last < want && still.elapsed() < Duration::from_secs(3) {
         std::thread::sleep(Duration::from_millis(25));
         let n = count(&collect());
         if n != last {
