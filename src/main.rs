@@ -7,6 +7,7 @@ mod compile;
 mod rsvp_cmd;
 mod stf_cmd;
 mod switch_cmd;
+mod test_cmd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -35,6 +36,8 @@ enum Command {
     Switch(switch_cmd::SwitchArgs),
     /// Run p4c STF tests (PROGRAM.json TEST.stf, or --dir DIR) on the built-in switch.
     Stf(stf_cmd::StfArgs),
+    /// Run the pcap regression cases of bmv2-tests/ (fairshare switch, or --target bmv2).
+    Test(test_cmd::TestArgs),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
         Command::Rsvp { cmd } => rsvp_cmd::run(cmd),
         Command::Switch(a) => switch_cmd::run(&a),
         Command::Stf(a) => stf_cmd::run(&a),
+        Command::Test(a) => test_cmd::run(&a),
     };
     match result {
         Ok(code) => code,

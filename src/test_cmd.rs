@@ -1,0 +1,175 @@
+//! `fairshare test`: runs the pcap regression cases of `bmv2-tests/` on the
+//! fairshare switch (pcap time) or on real BMv2 (`--target bmv2`).
+//!
+//! Exit codes: 0 every case passed (on BMv2: or differed as
+//! `bmv2-differences.txt` says it may); 1 a case failed; 2 bad input (a
+//! case that does not read, with its file and place; no BMv2 for
+//! `--target bmv2`).
+
+use anyhow::Result;
+use clap::{Args, ValueEnum};
+use fairshare_suite::{bmv2, Case, Pipelines, Target};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+const EXIT_FAIL: u8 = 1;
+const EXIT_BAD_INPUT: u8 = 2;
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum TargetArg {
+    /// The built-in software switch, in pcap time.
+    Fairshare,
+    /// Real BMv2 simple_switch (FAIRSHARE_BMV2, ../shared/bmv2, or PATH).
+    Bmv2,
+}
+
+#[derive(Args, Debug)]
+pub struct TestArgs {
+    /// The suite's folder (with `cases/`).
+    #[arg(default_value = "bmv2-tests")]
+    dir: PathBuf,
+    /// Run only the cases whose name contains this text.
+    #[arg(long, short)]
+    filter: Option<String>,
+    /// Rewrite in/*.pcap from case.toml and expected/*.pcap from this run
+    /// (fairshare target only), after review.
+    #[arg(long)]
+    bless: bool,
+    /// Where to run the cases.
+    #[arg(long, value_enum, default_value = "fairshare")]
+    target: TargetArg,
+}
+
+pub fn run(a: &TestArgs) -> Result<ExitCode> {
+    let target = match a.target {
+        TargetArg::Fairshare => Target::Fairshare,
+        TargetArg::Bmv2 => Target::Bmv2,
+    };
+    if a.bless && target == Target::Bmv2 {
+        eprintln!(
+            "error: --bless writes what the fairshare switch sends; it takes no --target bmv2"
+        );
+        return Ok(ExitCode::from(EXIT_BAD_INPUT));
+    }
+    match run_suite(&a.dir, a.filter.as_deref(), a.bless, target) {
+        Ok(summary) => {
+            println!("{}", summary.line());
+            Ok(if summary.failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_FAIL)
+            })
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Ok(ExitCode::from(EXIT_BAD_INPUT))
+        }
+    }
+}
+
+/// The counts a run of the suite ends with.
+pub struct Summary {
+    pub passed: usize,
+    pub failed: usize,
+    /// Cases that differ on BMv2 as the list of known differences says.
+    pub known: usize,
+    pub blessed: usize,
+}
+
+impl Summary {
+    fn line(&self) -> String {
+        let mut s = format!("{} passed, {} failed", self.passed, self.failed);
+        if self.known > 0 {
+            s += &format!(", {} differ on BMv2 as listed", self.known);
+        }
+        if self.blessed > 0 {
+            s += &format!(", {} blessed (review them)", self.blessed);
+        }
+        s
+    }
+}
+
+/// Runs the suite, printing one line per case and the report of each
+/// failure.
+pub fn run_suite(
+    dir: &Path,
+    filter: Option<&str>,
+    bless: bool,
+    target: Target,
+) -> Result<Summary, fairshare_suite::Error> {
+    let dirs = fairshare_suite::discover(dir, filter)?;
+    let (b, known) = match target {
+        Target::Bmv2 => {
+            let workspace = dir.join("..");
+            let b = bmv2::find(&workspace).map_err(fairshare_suite::Error::Bmv2)?;
+            (Some(b), bmv2::known_differences(dir)?)
+        }
+        Target::Fairshare => (None, Default::default()),
+    };
+    let work = std::env::temp_dir().join(format!("fairshare-suite-{}", std::process::id()));
+    let mut pipelines = Pipelines::new(dir);
+    let mut s = Summary {
+        passed: 0,
+        failed: 0,
+        known: 0,
+        blessed: 0,
+    };
+    for d in &dirs {
+        let t0 = Instant::now();
+        let case = Case::read(d)?;
+        let p = pipelines.load(&case)?;
+        let run = match &b {
+            None => fairshare_suite::run_fairshare(&case, &p)?,
+            Some(b) => {
+                let expected = fairshare_suite::read_expected(&case)?.unwrap_or_default();
+                bmv2::run(b, &case, &p, &expected, &work)?
+            }
+        };
+        if bless {
+            fairshare_suite::bless(&case, &run)?;
+            s.blessed += 1;
+        }
+        let v = fairshare_suite::check(&case, &p, &run, target)?;
+        let ms = t0.elapsed().as_secs_f64() * 1e3;
+        match (v.passed(), known.get(&case.name)) {
+            (true, None) => {
+                s.passed += 1;
+                println!("pass {:<40} {ms:8.1} ms", case.name);
+            }
+            (true, Some(_)) => {
+                s.passed += 1;
+                println!(
+                    "pass {:<40} {ms:8.1} ms (listed as differing on BMv2; agrees this time)",
+                    case.name
+                );
+            }
+            (false, Some(why)) => {
+                s.known += 1;
+                println!(
+                    "diff {:<40} {ms:8.1} ms (expected on BMv2: {why})",
+                    case.name
+                );
+            }
+            (false, None) => {
+                s.failed += 1;
+                println!("FAIL {:<40} {ms:8.1} ms", case.name);
+                for line in v.to_string().lines() {
+                    println!("  {line}");
+                }
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&work);
+    if dirs.is_empty() {
+        return Err(fairshare_suite::Error::BadCase {
+            file: dir.join("cases"),
+            place: "cases".into(),
+            message: match filter {
+                Some(f) => format!("no case name contains `{f}`"),
+                None => "expected case folders with a case.toml, found none".into(),
+            },
+        });
+    }
+    Ok(s)
+}

@@ -1,0 +1,188 @@
+//! The pcap regression suite of `bmv2-tests/` in `cargo test`: every case
+//! on the fairshare switch, every case on real BMv2 when it is found, and
+//! `fairshare test`'s exit codes and reports.
+
+use fairshare_suite::{bmv2, Case, Pipelines, Target};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn suite() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("bmv2-tests")
+}
+
+#[test]
+fn every_case_passes_on_the_fairshare_switch() {
+    let dirs = fairshare_suite::discover(&suite(), None).expect("cases");
+    assert!(
+        dirs.len() >= 16,
+        "expected at least 16 cases, found {}",
+        dirs.len()
+    );
+    let mut pipelines = Pipelines::new(&suite());
+    let mut failures = vec![];
+    for d in &dirs {
+        let case = Case::read(d).unwrap_or_else(|e| panic!("{e}"));
+        let p = pipelines.load(&case).unwrap_or_else(|e| panic!("{e}"));
+        let run = fairshare_suite::run_fairshare(&case, &p).unwrap_or_else(|e| panic!("{e}"));
+        let v = fairshare_suite::check(&case, &p, &run, Target::Fairshare).expect("check");
+        if !v.passed() {
+            failures.push(format!("{}:\n{v}", case.name));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn every_case_passes_on_bmv2_or_differs_as_listed() {
+    let b = match bmv2::find(Path::new(env!("CARGO_MANIFEST_DIR"))) {
+        Ok(b) => b,
+        Err(why) => {
+            assert!(
+                std::env::var_os("FAIRSHARE_REQUIRE_BMV2").is_none_or(|v| v != "1"),
+                "FAIRSHARE_REQUIRE_BMV2=1 but {why}"
+            );
+            println!("skipped: {why}");
+            return;
+        }
+    };
+    let known = bmv2::known_differences(&suite()).expect("bmv2-differences.txt");
+    let dirs = fairshare_suite::discover(&suite(), None).expect("cases");
+    for name in known.keys() {
+        assert!(
+            dirs.iter().any(|d| d.ends_with(name)),
+            "bmv2-differences.txt names `{name}`, which is not a case"
+        );
+    }
+    let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("suite-bmv2");
+    let mut pipelines = Pipelines::new(&suite());
+    let mut failures = vec![];
+    for d in &dirs {
+        let case = Case::read(d).unwrap_or_else(|e| panic!("{e}"));
+        let p = pipelines.load(&case).unwrap_or_else(|e| panic!("{e}"));
+        let expected = fairshare_suite::read_expected(&case)
+            .expect("expected/")
+            .expect("blessed");
+        let run = bmv2::run(&b, &case, &p, &expected, &work).unwrap_or_else(|e| panic!("{e}"));
+        let v = fairshare_suite::check(&case, &p, &run, Target::Bmv2).expect("check");
+        match (v.passed(), known.get(&case.name)) {
+            (false, None) => failures.push(format!("{}:\n{v}", case.name)),
+            (false, Some(why)) => println!("{}: differs on BMv2, as listed: {why}", case.name),
+            (true, Some(_)) => println!("{}: agrees with BMv2 this time", case.name),
+            (true, None) => {}
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// A copy of one case in a scratch suite folder, with the examples beside it.
+fn scratch_suite(name: &str, case: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("suite-cli-{name}"));
+    let _ = std::fs::remove_dir_all(&root);
+    let cases = root.join("bmv2-tests/cases");
+    std::fs::create_dir_all(root.join("examples")).expect("dir");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/single.fsp"),
+        root.join("examples/single.fsp"),
+    )
+    .expect("copy example");
+    let from = suite().join("cases").join(case);
+    let to = cases.join(case);
+    for sub in ["", "in", "expected"] {
+        std::fs::create_dir_all(to.join(sub)).expect("dir");
+        for e in std::fs::read_dir(from.join(sub)).expect("read") {
+            let p = e.expect("entry").path();
+            if p.is_file() {
+                std::fs::copy(&p, to.join(sub).join(p.file_name().expect("name"))).expect("copy");
+            }
+        }
+    }
+    root.join("bmv2-tests")
+}
+
+fn fairshare_test(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_fairshare"))
+        .arg("test")
+        .args(args)
+        .output()
+        .expect("run fairshare");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[test]
+fn the_command_passes_filters_and_reports_a_changed_output_field_by_field() {
+    let s = suite();
+    let (code, text) = fairshare_test(&[s.to_str().expect("utf-8"), "--filter", "ttl-expiry"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("pass ttl-expiry") && text.contains("1 passed, 0 failed"),
+        "{text}"
+    );
+
+    // A case whose expectation no longer holds: the route's TTL handling
+    // is unchanged but the case now says TTL 3 where it said 2.
+    let dir = scratch_suite("mismatch", "ttl-expiry");
+    let toml = dir.join("cases/ttl-expiry/case.toml");
+    let text = std::fs::read_to_string(&toml).expect("read");
+    std::fs::write(&toml, text.replacen("ttl = 2 }", "ttl = 3 }", 1)).expect("write");
+    let (code, out) = fairshare_test(&[dir.to_str().expect("utf-8")]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("in/3.pcap is not what case.toml describes"),
+        "{out}"
+    );
+    assert!(
+        out.contains("ipv4.ttl: expected 1, got 2") && out.contains("port 1 (expected/1.pcap"),
+        "{out}"
+    );
+    // Blessing accepts the new output; the case then passes.
+    let (code, out) = fairshare_test(&[dir.to_str().expect("utf-8"), "--bless"]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = fairshare_test(&[dir.to_str().expect("utf-8")]);
+    assert_eq!(code, 0, "{out}");
+
+    // A drop counter that does not hold fails with the reason's name.
+    std::fs::write(
+        &toml,
+        std::fs::read_to_string(&toml)
+            .expect("read")
+            .replace("DROP_TTL_EXPIRED = 2", "DROP_TTL_EXPIRED = 3"),
+    )
+    .expect("write");
+    let (code, out) = fairshare_test(&[dir.to_str().expect("utf-8")]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("DROP_TTL_EXPIRED (cell 5): expected 3 packets, got 2"),
+        "{out}"
+    );
+}
+
+#[test]
+fn bad_input_exits_2_with_the_file_and_the_place() {
+    let dir = scratch_suite("bad", "no-route-drop");
+    let toml = dir.join("cases/no-route-drop/case.toml");
+    let good = std::fs::read_to_string(&toml).expect("read");
+    for (from, to, place) in [
+        ("op = \"table_delete\"", "op = \"table_drop\"", "setup[0]"),
+        ("dst = \"10.0.0.3\"", "dst = \"10.0.0.300\"", "packets[2]"),
+        ("DROP_NO_ROUTE = 2", "DROP_NO_ROUT = 2", "expect.drops"),
+        (
+            "[[packets]]\nport = 1",
+            "[[packets]]\nport = \"one\"",
+            "the TOML",
+        ),
+    ] {
+        assert!(good.contains(from), "{from}");
+        std::fs::write(&toml, good.replacen(from, to, 1)).expect("write");
+        let (code, out) = fairshare_test(&[dir.to_str().expect("utf-8")]);
+        assert_eq!(code, 2, "{from}: {out}");
+        assert!(
+            out.contains("case.toml") && out.contains(place),
+            "{from}: expected the file and `{place}`:\n{out}"
+        );
+    }
+    let (code, out) = fairshare_test(&[dir.to_str().expect("utf-8"), "--filter", "no-such-case"]);
+    assert_eq!(code, 2, "{out}");
+}
