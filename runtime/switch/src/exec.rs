@@ -26,6 +26,9 @@ pub(crate) struct Runtime {
 pub(crate) struct Phv {
     pub vals: Vec<u128>,
     pub valid: Vec<bool>,
+    /// How [`Phv::valid`] starts each packet: metadata valid, packet
+    /// headers not.
+    valid_init: Vec<bool>,
     pub stack_next: Vec<u32>,
     /// Values of fields over 128 bits, big-endian, one buffer per field.
     pub wide: Vec<Vec<u8>>,
@@ -63,6 +66,7 @@ impl Phv {
         Phv {
             vals: vec![0; p.fields.len()],
             valid: vec![false; p.headers.len()],
+            valid_init: p.headers.iter().map(|h| h.metadata).collect(),
             stack_next: vec![0; p.stacks.len()],
             wide,
             orig: vec![NOT_EXTRACTED; p.headers.len()],
@@ -110,9 +114,7 @@ impl Phv {
         } else {
             self.vals.fill(0);
         }
-        for (v, h) in self.valid.iter_mut().zip(&p.headers) {
-            *v = h.metadata;
-        }
+        self.valid.copy_from_slice(&self.valid_init);
         self.stack_next.fill(0);
         self.union_stack_next.fill(0);
         self.vl_bits.fill(0);
@@ -249,6 +251,9 @@ impl Exec<'_> {
             Expr::Valid(h) => u128::from(self.phv.valid[*h as usize]),
             Expr::Param(i) => params.get(*i as usize).copied().unwrap_or(0),
             Expr::FieldOp(op, f, c) => binop(*op, self.phv.vals[*f as usize], *c),
+            Expr::ValidAnd(h, op, f, c) => u128::from(
+                self.phv.valid[*h as usize] && binop(*op, self.phv.vals[*f as usize], *c) != 0,
+            ),
             _ => self.eval_tree(e, params),
         }
     }
@@ -295,6 +300,9 @@ impl Exec<'_> {
                 binop(*op, x, self.eval(b, params))
             }
             Expr::FieldOp(op, f, c) => binop(*op, self.phv.vals[*f as usize], *c),
+            Expr::ValidAnd(h, op, f, c) => u128::from(
+                self.phv.valid[*h as usize] && binop(*op, self.phv.vals[*f as usize], *c) != 0,
+            ),
             Expr::Cond(c, a, b) => {
                 if self.eval(c, params) != 0 {
                     self.eval(a, params)
@@ -434,24 +442,17 @@ impl Exec<'_> {
         let hi = &self.p.headers[h as usize];
         tracing::trace!(header = %hi.name, at, "extract");
         if !hi.plan.is_empty() {
-            // The header's bytes with room for a 16-byte window at each
-            // field.
+            // Every field is read through a 16-byte window: in place when
+            // the packet goes on for 16 bytes past the header, else from a
+            // copy of the header's bytes with room after them.
             let n = (hi.bits / 8) as usize;
-            let mut win = [0u8; PLAN_MAX_BYTES + 16];
-            win[..n].copy_from_slice(&data[at..at + n]);
-            let vals = &mut self.phv.vals;
-            for x in &hi.plan {
-                let b = x.byte as usize;
-                let v = if x.narrow {
-                    let mut a = [0u8; 8];
-                    a.copy_from_slice(&win[b..b + 8]);
-                    u128::from(u64::from_be_bytes(a) >> x.shift)
-                } else {
-                    let mut a = [0u8; 16];
-                    a.copy_from_slice(&win[b..b + 16]);
-                    u128::from_be_bytes(a) >> x.shift
-                };
-                vals[x.fid as usize] = v & x.mask;
+            match data.get(at..at + n + 16) {
+                Some(win) => run_plan(&hi.plan, win, &mut self.phv.vals),
+                None => {
+                    let mut win = [0u8; PLAN_MAX_BYTES + 16];
+                    win[..n].copy_from_slice(&data[at..at + n]);
+                    run_plan(&hi.plan, &win, &mut self.phv.vals);
+                }
             }
             self.mark_valid(h);
             self.phv.orig[h as usize] = at as u32;
@@ -796,39 +797,36 @@ impl Exec<'_> {
     fn apply_table(&mut self, t: u32, pkt: &mut PktState<'_>) -> Option<Node> {
         let p = self.p;
         let ti = &p.tables[t as usize];
-        if self.rt.tables[t as usize].len == 0 {
+        // The tables are moved out while the action runs (actions do not
+        // read them), so that it can read its parameters in place.
+        let mut tables = std::mem::take(&mut self.rt.tables);
+        let table = &mut tables[t as usize];
+        if table.len == 0 {
             // Nothing to look up (keyless tables, tables not filled yet):
             // the default action, with no counter or meter to run.
-            // The tables are moved out while the action runs (actions do not
-            // read them), so that it can read its parameters in place.
-            let tables = std::mem::take(&mut self.rt.tables);
-            let table = &tables[t as usize];
             let action = table.default.action;
             self.run_action(action, &table.default.data, pkt);
             self.rt.tables = tables;
             return ti.next_after(false, action);
         }
-        let mut small = [0u128; 8];
-        let n = ti.keys.len();
-        if n <= small.len() {
-            for (k, slot) in ti.keys.iter().zip(&mut small) {
-                *slot = self.eval(&k.src, &[]) & k.key_mask;
+        let hit = if table.is_packed() {
+            // The key fields packed as they are evaluated, as
+            // `TableState::lookup` packs them.
+            let mut key = 0u128;
+            for k in &ti.keys {
+                // A 128-bit key is the only one with a non-zero width, so
+                // `key` is 0 when it is shifted by 128 (modulo 128: by 0).
+                key = key.wrapping_shl(k.width) | (self.eval(&k.src, &[]) & k.key_mask);
             }
+            table.lookup_packed(key)
         } else {
             self.key.clear();
             for k in &ti.keys {
                 let v = self.eval(&k.src, &[]) & k.key_mask;
                 self.key.push(v);
             }
-        }
-        let mut tables = std::mem::take(&mut self.rt.tables);
-        let table = &mut tables[t as usize];
-        let key = if n <= small.len() {
-            &small[..n]
-        } else {
-            &self.key[..]
+            table.lookup(self.key, self.key2)
         };
-        let hit = table.lookup(key, self.key2);
         let call = match hit.and_then(|h| table.get_mut(h)) {
             Some(entry) => {
                 if ti.with_counters {
@@ -1356,6 +1354,25 @@ impl Csum {
             sum = (sum & 0xffff) + (sum >> 16);
         }
         !(sum as u16)
+    }
+}
+
+/// Reads a header's fields out of its bytes, `win`, which go on for at
+/// least 16 bytes past the header (those bytes are shifted out).
+#[inline(always)]
+fn run_plan(plan: &[ExtractField], win: &[u8], vals: &mut [u128]) {
+    for x in plan {
+        let b = x.byte as usize;
+        let v = if x.narrow {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(&win[b..b + 8]);
+            u128::from(u64::from_be_bytes(a) >> x.shift)
+        } else {
+            let mut a = [0u8; 16];
+            a.copy_from_slice(&win[b..b + 16]);
+            u128::from_be_bytes(a) >> x.shift
+        };
+        vals[x.fid as usize] = v & x.mask;
     }
 }
 

@@ -236,6 +236,9 @@ pub(crate) enum Expr {
     Bin(BinOp, Box<Expr>, Box<Expr>),
     /// `Bin(op, Field(f), Const(c))`, in one node (never `LAnd`/`LOr`).
     FieldOp(BinOp, Fid, u128),
+    /// `Valid(h) && FieldOp(op, f, c)`, in one node (p4c's checksum
+    /// conditions: `hdr.isValid() && hdr.ihl == 5`).
+    ValidAnd(Hid, BinOp, Fid, u128),
     Cond(Box<Expr>, Box<Expr>, Box<Expr>),
     /// Wraps to `width` bits and reads the result as signed.
     TwoCompMod(Box<Expr>, u32),
@@ -274,10 +277,19 @@ pub(crate) enum Expr {
 
 /// Rewrites the shapes p4c emits most into single nodes: `d2b(valid)` is
 /// `valid`, and a binary operation of an unsigned field and a constant
-/// (`ttl <= 1`, `ttl - 1`) is one [`Expr::FieldOp`].
+/// (`ttl <= 1`, `ttl - 1`) is one [`Expr::FieldOp`], and a header's
+/// validity and-ed with one of those is one [`Expr::ValidAnd`].
 pub(crate) fn simplify(e: Expr) -> Expr {
     match e {
         Expr::Un(UnOp::D2b, inner) if matches!(*inner, Expr::Valid(_)) => *inner,
+        Expr::Bin(BinOp::LAnd, a, b)
+            if matches!((&*a, &*b), (Expr::Valid(_), Expr::FieldOp(..))) =>
+        {
+            match (*a, *b) {
+                (Expr::Valid(h), Expr::FieldOp(op, f, c)) => Expr::ValidAnd(h, op, f, c),
+                (a, b) => Expr::Bin(BinOp::LAnd, Box::new(a), Box::new(b)),
+            }
+        }
         Expr::Bin(op, a, b) if !matches!(op, BinOp::LAnd | BinOp::LOr) => match (*a, *b) {
             (Expr::Field(f), Expr::Const(c)) => Expr::FieldOp(op, f, c),
             (a, b) => Expr::Bin(op, Box::new(a), Box::new(b)),

@@ -366,6 +366,26 @@ impl TableState {
         self.slots.get(handle as usize).and_then(Option::as_ref)
     }
 
+    /// Whether lookups may take the key fields packed into one number, the
+    /// first key in the most significant bits (see
+    /// [`TableState::lookup_packed`]).
+    #[inline]
+    pub(crate) fn is_packed(&self) -> bool {
+        self.packed_widths.is_some()
+    }
+
+    /// The entry matching a key packed as [`TableState::is_packed`] says:
+    /// the same entry [`TableState::lookup`] finds for the key fields.
+    #[inline]
+    pub(crate) fn lookup_packed(&self, key: u128) -> Option<u32> {
+        match &self.index {
+            Index::Hashed(groups) => groups
+                .iter()
+                .find_map(|g| g.packed.get(&(key & g.packed_mask)).copied()),
+            Index::Scan(_) => None,
+        }
+    }
+
     /// The entry matching `key` (one value per key field), if any.
     /// `scratch` is working space, kept by the caller to avoid allocation.
     #[inline]
