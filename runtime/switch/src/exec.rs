@@ -1216,6 +1216,9 @@ impl Exec<'_> {
     /// fields written since are emitted on top.
     pub(crate) fn deparse(&self, pkt: &PktState<'_>, out: &mut Vec<u8>) {
         out.clear();
+        if self.deparse_in_place(pkt, out) {
+            return;
+        }
         for &h in &self.p.deparse {
             let hi = &self.p.headers[h as usize];
             if !self.phv.valid[h as usize] || hi.metadata {
@@ -1285,6 +1288,56 @@ impl Exec<'_> {
         }
     }
 
+    /// The deparser's output when the valid headers are those extracted,
+    /// back to back from the packet's first byte in deparser order, each
+    /// read through an extraction plan: the packet copied whole, with the
+    /// fields written since extraction emitted on top (the same bytes as
+    /// copying header by header). Returns false, with `out` left empty,
+    /// when the headers are otherwise.
+    fn deparse_in_place(&self, pkt: &PktState<'_>, out: &mut Vec<u8>) -> bool {
+        if !self.p.copy_extracted {
+            return false;
+        }
+        let mut at = 0usize;
+        for &h in &self.p.deparse {
+            let hi = &self.p.headers[h as usize];
+            if !self.phv.valid[h as usize] || hi.metadata {
+                continue;
+            }
+            if self.phv.orig[h as usize] as usize != at || hi.plan.is_empty() || hi.n_fields > 64 {
+                return false;
+            }
+            at += (hi.bits / 8) as usize;
+        }
+        if at != pkt.cursor {
+            return false;
+        }
+        out.extend_from_slice(pkt.data);
+        let len = out.len();
+        // Sixteen spare bytes let every field be written through a
+        // 16-byte window.
+        out.resize(len + 16, 0);
+        for &h in &self.p.deparse {
+            let hi = &self.p.headers[h as usize];
+            if !self.phv.valid[h as usize] || hi.metadata {
+                continue;
+            }
+            let mut dirty = self.phv.dirty[h as usize];
+            let w = &mut out[self.phv.orig[h as usize] as usize..];
+            while dirty != 0 {
+                if let Some(x) = hi.plan.get(dirty.trailing_zeros() as usize) {
+                    emit_field(w, x, self.phv.vals[x.fid as usize]);
+                }
+                dirty &= dirty - 1;
+            }
+        }
+        out.truncate(len);
+        if let Some(n) = pkt.truncate {
+            out.truncate(n);
+        }
+        true
+    }
+
     fn header_bytes(&self, h: Hid) -> usize {
         (self.p.headers[h as usize].bits / 8) as usize
     }
@@ -1349,10 +1402,14 @@ impl Csum {
     }
 
     fn finish(self) -> u16 {
+        // Each fold keeps the sum modulo 2^16 - 1 and a non-zero sum
+        // non-zero, so any folds that end below 2^16 give the same bits:
+        // here below 2^33, then 2^18, then 2^16 + 3, then 2^16.
         let mut sum = self.sum;
-        while sum >> 16 != 0 {
-            sum = (sum & 0xffff) + (sum >> 16);
-        }
+        sum = (sum & 0xffff_ffff) + (sum >> 32);
+        sum = (sum & 0xffff) + (sum >> 16);
+        sum = (sum & 0xffff) + (sum >> 16);
+        sum = (sum & 0xffff) + (sum >> 16);
         !(sum as u16)
     }
 }

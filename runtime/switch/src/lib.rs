@@ -24,11 +24,17 @@
 //!   extracted through a per-header plan of 8- or 16-byte windows; a
 //!   header extracted from the packet is deparsed by copying its bytes,
 //!   with only the fields written since (tracked per header, one bit per
-//!   field) emitted on top; a `csum16` whose input headers are all valid
-//!   is summed with shifts fixed at load; a parser select on unsigned keys
-//!   is matched as one packed number; a table with no entries runs its
-//!   default action without a lookup; actions read their parameters in
-//!   place in the table entry.
+//!   field) emitted on top, and when the valid headers are exactly those
+//!   extracted, back to back from the packet's first byte in deparser
+//!   order, the packet is copied whole and the written fields emitted on
+//!   top; a `csum16` whose input headers are all valid is summed with
+//!   shifts fixed at load; a parser select on unsigned keys is matched as
+//!   one packed number; a table whose exact and lpm keys add up to 128
+//!   bits or fewer is looked up with the keys packed into one number as
+//!   they are evaluated; `isValid() && field op constant` is one
+//!   expression node; a table with no entries runs its default action
+//!   without a lookup; actions read their parameters in place in the
+//!   table entry.
 //!
 //! Boundary: the core ([`Switch`]) has no ports, files, sockets or
 //! threads. [`port`] wraps it: a [`port::Port`] trait with pcap files,
