@@ -777,7 +777,7 @@ impl Exec<'_> {
         pkt.exit = false;
         while let Some(n) = node {
             steps += 1;
-            if steps > MAX_STEPS || pkt.exit {
+            if steps > MAX_STEPS {
                 break;
             }
             node = match n {
@@ -789,7 +789,14 @@ impl Exec<'_> {
                         ci.if_false
                     }
                 }
-                Node::Table(t) => self.apply_table(t, pkt),
+                Node::Table(t) => {
+                    let next = self.apply_table(t, pkt);
+                    // Only an action can call `exit`.
+                    if pkt.exit {
+                        break;
+                    }
+                    next
+                }
             };
         }
     }
@@ -854,6 +861,7 @@ impl Exec<'_> {
     }
 
     /// Runs an action's primitives.
+    #[inline(always)]
     fn run_action(&mut self, action: u32, params: &[u128], pkt: &mut PktState<'_>) {
         for prim in &self.p.actions[action as usize].prims {
             if let Prim::Assign(f, e) = prim {
@@ -1423,13 +1431,13 @@ fn run_plan(plan: &[ExtractField], win: &[u8], vals: &mut [u128]) {
         let v = if x.narrow {
             let mut a = [0u8; 8];
             a.copy_from_slice(&win[b..b + 8]);
-            u128::from(u64::from_be_bytes(a) >> x.shift)
+            u128::from((u64::from_be_bytes(a) >> x.shift) & x.mask as u64)
         } else {
             let mut a = [0u8; 16];
             a.copy_from_slice(&win[b..b + 16]);
-            u128::from_be_bytes(a) >> x.shift
+            (u128::from_be_bytes(a) >> x.shift) & x.mask
         };
-        vals[x.fid as usize] = v & x.mask;
+        vals[x.fid as usize] = v;
     }
 }
 
