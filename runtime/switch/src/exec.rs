@@ -254,6 +254,8 @@ impl Exec<'_> {
             Expr::ValidAnd(h, op, f, c) => u128::from(
                 self.phv.valid[*h as usize] && binop(*op, self.phv.vals[*f as usize], *c) != 0,
             ),
+            Expr::FieldOpMask(op, f, c, m) => binop(*op, self.phv.vals[*f as usize], *c) & m,
+            Expr::NotValid(h) => u128::from(!self.phv.valid[*h as usize]),
             _ => self.eval_tree(e, params),
         }
     }
@@ -303,6 +305,8 @@ impl Exec<'_> {
             Expr::ValidAnd(h, op, f, c) => u128::from(
                 self.phv.valid[*h as usize] && binop(*op, self.phv.vals[*f as usize], *c) != 0,
             ),
+            Expr::FieldOpMask(op, f, c, m) => binop(*op, self.phv.vals[*f as usize], *c) & m,
+            Expr::NotValid(h) => u128::from(!self.phv.valid[*h as usize]),
             Expr::Cond(c, a, b) => {
                 if self.eval(c, params) != 0 {
                     self.eval(a, params)
@@ -438,27 +442,36 @@ impl Exec<'_> {
 
     /// Copies a header's fields out of `data` at byte offset `at`; the
     /// caller checked that the header is within `data`.
+    #[inline(always)]
     fn extract(&mut self, h: Hid, data: &[u8], at: usize) {
         let hi = &self.p.headers[h as usize];
-        tracing::trace!(header = %hi.name, at, "extract");
-        if !hi.plan.is_empty() {
-            // Every field is read through a 16-byte window: in place when
-            // the packet goes on for 16 bytes past the header, else from a
-            // copy of the header's bytes with room after them.
-            let n = (hi.bits / 8) as usize;
-            match data.get(at..at + n + 16) {
-                Some(win) => run_plan(&hi.plan, win, &mut self.phv.vals),
-                None => {
-                    let mut win = [0u8; PLAN_MAX_BYTES + 16];
-                    win[..n].copy_from_slice(&data[at..at + n]);
-                    run_plan(&hi.plan, &win, &mut self.phv.vals);
-                }
-            }
-            self.mark_valid(h);
-            self.phv.orig[h as usize] = at as u32;
-            self.phv.dirty[h as usize] = 0;
+        if hi.plan.is_empty() {
+            self.extract_fields(h, data, at);
             return;
         }
+        tracing::trace!(header = %hi.name, at, "extract");
+        // Every field is read through a 16-byte window: in place when the
+        // packet goes on for 16 bytes past the header, else from a copy of
+        // the header's bytes with room after them.
+        let n = (hi.bits / 8) as usize;
+        match data.get(at..at + n + 16) {
+            Some(win) => run_plan(&hi.plan, win, &mut self.phv.vals),
+            None => {
+                let mut win = [0u8; PLAN_MAX_BYTES + 16];
+                win[..n].copy_from_slice(&data[at..at + n]);
+                run_plan(&hi.plan, &win, &mut self.phv.vals);
+            }
+        }
+        self.mark_valid(h);
+        self.phv.orig[h as usize] = at as u32;
+        self.phv.dirty[h as usize] = 0;
+    }
+
+    /// [`Exec::extract`] field by field, for headers without a plan.
+    #[inline(never)]
+    fn extract_fields(&mut self, h: Hid, data: &[u8], at: usize) {
+        let hi = &self.p.headers[h as usize];
+        tracing::trace!(header = %hi.name, at, "extract");
         // A variable-length field is as long as `vl_bits` says (set by the
         // caller); the fields after it move by that much.
         let base = at * 8;

@@ -239,6 +239,11 @@ pub(crate) enum Expr {
     /// `Valid(h) && FieldOp(op, f, c)`, in one node (p4c's checksum
     /// conditions: `hdr.isValid() && hdr.ihl == 5`).
     ValidAnd(Hid, BinOp, Fid, u128),
+    /// `FieldOp(op, f, c) & m`, in one node (p4c's wrapping arithmetic:
+    /// `(ttl - 1) & 0xff`).
+    FieldOpMask(BinOp, Fid, u128, u128),
+    /// `!Valid(h)`.
+    NotValid(Hid),
     Cond(Box<Expr>, Box<Expr>, Box<Expr>),
     /// Wraps to `width` bits and reads the result as signed.
     TwoCompMod(Box<Expr>, u32),
@@ -278,10 +283,24 @@ pub(crate) enum Expr {
 /// Rewrites the shapes p4c emits most into single nodes: `d2b(valid)` is
 /// `valid`, and a binary operation of an unsigned field and a constant
 /// (`ttl <= 1`, `ttl - 1`) is one [`Expr::FieldOp`], and a header's
-/// validity and-ed with one of those is one [`Expr::ValidAnd`].
+/// validity and-ed with one of those is one [`Expr::ValidAnd`], one of
+/// those masked with a constant is one [`Expr::FieldOpMask`], and `not`
+/// of a validity is one [`Expr::NotValid`].
 pub(crate) fn simplify(e: Expr) -> Expr {
     match e {
         Expr::Un(UnOp::D2b, inner) if matches!(*inner, Expr::Valid(_)) => *inner,
+        Expr::Un(UnOp::Not, inner) if matches!(*inner, Expr::Valid(_)) => match *inner {
+            Expr::Valid(h) => Expr::NotValid(h),
+            inner => Expr::Un(UnOp::Not, Box::new(inner)),
+        },
+        Expr::Bin(BinOp::And, a, b)
+            if matches!((&*a, &*b), (Expr::FieldOp(..), Expr::Const(_))) =>
+        {
+            match (*a, *b) {
+                (Expr::FieldOp(op, f, c), Expr::Const(m)) => Expr::FieldOpMask(op, f, c, m),
+                (a, b) => Expr::Bin(BinOp::And, Box::new(a), Box::new(b)),
+            }
+        }
         Expr::Bin(BinOp::LAnd, a, b)
             if matches!((&*a, &*b), (Expr::Valid(_), Expr::FieldOp(..))) =>
         {
