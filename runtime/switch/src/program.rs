@@ -280,6 +280,13 @@ pub(crate) enum Expr {
     },
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Compile expressions as trees, without [`simplify`]: the general
+    /// path, for tests to compare with.
+    pub(crate) static UNSIMPLIFIED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// Rewrites the shapes p4c emits most into single nodes: `d2b(valid)` is
 /// `valid`, and a binary operation of an unsigned field and a constant
 /// (`ttl <= 1`, `ttl - 1`) is one [`Expr::FieldOp`], and a header's
@@ -941,6 +948,10 @@ impl<'a> Ctx<'a> {
     }
 
     fn expr(&self, path: &str, o: &Operand, scope: &Scope) -> Result<Expr, Error> {
+        #[cfg(test)]
+        if UNSIMPLIFIED.with(std::cell::Cell::get) {
+            return self.expr_raw(path, o, scope);
+        }
         self.expr_raw(path, o, scope).map(simplify)
     }
 
