@@ -643,7 +643,10 @@ impl Exec<'_> {
                         pkt.cursor += n;
                     }
                     ParseOp::Set(f, e) => {
-                        let v = self.eval(e, &[]);
+                        let v = match *e {
+                            Expr::Field(g) => self.phv.vals[g as usize],
+                            ref e => self.eval(e, &[]),
+                        };
                         self.set(*f, v);
                     }
                     ParseOp::SetLookahead { dst, off, width } => {
@@ -796,7 +799,11 @@ impl Exec<'_> {
             node = match n {
                 Node::Cond(c) => {
                     let ci = &self.p.conds[c as usize];
-                    if self.eval(&ci.expr, &[]) != 0 {
+                    let v = match ci.expr {
+                        Expr::FieldOp(op, f, c) => binop(op, self.phv.vals[f as usize], c),
+                        ref e => self.eval(e, &[]),
+                    };
+                    if v != 0 {
                         ci.if_true
                     } else {
                         ci.if_false
@@ -836,7 +843,11 @@ impl Exec<'_> {
             for k in &ti.keys {
                 // A 128-bit key is the only one with a non-zero width, so
                 // `key` is 0 when it is shifted by 128 (modulo 128: by 0).
-                key = key.wrapping_shl(k.width) | (self.eval(&k.src, &[]) & k.key_mask);
+                let v = match k.src {
+                    Expr::Field(f) => self.phv.vals[f as usize],
+                    ref e => self.eval(e, &[]),
+                };
+                key = key.wrapping_shl(k.width) | (v & k.key_mask);
             }
             table.lookup_packed(key)
         } else {
@@ -878,7 +889,10 @@ impl Exec<'_> {
     fn run_action(&mut self, action: u32, params: &[u128], pkt: &mut PktState<'_>) {
         for prim in &self.p.actions[action as usize].prims {
             if let Prim::Assign(f, e) = prim {
-                let v = self.eval(e, params);
+                let v = match *e {
+                    Expr::Param(i) => params.get(i as usize).copied().unwrap_or(0),
+                    ref e => self.eval(e, params),
+                };
                 self.set(*f, v);
                 continue;
             }
@@ -1223,7 +1237,13 @@ impl Exec<'_> {
         let p = self.p;
         for ck in &p.update {
             if let Some(c) = &ck.cond {
-                if self.eval(c, &[]) == 0 {
+                let v = match *c {
+                    Expr::ValidAnd(h, op, f, k) => u128::from(
+                        self.phv.valid[h as usize] && binop(op, self.phv.vals[f as usize], k) != 0,
+                    ),
+                    ref e => self.eval(e, &[]),
+                };
+                if v == 0 {
                     continue;
                 }
             }
