@@ -26,6 +26,9 @@ pub(crate) struct Runtime {
 pub(crate) struct Phv {
     pub vals: Vec<u128>,
     pub valid: Vec<bool>,
+    /// How [`Phv::valid`] starts each packet: metadata valid, packet
+    /// headers not.
+    valid_init: Vec<bool>,
     pub stack_next: Vec<u32>,
     /// Values of fields over 128 bits, big-endian, one buffer per field.
     pub wide: Vec<Vec<u8>>,
@@ -63,6 +66,7 @@ impl Phv {
         Phv {
             vals: vec![0; p.fields.len()],
             valid: vec![false; p.headers.len()],
+            valid_init: p.headers.iter().map(|h| h.metadata).collect(),
             stack_next: vec![0; p.stacks.len()],
             wide,
             orig: vec![NOT_EXTRACTED; p.headers.len()],
@@ -110,9 +114,7 @@ impl Phv {
         } else {
             self.vals.fill(0);
         }
-        for (v, h) in self.valid.iter_mut().zip(&p.headers) {
-            *v = h.metadata;
-        }
+        self.valid.copy_from_slice(&self.valid_init);
         self.stack_next.fill(0);
         self.union_stack_next.fill(0);
         self.vl_bits.fill(0);
@@ -249,6 +251,11 @@ impl Exec<'_> {
             Expr::Valid(h) => u128::from(self.phv.valid[*h as usize]),
             Expr::Param(i) => params.get(*i as usize).copied().unwrap_or(0),
             Expr::FieldOp(op, f, c) => binop(*op, self.phv.vals[*f as usize], *c),
+            Expr::ValidAnd(h, op, f, c) => u128::from(
+                self.phv.valid[*h as usize] && binop(*op, self.phv.vals[*f as usize], *c) != 0,
+            ),
+            Expr::FieldOpMask(op, f, c, m) => binop(*op, self.phv.vals[*f as usize], *c) & m,
+            Expr::NotValid(h) => u128::from(!self.phv.valid[*h as usize]),
             _ => self.eval_tree(e, params),
         }
     }
@@ -295,6 +302,11 @@ impl Exec<'_> {
                 binop(*op, x, self.eval(b, params))
             }
             Expr::FieldOp(op, f, c) => binop(*op, self.phv.vals[*f as usize], *c),
+            Expr::ValidAnd(h, op, f, c) => u128::from(
+                self.phv.valid[*h as usize] && binop(*op, self.phv.vals[*f as usize], *c) != 0,
+            ),
+            Expr::FieldOpMask(op, f, c, m) => binop(*op, self.phv.vals[*f as usize], *c) & m,
+            Expr::NotValid(h) => u128::from(!self.phv.valid[*h as usize]),
             Expr::Cond(c, a, b) => {
                 if self.eval(c, params) != 0 {
                     self.eval(a, params)
@@ -430,34 +442,36 @@ impl Exec<'_> {
 
     /// Copies a header's fields out of `data` at byte offset `at`; the
     /// caller checked that the header is within `data`.
+    #[inline(always)]
     fn extract(&mut self, h: Hid, data: &[u8], at: usize) {
         let hi = &self.p.headers[h as usize];
-        tracing::trace!(header = %hi.name, at, "extract");
-        if !hi.plan.is_empty() {
-            // The header's bytes with room for a 16-byte window at each
-            // field.
-            let n = (hi.bits / 8) as usize;
-            let mut win = [0u8; PLAN_MAX_BYTES + 16];
-            win[..n].copy_from_slice(&data[at..at + n]);
-            let vals = &mut self.phv.vals;
-            for x in &hi.plan {
-                let b = x.byte as usize;
-                let v = if x.narrow {
-                    let mut a = [0u8; 8];
-                    a.copy_from_slice(&win[b..b + 8]);
-                    u128::from(u64::from_be_bytes(a) >> x.shift)
-                } else {
-                    let mut a = [0u8; 16];
-                    a.copy_from_slice(&win[b..b + 16]);
-                    u128::from_be_bytes(a) >> x.shift
-                };
-                vals[x.fid as usize] = v & x.mask;
-            }
-            self.mark_valid(h);
-            self.phv.orig[h as usize] = at as u32;
-            self.phv.dirty[h as usize] = 0;
+        if hi.plan.is_empty() {
+            self.extract_fields(h, data, at);
             return;
         }
+        tracing::trace!(header = %hi.name, at, "extract");
+        // Every field is read through a 16-byte window: in place when the
+        // packet goes on for 16 bytes past the header, else from a copy of
+        // the header's bytes with room after them.
+        let n = (hi.bits / 8) as usize;
+        match data.get(at..at + n + 16) {
+            Some(win) => run_plan(&hi.plan, win, &mut self.phv.vals),
+            None => {
+                let mut win = [0u8; PLAN_MAX_BYTES + 16];
+                win[..n].copy_from_slice(&data[at..at + n]);
+                run_plan(&hi.plan, &win, &mut self.phv.vals);
+            }
+        }
+        self.mark_valid(h);
+        self.phv.orig[h as usize] = at as u32;
+        self.phv.dirty[h as usize] = 0;
+    }
+
+    /// [`Exec::extract`] field by field, for headers without a plan.
+    #[inline(never)]
+    fn extract_fields(&mut self, h: Hid, data: &[u8], at: usize) {
+        let hi = &self.p.headers[h as usize];
+        tracing::trace!(header = %hi.name, at, "extract");
         // A variable-length field is as long as `vl_bits` says (set by the
         // caller); the fields after it move by that much.
         let base = at * 8;
@@ -629,7 +643,10 @@ impl Exec<'_> {
                         pkt.cursor += n;
                     }
                     ParseOp::Set(f, e) => {
-                        let v = self.eval(e, &[]);
+                        let v = match *e {
+                            Expr::Field(g) => self.phv.vals[g as usize],
+                            ref e => self.eval(e, &[]),
+                        };
                         self.set(*f, v);
                     }
                     ParseOp::SetLookahead { dst, off, width } => {
@@ -776,19 +793,30 @@ impl Exec<'_> {
         pkt.exit = false;
         while let Some(n) = node {
             steps += 1;
-            if steps > MAX_STEPS || pkt.exit {
+            if steps > MAX_STEPS {
                 break;
             }
             node = match n {
                 Node::Cond(c) => {
                     let ci = &self.p.conds[c as usize];
-                    if self.eval(&ci.expr, &[]) != 0 {
+                    let v = match ci.expr {
+                        Expr::FieldOp(op, f, c) => binop(op, self.phv.vals[f as usize], c),
+                        ref e => self.eval(e, &[]),
+                    };
+                    if v != 0 {
                         ci.if_true
                     } else {
                         ci.if_false
                     }
                 }
-                Node::Table(t) => self.apply_table(t, pkt),
+                Node::Table(t) => {
+                    let next = self.apply_table(t, pkt);
+                    // Only an action can call `exit`.
+                    if pkt.exit {
+                        break;
+                    }
+                    next
+                }
             };
         }
     }
@@ -796,39 +824,40 @@ impl Exec<'_> {
     fn apply_table(&mut self, t: u32, pkt: &mut PktState<'_>) -> Option<Node> {
         let p = self.p;
         let ti = &p.tables[t as usize];
-        if self.rt.tables[t as usize].len == 0 {
+        // The tables are moved out while the action runs (actions do not
+        // read them), so that it can read its parameters in place.
+        let mut tables = std::mem::take(&mut self.rt.tables);
+        let table = &mut tables[t as usize];
+        if table.len == 0 {
             // Nothing to look up (keyless tables, tables not filled yet):
             // the default action, with no counter or meter to run.
-            // The tables are moved out while the action runs (actions do not
-            // read them), so that it can read its parameters in place.
-            let tables = std::mem::take(&mut self.rt.tables);
-            let table = &tables[t as usize];
             let action = table.default.action;
             self.run_action(action, &table.default.data, pkt);
             self.rt.tables = tables;
             return ti.next_after(false, action);
         }
-        let mut small = [0u128; 8];
-        let n = ti.keys.len();
-        if n <= small.len() {
-            for (k, slot) in ti.keys.iter().zip(&mut small) {
-                *slot = self.eval(&k.src, &[]) & k.key_mask;
+        let hit = if table.is_packed() {
+            // The key fields packed as they are evaluated, as
+            // `TableState::lookup` packs them.
+            let mut key = 0u128;
+            for k in &ti.keys {
+                // A 128-bit key is the only one with a non-zero width, so
+                // `key` is 0 when it is shifted by 128 (modulo 128: by 0).
+                let v = match k.src {
+                    Expr::Field(f) => self.phv.vals[f as usize],
+                    ref e => self.eval(e, &[]),
+                };
+                key = key.wrapping_shl(k.width) | (v & k.key_mask);
             }
+            table.lookup_packed(key)
         } else {
             self.key.clear();
             for k in &ti.keys {
                 let v = self.eval(&k.src, &[]) & k.key_mask;
                 self.key.push(v);
             }
-        }
-        let mut tables = std::mem::take(&mut self.rt.tables);
-        let table = &mut tables[t as usize];
-        let key = if n <= small.len() {
-            &small[..n]
-        } else {
-            &self.key[..]
+            table.lookup(self.key, self.key2)
         };
-        let hit = table.lookup(key, self.key2);
         let call = match hit.and_then(|h| table.get_mut(h)) {
             Some(entry) => {
                 if ti.with_counters {
@@ -856,10 +885,14 @@ impl Exec<'_> {
     }
 
     /// Runs an action's primitives.
+    #[inline(always)]
     fn run_action(&mut self, action: u32, params: &[u128], pkt: &mut PktState<'_>) {
         for prim in &self.p.actions[action as usize].prims {
             if let Prim::Assign(f, e) = prim {
-                let v = self.eval(e, params);
+                let v = match *e {
+                    Expr::Param(i) => params.get(i as usize).copied().unwrap_or(0),
+                    ref e => self.eval(e, params),
+                };
                 self.set(*f, v);
                 continue;
             }
@@ -1204,7 +1237,13 @@ impl Exec<'_> {
         let p = self.p;
         for ck in &p.update {
             if let Some(c) = &ck.cond {
-                if self.eval(c, &[]) == 0 {
+                let v = match *c {
+                    Expr::ValidAnd(h, op, f, k) => u128::from(
+                        self.phv.valid[h as usize] && binop(op, self.phv.vals[f as usize], k) != 0,
+                    ),
+                    ref e => self.eval(e, &[]),
+                };
+                if v == 0 {
                     continue;
                 }
             }
@@ -1218,6 +1257,9 @@ impl Exec<'_> {
     /// fields written since are emitted on top.
     pub(crate) fn deparse(&self, pkt: &PktState<'_>, out: &mut Vec<u8>) {
         out.clear();
+        if self.deparse_in_place(pkt, out) {
+            return;
+        }
         for &h in &self.p.deparse {
             let hi = &self.p.headers[h as usize];
             if !self.phv.valid[h as usize] || hi.metadata {
@@ -1287,6 +1329,56 @@ impl Exec<'_> {
         }
     }
 
+    /// The deparser's output when the valid headers are those extracted,
+    /// back to back from the packet's first byte in deparser order, each
+    /// read through an extraction plan: the packet copied whole, with the
+    /// fields written since extraction emitted on top (the same bytes as
+    /// copying header by header). Returns false, with `out` left empty,
+    /// when the headers are otherwise.
+    fn deparse_in_place(&self, pkt: &PktState<'_>, out: &mut Vec<u8>) -> bool {
+        if !self.p.copy_extracted {
+            return false;
+        }
+        let mut at = 0usize;
+        for &h in &self.p.deparse {
+            let hi = &self.p.headers[h as usize];
+            if !self.phv.valid[h as usize] || hi.metadata {
+                continue;
+            }
+            if self.phv.orig[h as usize] as usize != at || hi.plan.is_empty() || hi.n_fields > 64 {
+                return false;
+            }
+            at += (hi.bits / 8) as usize;
+        }
+        if at != pkt.cursor {
+            return false;
+        }
+        out.extend_from_slice(pkt.data);
+        let len = out.len();
+        // Sixteen spare bytes let every field be written through a
+        // 16-byte window.
+        out.resize(len + 16, 0);
+        for &h in &self.p.deparse {
+            let hi = &self.p.headers[h as usize];
+            if !self.phv.valid[h as usize] || hi.metadata {
+                continue;
+            }
+            let mut dirty = self.phv.dirty[h as usize];
+            let w = &mut out[self.phv.orig[h as usize] as usize..];
+            while dirty != 0 {
+                if let Some(x) = hi.plan.get(dirty.trailing_zeros() as usize) {
+                    emit_field(w, x, self.phv.vals[x.fid as usize]);
+                }
+                dirty &= dirty - 1;
+            }
+        }
+        out.truncate(len);
+        if let Some(n) = pkt.truncate {
+            out.truncate(n);
+        }
+        true
+    }
+
     fn header_bytes(&self, h: Hid) -> usize {
         (self.p.headers[h as usize].bits / 8) as usize
     }
@@ -1351,11 +1443,34 @@ impl Csum {
     }
 
     fn finish(self) -> u16 {
+        // Each fold keeps the sum modulo 2^16 - 1 and a non-zero sum
+        // non-zero, so any folds that end below 2^16 give the same bits:
+        // here below 2^33, then 2^18, then 2^16 + 3, then 2^16.
         let mut sum = self.sum;
-        while sum >> 16 != 0 {
-            sum = (sum & 0xffff) + (sum >> 16);
-        }
+        sum = (sum & 0xffff_ffff) + (sum >> 32);
+        sum = (sum & 0xffff) + (sum >> 16);
+        sum = (sum & 0xffff) + (sum >> 16);
+        sum = (sum & 0xffff) + (sum >> 16);
         !(sum as u16)
+    }
+}
+
+/// Reads a header's fields out of its bytes, `win`, which go on for at
+/// least 16 bytes past the header (those bytes are shifted out).
+#[inline(always)]
+fn run_plan(plan: &[ExtractField], win: &[u8], vals: &mut [u128]) {
+    for x in plan {
+        let b = x.byte as usize;
+        let v = if x.narrow {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(&win[b..b + 8]);
+            u128::from((u64::from_be_bytes(a) >> x.shift) & x.mask as u64)
+        } else {
+            let mut a = [0u8; 16];
+            a.copy_from_slice(&win[b..b + 16]);
+            (u128::from_be_bytes(a) >> x.shift) & x.mask
+        };
+        vals[x.fid as usize] = v;
     }
 }
 

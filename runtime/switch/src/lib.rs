@@ -24,11 +24,19 @@
 //!   extracted through a per-header plan of 8- or 16-byte windows; a
 //!   header extracted from the packet is deparsed by copying its bytes,
 //!   with only the fields written since (tracked per header, one bit per
-//!   field) emitted on top; a `csum16` whose input headers are all valid
-//!   is summed with shifts fixed at load; a parser select on unsigned keys
-//!   is matched as one packed number; a table with no entries runs its
-//!   default action without a lookup; actions read their parameters in
-//!   place in the table entry.
+//!   field) emitted on top, and when the valid headers are exactly those
+//!   extracted, back to back from the packet's first byte in deparser
+//!   order, the packet is copied whole and the written fields emitted on
+//!   top; a `csum16` whose input headers are all valid is summed with
+//!   shifts fixed at load; a parser select on unsigned keys is matched as
+//!   one packed number; a table whose exact and lpm keys add up to 128
+//!   bits or fewer is looked up with the keys packed into one number as
+//!   they are evaluated; the expression shapes p4c emits most
+//!   (`field op constant`, the same masked with a constant,
+//!   `isValid() && field op constant`, `!isValid()`) are single
+//!   expression nodes; a table with no entries runs its default action
+//!   without a lookup; actions read their parameters in place in the
+//!   table entry.
 //!
 //! Boundary: the core ([`Switch`]) has no ports, files, sockets or
 //! threads. [`port`] wraps it: a [`port::Port`] trait with pcap files,
@@ -924,8 +932,8 @@ mod tests {
     }
 
     /// The layouts made at load (extraction plans, checksum layouts,
-    /// copies of extracted headers) give the same packets, ports and
-    /// counts as the general paths, on the fairshare pipeline with its
+    /// copies of extracted headers, expressions fused into single nodes)
+    /// give the same packets, ports and counts as the general paths, on the fairshare pipeline with its
     /// rules: every truncation and many single-byte mutations of frames
     /// that take the NAT, routing and CPU paths.
     #[test]
@@ -942,9 +950,22 @@ mod tests {
         .expect("rules read");
         let mut fast = Switch::load(&json).expect("loads");
         rules::apply(&mut fast, &rules).expect("rules apply");
-        let mut general = Switch::load(&json).expect("loads");
+        // The general paths: expressions compiled as trees, no layouts.
+        program::UNSIMPLIFIED.with(|u| u.set(true));
+        let general = Switch::load(&json);
+        program::UNSIMPLIFIED.with(|u| u.set(false));
+        let mut general = general.expect("loads");
         rules::apply(&mut general, &rules).expect("rules apply");
         general.prog.without_fast_paths();
+        let fused = |s: &Switch| {
+            s.prog
+                .conds
+                .iter()
+                .filter(|c| !matches!(c.expr, program::Expr::Bin(..) | program::Expr::Un(..)))
+                .count()
+        };
+        assert_eq!(fused(&general), 0, "the general program has no fused nodes");
+        assert!(fused(&fast) > 0, "the fast program has fused nodes");
 
         let frames = [
             frame([192, 0, 2, 5], [203, 0, 113, 1], 6, 40000, 80),

@@ -236,6 +236,14 @@ pub(crate) enum Expr {
     Bin(BinOp, Box<Expr>, Box<Expr>),
     /// `Bin(op, Field(f), Const(c))`, in one node (never `LAnd`/`LOr`).
     FieldOp(BinOp, Fid, u128),
+    /// `Valid(h) && FieldOp(op, f, c)`, in one node (p4c's checksum
+    /// conditions: `hdr.isValid() && hdr.ihl == 5`).
+    ValidAnd(Hid, BinOp, Fid, u128),
+    /// `FieldOp(op, f, c) & m`, in one node (p4c's wrapping arithmetic:
+    /// `(ttl - 1) & 0xff`).
+    FieldOpMask(BinOp, Fid, u128, u128),
+    /// `!Valid(h)`.
+    NotValid(Hid),
     Cond(Box<Expr>, Box<Expr>, Box<Expr>),
     /// Wraps to `width` bits and reads the result as signed.
     TwoCompMod(Box<Expr>, u32),
@@ -272,12 +280,42 @@ pub(crate) enum Expr {
     },
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Compile expressions as trees, without [`simplify`]: the general
+    /// path, for tests to compare with.
+    pub(crate) static UNSIMPLIFIED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// Rewrites the shapes p4c emits most into single nodes: `d2b(valid)` is
 /// `valid`, and a binary operation of an unsigned field and a constant
-/// (`ttl <= 1`, `ttl - 1`) is one [`Expr::FieldOp`].
+/// (`ttl <= 1`, `ttl - 1`) is one [`Expr::FieldOp`], and a header's
+/// validity and-ed with one of those is one [`Expr::ValidAnd`], one of
+/// those masked with a constant is one [`Expr::FieldOpMask`], and `not`
+/// of a validity is one [`Expr::NotValid`].
 pub(crate) fn simplify(e: Expr) -> Expr {
     match e {
         Expr::Un(UnOp::D2b, inner) if matches!(*inner, Expr::Valid(_)) => *inner,
+        Expr::Un(UnOp::Not, inner) if matches!(*inner, Expr::Valid(_)) => match *inner {
+            Expr::Valid(h) => Expr::NotValid(h),
+            inner => Expr::Un(UnOp::Not, Box::new(inner)),
+        },
+        Expr::Bin(BinOp::And, a, b)
+            if matches!((&*a, &*b), (Expr::FieldOp(..), Expr::Const(_))) =>
+        {
+            match (*a, *b) {
+                (Expr::FieldOp(op, f, c), Expr::Const(m)) => Expr::FieldOpMask(op, f, c, m),
+                (a, b) => Expr::Bin(BinOp::And, Box::new(a), Box::new(b)),
+            }
+        }
+        Expr::Bin(BinOp::LAnd, a, b)
+            if matches!((&*a, &*b), (Expr::Valid(_), Expr::FieldOp(..))) =>
+        {
+            match (*a, *b) {
+                (Expr::Valid(h), Expr::FieldOp(op, f, c)) => Expr::ValidAnd(h, op, f, c),
+                (a, b) => Expr::Bin(BinOp::LAnd, Box::new(a), Box::new(b)),
+            }
+        }
         Expr::Bin(op, a, b) if !matches!(op, BinOp::LAnd | BinOp::LOr) => match (*a, *b) {
             (Expr::Field(f), Expr::Const(c)) => Expr::FieldOp(op, f, c),
             (a, b) => Expr::Bin(op, Box::new(a), Box::new(b)),
@@ -910,6 +948,10 @@ impl<'a> Ctx<'a> {
     }
 
     fn expr(&self, path: &str, o: &Operand, scope: &Scope) -> Result<Expr, Error> {
+        #[cfg(test)]
+        if UNSIMPLIFIED.with(std::cell::Cell::get) {
+            return self.expr_raw(path, o, scope);
+        }
         self.expr_raw(path, o, scope).map(simplify)
     }
 

@@ -366,6 +366,26 @@ impl TableState {
         self.slots.get(handle as usize).and_then(Option::as_ref)
     }
 
+    /// Whether lookups may take the key fields packed into one number, the
+    /// first key in the most significant bits (see
+    /// [`TableState::lookup_packed`]).
+    #[inline]
+    pub(crate) fn is_packed(&self) -> bool {
+        self.packed_widths.is_some()
+    }
+
+    /// The entry matching a key packed as [`TableState::is_packed`] says:
+    /// the same entry [`TableState::lookup`] finds for the key fields.
+    #[inline]
+    pub(crate) fn lookup_packed(&self, key: u128) -> Option<u32> {
+        match &self.index {
+            Index::Hashed(groups) => groups
+                .iter()
+                .find_map(|g| g.packed.get(&(key & g.packed_mask)).copied()),
+            Index::Scan(_) => None,
+        }
+    }
+
     /// The entry matching `key` (one value per key field), if any.
     /// `scratch` is working space, kept by the caller to avoid allocation.
     #[inline]
@@ -428,9 +448,44 @@ mod tests {
         }
     }
 
+    /// The action of the entry `key` hits; for packed tables, the packed
+    /// lookup (the key packed as the pipeline packs it while evaluating
+    /// the key fields) must find the same entry.
     fn hit(t: &TableState, key: &[u128]) -> Option<u32> {
-        t.lookup(key, &mut vec![])
-            .map(|h| t.get(h).map_or(u32::MAX, |s| s.call.action))
+        let h = t.lookup(key, &mut vec![]);
+        if let Some(w) = &t.packed_widths {
+            let k = key
+                .iter()
+                .zip(w)
+                .fold(0u128, |acc, (v, w)| acc.wrapping_shl(*w) | v);
+            assert_eq!(t.lookup_packed(k), h, "packed lookup of {key:x?}");
+        }
+        h.map(|h| t.get(h).map_or(u32::MAX, |s| s.call.action))
+    }
+
+    #[test]
+    fn packed_keys_of_128_bits_with_and_without_empty_keys() {
+        for widths in [vec![128], vec![0, 128], vec![128, 0], vec![64, 0, 64]] {
+            let info: Vec<KeyInfo> = widths.iter().map(|w| key(MatchKind::Exact, *w)).collect();
+            let mut t = TableState::new(&info, call(0));
+            assert!(t.is_packed(), "{widths:?}");
+            let value = |x: u128| -> Vec<u128> {
+                widths
+                    .iter()
+                    .map(|w| if *w == 128 { x } else { x & mask(*w) })
+                    .collect()
+            };
+            let big = u128::MAX - 5;
+            t.insert(
+                &info,
+                value(big).into_iter().map(KeyMatch::Exact).collect(),
+                call(7),
+                0,
+            )
+            .expect("insert");
+            assert_eq!(hit(&t, &value(big)), Some(7), "{widths:?}");
+            assert_eq!(hit(&t, &value(big - 1)), None, "{widths:?}");
+        }
     }
 
     #[test]
