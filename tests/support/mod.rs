@@ -7,11 +7,10 @@
 pub mod fifo;
 pub mod switch_cli;
 
-use std::io::Write;
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Child;
+use std::time::Duration;
 
 pub struct Bmv2 {
     pub simple_switch: PathBuf,
@@ -177,10 +176,10 @@ pub fn cli_meter_commands(rules: &fairshare_codegen::rules::Rules) -> String {
 }
 
 /// Runs `json` on real simple_switch with the given ports attached to pcap
-/// files, writes `commands` through simple_switch_CLI before the inputs are
-/// read, feeds `inputs` (port → frames) and returns the frames that came
-/// out of each port once `expected` frames have come out in all (or the
-/// time is up).
+/// FIFOs (see [`fifo`]), writes `commands` through simple_switch_CLI
+/// before any packet goes in, feeds `inputs` (port → frames, the ports in
+/// turn) and returns the frames that came out of each port once `expected`
+/// frames have come out in all (or none came for a second).
 pub fn run_bmv2(
     bmv2: &Bmv2,
     dir: &Path,
@@ -190,79 +189,34 @@ pub fn run_bmv2(
     inputs: &[(u32, Vec<Vec<u8>>)],
     expected: usize,
 ) -> Vec<(u32, Vec<Vec<u8>>)> {
-    let _ = std::fs::remove_dir_all(dir);
-    std::fs::create_dir_all(dir).expect("dir");
-    std::fs::write(dir.join("pipeline.json"), json).expect("json");
-    for p in ports {
-        let frames = inputs
-            .iter()
-            .find(|(q, _)| q == p)
-            .map(|(_, f)| f.clone())
-            .unwrap_or_default();
-        std::fs::write(dir.join(format!("p{p}_in.pcap")), pcap(&frames)).expect("pcap");
-    }
-    let thrift = free_port();
-    let mut args: Vec<String> = vec!["--thrift-port".into(), thrift.to_string()];
-    for p in ports {
-        args.push("-i".into());
-        args.push(format!("{p}@p{p}"));
-    }
-    // simple_switch starts reading the inputs after --use-files seconds; the
-    // rules are in well before that.
-    args.extend(["--use-files".into(), "3".into(), "pipeline.json".into()]);
-    let child = Command::new(&bmv2.simple_switch)
-        .current_dir(dir)
-        .args(&args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start simple_switch");
-    let _guard = Running(child);
-    let t0 = Instant::now();
-    while TcpStream::connect(("127.0.0.1", thrift)).is_err() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(3),
-            "simple_switch did not open its Thrift port"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let mut cli = Command::new(&bmv2.cli)
-        .args(["--thrift-port", &thrift.to_string()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start simple_switch_CLI");
-    cli.stdin
-        .take()
-        .expect("stdin")
-        .write_all(commands.as_bytes())
-        .expect("write commands");
-    let cli_out = cli.wait_with_output().expect("CLI");
-    let text = String::from_utf8_lossy(&cli_out.stdout);
-    assert!(
-        !text.contains("Error") && !text.contains("Invalid"),
-        "simple_switch_CLI refused a command:\n{text}"
-    );
-    assert!(
-        t0.elapsed() < Duration::from_secs(3),
-        "the rules took too long to write; packets may have gone first"
-    );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let collect = || -> Vec<(u32, Vec<Vec<u8>>)> {
-        ports
-            .iter()
-            .map(|p| (*p, read_pcap(&dir.join(format!("p{p}_out.pcap")))))
-            .collect()
-    };
-    let mut out = collect();
-    while Instant::now() < deadline && out.iter().map(|(_, f)| f.len()).sum::<usize>() < expected {
-        std::thread::sleep(Duration::from_millis(200));
-        out = collect();
-    }
-    // A little longer, to catch frames beyond what was expected.
-    std::thread::sleep(Duration::from_millis(300));
-    collect()
+    let flat: Vec<(u32, Vec<u8>)> = inputs
+        .iter()
+        .flat_map(|(p, frames)| frames.iter().map(move |f| (*p, f.clone())))
+        .collect();
+    let out = fifo::run(
+        bmv2,
+        dir,
+        &fifo::Run {
+            json,
+            cli: commands,
+            ports,
+            inputs: &flat,
+            pace: Some(Duration::from_micros(300)),
+            want: expected,
+            timeout: Duration::from_secs(20),
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    ports
+        .iter()
+        .map(|p| {
+            let frames = out
+                .get(p)
+                .map(|v| v.iter().map(|(_, f)| f.clone()).collect())
+                .unwrap_or_default();
+            (*p, frames)
+        })
+        .collect()
 }
 
 /// An Ethernet/IPv4 frame around `l4` (already built, checksum included),
