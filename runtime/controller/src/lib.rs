@@ -25,6 +25,9 @@
 //!
 //! Rates are bits per second, as the policy gives shares.
 
+pub mod desired;
+pub mod session;
+
 use std::collections::BTreeMap;
 use std::fmt;
 

@@ -1,0 +1,431 @@
+//! A controller's session with one switch over P4Runtime: connect, become
+//! primary, make sure the switch runs the pipeline, bring its tables to
+//! what the controller wants, then carry writes and packets — and do it all
+//! again after the switch restarts or the stream breaks.
+//!
+//! ```text
+//! open ─> connect (backoff) ─> primary? ─> pipeline cookie equal? ─ no ─> push (VERIFY_AND_COMMIT)
+//!                                                  │ yes                       │
+//!                                                  └──────> read back ─> diff ─> write differences
+//! ```
+//!
+//! Invariants:
+//! * Writes go out only while the device says this session is primary;
+//!   otherwise they fail with [`SessionError::NotPrimary`] and nothing is
+//!   sent, so a controller that lost primary status stops writing.
+//! * One [`Session::write`] is one WriteRequest, acknowledged before the
+//!   call returns: callers that need an order put each step in a write of
+//!   its own (P4Runtime does not order the updates of one request).
+//! * The session keeps every acknowledged update in its [`Desired`] model;
+//!   [`Session::sync`] reads the switch back and writes only what differs
+//!   (deletes in one request, then inserts and modifies, at most
+//!   [`BATCH`] updates a request).
+//! * The pipeline is identified by a cookie, a 64-bit FNV-1a hash of the
+//!   device config and the encoded P4Info; a switch that reports another
+//!   cookie (or none: it restarted, or runs another program) gets the
+//!   pipeline pushed again, and then the whole model.
+//! * Every write, acknowledged or refused, can be recorded with the time it
+//!   went out ([`Session::record_writes`]), so that tests can check
+//!   invariants over everything the controller ever wrote.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use fairshare_p4rt::client::{Client, ClientConfig, Mastership, PacketIn, PacketOutSink};
+use fairshare_p4rt::proto::p4::config::v1 as cfg;
+use fairshare_p4rt::proto::p4::v1 as p4;
+use fairshare_p4rt::P4InfoIndex;
+use prost::Message;
+use tokio::sync::{mpsc, watch};
+
+use crate::desired::{Desired, SyncCounts};
+
+/// Updates per WriteRequest when many go at once.
+pub const BATCH: usize = 1000;
+
+/// The program a switch should run: the device config (BMv2 JSON bytes
+/// for BMv2 and fairshare's switch) and its P4Info.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pipeline {
+    pub device_config: Vec<u8>,
+    pub p4info: cfg::P4Info,
+}
+
+impl Pipeline {
+    /// The cookie the pipeline is pushed with and recognised by.
+    pub fn cookie(&self) -> u64 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut eat = |bytes: &[u8]| {
+            for b in bytes {
+                h ^= u64::from(*b);
+                h = h.wrapping_mul(0x0000_0100_0000_01b3);
+            }
+        };
+        eat(&self.device_config);
+        eat(&self.p4info.encode_to_vec());
+        h
+    }
+}
+
+/// Where the switch is and who the controller is to it.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// The switch's name, for messages.
+    pub name: String,
+    /// `host:port` or `grpc://host:port` / `http://host:port`.
+    pub addr: String,
+    pub client: ClientConfig,
+    pub pipeline: Pipeline,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("switch {switch}: {source}")]
+    P4rt {
+        switch: String,
+        #[source]
+        source: fairshare_p4rt::Error,
+    },
+    #[error("switch {switch}: not primary ({standing}); not writing")]
+    NotPrimary { switch: String, standing: String },
+    #[error("switch {switch}: the pipeline's P4Info: {source}")]
+    P4Info {
+        switch: String,
+        #[source]
+        source: fairshare_p4rt::Error,
+    },
+}
+
+/// What happened while a session was (re)established.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Established {
+    /// The pipeline had to be pushed (first start, or the switch lost it).
+    pub pushed: bool,
+    /// What the resynchronisation wrote.
+    pub sync: SyncCounts,
+}
+
+/// What a session hands its controller.
+#[derive(Debug)]
+pub enum Event {
+    PacketIn(PacketIn),
+    /// The device reported another standing (primary lost or regained).
+    Mastership(Mastership),
+    /// The stream ended; [`Session::reconnect`] brings the session back.
+    Closed(String),
+}
+
+/// One Write as it went out.
+#[derive(Debug, Clone)]
+pub struct WriteRecord {
+    /// Time since the recording started.
+    pub at: Duration,
+    pub updates: Vec<p4::Update>,
+    /// Whether the device acknowledged it.
+    pub ok: bool,
+}
+
+/// A shared recording of writes.
+#[derive(Debug, Clone, Default)]
+pub struct WriteLog(Arc<Mutex<(Option<Instant>, Vec<WriteRecord>)>>);
+
+impl WriteLog {
+    pub fn new() -> WriteLog {
+        WriteLog::default()
+    }
+
+    fn push(&self, updates: &[p4::Update], ok: bool) {
+        let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let start = *g.0.get_or_insert_with(Instant::now);
+        g.1.push(WriteRecord {
+            at: start.elapsed(),
+            updates: updates.to_vec(),
+            ok,
+        });
+    }
+
+    /// The writes so far, in the order they went out.
+    pub fn records(&self) -> Vec<WriteRecord> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).1.clone()
+    }
+}
+
+/// A session with one switch.
+pub struct Session {
+    config: SessionConfig,
+    index: Arc<P4InfoIndex>,
+    client: Client,
+    desired: Desired,
+    packet_ins: mpsc::Receiver<PacketIn>,
+    mastership: watch::Receiver<Mastership>,
+    out: PacketOutSink,
+    log: Option<WriteLog>,
+}
+
+impl Session {
+    /// Connects, becomes primary, makes sure the switch runs the pipeline,
+    /// and brings it to `initial` (the switch's initial rules, as updates)
+    /// by reading it back and writing the differences.
+    ///
+    /// # Errors
+    /// [`SessionError::P4rt`] when the switch cannot be reached, refuses
+    /// the pipeline or a write; [`SessionError::NotPrimary`] when another
+    /// controller is primary.
+    pub async fn open(
+        config: SessionConfig,
+        initial: &[p4::Update],
+    ) -> Result<(Session, Established), SessionError> {
+        let index = P4InfoIndex::new(config.pipeline.p4info.clone()).map_err(|source| {
+            SessionError::P4Info {
+                switch: config.name.clone(),
+                source,
+            }
+        })?;
+        let mut desired = Desired::new();
+        for u in initial {
+            desired.apply(u);
+        }
+        let (client, packet_ins, mastership, out) = connect(&config).await?;
+        let mut session = Session {
+            config,
+            index: Arc::new(index),
+            client,
+            desired,
+            packet_ins,
+            mastership,
+            out,
+            log: None,
+        };
+        let established = session.establish().await?;
+        Ok((session, established))
+    }
+
+    /// After the stream broke: connects again (with the backoff of the
+    /// client config), re-pushes the pipeline if the switch lost it, and
+    /// resynchronises.
+    ///
+    /// # Errors
+    /// As [`Session::open`].
+    pub async fn reconnect(&mut self) -> Result<Established, SessionError> {
+        let (client, packet_ins, mastership, out) = connect(&self.config).await?;
+        self.client = client;
+        self.packet_ins = packet_ins;
+        self.mastership = mastership;
+        self.out = out;
+        self.establish().await
+    }
+
+    async fn establish(&mut self) -> Result<Established, SessionError> {
+        self.require_primary()?;
+        let pushed = self.ensure_pipeline().await?;
+        let sync = self.sync().await?;
+        Ok(Established { pushed, sync })
+    }
+
+    async fn ensure_pipeline(&mut self) -> Result<bool, SessionError> {
+        use p4::get_forwarding_pipeline_config_request::ResponseType;
+        use p4::set_forwarding_pipeline_config_request::Action;
+        let cookie = self.config.pipeline.cookie();
+        let current = self
+            .client
+            .get_pipeline(ResponseType::CookieOnly)
+            .await
+            .map_err(|e| self.p4rt(e))?;
+        let index = (*self.index).clone();
+        if current.and_then(|c| c.cookie).map(|c| c.cookie) == Some(cookie) {
+            self.client.set_p4info(index);
+            return Ok(false);
+        }
+        let config = p4::ForwardingPipelineConfig {
+            p4info: Some(self.config.pipeline.p4info.clone()),
+            p4_device_config: self.config.pipeline.device_config.clone(),
+            cookie: Some(p4::forwarding_pipeline_config::Cookie { cookie }),
+        };
+        self.client
+            .set_pipeline_config(Action::VerifyAndCommit, config)
+            .await
+            .map_err(|e| self.p4rt(e))?;
+        self.client.set_p4info(index);
+        Ok(true)
+    }
+
+    /// Reads the switch back and writes what differs from the model.
+    ///
+    /// # Errors
+    /// [`SessionError::P4rt`] for a failed read or write.
+    pub async fn sync(&mut self) -> Result<SyncCounts, SessionError> {
+        let read = self
+            .client
+            .read(self.desired.read_request())
+            .await
+            .map_err(|e| self.p4rt(e))?;
+        let (updates, counts) = self.desired.diff(&self.index, &read);
+        let deletes = counts.deleted;
+        let (dels, rest) = updates.split_at(deletes);
+        for chunk in dels.chunks(BATCH).chain(rest.chunks(BATCH)) {
+            self.send(chunk.to_vec()).await?;
+        }
+        Ok(counts)
+    }
+
+    fn require_primary(&self) -> Result<(), SessionError> {
+        let m = self.mastership.borrow().clone();
+        if m == Mastership::Primary {
+            Ok(())
+        } else {
+            Err(SessionError::NotPrimary {
+                switch: self.config.name.clone(),
+                standing: format!("{m:?}"),
+            })
+        }
+    }
+
+    fn p4rt(&self, source: fairshare_p4rt::Error) -> SessionError {
+        match source {
+            fairshare_p4rt::Error::NotPrimary(_) => SessionError::NotPrimary {
+                switch: self.config.name.clone(),
+                standing: source.to_string(),
+            },
+            source => SessionError::P4rt {
+                switch: self.config.name.clone(),
+                source,
+            },
+        }
+    }
+
+    async fn send(&mut self, updates: Vec<p4::Update>) -> Result<(), SessionError> {
+        self.require_primary()?;
+        let result = self.client.write(updates.clone()).await;
+        if let Some(log) = &self.log {
+            log.push(&updates, result.is_ok());
+        }
+        result.map_err(|e| self.p4rt(e))?;
+        for u in &updates {
+            self.desired.apply(u);
+        }
+        Ok(())
+    }
+
+    /// One WriteRequest, acknowledged before this returns; the model
+    /// records the updates once they are.
+    ///
+    /// # Errors
+    /// [`SessionError::NotPrimary`] (nothing is sent) or the device's
+    /// refusal.
+    pub async fn write(&mut self, updates: Vec<p4::Update>) -> Result<(), SessionError> {
+        self.send(updates).await
+    }
+
+    /// Sends `frame` out of switch port `port` by packet-out (other
+    /// `packet_out` fields are zero).
+    ///
+    /// # Errors
+    /// [`SessionError::P4rt`] when the P4Info has no `egress_port` field in
+    /// its `packet_out` header or the stream has ended.
+    pub fn packet_out(&self, port: u32, frame: Vec<u8>) -> Result<(), SessionError> {
+        let fields: Vec<(&str, u128)> = self
+            .index
+            .packet_out()
+            .map(|h| {
+                h.metadata
+                    .iter()
+                    .map(|m| {
+                        let v = if m.name == "egress_port" {
+                            u128::from(port)
+                        } else {
+                            0
+                        };
+                        (m.name.as_str(), v)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.out.send(frame, &fields).map_err(|e| self.p4rt(e))
+    }
+
+    /// The next packet-in, standing change or the end of the stream.
+    pub async fn next_event(&mut self) -> Event {
+        tokio::select! {
+            p = self.packet_ins.recv() => match p {
+                Some(p) => Event::PacketIn(p),
+                None => Event::Closed(self.closed_reason()),
+            },
+            changed = self.mastership.changed() => match changed {
+                Ok(()) => {
+                    let m = self.mastership.borrow_and_update().clone();
+                    match m {
+                        Mastership::Disconnected(reason) => Event::Closed(reason),
+                        m => Event::Mastership(m),
+                    }
+                }
+                Err(_) => Event::Closed(self.closed_reason()),
+            },
+        }
+    }
+
+    fn closed_reason(&self) -> String {
+        match &*self.mastership.borrow() {
+            Mastership::Disconnected(r) => r.clone(),
+            _ => "the stream ended".into(),
+        }
+    }
+
+    /// Records every write from now on into `log`.
+    pub fn record_writes(&mut self, log: WriteLog) {
+        self.log = Some(log);
+    }
+
+    pub fn desired(&self) -> &Desired {
+        &self.desired
+    }
+
+    pub fn index(&self) -> &P4InfoIndex {
+        &self.index
+    }
+
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    pub fn is_primary(&self) -> bool {
+        *self.mastership.borrow() == Mastership::Primary
+    }
+
+    /// Packet-ins the client dropped because nobody read them in time.
+    pub fn packet_ins_dropped(&self) -> u64 {
+        self.client.packet_ins_dropped()
+    }
+
+    /// The client, for reads and calls this type does not wrap.
+    pub fn client(&mut self) -> &mut Client {
+        &mut self.client
+    }
+}
+
+type Connected = (
+    Client,
+    mpsc::Receiver<PacketIn>,
+    watch::Receiver<Mastership>,
+    PacketOutSink,
+);
+
+async fn connect(config: &SessionConfig) -> Result<Connected, SessionError> {
+    let addr = config
+        .addr
+        .strip_prefix("grpc://")
+        .unwrap_or(&config.addr)
+        .to_owned();
+    let mut client = Client::connect(&addr, config.client.clone())
+        .await
+        .map_err(|source| SessionError::P4rt {
+            switch: config.name.clone(),
+            source,
+        })?;
+    let packet_ins = client.packet_ins().ok_or_else(|| SessionError::P4rt {
+        switch: config.name.clone(),
+        source: fairshare_p4rt::Error::StreamClosed,
+    })?;
+    let mastership = client.watch_mastership();
+    let out = client.packet_out_sink();
+    Ok((client, packet_ins, mastership, out))
+}
