@@ -27,6 +27,7 @@
 
 pub mod desired;
 pub mod session;
+pub mod writes;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -24,10 +24,15 @@
 //!   device config and the encoded P4Info; a switch that reports another
 //!   cookie (or none: it restarted, or runs another program) gets the
 //!   pipeline pushed again, and then the whole model.
+//! * With accounts kept ([`Session::keep_accounts`]),
+//!   [`Session::write_checked`] refuses, before sending, a write after
+//!   which a route cell would reserve more than its offer (DESIGN §3's
+//!   invariant, on the committed rates of the route's meters).
 //! * Every write, acknowledged or refused, can be recorded with the time it
 //!   went out ([`Session::record_writes`]), so that tests can check
 //!   invariants over everything the controller ever wrote.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -39,6 +44,7 @@ use prost::Message;
 use tokio::sync::{mpsc, watch};
 
 use crate::desired::{Desired, SyncCounts};
+use crate::writes::Accounts;
 
 /// Updates per WriteRequest when many go at once.
 pub const BATCH: usize = 1000;
@@ -88,6 +94,13 @@ pub enum SessionError {
     },
     #[error("switch {switch}: not primary ({standing}); not writing")]
     NotPrimary { switch: String, standing: String },
+    #[error("switch {switch}: refusing a write that would reserve {reserved} b/s on route cell {cell}, offered {offered} b/s")]
+    Overreservation {
+        switch: String,
+        cell: u32,
+        reserved: u64,
+        offered: u64,
+    },
     #[error("switch {switch}: the pipeline's P4Info: {source}")]
     P4Info {
         switch: String,
@@ -160,6 +173,14 @@ pub struct Session {
     mastership: watch::Receiver<Mastership>,
     out: PacketOutSink,
     log: Option<WriteLog>,
+    guard: Option<Guard>,
+}
+
+/// What each route cell reserves on the switch, kept with the model.
+#[derive(Debug, Clone)]
+struct Guard {
+    accounts: Accounts,
+    totals: BTreeMap<u32, u64>,
 }
 
 impl Session {
@@ -195,6 +216,7 @@ impl Session {
             mastership,
             out,
             log: None,
+            guard: None,
         };
         let established = session.establish().await?;
         Ok((session, established))
@@ -301,9 +323,68 @@ impl Session {
         }
         result.map_err(|e| self.p4rt(e))?;
         for u in &updates {
+            if let Some(g) = &mut self.guard {
+                for (cell, before, after) in g.accounts.effect(&self.desired, u) {
+                    let t = g.totals.entry(cell).or_default();
+                    *t = t.saturating_sub(before).saturating_add(after);
+                }
+            }
             self.desired.apply(u);
         }
         Ok(())
+    }
+
+    /// Keeps the account of what each route cell reserves, for
+    /// [`Session::write_checked`].
+    pub fn keep_accounts(&mut self, accounts: Accounts) {
+        let totals = accounts.totals(&self.desired);
+        self.guard = Some(Guard { accounts, totals });
+    }
+
+    /// What route cell `cell` reserves on the switch (aggregate meter and
+    /// flow meters, committed rates), when accounts are kept.
+    pub fn reserved(&self, cell: u32) -> Option<u64> {
+        self.guard
+            .as_ref()
+            .map(|g| g.totals.get(&cell).copied().unwrap_or(0))
+    }
+
+    /// [`Session::write`], after checking that no route cell would reserve
+    /// more than `offered` gives it (cells it gives nothing are not
+    /// checked). A write that would break the invariant is not sent. Each
+    /// update of one write must touch a different entry or cell.
+    ///
+    /// # Errors
+    /// [`SessionError::Overreservation`], and those of [`Session::write`].
+    pub async fn write_checked(
+        &mut self,
+        updates: Vec<p4::Update>,
+        offered: impl Fn(u32) -> Option<u64>,
+    ) -> Result<(), SessionError> {
+        if let Some(g) = &self.guard {
+            let mut after: BTreeMap<u32, u64> = BTreeMap::new();
+            for u in &updates {
+                for (cell, before, now) in g.accounts.effect(&self.desired, u) {
+                    let t = after
+                        .entry(cell)
+                        .or_insert_with(|| g.totals.get(&cell).copied().unwrap_or(0));
+                    *t = t.saturating_sub(before).saturating_add(now);
+                }
+            }
+            for (cell, reserved) in after {
+                if let Some(offered) = offered(cell) {
+                    if reserved > offered {
+                        return Err(SessionError::Overreservation {
+                            switch: self.config.name.clone(),
+                            cell,
+                            reserved,
+                            offered,
+                        });
+                    }
+                }
+            }
+        }
+        self.send(updates).await
     }
 
     /// One WriteRequest, acknowledged before this returns; the model

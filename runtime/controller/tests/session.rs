@@ -246,3 +246,72 @@ async fn packet_out_leaves_from_the_port_it_names() -> Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_guard_refuses_a_write_that_would_reserve_more_than_the_offer() -> Result<()> {
+    use fairshare_controller::writes::{FlowKey, Program};
+    let sw = SwitchProcess::start("127.0.0.1:0".parse()?, 1)?;
+    let cfg = config(&sw.addr.to_string(), 1)?;
+    let rules = metro_rules("dc-east", &cfg.pipeline)?;
+    let (mut s, _) = Session::open(cfg, &rules).await?;
+    let program = Program::new(s.index().clone())?;
+    s.keep_accounts(program.accounts());
+    // Route cell 0 of dc-east is east → north, offered its share.
+    let share: u64 = 2_524_500_907;
+    let offered = |cell: u32| (cell == 0).then_some(share);
+    let before = s.reserved(0).context("accounts kept")?;
+    ensure!(
+        before <= share && share - before < 8,
+        "the initial aggregate commits the share"
+    );
+    let log = WriteLog::new();
+    s.record_writes(log.clone());
+
+    let key = FlowKey {
+        src: "203.0.113.10".parse()?,
+        dst: "198.51.100.7".parse()?,
+        protocol: 6,
+        src_port: 80,
+        dst_port: 40000,
+    };
+    let rate = 20_000_000;
+    let refused = s
+        .write_checked(vec![program.install_flow(&key, 0, rate)?], offered)
+        .await;
+    ensure!(
+        matches!(refused, Err(SessionError::Overreservation { cell: 0, .. })),
+        "a flow on top of the whole aggregate is refused: {refused:?}"
+    );
+    ensure!(log.records().is_empty(), "and not sent");
+
+    // Release first, then the flow: both pass.
+    s.write_checked(vec![program.route_meter(0, share - rate)?], offered)
+        .await?;
+    s.write_checked(vec![program.install_flow(&key, 0, rate)?], offered)
+        .await?;
+    let now = s.reserved(0).context("accounts kept")?;
+    ensure!(now <= share, "{now} reserved of {share}");
+    ensure!(log.records().len() == 2 && log.records().iter().all(|r| r.ok));
+
+    // The switch's own account agrees with the session's.
+    let read = entries(&mut s).await?;
+    let mut on_switch = 0u64;
+    for e in &read {
+        match &e.entity {
+            Some(p4::entity::Entity::TableEntry(t)) => {
+                if let Some((0, bps)) = program.accounts().of_entry(t) {
+                    on_switch += bps;
+                }
+            }
+            Some(p4::entity::Entity::MeterEntry(m))
+                if m.meter_id == program.accounts().route_meter
+                    && m.index.as_ref().map(|i| i.index) == Some(0) =>
+            {
+                on_switch += m.config.map_or(0, |c| c.cir as u64 * 8);
+            }
+            _ => {}
+        }
+    }
+    ensure!(on_switch == now, "switch {on_switch}, session {now}");
+    Ok(())
+}
