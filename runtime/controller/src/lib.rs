@@ -26,7 +26,9 @@
 //! Rates are bits per second, as the policy gives shares.
 
 pub mod desired;
+pub mod lab;
 pub mod session;
+pub mod sim;
 pub mod writes;
 
 use std::collections::BTreeMap;

@@ -20,8 +20,7 @@ pub fn internet_checksum(data: &[u8]) -> u16 {
     !(s as u16)
 }
 
-/// An Ethernet / IPv4 / TCP SYN frame carrying the payload `fairshare`,
-/// with both checksums right.
+/// A TCP SYN frame carrying `fairshare` as payload, checksums correct.
 pub fn tcp_frame(
     dst_mac: [u8; 6],
     src_mac: [u8; 6],
@@ -31,36 +30,74 @@ pub fn tcp_frame(
     dport: u16,
     ttl: u8,
 ) -> Vec<u8> {
-    let payload = b"fairshare";
-    let mut tcp = vec![0u8; 20];
-    tcp[0..2].copy_from_slice(&sport.to_be_bytes());
-    tcp[2..4].copy_from_slice(&dport.to_be_bytes());
-    tcp[4..8].copy_from_slice(&7u32.to_be_bytes());
-    tcp[12] = 5 << 4;
-    tcp[13] = 0x02;
-    tcp[14..16].copy_from_slice(&8192u16.to_be_bytes());
-    tcp.extend_from_slice(payload);
-    let mut pseudo = vec![];
-    pseudo.extend_from_slice(&src.octets());
-    pseudo.extend_from_slice(&dst.octets());
-    pseudo.extend_from_slice(&[0, 6]);
-    pseudo.extend_from_slice(&(tcp.len() as u16).to_be_bytes());
-    pseudo.extend_from_slice(&tcp);
-    let c = internet_checksum(&pseudo);
-    tcp[16..18].copy_from_slice(&c.to_be_bytes());
+    l4_frame(
+        [dst_mac, src_mac],
+        [src, dst],
+        6,
+        [sport, dport],
+        ttl,
+        b"fairshare",
+    )
+}
+
+/// An Ethernet/IPv4 frame with a TCP (protocol 6: a SYN) or UDP (17)
+/// header and `payload`, every checksum correct; `macs` is `[dst, src]`,
+/// `addrs` and `ports` are `[src, dst]`. Other protocols get `payload`
+/// right after the IPv4 header.
+pub fn l4_frame(
+    macs: [[u8; 6]; 2],
+    addrs: [Ipv4Addr; 2],
+    protocol: u8,
+    ports: [u16; 2],
+    ttl: u8,
+    payload: &[u8],
+) -> Vec<u8> {
+    let [src, dst] = addrs;
+    let mut l4 = match protocol {
+        6 => {
+            let mut tcp = vec![0u8; 20];
+            tcp[4..8].copy_from_slice(&7u32.to_be_bytes());
+            tcp[12] = 5 << 4;
+            tcp[13] = 0x02;
+            tcp[14..16].copy_from_slice(&8192u16.to_be_bytes());
+            tcp
+        }
+        17 => vec![0u8; 8],
+        _ => Vec::new(),
+    };
+    if !l4.is_empty() {
+        l4[0..2].copy_from_slice(&ports[0].to_be_bytes());
+        l4[2..4].copy_from_slice(&ports[1].to_be_bytes());
+    }
+    l4.extend_from_slice(payload);
+    let len = l4.len() as u16;
+    if protocol == 17 {
+        l4[4..6].copy_from_slice(&len.to_be_bytes());
+    }
+    if protocol == 6 || protocol == 17 {
+        let mut pseudo = vec![];
+        pseudo.extend_from_slice(&src.octets());
+        pseudo.extend_from_slice(&dst.octets());
+        pseudo.extend_from_slice(&[0, protocol]);
+        pseudo.extend_from_slice(&len.to_be_bytes());
+        pseudo.extend_from_slice(&l4);
+        let c = internet_checksum(&pseudo);
+        let at = if protocol == 6 { 16 } else { 6 };
+        l4[at..at + 2].copy_from_slice(&c.to_be_bytes());
+    }
     let mut ip = vec![0x45, 0];
-    ip.extend_from_slice(&((20 + tcp.len()) as u16).to_be_bytes());
-    ip.extend_from_slice(&[0, 1, 0, 0, ttl, 6, 0, 0]);
+    ip.extend_from_slice(&((20 + l4.len()) as u16).to_be_bytes());
+    ip.extend_from_slice(&[0, 1, 0, 0, ttl, protocol, 0, 0]);
     ip.extend_from_slice(&src.octets());
     ip.extend_from_slice(&dst.octets());
     let c = internet_checksum(&ip);
     ip[10..12].copy_from_slice(&c.to_be_bytes());
     let mut f = vec![];
-    f.extend_from_slice(&dst_mac);
-    f.extend_from_slice(&src_mac);
+    f.extend_from_slice(&macs[0]);
+    f.extend_from_slice(&macs[1]);
     f.extend_from_slice(&[0x08, 0x00]);
     f.extend_from_slice(&ip);
-    f.extend_from_slice(&tcp);
+    f.extend_from_slice(&l4);
     f
 }
 

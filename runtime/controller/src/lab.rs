@@ -1,0 +1,382 @@
+//! A whole policy's network in one process: a fairshare switch per switch
+//! of the policy, each with its P4Runtime server on loopback, joined by
+//! in-process links, with every frame on every switch port captured — what
+//! `fairshare demo` and the controller's end-to-end tests run on.
+//!
+//! ```text
+//!  hosts ─ port ─┐                                   ┌─ port ─ hosts
+//!              [DC switch] ─ uplink ─ core ─ uplink ─ [edge switch]
+//!                  │ CPU port (P4Runtime packet-in/out) │
+//!            DC controller                       edge controller
+//! ```
+//!
+//! The core stands for the routers between the switches. It delivers a
+//! frame that leaves an uplink:
+//! 1. to the switch whose uplink MAC is the frame's destination MAC (the
+//!    program's derivation, `02:00:dd:dd:pp:pp` from device id and port):
+//!    a switch steers a flow toward one DC this way;
+//! 2. else by destination IPv4 address: an edge's client prefix goes to
+//!    that edge, a server's address to its DC, a service VIP to the first
+//!    DC that serves it;
+//! 3. else nowhere (counted in [`Lab::undeliverable`]).
+//!
+//! Frames leaving other ports (servers, clients) go to the [`Hosts`] the
+//! lab was started with. Every frame entering or leaving a switch port is
+//! captured with its time since the lab started, one capture per port,
+//! written as pcap files by [`Lab::write_pcaps`].
+//!
+//! Invariants: a frame is delivered on the thread of the switch that sent
+//! it, in the order that switch sent them; a host's reply enters its
+//! switch at once (the switch processes it on the calling thread). Nothing
+//! here reads the switches' tables: the controllers do that over
+//! P4Runtime like any other.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use fairshare_policy::model::{Policy, Switch};
+use fairshare_switch_p4rt::{Config, P4rtSwitch};
+
+/// What hosts do with the frames that reach them.
+pub trait Hosts: Send + Sync + 'static {
+    /// A frame left `switch` on port `port` toward a host. Replies go back
+    /// through `lab.inject`.
+    fn deliver(&self, lab: &LabHandle, switch: &str, port: u32, frame: &[u8]);
+}
+
+/// A switch of the lab.
+#[derive(Clone)]
+pub struct Node {
+    pub name: String,
+    pub device_id: u64,
+    pub cpu_port: u32,
+    pub uplink_port: u32,
+    /// The P4Runtime server's address.
+    pub addr: SocketAddr,
+    pub switch: P4rtSwitch,
+}
+
+/// One captured frame.
+#[derive(Debug, Clone)]
+pub struct Captured {
+    pub at: Duration,
+    /// `true` for a frame leaving the switch.
+    pub out: bool,
+    pub frame: Vec<u8>,
+}
+
+#[derive(Default)]
+struct Shared {
+    nodes: BTreeMap<String, Node>,
+    by_mac: BTreeMap<[u8; 6], String>,
+    /// (prefix, mask, switch) for client prefixes, server addresses, VIPs.
+    by_ip: Vec<(u32, u32, String)>,
+    captures: Mutex<BTreeMap<(String, u32), Vec<Captured>>>,
+    undeliverable: AtomicU64,
+    hosts: Option<Arc<dyn Hosts>>,
+    start: Option<Instant>,
+}
+
+/// What hosts and tests use to reach the lab; cheap to clone.
+#[derive(Clone)]
+pub struct LabHandle(Arc<Shared>);
+
+impl LabHandle {
+    /// A host sends `frame` into `switch` on `port`. False when there is no
+    /// such switch or it has no pipeline yet.
+    pub fn inject(&self, switch: &str, port: u32, frame: &[u8]) -> bool {
+        let Some(node) = self.0.nodes.get(switch) else {
+            return false;
+        };
+        self.capture(switch, port, false, frame);
+        node.switch.inject(port, frame)
+    }
+
+    /// Time since the lab started.
+    pub fn now(&self) -> Duration {
+        self.0.start.map(|s| s.elapsed()).unwrap_or_default()
+    }
+
+    fn capture(&self, switch: &str, port: u32, out: bool, frame: &[u8]) {
+        let at = self.now();
+        let mut c = self.0.captures.lock().unwrap_or_else(|e| e.into_inner());
+        c.entry((switch.to_owned(), port))
+            .or_default()
+            .push(Captured {
+                at,
+                out,
+                frame: frame.to_vec(),
+            });
+    }
+
+    /// The frames captured on `switch` port `port` so far.
+    pub fn captured(&self, switch: &str, port: u32) -> Vec<Captured> {
+        let c = self.0.captures.lock().unwrap_or_else(|e| e.into_inner());
+        c.get(&(switch.to_owned(), port))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    pub fn node(&self, switch: &str) -> Option<&Node> {
+        self.0.nodes.get(switch)
+    }
+
+    fn route(&self, from: &str, port: u32, frame: &[u8]) {
+        let Some(node) = self.0.nodes.get(from) else {
+            return;
+        };
+        self.capture(from, port, true, frame);
+        if port != node.uplink_port {
+            if let Some(h) = &self.0.hosts {
+                h.deliver(self, from, port, frame);
+            }
+            return;
+        }
+        let target = frame
+            .get(0..6)
+            .and_then(|m| <[u8; 6]>::try_from(m).ok())
+            .and_then(|m| self.0.by_mac.get(&m))
+            .or_else(|| {
+                let dst = ipv4_dst(frame)?;
+                self.0
+                    .by_ip
+                    .iter()
+                    .find(|(p, m, _)| dst & m == *p)
+                    .map(|(_, _, s)| s)
+            });
+        match target.and_then(|t| self.0.nodes.get(t)) {
+            Some(to) if to.name != from => {
+                let (name, uplink) = (to.name.clone(), to.uplink_port);
+                self.inject(&name, uplink, frame);
+            }
+            _ => {
+                self.0.undeliverable.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// The destination address of an IPv4 frame (Ethernet II, no VLAN).
+fn ipv4_dst(frame: &[u8]) -> Option<u32> {
+    if frame.get(12..14)? != [0x08, 0x00] {
+        return None;
+    }
+    let b = frame.get(30..34)?;
+    Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+/// The MAC of a switch port as fairshare's compiler derives it.
+pub fn port_mac(sw: &Switch, port: u16) -> [u8; 6] {
+    let [d0, d1] = ((sw.device_id & 0xffff) as u16).to_be_bytes();
+    let [p0, p1] = port.to_be_bytes();
+    [0x02, 0x00, d0, d1, p0, p1]
+}
+
+/// The lab: its switches, their servers' runtime and the link threads.
+pub struct Lab {
+    handle: LabHandle,
+    runtime: Option<tokio::runtime::Runtime>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    #[error("starting the lab's servers: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("writing {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+impl Lab {
+    /// Starts a switch (without a pipeline: its controller pushes one) and
+    /// its P4Runtime server on 127.0.0.1, any port, for every switch of
+    /// `policy`, and the links between them.
+    ///
+    /// # Errors
+    /// [`LabError::Io`] when a server cannot listen.
+    pub fn start(policy: &Policy, hosts: Arc<dyn Hosts>) -> Result<Lab, LabError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("lab-p4rt")
+            .enable_all()
+            .build()?;
+        let mut shared = Shared {
+            hosts: Some(hosts),
+            start: Some(Instant::now()),
+            ..Shared::default()
+        };
+        let mut outputs = Vec::new();
+        for sw in policy.switches() {
+            let (tx, rx) = mpsc::channel();
+            let p4rt = P4rtSwitch::new(
+                Config {
+                    device_id: sw.device_id,
+                    cpu_port: u32::from(sw.cpu_port),
+                    ..Config::default()
+                },
+                Some(tx),
+            );
+            let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+            let addr = listener.local_addr()?;
+            listener.set_nonblocking(true)?;
+            let server = p4rt.clone();
+            runtime.spawn(async move {
+                match tokio::net::TcpListener::from_std(listener) {
+                    Ok(l) => {
+                        if let Err(e) = server.run(l, std::future::pending()).await {
+                            tracing::error!("lab switch server: {e}");
+                        }
+                    }
+                    Err(e) => tracing::error!("lab switch listener: {e}"),
+                }
+            });
+            shared
+                .by_mac
+                .insert(port_mac(sw, sw.uplink_port), sw.name.clone());
+            shared.nodes.insert(
+                sw.name.clone(),
+                Node {
+                    name: sw.name.clone(),
+                    device_id: sw.device_id,
+                    cpu_port: u32::from(sw.cpu_port),
+                    uplink_port: u32::from(sw.uplink_port),
+                    addr,
+                    switch: p4rt,
+                },
+            );
+            outputs.push((sw.name.clone(), rx));
+        }
+        for e in &policy.edges {
+            for p in &e.clients {
+                let mask = p.mask();
+                shared
+                    .by_ip
+                    .push((u32::from(p.addr) & mask, mask, e.switch.name.clone()));
+            }
+        }
+        for d in &policy.datacenters {
+            for s in &d.servers {
+                shared
+                    .by_ip
+                    .push((u32::from(s.address), u32::MAX, d.switch.name.clone()));
+            }
+        }
+        for s in &policy.services {
+            if let Some(d) = s.at.first().and_then(|i| policy.datacenters.get(*i)) {
+                shared
+                    .by_ip
+                    .push((u32::from(s.vip), u32::MAX, d.switch.name.clone()));
+            }
+        }
+        let handle = LabHandle(Arc::new(shared));
+        let mut threads = Vec::new();
+        for (name, rx) in outputs {
+            let h = handle.clone();
+            let t = std::thread::Builder::new()
+                .name(format!("link-{name}"))
+                .spawn(move || {
+                    for (port, frame) in rx {
+                        h.route(&name, port, &frame);
+                    }
+                })?;
+            threads.push(t);
+        }
+        Ok(Lab {
+            handle,
+            runtime: Some(runtime),
+            threads,
+        })
+    }
+
+    pub fn handle(&self) -> LabHandle {
+        self.handle.clone()
+    }
+
+    pub fn nodes(&self) -> impl Iterator<Item = &Node> {
+        self.handle.0.nodes.values()
+    }
+
+    pub fn node(&self, switch: &str) -> Option<&Node> {
+        self.handle.node(switch)
+    }
+
+    /// Frames the core could not deliver.
+    pub fn undeliverable(&self) -> u64 {
+        self.handle.0.undeliverable.load(Ordering::Relaxed)
+    }
+
+    /// Writes `pcap/<switch>-port<N>.pcap` under `dir` for every port that
+    /// saw a frame, each file written whole then renamed into place.
+    ///
+    /// # Errors
+    /// [`LabError::Write`] naming the file.
+    pub fn write_pcaps(&self, dir: &Path) -> Result<Vec<String>, LabError> {
+        let pcap_dir = dir.join("pcap");
+        let werr = |path: &Path, source: std::io::Error| LabError::Write {
+            path: path.display().to_string(),
+            source,
+        };
+        std::fs::create_dir_all(&pcap_dir).map_err(|e| werr(&pcap_dir, e))?;
+        let captures = self
+            .handle
+            .0
+            .captures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let mut written = Vec::new();
+        for ((switch, port), frames) in captures {
+            let name = format!("{switch}-port{port}.pcap");
+            let path = pcap_dir.join(&name);
+            let tmp = pcap_dir.join(format!(".{name}.tmp"));
+            let buf = pcap_bytes(&frames).map_err(|e| werr(&path, e))?;
+            std::fs::File::create(&tmp)
+                .and_then(|mut file| file.write_all(&buf))
+                .and_then(|()| std::fs::rename(&tmp, &path))
+                .map_err(|e| werr(&path, e))?;
+            written.push(format!("pcap/{name}"));
+        }
+        Ok(written)
+    }
+
+    /// Stops the servers and the links.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+        // The link threads end when their switches (and so the senders)
+        // are gone; they are not waited for, as hosts may hold handles.
+        self.threads.clear();
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Frames as a pcap file (microsecond timestamps, Ethernet).
+pub fn pcap_bytes(frames: &[Captured]) -> std::io::Result<Vec<u8>> {
+    use pcap_file::pcap::{PcapPacket, PcapWriter};
+    let io = |e: pcap_file::PcapError| std::io::Error::other(e.to_string());
+    let mut w = PcapWriter::new(Vec::new()).map_err(io)?;
+    for f in frames {
+        let len = u32::try_from(f.frame.len()).unwrap_or(u32::MAX);
+        w.write_packet(&PcapPacket::new(f.at, len, &f.frame))
+            .map_err(io)?;
+    }
+    Ok(w.into_writer())
+}
