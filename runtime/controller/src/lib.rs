@@ -25,6 +25,8 @@
 //!
 //! Rates are bits per second, as the policy gives shares.
 
+pub mod agent;
+
 use std::collections::BTreeMap;
 use std::fmt;
 
