@@ -32,7 +32,7 @@
 
 use crate::pipeline::PipelineParams;
 use fairshare_alloc::{Shares, Topology};
-use fairshare_policy::model::{Policy, Prefix, Server, Service, Switch};
+use fairshare_policy::model::{Datacenter, Policy, Prefix, Server, Service, Switch};
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 use std::net::Ipv4Addr;
@@ -291,22 +291,51 @@ pub struct Overflow {
     pub size: u32,
 }
 
-fn switch_mac(sw: &Switch, port: u16) -> Mac {
+/// The MAC address of `port` of switch `sw`: `02:00:dd:dd:pp:pp`, with the
+/// low 16 bits of the device id and the port.
+pub fn switch_mac(sw: &Switch, port: u16) -> Mac {
     let d = (sw.device_id & 0xffff) as u16;
     let [d0, d1] = d.to_be_bytes();
     let [p0, p1] = port.to_be_bytes();
     Mac([0x02, 0x00, d0, d1, p0, p1])
 }
 
-fn host_mac(a: Ipv4Addr) -> Mac {
+/// The MAC address of the host at `a` (a server or client): `02:01:a:b:c:d`.
+pub fn host_mac(a: Ipv4Addr) -> Mac {
     let o = a.octets();
     Mac([0x02, 0x01, o[0], o[1], o[2], o[3]])
 }
 
-fn peer_mac(sw: &Switch, port: u16) -> Mac {
+/// The MAC address of the node at the far end of `port` of switch `sw`
+/// (the uplink's peer): `02:02:dd:dd:pp:pp`.
+pub fn peer_mac(sw: &Switch, port: u16) -> Mac {
     let mut m = switch_mac(sw, port);
     m.0[1] = 0x02;
     m
+}
+
+/// The value of `meta.edge` for the policy's `index`-th edge (0 means no
+/// edge).
+pub fn edge_id(index: usize) -> u64 {
+    index as u64 + 1
+}
+
+/// The value of `meta.service` for the policy's `index`-th service (0 means
+/// no service).
+pub fn service_id(index: usize) -> u64 {
+    index as u64 + 1
+}
+
+/// The server a DC's any-edge steer entries point at: the one with the most
+/// free capacity (`capacity × (1 − load)`), the first declared on a tie.
+pub fn default_server(dc: &Datacenter) -> Option<usize> {
+    let free =
+        |s: &Server| u128::from(s.capacity) * u128::from(1_000_000 - s.load_ppm.min(1_000_000));
+    dc.servers
+        .iter()
+        .enumerate()
+        .max_by(|(ia, a), (ib, b)| free(a).cmp(&free(b)).then(ib.cmp(ia)))
+        .map(|(i, _)| i)
 }
 
 /// Token-bucket settings for a byte meter at `bps`.
@@ -377,7 +406,7 @@ impl Builder {
                 (F_L4_DST, Match::Exact(Value::Int(s.port.into()))),
             ],
             A_SET_SERVICE,
-            vec![("service", Value::Int(id as u64 + 1))],
+            vec![("service", Value::Int(service_id(id)))],
             None,
         );
     }
@@ -413,7 +442,7 @@ pub fn build(
         let e = &mut by_edge[r.edge];
         e.push((e.len() as u32, r.dc, share));
     }
-    let edge_id = |e: usize| Value::Int(e as u64 + 1);
+    let edge_value = |e: usize| Value::Int(edge_id(e));
 
     let dc_rules = |di: usize| -> Rules {
         let dc = &policy.datacenters[di];
@@ -438,7 +467,7 @@ pub fn build(
                     T_CLIENT_EDGE,
                     vec![(F_SRC, Match::Lpm(p.addr, p.len))],
                     A_SET_EDGE,
-                    vec![("edge", edge_id(e))],
+                    vec![("edge", edge_value(e))],
                     None,
                 );
             }
@@ -452,21 +481,13 @@ pub fn build(
         for &(si, s) in &services {
             b.vip(s, si);
         }
-        // The server with the most free capacity; the first on a tie.
-        let free =
-            |s: &Server| u128::from(s.capacity) * u128::from(1_000_000 - s.load_ppm.min(1_000_000));
-        let best = dc
-            .servers
-            .iter()
-            .enumerate()
-            .max_by(|(ia, a), (ib, b)| free(a).cmp(&free(b)).then(ib.cmp(ia)));
         // One entry per service for every edge; the controller adds entries
         // for single edges (higher priority) as their shares drain.
-        if let Some((_, server)) = best {
+        if let Some(server) = default_server(dc).map(|i| &dc.servers[i]) {
             for &(si, _) in &services {
                 b.add(
                     T_STEER,
-                    vec![(F_SERVICE, Match::Exact(Value::Int(si as u64 + 1)))],
+                    vec![(F_SERVICE, Match::Exact(Value::Int(service_id(si))))],
                     A_DNAT,
                     vec![("server", Value::Ipv4(server.address))],
                     Some(1),
@@ -528,7 +549,7 @@ pub fn build(
                 T_CLIENT_EDGE,
                 vec![(F_SRC, Match::Lpm(p.addr, p.len))],
                 A_SET_EDGE,
-                vec![("edge", edge_id(ei))],
+                vec![("edge", edge_value(ei))],
                 None,
             );
         }

@@ -25,6 +25,7 @@
 //!
 //! Rates are bits per second, as the policy gives shares.
 
+pub mod agent;
 pub mod desired;
 pub mod lab;
 pub mod session;
