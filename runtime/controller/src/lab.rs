@@ -16,8 +16,8 @@
 //!    program's derivation, `02:00:dd:dd:pp:pp` from device id and port):
 //!    a switch steers a flow toward one DC this way;
 //! 2. else by destination IPv4 address: an edge's client prefix goes to
-//!    that edge, a server's address to its DC, a service VIP to the first
-//!    DC that serves it;
+//!    that edge, a server's address or the address the DC side speaks
+//!    RSVP from to its DC, a service VIP to the first DC that serves it;
 //! 3. else nowhere (counted in [`Lab::undeliverable`]).
 //!
 //! Frames leaving other ports (servers, clients) go to the [`Hosts`] the
@@ -172,9 +172,7 @@ fn ipv4_dst(frame: &[u8]) -> Option<u32> {
 
 /// The MAC of a switch port as fairshare's compiler derives it.
 pub fn port_mac(sw: &Switch, port: u16) -> [u8; 6] {
-    let [d0, d1] = ((sw.device_id & 0xffff) as u16).to_be_bytes();
-    let [p0, p1] = port.to_be_bytes();
-    [0x02, 0x00, d0, d1, p0, p1]
+    fairshare_codegen::rules::switch_mac(sw, port).0
 }
 
 /// The lab: its switches, their servers' runtime and the link threads.
@@ -263,6 +261,11 @@ impl Lab {
             }
         }
         for d in &policy.datacenters {
+            shared.by_ip.push((
+                u32::from(crate::agent::wire::dc_address(d)),
+                u32::MAX,
+                d.switch.name.clone(),
+            ));
             for s in &d.servers {
                 shared
                     .by_ip

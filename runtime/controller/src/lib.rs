@@ -26,8 +26,11 @@
 //! Rates are bits per second, as the policy gives shares.
 
 pub mod agent;
+pub mod demo;
+pub mod deploy;
 pub mod desired;
 pub mod lab;
+pub mod run;
 pub mod session;
 pub mod sim;
 pub mod writes;

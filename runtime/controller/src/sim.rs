@@ -109,8 +109,7 @@ pub struct Sim {
 }
 
 fn host_mac(a: Ipv4Addr) -> [u8; 6] {
-    let o = a.octets();
-    [0x02, 0x01, o[0], o[1], o[2], o[3]]
+    fairshare_codegen::rules::host_mac(a).0
 }
 
 impl Sim {

@@ -21,6 +21,7 @@ use fairshare_p4rt::entity::{self, Match};
 use fairshare_p4rt::proto::p4::v1 as p4;
 use fairshare_p4rt::{EntityKind, P4InfoIndex};
 
+pub use crate::agent::FlowKey;
 use crate::desired::{Desired, EntryKey};
 
 /// The names of the program's entities the controller writes.
@@ -49,17 +50,6 @@ pub enum WriteError {
     Program(#[from] fairshare_p4rt::Error),
     #[error("the pipeline has no {kind} named `{name}`")]
     Missing { kind: &'static str, name: String },
-}
-
-/// A flow as the `flows` table keys it (after NAT: the source is the
-/// service's VIP and port on the way to the client).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct FlowKey {
-    pub src: Ipv4Addr,
-    pub dst: Ipv4Addr,
-    pub protocol: u8,
-    pub src_port: u16,
-    pub dst_port: u16,
 }
 
 /// The committed-rate meter config for `rate_bps`.

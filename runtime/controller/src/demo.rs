@@ -1,0 +1,461 @@
+//! A policy run end to end in one process: the [`Lab`]'s switches, a
+//! controller per switch over real P4Runtime on loopback, and the
+//! simulated hosts ([`Sim`]) — what `fairshare demo` runs and what the
+//! controller's end-to-end tests drive.
+//!
+//! [`Demo::start`] returns once every controller is primary and has
+//! written its switch's pipeline and rules; the offers follow on the wire.
+//! Requests are made with [`Demo::request`] (or by a traffic generator the
+//! caller runs); the simulated servers' refreshes, data and teardowns run
+//! on a ticker thread of the demo's. [`Demo::report`] can be taken at any
+//! time; [`Demo::stop`] stops the controllers and the lab.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use fairshare_p4rt::client::{Backoff, ClientConfig};
+use fairshare_p4rt::proto::p4::v1 as p4;
+use tokio::sync::watch;
+
+use crate::agent::{RouteReport, Settings};
+use crate::deploy::{DeployError, Deployment};
+use crate::lab::{Lab, LabError, LabHandle};
+use crate::run::{run, ControllerConfig, Recalc, RunError, Status, StatusHandle};
+use crate::session::{SessionConfig, WriteLog, WriteRecord};
+use crate::sim::{Sim, SimConfig, SimCounts};
+
+/// How a demo runs.
+#[derive(Debug, Clone)]
+pub struct DemoConfig {
+    /// The agents' refresh period (TIME_VALUES).
+    pub refresh: Duration,
+    /// How often the controllers look at their timers.
+    pub tick: Duration,
+    pub sim: SimConfig,
+    /// How often the simulated servers refresh, send data and end flows.
+    pub sim_tick: Duration,
+    /// Recalculate shares every this often (from the policy's period when
+    /// `None`).
+    pub recalc: Option<Duration>,
+    /// Switches driven at an external P4Runtime target instead of a lab
+    /// switch: name → `host:port`.
+    pub targets: BTreeMap<String, String>,
+}
+
+impl Default for DemoConfig {
+    fn default() -> Self {
+        DemoConfig {
+            refresh: Duration::from_secs(1),
+            tick: Duration::from_millis(50),
+            sim: SimConfig::default(),
+            sim_tick: Duration::from_millis(100),
+            recalc: None,
+            targets: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error(transparent)]
+    Deploy(#[from] DeployError),
+    #[error(transparent)]
+    Lab(#[from] LabError),
+    #[error(transparent)]
+    Run(#[from] RunError),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// One controller of the demo.
+pub struct Controller {
+    pub switch: String,
+    pub status: StatusHandle,
+    pub log: WriteLog,
+    task: tokio::task::JoinHandle<Result<(), RunError>>,
+}
+
+/// A running demo.
+pub struct Demo {
+    pub deployment: Deployment,
+    lab: Lab,
+    pub sim: Arc<Sim>,
+    pub controllers: Vec<Controller>,
+    stop: watch::Sender<bool>,
+    ticker_stop: Arc<AtomicBool>,
+    ticker: Option<std::thread::JoinHandle<()>>,
+}
+
+/// What a demo did, per route and per switch.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Report {
+    pub routes: Vec<RouteLine>,
+    pub switches: Vec<SwitchLine>,
+    pub sim: SimCounts,
+    pub invariant_violations: u64,
+    pub undeliverable_frames: u64,
+}
+
+/// One route, as the DC and the edge see it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RouteLine {
+    pub dc: String,
+    pub edge: String,
+    pub offered_bps: u64,
+    pub used_bps: u64,
+    /// The edge's view.
+    pub edge_offered_bps: u64,
+    pub edge_used_bps: u64,
+    pub admitted: u64,
+    pub rejected: u64,
+    pub flows: usize,
+    pub tally_equal: bool,
+}
+
+/// One switch's controller and counters.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SwitchLine {
+    pub switch: String,
+    pub primary: bool,
+    pub packet_ins: u64,
+    pub packet_outs: u64,
+    pub writes: u64,
+    pub write_failures: u64,
+    pub invariant_violations: u64,
+    pub reconnects: u64,
+    pub tally_mismatches: u64,
+    pub bad_frames: u64,
+    /// Drops per reason of the program's `drops` counter, by index.
+    pub drops: BTreeMap<String, u64>,
+}
+
+impl Demo {
+    /// Starts the lab and a controller per switch, and returns once every
+    /// controller has its switch.
+    ///
+    /// # Errors
+    /// [`DemoError`] naming what failed to start.
+    pub async fn start(deployment: Deployment, config: DemoConfig) -> Result<Demo, DemoError> {
+        let policy = deployment.policy.clone();
+        let sim = Arc::new(Sim::new(policy.clone(), config.sim));
+        let lab = Lab::start(&policy, sim.clone())?;
+        let (stop, stop_rx) = watch::channel(false);
+        let epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as u32)
+            .unwrap_or(1);
+        let mut controllers = Vec::new();
+        for plan in &deployment.switches {
+            let addr = match config.targets.get(&plan.name) {
+                Some(a) => a.clone(),
+                None => lab
+                    .node(&plan.name)
+                    .map(|n| n.addr.to_string())
+                    .ok_or_else(|| DemoError::Other(format!("no lab switch {}", plan.name)))?,
+            };
+            let agent = deployment.agent(
+                &plan.name,
+                Settings {
+                    refresh: config.refresh,
+                    epoch,
+                },
+            )?;
+            let status = StatusHandle::new();
+            let log = WriteLog::new();
+            let recalc: Option<(Duration, Recalc)> = {
+                let period = config
+                    .recalc
+                    .unwrap_or(Duration::from_micros(policy.recalc.max(100_000)));
+                let p = policy.clone();
+                Some((
+                    period,
+                    Box::new(move || crate::deploy::shares_by_name(&p).ok()),
+                ))
+            };
+            let cfg = ControllerConfig {
+                session: SessionConfig {
+                    name: plan.name.clone(),
+                    addr,
+                    client: ClientConfig {
+                        device_id: plan.device_id,
+                        election_id: 1,
+                        backoff: Backoff {
+                            attempts: 50,
+                            initial: Duration::from_millis(20),
+                            max: Duration::from_millis(500),
+                            connect_timeout: Duration::from_secs(2),
+                        },
+                        ..ClientConfig::default()
+                    },
+                    pipeline: plan.pipeline.clone(),
+                },
+                initial: plan.initial.clone(),
+                policy: policy.clone(),
+                tick: config.tick,
+                recalc,
+                log: Some(log.clone()),
+            };
+            let task = tokio::spawn(run(cfg, agent, status.clone(), stop_rx.clone()));
+            controllers.push(Controller {
+                switch: plan.name.clone(),
+                status,
+                log,
+                task,
+            });
+        }
+        // Every controller primary, or one failed.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(c) = controllers.iter_mut().find(|c| c.task.is_finished()) {
+                let name = c.switch.clone();
+                return Err(match (&mut c.task).await {
+                    Ok(Err(e)) => DemoError::Run(e),
+                    Ok(Ok(())) => DemoError::Other(format!("controller of {name} stopped")),
+                    Err(e) => DemoError::Other(format!("controller of {name}: {e}")),
+                });
+            }
+            if controllers.iter().all(|c| c.status.get().primary) {
+                break;
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(DemoError::Other("controllers did not start in 30 s".into()));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        let ticker = {
+            let (sim, handle, stop, every) = (
+                sim.clone(),
+                lab.handle(),
+                ticker_stop.clone(),
+                config.sim_tick,
+            );
+            std::thread::Builder::new()
+                .name("sim-ticker".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        sim.tick(&handle, handle.now());
+                        std::thread::sleep(every);
+                    }
+                })
+                .map_err(|e| DemoError::Other(format!("starting the host ticker: {e}")))?
+        };
+        Ok(Demo {
+            deployment,
+            lab,
+            sim,
+            controllers,
+            stop,
+            ticker_stop,
+            ticker: Some(ticker),
+        })
+    }
+
+    pub fn lab(&self) -> LabHandle {
+        self.lab.handle()
+    }
+
+    /// A client behind edge `edge` opens a connection to service
+    /// `service` (indices in the policy).
+    pub fn request(&self, edge: usize, service: usize) -> Option<(std::net::Ipv4Addr, u16)> {
+        self.sim.request(&self.lab.handle(), edge, service)
+    }
+
+    pub fn status(&self, switch: &str) -> Option<Status> {
+        self.controllers
+            .iter()
+            .find(|c| c.switch == switch)
+            .map(|c| c.status.get())
+    }
+
+    /// Every write of switch `switch`'s controller so far.
+    pub fn writes(&self, switch: &str) -> Vec<WriteRecord> {
+        self.controllers
+            .iter()
+            .find(|c| c.switch == switch)
+            .map(|c| c.log.records())
+            .unwrap_or_default()
+    }
+
+    /// Waits until `pred` holds of the report, checking every 10 ms.
+    pub async fn wait_for(
+        &self,
+        timeout: Duration,
+        pred: impl Fn(&Report) -> bool,
+    ) -> Option<Report> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let r = self.report();
+            if pred(&r) {
+                return Some(r);
+            }
+            if tokio::time::Instant::now() > deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// The routes as both ends see them, and each switch's counters.
+    pub fn report(&self) -> Report {
+        let statuses: BTreeMap<String, Status> = self
+            .controllers
+            .iter()
+            .map(|c| (c.switch.clone(), c.status.get()))
+            .collect();
+        let policy = &self.deployment.policy;
+        let mut routes = Vec::new();
+        for d in &policy.datacenters {
+            let Some(dc) = statuses.get(&d.switch.name) else {
+                continue;
+            };
+            for r in &dc.routes {
+                let edge_view: Option<&RouteReport> = policy
+                    .edges
+                    .iter()
+                    .find(|e| e.name == r.edge)
+                    .and_then(|e| statuses.get(&e.switch.name))
+                    .and_then(|s| s.routes.iter().find(|x| x.dc == r.dc && x.edge == r.edge));
+                let (eo, eu, eq) = edge_view.map_or((0, 0, false), |e| {
+                    (e.offered_bps, e.used_bps, e.tally_equal == Some(true))
+                });
+                routes.push(RouteLine {
+                    dc: r.dc.clone(),
+                    edge: r.edge.clone(),
+                    offered_bps: r.offered_bps,
+                    used_bps: r.used_bps,
+                    edge_offered_bps: eo,
+                    edge_used_bps: eu,
+                    admitted: r.admitted,
+                    rejected: r.rejected,
+                    flows: r.flows,
+                    tally_equal: eq && eo == r.offered_bps && eu == r.used_bps,
+                });
+            }
+        }
+        let switches: Vec<SwitchLine> = statuses
+            .values()
+            .map(|s| SwitchLine {
+                switch: s.switch.clone(),
+                primary: s.primary,
+                packet_ins: s.packet_ins,
+                packet_outs: s.packet_outs,
+                writes: s.writes,
+                write_failures: s.write_failures,
+                invariant_violations: s.invariant_violations + s.stats.invariant_violations,
+                reconnects: s.reconnects,
+                tally_mismatches: s.stats.tally_mismatches,
+                bad_frames: s.stats.bad_frames,
+                drops: BTreeMap::new(),
+            })
+            .collect();
+        Report {
+            invariant_violations: switches.iter().map(|s| s.invariant_violations).sum(),
+            routes,
+            switches,
+            sim: self.sim.counts(),
+            undeliverable_frames: self.lab.undeliverable(),
+        }
+    }
+
+    /// Writes the per-port pcaps under `dir`.
+    ///
+    /// # Errors
+    /// [`DemoError::Lab`] naming the file.
+    pub fn write_pcaps(&self, dir: &Path) -> Result<Vec<String>, DemoError> {
+        Ok(self.lab.write_pcaps(dir)?)
+    }
+
+    /// Stops the hosts, the controllers and the lab; the last report.
+    pub async fn stop(mut self) -> Report {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.ticker.take() {
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
+        let _ = self.stop.send(true);
+        for c in &mut self.controllers {
+            match tokio::time::timeout(Duration::from_secs(5), &mut c.task).await {
+                Ok(Ok(Err(e))) => tracing::warn!("controller of {}: {e}", c.switch),
+                Ok(_) => {}
+                Err(_) => c.task.abort(),
+            }
+        }
+        let report = self.report();
+        self.lab.stop();
+        report
+    }
+}
+
+/// Replays `records` (one switch's writes, in order) and returns the first
+/// moment a route cell reserved more than `offered(cell)`: the write's
+/// position, the cell and what it reserved. Kept apart from the session's
+/// guard: it reads the updates' bytes itself.
+pub fn first_overreservation(
+    records: &[WriteRecord],
+    route_meter_id: u32,
+    flows_table_id: u32,
+    offered: impl Fn(u32) -> Option<u64>,
+) -> Option<(usize, u32, u64)> {
+    use p4::entity::Entity as E;
+    let mut meters: BTreeMap<i64, u64> = BTreeMap::new();
+    // flows entry (encoded match) → (cell, b/s)
+    let mut flows: BTreeMap<Vec<u8>, (u32, u64)> = BTreeMap::new();
+    for (i, r) in records.iter().enumerate() {
+        if !r.ok {
+            continue;
+        }
+        for u in &r.updates {
+            let kind =
+                p4::update::Type::try_from(u.r#type).unwrap_or(p4::update::Type::Unspecified);
+            match u.entity.as_ref().and_then(|e| e.entity.as_ref()) {
+                Some(E::MeterEntry(m)) if m.meter_id == route_meter_id => {
+                    if let Some(idx) = &m.index {
+                        let bps = m.config.map_or(0, |c| c.cir.max(0) as u64 * 8);
+                        meters.insert(idx.index, bps);
+                    }
+                }
+                Some(E::TableEntry(t)) if t.table_id == flows_table_id => {
+                    let key: Vec<u8> = {
+                        use prost::Message;
+                        let mut m = t.r#match.clone();
+                        m.sort_by_key(|f| f.field_id);
+                        m.iter().flat_map(|f| f.encode_to_vec()).collect()
+                    };
+                    if kind == p4::update::Type::Delete {
+                        flows.remove(&key);
+                        continue;
+                    }
+                    let cell = match t.action.as_ref().and_then(|a| a.r#type.as_ref()) {
+                        Some(p4::table_action::Type::Action(a)) => a
+                            .params
+                            .first()
+                            .map(|p| p.value.iter().fold(0u32, |acc, b| acc << 8 | u32::from(*b)))
+                            .unwrap_or(0),
+                        _ => 0,
+                    };
+                    let bps = t.meter_config.map_or(0, |c| c.cir.max(0) as u64 * 8);
+                    flows.insert(key, (cell, bps));
+                }
+                _ => {}
+            }
+        }
+        let mut totals: BTreeMap<u32, u64> = BTreeMap::new();
+        for (cell, bps) in &meters {
+            *totals.entry(*cell as u32).or_default() += bps;
+        }
+        for (cell, bps) in flows.values() {
+            *totals.entry(*cell).or_default() += bps;
+        }
+        for (cell, total) in totals {
+            if let Some(o) = offered(cell) {
+                if total > o {
+                    return Some((i, cell, total));
+                }
+            }
+        }
+    }
+    None
+}

@@ -1,0 +1,396 @@
+//! A running controller: one switch's [`Session`] and [`Agent`], carrying
+//! the agent's actions to the switch in order, until told to stop.
+//!
+//! ```text
+//!   packet-in ──> Agent::packet_in ─┐
+//!   timer ──────> Agent::tick ──────┼─> actions, one at a time:
+//!   recalc ─────> Agent::reoffer ───┘     PacketOut ─> StreamChannel
+//!                                         Write(change) ─> guard ─> WriteRequest (acknowledged)
+//!   stream lost ─> reconnect (backoff) ─> pipeline again if lost ─> resync
+//! ```
+//!
+//! Invariants:
+//! * The actions of one agent call are carried out in their order, each
+//!   write acknowledged before the next action; when one fails the rest of
+//!   that call's actions are not carried out (they depend on it), the
+//!   failure is counted and logged, and the next refresh repairs the state.
+//! * Every write passes the session's guard against the agent's offers: a
+//!   write that would leave a route cell reserving more than it is offered
+//!   is refused and counted, never sent.
+//! * Without primary status nothing is written or sent; the controller
+//!   says so, and resynchronises when the device makes it primary again.
+//! * The status ([`StatusHandle`]) is updated after every event, so that a
+//!   report can be taken at any time.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use fairshare_p4rt::client::Mastership;
+use fairshare_p4rt::proto::p4::v1 as p4;
+use fairshare_policy::model::Policy;
+use tokio::sync::watch;
+
+use crate::agent::{Action, Agent, Change, RouteReport, Stats};
+use crate::lab::port_mac;
+use crate::session::{Event, Session, SessionConfig, SessionError, WriteLog};
+use crate::writes::{Program, WriteError};
+
+/// New shares `(dc, edge, b/s)` from a recalculation, or `None` to keep
+/// the current ones (e.g. the policy file did not change, or no longer
+/// parses: the error is the callback's to report).
+pub type Recalc = Box<dyn FnMut() -> Option<Vec<(String, String, u64)>> + Send>;
+
+/// How a controller runs.
+pub struct ControllerConfig {
+    pub session: SessionConfig,
+    /// The switch's initial rules, as updates.
+    pub initial: Vec<p4::Update>,
+    /// The policy the agent was made from (for the edge's choice of DC:
+    /// which MAC leads to which DC).
+    pub policy: Arc<Policy>,
+    /// How often the agent's timers are looked at.
+    pub tick: Duration,
+    /// The recalculation period and what computes new shares.
+    pub recalc: Option<(Duration, Recalc)>,
+    /// Records every write, when given.
+    pub log: Option<WriteLog>,
+}
+
+/// What a controller has done, for reports.
+#[derive(Debug, Clone, Default)]
+pub struct Status {
+    pub switch: String,
+    pub primary: bool,
+    pub connected: bool,
+    pub routes: Vec<RouteReport>,
+    pub stats: Stats,
+    pub packet_ins: u64,
+    pub packet_outs: u64,
+    pub writes: u64,
+    pub write_failures: u64,
+    /// Writes the guard refused (never expected).
+    pub invariant_violations: u64,
+    pub reconnects: u64,
+    pub pipeline_pushes: u64,
+    pub resync_updates: u64,
+    pub last_error: Option<String>,
+}
+
+/// A shared view of a controller's [`Status`].
+#[derive(Debug, Clone, Default)]
+pub struct StatusHandle(Arc<Mutex<Status>>);
+
+impl StatusHandle {
+    pub fn new() -> StatusHandle {
+        StatusHandle::default()
+    }
+
+    pub fn get(&self) -> Status {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn update(&self, f: impl FnOnce(&mut Status)) {
+        f(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    #[error("switch {switch}: {source}")]
+    Program {
+        switch: String,
+        #[source]
+        source: WriteError,
+    },
+}
+
+struct Runner {
+    name: String,
+    agent: Agent,
+    program: Program,
+    policy: Arc<Policy>,
+    status: StatusHandle,
+    start: Instant,
+}
+
+/// Runs the controller of one switch until `stop` turns true.
+///
+/// # Errors
+/// [`RunError::Session`] when the first connection fails (after the
+/// backoff of the session config) or another controller is primary;
+/// [`RunError::Program`] when the pipeline lacks what the controller
+/// writes. Later losses of the switch are retried, not returned.
+pub async fn run(
+    config: ControllerConfig,
+    agent: Agent,
+    status: StatusHandle,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), RunError> {
+    let name = config.session.name.clone();
+    let backoff = config.session.client.backoff.clone();
+    status.update(|s| s.switch = name.clone());
+    let (mut session, est) = Session::open(config.session, &config.initial).await?;
+    let program = Program::new(session.index().clone()).map_err(|source| RunError::Program {
+        switch: name.clone(),
+        source,
+    })?;
+    session.keep_accounts(program.accounts());
+    if let Some(log) = config.log {
+        session.record_writes(log);
+    }
+    tracing::info!(
+        "{name}: primary; pipeline {}, {} rule updates written",
+        if est.pushed {
+            "pushed"
+        } else {
+            "already there"
+        },
+        est.sync.total()
+    );
+    let mut r = Runner {
+        name,
+        agent,
+        program,
+        policy: config.policy,
+        status,
+        start: Instant::now(),
+    };
+    r.status.update(|s| {
+        s.primary = true;
+        s.connected = true;
+        s.pipeline_pushes += u64::from(est.pushed);
+        s.resync_updates += est.sync.total() as u64;
+    });
+    let now = r.now();
+    let actions = r.agent.start(now);
+    r.execute(&mut session, actions).await;
+    r.publish();
+
+    let mut tick = tokio::time::interval(config.tick.max(Duration::from_millis(1)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let (recalc_period, mut recalc) = match config.recalc {
+        Some((p, f)) => (Some(p), Some(f)),
+        None => (None, None),
+    };
+    let mut recalc_tick = tokio::time::interval(recalc_period.unwrap_or(Duration::from_secs(3600)));
+    recalc_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    recalc_tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = stop.changed() => {
+                if *stop.borrow() { break }
+            }
+            event = session.next_event() => match event {
+                Event::PacketIn(p) => {
+                    r.status.update(|s| s.packet_ins += 1);
+                    match p.value("ingress_port").and_then(|v| u32::try_from(v).ok()) {
+                        Some(port) => {
+                            let now = r.now();
+                            let actions = r.agent.packet_in(now, port, &p.payload);
+                            r.execute(&mut session, actions).await;
+                        }
+                        None => tracing::warn!("{}: a packet-in without ingress_port", r.name),
+                    }
+                }
+                Event::Mastership(Mastership::Primary) => {
+                    tracing::info!("{}: primary again; resynchronising", r.name);
+                    r.status.update(|s| s.primary = true);
+                    match session.sync().await {
+                        Ok(c) => r.status.update(|s| s.resync_updates += c.total() as u64),
+                        Err(e) => r.fail(&e.to_string()),
+                    }
+                }
+                Event::Mastership(m) => {
+                    tracing::warn!("{}: no longer primary ({m:?}); not writing", r.name);
+                    r.status.update(|s| s.primary = false);
+                }
+                Event::Closed(reason) => {
+                    tracing::warn!("{}: stream lost ({reason}); reconnecting", r.name);
+                    r.status.update(|s| { s.connected = false; s.primary = false; });
+                    if !r.reconnect(&mut session, &backoff, &mut stop).await {
+                        break;
+                    }
+                }
+            },
+            _ = tick.tick() => {
+                let now = r.now();
+                let actions = r.agent.tick(now);
+                r.execute(&mut session, actions).await;
+            }
+            _ = recalc_tick.tick(), if recalc.is_some() => {
+                if let Some(shares) = recalc.as_mut().and_then(|f| f()) {
+                    let now = r.now();
+                    let actions = r.agent.reoffer(now, &shares);
+                    r.execute(&mut session, actions).await;
+                }
+            }
+        }
+        r.publish();
+    }
+    r.publish();
+    Ok(())
+}
+
+impl Runner {
+    fn now(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    fn publish(&self) {
+        let routes = self.agent.routes();
+        let stats = self.agent.stats();
+        self.status.update(|s| {
+            s.routes = routes;
+            s.stats = stats;
+        });
+    }
+
+    fn fail(&self, what: &str) {
+        tracing::warn!("{}: {what}", self.name);
+        let what = what.to_owned();
+        self.status.update(|s| s.last_error = Some(what));
+    }
+
+    /// Reconnects with backoff until it works or `stop` turns true; false
+    /// when stopped.
+    async fn reconnect(
+        &mut self,
+        session: &mut Session,
+        backoff: &fairshare_p4rt::client::Backoff,
+        stop: &mut watch::Receiver<bool>,
+    ) -> bool {
+        let mut attempt = 0u32;
+        loop {
+            if *stop.borrow() {
+                return false;
+            }
+            match session.reconnect().await {
+                Ok(est) => {
+                    tracing::info!(
+                        "{}: reconnected; pipeline {}, {} updates to resynchronise",
+                        self.name,
+                        if est.pushed { "pushed again" } else { "kept" },
+                        est.sync.total()
+                    );
+                    self.status.update(|s| {
+                        s.connected = true;
+                        s.primary = true;
+                        s.reconnects += 1;
+                        s.pipeline_pushes += u64::from(est.pushed);
+                        s.resync_updates += est.sync.total() as u64;
+                    });
+                    return true;
+                }
+                Err(e) => {
+                    self.fail(&e.to_string());
+                    let delay = backoff.delay(attempt.min(16));
+                    attempt += 1;
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = stop.changed() => {}
+                    }
+                }
+            }
+        }
+    }
+
+    fn update_of(&self, session: &Session, change: &Change) -> Result<p4::Update, WriteError> {
+        let p = &self.program;
+        match change {
+            Change::RouteMeter { cell, rate_bps } => p.route_meter(*cell, *rate_bps),
+            Change::InstallFlow {
+                key,
+                cell,
+                rate_bps,
+            } => p.install_flow(key, *cell, *rate_bps),
+            Change::RemoveFlow { key } => p.remove_flow(key),
+            Change::Steer {
+                service,
+                edge,
+                server,
+            } => p.steer(session.desired(), *service, *edge, *server),
+            Change::ChooseDc { vip, dc } => {
+                let (sw, dc_sw) = self.choice_ends(dc)?;
+                p.host_route(
+                    session.desired(),
+                    *vip,
+                    sw.uplink_port,
+                    port_mac(sw, sw.uplink_port),
+                    port_mac(dc_sw, dc_sw.uplink_port),
+                )
+            }
+        }
+    }
+
+    /// This (edge) switch and the switch of DC `dc`.
+    fn choice_ends(
+        &self,
+        dc: &str,
+    ) -> Result<
+        (
+            &fairshare_policy::model::Switch,
+            &fairshare_policy::model::Switch,
+        ),
+        WriteError,
+    > {
+        let missing = |name: String| WriteError::Missing {
+            kind: "switch",
+            name,
+        };
+        let sw = self
+            .policy
+            .switches()
+            .find(|s| s.name == self.name)
+            .ok_or_else(|| missing(self.name.clone()))?;
+        let dc_sw = self
+            .policy
+            .datacenters
+            .iter()
+            .find(|d| d.name == dc)
+            .map(|d| &d.switch)
+            .ok_or_else(|| missing(format!("of datacenter {dc}")))?;
+        Ok((sw, dc_sw))
+    }
+
+    async fn execute(&mut self, session: &mut Session, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::PacketOut { port, frame } => match session.packet_out(port, frame) {
+                    Ok(()) => self.status.update(|s| s.packet_outs += 1),
+                    Err(e) => {
+                        self.fail(&e.to_string());
+                        return;
+                    }
+                },
+                Action::Write(change) => {
+                    let update = match self.update_of(session, &change) {
+                        Ok(u) => u,
+                        Err(e) => {
+                            self.fail(&format!("{change:?}: {e}"));
+                            self.status.update(|s| s.write_failures += 1);
+                            return;
+                        }
+                    };
+                    let agent = &self.agent;
+                    match session
+                        .write_checked(vec![update], |cell| agent.offered(cell))
+                        .await
+                    {
+                        Ok(()) => self.status.update(|s| s.writes += 1),
+                        Err(e) => {
+                            let violation = matches!(e, SessionError::Overreservation { .. });
+                            self.fail(&format!("{change:?}: {e}"));
+                            self.status.update(|s| {
+                                s.write_failures += 1;
+                                s.invariant_violations += u64::from(violation);
+                            });
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

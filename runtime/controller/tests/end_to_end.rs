@@ -1,0 +1,218 @@
+//! The controllers end to end on fairshare switches: real P4Runtime over
+//! loopback, real RSVP frames through the switches' CPU ports, the lab's
+//! links and simulated hosts.
+
+use std::time::Duration;
+
+use anyhow::{bail, ensure, Context, Result};
+use fairshare_controller::demo::{first_overreservation, Demo, DemoConfig, Report};
+use fairshare_controller::deploy::Deployment;
+use fairshare_controller::sim::{FlowState, SimConfig};
+use fairshare_p4rt::EntityKind;
+use fairshare_rsvp::{Body, Message};
+
+/// One DC, one edge, a 1 Gb/s route and 250 Mb/s flows: four fit.
+const TINY: &str = r#"
+network "tiny" {
+  recalc every 60s
+  datacenter dc1 {
+    switch dc1-sw { cpu-port 255  device-id 1 }
+    uplink 10Gbps
+    server s1 { address 10.0.0.1  port 1  capacity 1Gbps  response 1ms }
+    server s2 { address 10.0.0.2  port 2  capacity 1Gbps  response 1ms }
+  }
+  edge e1 {
+    switch e1-sw { cpu-port 255  device-id 2 }
+    clients 192.0.2.0/24
+    subscribers 100
+  }
+  link e1 <-> dc1 { capacity 1Gbps  distance 2ms }
+  service web { vip 203.0.113.1 tcp/80  at dc1  flow-rate 250Mbps }
+}
+"#;
+
+fn deployment(src: &str) -> Result<Deployment> {
+    let (_, policy) = fairshare_policy::load(src).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    Ok(Deployment::build(policy)?)
+}
+
+fn config(hold: Duration) -> DemoConfig {
+    DemoConfig {
+        refresh: Duration::from_millis(300),
+        tick: Duration::from_millis(20),
+        sim: SimConfig {
+            hold,
+            refresh: Duration::from_millis(300),
+            payload: 200,
+        },
+        sim_tick: Duration::from_millis(50),
+        ..DemoConfig::default()
+    }
+}
+
+fn route<'a>(
+    r: &'a Report,
+    dc: &str,
+    edge: &str,
+) -> Result<&'a fairshare_controller::demo::RouteLine> {
+    r.routes
+        .iter()
+        .find(|x| x.dc == dc && x.edge == edge)
+        .with_context(|| format!("no route {dc} → {edge} in {r:?}"))
+}
+
+/// Makes a request and waits until its server has an answer.
+async fn request(demo: &Demo, edge: usize, service: usize) -> Result<FlowState> {
+    let (client, port) = demo.request(edge, service).context("request")?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let f = demo
+            .sim
+            .flows()
+            .into_iter()
+            .find(|f| f.client == client && f.client_port == port)
+            .context("the flow")?;
+        if f.state != FlowState::Pending {
+            return Ok(f.state);
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!(
+                "no answer for {client}:{port}: {f:?}, report {:?}",
+                demo.report()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admission_until_the_share_is_exhausted_then_patherr_and_teardown_gives_it_back(
+) -> Result<()> {
+    let deployment = deployment(TINY)?;
+    let share = deployment.shares.get(0, 0).context("the route's share")?;
+    ensure!(share == 1_000_000_000, "share {share}");
+    let demo = Demo::start(deployment, config(Duration::from_secs(3))).await?;
+    // The offer reaches the edge.
+    demo.wait_for(Duration::from_secs(5), |r| {
+        r.routes
+            .iter()
+            .all(|x| x.edge_offered_bps == x.offered_bps && x.offered_bps > 0)
+    })
+    .await
+    .context("the offer never reached the edge")?;
+
+    let mut verdicts = Vec::new();
+    for _ in 0..5 {
+        verdicts.push(request(&demo, 0, 0).await?);
+        // After every exchange, both ends agree.
+        let r = demo
+            .wait_for(Duration::from_secs(3), |r| {
+                r.routes.iter().all(|x| x.tally_equal)
+            })
+            .await
+            .with_context(|| format!("tallies differ: {:?}", demo.report()))?;
+        ensure!(r.invariant_violations == 0);
+    }
+    ensure!(
+        verdicts[..4].iter().all(|v| *v == FlowState::Admitted)
+            && verdicts[4] == FlowState::Rejected,
+        "four 250 Mb/s flows fit a 1 Gb/s share, the fifth gets a PathErr: {verdicts:?}"
+    );
+    let r = demo.report();
+    let line = route(&r, "dc1", "e1")?;
+    ensure!(
+        line.used_bps == share && line.edge_used_bps == share,
+        "{line:?}"
+    );
+    ensure!(line.admitted == 4 && line.rejected == 1, "{line:?}");
+
+    // Every write either controller made kept the route within its offer.
+    for sw in ["dc1-sw", "e1-sw"] {
+        let plan = demo.deployment.switch(sw)?;
+        let index = fairshare_p4rt::P4InfoIndex::new(plan.pipeline.p4info.clone())?;
+        let meter = index
+            .id(EntityKind::Meter, "Ingress.route_meter")
+            .context("route_meter")?;
+        let flows = index
+            .id(EntityKind::Table, "Ingress.flows")
+            .context("flows")?;
+        let writes = demo.writes(sw);
+        ensure!(writes.len() > 4, "{sw}: {} writes", writes.len());
+        ensure!(
+            first_overreservation(&writes, meter, flows, |c| (c == 0).then_some(share)).is_none(),
+            "{sw} reserved more than the share"
+        );
+    }
+
+    // On the DC's uplink, each admitted flow's Path leaves behind the
+    // release that makes room for it.
+    let uplink = demo.lab().node("dc1-sw").context("dc1-sw")?.uplink_port;
+    let out: Vec<Message> = demo
+        .lab()
+        .captured("dc1-sw", uplink)
+        .into_iter()
+        .filter(|c| c.out)
+        .filter_map(|c| {
+            let v = fairshare_rsvp::frame::parse_frame(&c.frame).ok()?;
+            Message::parse(v.rsvp).ok()
+        })
+        .collect();
+    let flow_paths: Vec<usize> = out
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| matches!(&m.body, Body::Path(p) if p.session.protocol == 6))
+        .map(|(i, _)| i)
+        .collect();
+    ensure!(
+        flow_paths.len() >= 4,
+        "flow Paths forwarded: {}",
+        flow_paths.len()
+    );
+    let rate_of = |m: &Message| match &m.body {
+        Body::Path(p) => p
+            .sender
+            .as_ref()
+            .map(|s| (s.tspec.rate as f64 * 8.0).round() as u64),
+        _ => None,
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    for &i in &flow_paths {
+        let dest = out[i].session().dest;
+        if !seen.insert(dest) {
+            continue; // a refresh of an already admitted flow
+        }
+        let before = out[..i]
+            .iter()
+            .rev()
+            .find(|m| matches!(&m.body, Body::Path(p) if p.session.protocol != 6))
+            .context("no aggregate Path before a flow's Path")?;
+        let n = seen.len() as u64;
+        let expected = share - n * 250_000_000;
+        let got = rate_of(before).context("a release without a rate")?;
+        ensure!(
+            got.abs_diff(expected) <= 8,
+            "the release ahead of flow {n} announces {got} b/s, expected {expected}"
+        );
+    }
+
+    // The flows end after their hold time: the share comes back.
+    let r = demo
+        .wait_for(Duration::from_secs(10), |r| {
+            r.routes
+                .iter()
+                .all(|x| x.used_bps == 0 && x.edge_used_bps == 0)
+        })
+        .await
+        .with_context(|| format!("the share did not come back: {:?}", demo.report()))?;
+    ensure!(r.invariant_violations == 0);
+    ensure!(
+        request(&demo, 0, 0).await? == FlowState::Admitted,
+        "room again after teardown"
+    );
+    let last = demo.stop().await;
+    ensure!(
+        last.invariant_violations == 0 && last.undeliverable_frames == 0,
+        "{last:?}"
+    );
+    Ok(())
+}
