@@ -4,6 +4,8 @@
 //! (a policy with errors, bad arguments), in which case nothing was written.
 
 mod compile;
+mod controller_cmd;
+mod demo_cmd;
 mod rsvp_cmd;
 mod stf_cmd;
 mod switch_cmd;
@@ -36,6 +38,10 @@ enum Command {
     Switch(switch_cmd::SwitchArgs),
     /// Run p4c STF tests (PROGRAM.json TEST.stf, or --dir DIR) on the built-in switch.
     Stf(stf_cmd::StfArgs),
+    /// Run the controller of one switch (DC or edge side) over P4Runtime.
+    Controller(controller_cmd::ControllerArgs),
+    /// Run a policy end to end in one process: switches, controllers, simulated hosts.
+    Demo(demo_cmd::DemoArgs),
     /// Run the pcap regression cases of bmv2-tests/ (fairshare switch, or --target bmv2).
     Test(test_cmd::TestArgs),
 }
@@ -50,6 +56,8 @@ fn main() -> ExitCode {
         Command::Switch(a) => switch_cmd::run(&a),
         Command::Stf(a) => stf_cmd::run(&a),
         Command::Test(a) => test_cmd::run(&a),
+        Command::Controller(a) => controller_cmd::run_cmd(&a),
+        Command::Demo(a) => demo_cmd::run(&a),
     };
     match result {
         Ok(code) => code,

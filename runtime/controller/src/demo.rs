@@ -128,8 +128,20 @@ pub struct SwitchLine {
     pub reconnects: u64,
     pub tally_mismatches: u64,
     pub bad_frames: u64,
-    /// Drops per reason of the program's `drops` counter, by index.
+    /// Packets per drop reason of the program's `drops` counter (read
+    /// over P4Runtime when the demo stops).
     pub drops: BTreeMap<String, u64>,
+    /// Data packets by meter colour: green and yellow (re-marked) counted
+    /// on the frames that left the switch, red from the `drops` counter.
+    pub colors: Colors,
+}
+
+/// Data packets by meter colour.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Colors {
+    pub green: u64,
+    pub yellow: u64,
+    pub red: u64,
 }
 
 impl Demo {
@@ -350,6 +362,7 @@ impl Demo {
                 tally_mismatches: s.stats.tally_mismatches,
                 bad_frames: s.stats.bad_frames,
                 drops: BTreeMap::new(),
+                colors: self.colors(&s.switch),
             })
             .collect();
         Report {
@@ -359,6 +372,57 @@ impl Demo {
             sim: self.sim.counts(),
             undeliverable_frames: self.lab.undeliverable(),
         }
+    }
+
+    /// Green and yellow data packets that left `switch` (TCP and UDP on
+    /// ports other than the CPU port), by their DSCP.
+    fn colors(&self, switch: &str) -> Colors {
+        let mut c = Colors::default();
+        let Some(node) = self.lab.node(switch) else {
+            return c;
+        };
+        let yellow = fairshare_codegen::pipeline::YELLOW_TOS as u8;
+        let ports: Vec<u32> = self.lab.handle().ports(switch);
+        for port in ports.into_iter().filter(|p| *p != node.cpu_port) {
+            for f in self.lab.handle().captured(switch, port) {
+                let fr = &f.frame;
+                if !f.out
+                    || fr.len() < 34
+                    || fr[12..14] != [0x08, 0x00]
+                    || !matches!(fr[23], 6 | 17)
+                {
+                    continue;
+                }
+                if fr[15] & !3 == yellow {
+                    c.yellow += 1;
+                } else {
+                    c.green += 1;
+                }
+            }
+        }
+        c
+    }
+
+    /// [`Demo::report`] with each switch's `drops` counter read over
+    /// P4Runtime (red packets among them).
+    pub async fn full_report(&self) -> Report {
+        let mut r = self.report();
+        for line in &mut r.switches {
+            let Ok(plan) = self.deployment.switch(&line.switch) else {
+                continue;
+            };
+            let Some(node) = self.lab.node(&line.switch) else {
+                continue;
+            };
+            match read_drops(&node.addr.to_string(), plan.device_id, &plan.pipeline).await {
+                Ok(d) => {
+                    line.colors.red = d.get("DROP_METER_RED").copied().unwrap_or(0);
+                    line.drops = d;
+                }
+                Err(e) => tracing::warn!("reading {}'s drops: {e}", line.switch),
+            }
+        }
+        r
     }
 
     /// Writes the per-port pcaps under `dir`.
@@ -458,4 +522,55 @@ pub fn first_overreservation(
         }
     }
     None
+}
+
+/// The `drops` counter of a switch running fairshare's program, by reason
+/// name, read with one P4Runtime Read (packets).
+///
+/// # Errors
+/// A message when the switch cannot be read or the program has no
+/// `drops` counter.
+pub async fn read_drops(
+    addr: &str,
+    device_id: u64,
+    pipeline: &crate::session::Pipeline,
+) -> Result<BTreeMap<String, u64>, String> {
+    use fairshare_p4rt::proto::p4::v1::p4_runtime_client::P4RuntimeClient;
+    let index =
+        fairshare_p4rt::P4InfoIndex::new(pipeline.p4info.clone()).map_err(|e| e.to_string())?;
+    let id = index
+        .id(fairshare_p4rt::EntityKind::Counter, "Ingress.drops")
+        .ok_or("the program has no Ingress.drops counter")?;
+    let mut client = P4RuntimeClient::connect(format!("http://{addr}"))
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut stream = client
+        .read(p4::ReadRequest {
+            device_id,
+            entities: vec![p4::Entity {
+                entity: Some(p4::entity::Entity::CounterEntry(p4::CounterEntry {
+                    counter_id: id,
+                    ..Default::default()
+                })),
+            }],
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| e.message().to_owned())?
+        .into_inner();
+    let mut out = BTreeMap::new();
+    while let Some(resp) = stream.message().await.map_err(|e| e.message().to_owned())? {
+        for e in resp.entities {
+            if let Some(p4::entity::Entity::CounterEntry(c)) = e.entity {
+                let i = c.index.map_or(0, |i| i.index);
+                let name = usize::try_from(i)
+                    .ok()
+                    .and_then(|i| fairshare_codegen::pipeline::DROP_REASONS.get(i))
+                    .map_or_else(|| format!("cell {i}"), |(n, _)| (*n).to_owned());
+                let packets = c.data.map_or(0, |d| d.packet_count.max(0) as u64);
+                out.insert(name, packets);
+            }
+        }
+    }
+    Ok(out)
 }

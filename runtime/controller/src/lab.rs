@@ -126,6 +126,15 @@ impl LabHandle {
         self.0.nodes.get(switch)
     }
 
+    /// The ports of `switch` that saw a frame.
+    pub fn ports(&self, switch: &str) -> Vec<u32> {
+        let c = self.0.captures.lock().unwrap_or_else(|e| e.into_inner());
+        c.keys()
+            .filter(|(s, _)| s == switch)
+            .map(|(_, p)| *p)
+            .collect()
+    }
+
     fn route(&self, from: &str, port: u32, frame: &[u8]) {
         let Some(node) = self.0.nodes.get(from) else {
             return;

@@ -1,0 +1,291 @@
+//! `fairshare controller`: the controller of one switch, over P4Runtime.
+//!
+//! The policy is compiled in-process (as `fairshare compile` does) for the
+//! pipeline, the switch's initial rules and its routes; `--pipeline-json`
+//! and `--p4info` push a pipeline compiled elsewhere (p4c-bm2-ss) instead,
+//! whose P4Info must carry the same names. Every recalculation period the
+//! policy file is read again: when it changed and still checks, the DC side
+//! re-offers the new shares (never below what is used); when it no longer
+//! checks, the error is printed and the shares stay.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use fairshare_controller::agent::Settings;
+use fairshare_controller::deploy::{initial_updates, shares_by_name, Deployment};
+use fairshare_controller::run::{run, ControllerConfig, Recalc, StatusHandle};
+use fairshare_controller::session::{Pipeline, SessionConfig};
+use fairshare_p4rt::client::{Backoff, ClientConfig};
+
+use crate::compile::EXIT_BAD_INPUT;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Role {
+    Dc,
+    Edge,
+}
+
+#[derive(Args)]
+pub struct ControllerArgs {
+    /// The policy the switch belongs to.
+    #[arg(long)]
+    pub policy: PathBuf,
+    /// The switch to control, by its name in the policy.
+    #[arg(long)]
+    pub switch: String,
+    /// The switch's role (must be the policy's: a DC switch or an edge switch).
+    #[arg(long, value_enum)]
+    pub role: Role,
+    /// The switch's P4Runtime server: grpc://HOST:PORT or HOST:PORT.
+    #[arg(long, default_value = "grpc://127.0.0.1:9559")]
+    pub target: String,
+    /// The P4Runtime device id (default: the policy's device-id of the switch).
+    #[arg(long)]
+    pub device_id: Option<u64>,
+    /// The election id; the highest of the switch's controllers is primary.
+    #[arg(long, default_value_t = 1)]
+    pub election_id: u64,
+    /// Push this BMv2 JSON instead of fairshare's (with --p4info).
+    #[arg(long, requires = "p4info")]
+    pub pipeline_json: Option<PathBuf>,
+    /// The P4Info (text format) of --pipeline-json.
+    #[arg(long, requires = "pipeline_json")]
+    pub p4info: Option<PathBuf>,
+    /// The RSVP refresh period R (TIME_VALUES), e.g. 30s, 500ms.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub refresh: Duration,
+    /// Stop after this long (default: run until Ctrl-C).
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Log every step of the protocol, not only changes of state.
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+/// `500ms`, `2s`, `1.5s`, `3m`, `250us`.
+pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
+    let (num, unit) = s
+        .find(|c: char| c.is_ascii_alphabetic())
+        .map(|i| s.split_at(i))
+        .ok_or_else(|| format!("expected a duration with a unit (ms, s, m), found `{s}`"))?;
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("expected a number before `{unit}`, found `{num}`"))?;
+    let secs = match unit {
+        "us" => v / 1e6,
+        "ms" => v / 1e3,
+        "s" => v,
+        "m" => v * 60.0,
+        _ => return Err(format!("expected a unit of us, ms, s or m, found `{unit}`")),
+    };
+    if !(secs.is_finite() && secs >= 0.0) {
+        return Err(format!("expected a positive duration, found `{s}`"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+pub fn init_logging(verbose: bool) {
+    let level = if verbose {
+        tracing::Level::DEBUG
+    } else {
+        tracing::Level::INFO
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Reads and checks a policy; the diagnostics are printed on failure.
+pub fn load_policy(
+    path: &Path,
+) -> Result<std::result::Result<fairshare_policy::model::Policy, ExitCode>> {
+    let src = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read policy `{}`", path.display()))?;
+    match fairshare_policy::load(&src) {
+        Ok((_, p)) => Ok(Ok(p)),
+        Err(diags) => {
+            eprint!(
+                "{}",
+                fairshare_policy::render(&diags, &path.display().to_string(), &src)
+            );
+            Ok(Err(ExitCode::from(EXIT_BAD_INPUT)))
+        }
+    }
+}
+
+/// Re-reads `path` and returns the shares when the file changed and checks.
+pub fn recalc_from_file(path: PathBuf) -> Recalc {
+    let mut last = std::fs::read(&path).ok();
+    Box::new(move || {
+        let now = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!("recalculation: cannot read {}: {e}", path.display());
+                return None;
+            }
+        };
+        if last.as_ref() == Some(&now) {
+            return None;
+        }
+        last = Some(now.clone());
+        let src = String::from_utf8_lossy(&now);
+        match fairshare_policy::load(&src) {
+            Ok((_, p)) => match shares_by_name(&p) {
+                Ok(s) => {
+                    tracing::info!("recalculation: {} changed, re-offering", path.display());
+                    Some(s)
+                }
+                Err(e) => {
+                    tracing::error!("recalculation: {}: {e}", path.display());
+                    None
+                }
+            },
+            Err(diags) => {
+                tracing::error!(
+                    "recalculation: {} no longer checks; keeping the shares:\n{}",
+                    path.display(),
+                    fairshare_policy::render(&diags, &path.display().to_string(), &src)
+                );
+                None
+            }
+        }
+    })
+}
+
+pub fn run_cmd(args: &ControllerArgs) -> Result<ExitCode> {
+    init_logging(args.verbose);
+    let policy = match load_policy(&args.policy)? {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
+    };
+    let is_dc = policy
+        .datacenters
+        .iter()
+        .any(|d| d.switch.name == args.switch);
+    let is_edge = policy.edges.iter().any(|e| e.switch.name == args.switch);
+    let bad = |msg: String| -> Result<ExitCode> {
+        eprintln!("error: {}: {msg}", args.policy.display());
+        Ok(ExitCode::from(EXIT_BAD_INPUT))
+    };
+    match (is_dc, is_edge, args.role) {
+        (false, false, _) => {
+            let names: Vec<String> = policy.switches().map(|s| s.name.clone()).collect();
+            return bad(format!(
+                "expected one of the policy's switches ({}), found `{}`",
+                names.join(", "),
+                args.switch
+            ));
+        }
+        (true, _, Role::Edge) => {
+            return bad(format!(
+                "`{}` is a DC switch; expected --role dc",
+                args.switch
+            ))
+        }
+        (_, true, Role::Dc) => {
+            return bad(format!(
+                "`{}` is an edge switch; expected --role edge",
+                args.switch
+            ))
+        }
+        _ => {}
+    }
+    let recalc_period = Duration::from_micros(policy.recalc.max(100_000));
+    let deployment = Deployment::build(policy).context("compiling the policy")?;
+    let plan = deployment.switch(&args.switch)?;
+    let (pipeline, initial) = match (&args.pipeline_json, &args.p4info) {
+        (Some(json), Some(info)) => {
+            let device_config =
+                std::fs::read(json).with_context(|| format!("cannot read `{}`", json.display()))?;
+            let text = std::fs::read_to_string(info)
+                .with_context(|| format!("cannot read `{}`", info.display()))?;
+            let p4info = match fairshare_p4rt::text::parse_p4info(&text) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("error: {}: {e}", info.display());
+                    return Ok(ExitCode::from(EXIT_BAD_INPUT));
+                }
+            };
+            let pipeline = Pipeline {
+                device_config,
+                p4info,
+            };
+            let rules_json = plan.rules.to_text().context("the switch's rules")?;
+            let initial = match initial_updates(&pipeline, &rules_json) {
+                Ok(u) => u,
+                Err((what, detail)) => {
+                    eprintln!(
+                        "error: {}: the switch's {what} do not fit this P4Info: {detail}",
+                        info.display()
+                    );
+                    return Ok(ExitCode::from(EXIT_BAD_INPUT));
+                }
+            };
+            (pipeline, initial)
+        }
+        _ => (plan.pipeline.clone(), plan.initial.clone()),
+    };
+    let agent = deployment.agent(
+        &args.switch,
+        Settings {
+            refresh: args.refresh,
+            epoch: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as u32)
+                .unwrap_or(1),
+        },
+    )?;
+    let config = ControllerConfig {
+        session: SessionConfig {
+            name: args.switch.clone(),
+            addr: args.target.clone(),
+            client: ClientConfig {
+                device_id: args.device_id.unwrap_or(plan.device_id),
+                election_id: u128::from(args.election_id),
+                backoff: Backoff::default(),
+                ..ClientConfig::default()
+            },
+            pipeline,
+        },
+        initial,
+        policy: deployment.policy.clone(),
+        tick: (args.refresh / 10).clamp(Duration::from_millis(10), Duration::from_secs(1)),
+        recalc: Some((recalc_period, recalc_from_file(args.policy.clone()))),
+        log: None,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let status = StatusHandle::new();
+    let result = rt.block_on(async {
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        let duration = args.duration;
+        tokio::spawn(async move {
+            match duration {
+                Some(d) => tokio::time::sleep(d).await,
+                None => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+            let _ = stop.send(true);
+        });
+        run(config, agent, status.clone(), stop_rx).await
+    });
+    let s = status.get();
+    for r in &s.routes {
+        println!(
+            "{} → {}: offered {} b/s, used {} b/s, {} admitted, {} rejected, {} flows",
+            r.dc, r.edge, r.offered_bps, r.used_bps, r.admitted, r.rejected, r.flows
+        );
+    }
+    match result {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) => bail!("{e}"),
+    }
+}
