@@ -266,6 +266,15 @@ impl Demo {
         })
     }
 
+    /// Kills switch `switch` and starts it again, empty, on the same
+    /// address (see [`Lab::restart`]).
+    ///
+    /// # Errors
+    /// [`DemoError::Lab`].
+    pub fn restart_switch(&self, switch: &str) -> Result<(), DemoError> {
+        Ok(self.lab.restart(switch)?)
+    }
+
     pub fn lab(&self) -> LabHandle {
         self.lab.handle()
     }

@@ -36,7 +36,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use fairshare_policy::model::{Policy, Switch};
@@ -72,7 +72,7 @@ pub struct Captured {
 
 #[derive(Default)]
 struct Shared {
-    nodes: BTreeMap<String, Node>,
+    nodes: RwLock<BTreeMap<String, Node>>,
     by_mac: BTreeMap<[u8; 6], String>,
     /// (prefix, mask, switch) for client prefixes, server addresses, VIPs.
     by_ip: Vec<(u32, u32, String)>,
@@ -90,7 +90,7 @@ impl LabHandle {
     /// A host sends `frame` into `switch` on `port`. False when there is no
     /// such switch or it has no pipeline yet.
     pub fn inject(&self, switch: &str, port: u32, frame: &[u8]) -> bool {
-        let Some(node) = self.0.nodes.get(switch) else {
+        let Some(node) = self.node(switch) else {
             return false;
         };
         self.capture(switch, port, false, frame);
@@ -122,8 +122,13 @@ impl LabHandle {
             .unwrap_or_default()
     }
 
-    pub fn node(&self, switch: &str) -> Option<&Node> {
-        self.0.nodes.get(switch)
+    pub fn node(&self, switch: &str) -> Option<Node> {
+        self.0
+            .nodes
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(switch)
+            .cloned()
     }
 
     /// The ports of `switch` that saw a frame.
@@ -136,7 +141,7 @@ impl LabHandle {
     }
 
     fn route(&self, from: &str, port: u32, frame: &[u8]) {
-        let Some(node) = self.0.nodes.get(from) else {
+        let Some(node) = self.node(from) else {
             return;
         };
         self.capture(from, port, true, frame);
@@ -158,7 +163,7 @@ impl LabHandle {
                     .find(|(p, m, _)| dst & m == *p)
                     .map(|(_, _, s)| s)
             });
-        match target.and_then(|t| self.0.nodes.get(t)) {
+        match target.and_then(|t| self.node(t)) {
             Some(to) if to.name != from => {
                 let (name, uplink) = (to.name.clone(), to.uplink_port);
                 self.inject(&name, uplink, frame);
@@ -187,8 +192,9 @@ pub fn port_mac(sw: &Switch, port: u16) -> [u8; 6] {
 /// The lab: its switches, their servers' runtime and the link threads.
 pub struct Lab {
     handle: LabHandle,
-    runtime: Option<tokio::runtime::Runtime>,
-    threads: Vec<std::thread::JoinHandle<()>>,
+    /// One runtime per switch's server, so that one can be killed alone.
+    runtimes: Mutex<BTreeMap<String, tokio::runtime::Runtime>>,
+    switches: BTreeMap<String, Switch>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -210,56 +216,15 @@ impl Lab {
     /// # Errors
     /// [`LabError::Io`] when a server cannot listen.
     pub fn start(policy: &Policy, hosts: Arc<dyn Hosts>) -> Result<Lab, LabError> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("lab-p4rt")
-            .enable_all()
-            .build()?;
         let mut shared = Shared {
             hosts: Some(hosts),
             start: Some(Instant::now()),
             ..Shared::default()
         };
-        let mut outputs = Vec::new();
         for sw in policy.switches() {
-            let (tx, rx) = mpsc::channel();
-            let p4rt = P4rtSwitch::new(
-                Config {
-                    device_id: sw.device_id,
-                    cpu_port: u32::from(sw.cpu_port),
-                    ..Config::default()
-                },
-                Some(tx),
-            );
-            let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-            let addr = listener.local_addr()?;
-            listener.set_nonblocking(true)?;
-            let server = p4rt.clone();
-            runtime.spawn(async move {
-                match tokio::net::TcpListener::from_std(listener) {
-                    Ok(l) => {
-                        if let Err(e) = server.run(l, std::future::pending()).await {
-                            tracing::error!("lab switch server: {e}");
-                        }
-                    }
-                    Err(e) => tracing::error!("lab switch listener: {e}"),
-                }
-            });
             shared
                 .by_mac
                 .insert(port_mac(sw, sw.uplink_port), sw.name.clone());
-            shared.nodes.insert(
-                sw.name.clone(),
-                Node {
-                    name: sw.name.clone(),
-                    device_id: sw.device_id,
-                    cpu_port: u32::from(sw.cpu_port),
-                    uplink_port: u32::from(sw.uplink_port),
-                    addr,
-                    switch: p4rt,
-                },
-            );
-            outputs.push((sw.name.clone(), rx));
         }
         for e in &policy.edges {
             for p in &e.clients {
@@ -288,35 +253,140 @@ impl Lab {
                     .push((u32::from(s.vip), u32::MAX, d.switch.name.clone()));
             }
         }
-        let handle = LabHandle(Arc::new(shared));
-        let mut threads = Vec::new();
-        for (name, rx) in outputs {
-            let h = handle.clone();
-            let t = std::thread::Builder::new()
-                .name(format!("link-{name}"))
-                .spawn(move || {
-                    for (port, frame) in rx {
-                        h.route(&name, port, &frame);
-                    }
-                })?;
-            threads.push(t);
+        let lab = Lab {
+            handle: LabHandle(Arc::new(shared)),
+            runtimes: Mutex::new(BTreeMap::new()),
+            switches: policy
+                .switches()
+                .map(|s| (s.name.clone(), s.clone()))
+                .collect(),
+        };
+        for sw in policy.switches() {
+            lab.spawn(sw, "127.0.0.1:0".parse().map_err(std::io::Error::other)?)?;
         }
-        Ok(Lab {
-            handle,
-            runtime: Some(runtime),
-            threads,
-        })
+        Ok(lab)
+    }
+
+    /// Starts switch `sw` (no pipeline) with its server on `addr`, and the
+    /// link thread that carries what it sends.
+    fn spawn(&self, sw: &Switch, addr: SocketAddr) -> Result<(), LabError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name(format!("p4rt-{}", sw.name))
+            .enable_all()
+            .build()?;
+        let (tx, rx) = mpsc::channel();
+        let p4rt = P4rtSwitch::new(
+            Config {
+                device_id: sw.device_id,
+                cpu_port: u32::from(sw.cpu_port),
+                ..Config::default()
+            },
+            Some(tx),
+        );
+        // The port may still be held for a moment after a kill.
+        let mut tries = 0;
+        let listener = loop {
+            match std::net::TcpListener::bind(addr) {
+                Ok(l) => break l,
+                Err(e) if tries < 50 && addr.port() != 0 => {
+                    tries += 1;
+                    tracing::debug!("binding {addr}: {e}; again");
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        let addr = listener.local_addr()?;
+        listener.set_nonblocking(true)?;
+        let server = p4rt.clone();
+        runtime.spawn(async move {
+            match tokio::net::TcpListener::from_std(listener) {
+                Ok(l) => {
+                    if let Err(e) = server.run(l, std::future::pending()).await {
+                        tracing::error!("lab switch server: {e}");
+                    }
+                }
+                Err(e) => tracing::error!("lab switch listener: {e}"),
+            }
+        });
+        let node = Node {
+            name: sw.name.clone(),
+            device_id: sw.device_id,
+            cpu_port: u32::from(sw.cpu_port),
+            uplink_port: u32::from(sw.uplink_port),
+            addr,
+            switch: p4rt,
+        };
+        self.handle
+            .0
+            .nodes
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(sw.name.clone(), node);
+        let h = self.handle.clone();
+        let name = sw.name.clone();
+        std::thread::Builder::new()
+            .name(format!("link-{name}"))
+            .spawn(move || {
+                // Ends when the switch (the channel's sender) is gone.
+                for (port, frame) in rx {
+                    h.route(&name, port, &frame);
+                }
+            })?;
+        self.runtimes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(sw.name.clone(), runtime);
+        Ok(())
+    }
+
+    /// Kills switch `switch` — its server, connections, tables and meters
+    /// — and starts a fresh one, without a pipeline, on the same address:
+    /// a switch restart as its controller sees it.
+    ///
+    /// # Errors
+    /// [`LabError::Io`] when the address cannot be bound again.
+    pub fn restart(&self, switch: &str) -> Result<(), LabError> {
+        let sw = self
+            .switches
+            .get(switch)
+            .cloned()
+            .ok_or_else(|| std::io::Error::other(format!("no switch {switch}")))?;
+        let addr = self
+            .handle
+            .node(switch)
+            .map(|n| n.addr)
+            .ok_or_else(|| std::io::Error::other(format!("no switch {switch}")))?;
+        let old = self
+            .runtimes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(switch);
+        if let Some(rt) = old {
+            // Off any async context: a runtime cannot be shut down from
+            // inside another's.
+            let _ = std::thread::spawn(move || rt.shutdown_timeout(Duration::from_secs(1))).join();
+        }
+        self.spawn(&sw, addr)
     }
 
     pub fn handle(&self) -> LabHandle {
         self.handle.clone()
     }
 
-    pub fn nodes(&self) -> impl Iterator<Item = &Node> {
-        self.handle.0.nodes.values()
+    pub fn nodes(&self) -> Vec<Node> {
+        self.handle
+            .0
+            .nodes
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
     }
 
-    pub fn node(&self, switch: &str) -> Option<&Node> {
+    pub fn node(&self, switch: &str) -> Option<Node> {
         self.handle.node(switch)
     }
 
@@ -365,12 +435,18 @@ impl Lab {
     }
 
     fn shutdown(&mut self) {
-        if let Some(rt) = self.runtime.take() {
+        let runtimes = std::mem::take(&mut *self.runtimes.lock().unwrap_or_else(|e| e.into_inner()));
+        for rt in runtimes.into_values() {
             rt.shutdown_background();
         }
         // The link threads end when their switches (and so the senders)
         // are gone; they are not waited for, as hosts may hold handles.
-        self.threads.clear();
+        self.handle
+            .0
+            .nodes
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 }
 
