@@ -15,8 +15,8 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use fairshare_controller::agent::Settings;
-use fairshare_controller::deploy::{initial_updates, shares_by_name, Deployment};
-use fairshare_controller::run::{run, ControllerConfig, Recalc, StatusHandle};
+use fairshare_controller::deploy::{initial_updates, recalc_from_file, Deployment};
+use fairshare_controller::run::{run, ControllerConfig, StatusHandle};
 use fairshare_controller::session::{Pipeline, SessionConfig};
 use fairshare_p4rt::client::{Backoff, ClientConfig};
 
@@ -116,45 +116,6 @@ pub fn load_policy(
             Ok(Err(ExitCode::from(EXIT_BAD_INPUT)))
         }
     }
-}
-
-/// Re-reads `path` and returns the shares when the file changed and checks.
-pub fn recalc_from_file(path: PathBuf) -> Recalc {
-    let mut last = std::fs::read(&path).ok();
-    Box::new(move || {
-        let now = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::error!("recalculation: cannot read {}: {e}", path.display());
-                return None;
-            }
-        };
-        if last.as_ref() == Some(&now) {
-            return None;
-        }
-        last = Some(now.clone());
-        let src = String::from_utf8_lossy(&now);
-        match fairshare_policy::load(&src) {
-            Ok((_, p)) => match shares_by_name(&p) {
-                Ok(s) => {
-                    tracing::info!("recalculation: {} changed, re-offering", path.display());
-                    Some(s)
-                }
-                Err(e) => {
-                    tracing::error!("recalculation: {}: {e}", path.display());
-                    None
-                }
-            },
-            Err(diags) => {
-                tracing::error!(
-                    "recalculation: {} no longer checks; keeping the shares:\n{}",
-                    path.display(),
-                    fairshare_policy::render(&diags, &path.display().to_string(), &src)
-                );
-                None
-            }
-        }
-    })
 }
 
 pub fn run_cmd(args: &ControllerArgs) -> Result<ExitCode> {

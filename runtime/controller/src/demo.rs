@@ -40,6 +40,9 @@ pub struct DemoConfig {
     /// Recalculate shares every this often (from the policy's period when
     /// `None`).
     pub recalc: Option<Duration>,
+    /// Recalculate from this policy file, read again every period (the
+    /// shares of the policy the demo started with when `None`).
+    pub policy_file: Option<std::path::PathBuf>,
     /// Switches driven at an external P4Runtime target instead of a lab
     /// switch: name → `host:port`.
     pub targets: BTreeMap<String, String>,
@@ -53,6 +56,7 @@ impl Default for DemoConfig {
             sim: SimConfig::default(),
             sim_tick: Duration::from_millis(100),
             recalc: None,
+            policy_file: None,
             targets: BTreeMap::new(),
         }
     }
@@ -182,10 +186,11 @@ impl Demo {
                     .recalc
                     .unwrap_or(Duration::from_micros(policy.recalc.max(100_000)));
                 let p = policy.clone();
-                Some((
-                    period,
-                    Box::new(move || crate::deploy::shares_by_name(&p).ok()),
-                ))
+                let source: Recalc = match &config.policy_file {
+                    Some(f) => crate::deploy::recalc_from_file(f.clone()),
+                    None => Box::new(move || crate::deploy::shares_by_name(&p).ok()),
+                };
+                Some((period, source))
             };
             let cfg = ControllerConfig {
                 session: SessionConfig {

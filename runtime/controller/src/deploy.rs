@@ -3,6 +3,7 @@
 //! in-process exactly as `fairshare compile` writes them, so a controller
 //! needs nothing but the policy file.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use fairshare_alloc::{allocate, Shares, Topology};
@@ -11,6 +12,7 @@ use fairshare_p4rt::P4InfoIndex;
 use fairshare_policy::model::Policy;
 
 use crate::agent::{Agent, Settings};
+use crate::run::Recalc;
 use crate::session::Pipeline;
 
 #[derive(Debug, thiserror::Error)]
@@ -149,4 +151,43 @@ pub fn initial_updates(
         fairshare_switch::rules::Rules::parse(rules_json).map_err(|e| ("rules", e.to_string()))?;
     let index = P4InfoIndex::new(pipeline.p4info.clone()).map_err(|e| ("P4Info", e.to_string()))?;
     fairshare_switch_p4rt::rules::updates(&index, &rules).map_err(|e| ("rules", e.to_string()))
+}
+
+/// Re-reads `path` and returns the shares when the file changed and checks.
+pub fn recalc_from_file(path: PathBuf) -> Recalc {
+    let mut last = std::fs::read(&path).ok();
+    Box::new(move || {
+        let now = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!("recalculation: cannot read {}: {e}", path.display());
+                return None;
+            }
+        };
+        if last.as_ref() == Some(&now) {
+            return None;
+        }
+        last = Some(now.clone());
+        let src = String::from_utf8_lossy(&now);
+        match fairshare_policy::load(&src) {
+            Ok((_, p)) => match shares_by_name(&p) {
+                Ok(s) => {
+                    tracing::info!("recalculation: {} changed, re-offering", path.display());
+                    Some(s)
+                }
+                Err(e) => {
+                    tracing::error!("recalculation: {}: {e}", path.display());
+                    None
+                }
+            },
+            Err(diags) => {
+                tracing::error!(
+                    "recalculation: {} no longer checks; keeping the shares:\n{}",
+                    path.display(),
+                    fairshare_policy::render(&diags, &path.display().to_string(), &src)
+                );
+                None
+            }
+        }
+    })
 }

@@ -435,7 +435,8 @@ impl Lab {
     }
 
     fn shutdown(&mut self) {
-        let runtimes = std::mem::take(&mut *self.runtimes.lock().unwrap_or_else(|e| e.into_inner()));
+        let runtimes =
+            std::mem::take(&mut *self.runtimes.lock().unwrap_or_else(|e| e.into_inner()));
         for rt in runtimes.into_values() {
             rt.shutdown_background();
         }

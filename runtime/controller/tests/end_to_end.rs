@@ -223,7 +223,9 @@ async fn a_switch_restart_mid_run_is_resynchronised_without_over_admission() -> 
     let share = deployment.shares.get(0, 0).context("the route's share")?;
     let demo = Demo::start(deployment, config(Duration::from_secs(60))).await?;
     demo.wait_for(Duration::from_secs(5), |r| {
-        r.routes.iter().all(|x| x.edge_offered_bps == x.offered_bps && x.offered_bps > 0)
+        r.routes
+            .iter()
+            .all(|x| x.edge_offered_bps == x.offered_bps && x.offered_bps > 0)
     })
     .await
     .context("the offer never reached the edge")?;
@@ -240,7 +242,10 @@ async fn a_switch_restart_mid_run_is_resynchronised_without_over_admission() -> 
             if s.reconnects > before.reconnects && s.primary {
                 break s;
             }
-            ensure!(tokio::time::Instant::now() < deadline, "no reconnect: {s:?}");
+            ensure!(
+                tokio::time::Instant::now() < deadline,
+                "no reconnect: {s:?}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     };
@@ -255,13 +260,22 @@ async fn a_switch_restart_mid_run_is_resynchronised_without_over_admission() -> 
         verdicts.push(request(&demo, 0, 0).await?);
     }
     ensure!(
-        verdicts == [FlowState::Admitted, FlowState::Admitted, FlowState::Rejected],
+        verdicts
+            == [
+                FlowState::Admitted,
+                FlowState::Admitted,
+                FlowState::Rejected
+            ],
         "{verdicts:?}"
     );
     let plan = demo.deployment.switch("dc1-sw")?;
     let index = fairshare_p4rt::P4InfoIndex::new(plan.pipeline.p4info.clone())?;
-    let meter = index.id(EntityKind::Meter, "Ingress.route_meter").context("route_meter")?;
-    let flows = index.id(EntityKind::Table, "Ingress.flows").context("flows")?;
+    let meter = index
+        .id(EntityKind::Meter, "Ingress.route_meter")
+        .context("route_meter")?;
+    let flows = index
+        .id(EntityKind::Table, "Ingress.flows")
+        .context("flows")?;
     let node = demo.lab().node("dc1-sw").context("node")?;
     // What the restarted switch holds: the four flows, and the aggregate
     // shrunk to nothing — read back over P4Runtime.
@@ -289,11 +303,165 @@ async fn a_switch_restart_mid_run_is_resynchronised_without_over_admission() -> 
     }
     ensure!(held == 4, "{held} flow entries on the restarted switch");
     ensure!(
-        first_overreservation(&demo.writes("dc1-sw"), meter, flows, |c| (c == 0).then_some(share))
-            .is_none(),
+        first_overreservation(&demo.writes("dc1-sw"), meter, flows, |c| (c == 0)
+            .then_some(share))
+        .is_none(),
         "over-reservation in dc1-sw's writes"
     );
     let last = demo.stop().await;
     ensure!(last.invariant_violations == 0, "{last:?}");
+    Ok(())
+}
+
+/// Two DCs serving one edge, 1 Gb/s each, 250 Mb/s flows.
+const TWO: &str = r#"
+network "two" {
+  recalc every 60s
+  datacenter d1 {
+    switch d1-sw { cpu-port 255  device-id 1 }
+    uplink 10Gbps
+    server a { address 10.1.0.1  port 1  capacity 5Gbps  response 1ms }
+  }
+  datacenter d2 {
+    switch d2-sw { cpu-port 255  device-id 2 }
+    uplink 10Gbps
+    server b { address 10.2.0.1  port 1  capacity 5Gbps  response 1ms }
+  }
+  edge e1 {
+    switch e1-sw { cpu-port 255  device-id 3 }
+    clients 192.0.2.0/24
+    subscribers 100
+  }
+  router core
+  link e1 <-> core { capacity 10Gbps  distance 1ms }
+  link core <-> d1 { capacity 1Gbps  distance 1ms }
+  link core <-> d2 { capacity 1Gbps  distance 2ms }
+  service web { vip 203.0.113.1 tcp/80  at d1, d2  flow-rate 250Mbps }
+}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edge_with_two_offers_moves_to_the_dc_with_room() -> Result<()> {
+    let deployment = deployment(TWO)?;
+    ensure!(deployment.shares.get(0, 0) == Some(1_000_000_000));
+    ensure!(deployment.shares.get(1, 0) == Some(1_000_000_000));
+    let demo = Demo::start(deployment, config(Duration::from_secs(60))).await?;
+    demo.wait_for(Duration::from_secs(5), |r| {
+        r.routes.len() == 2
+            && r.routes
+                .iter()
+                .all(|x| x.edge_offered_bps == x.offered_bps && x.offered_bps > 0)
+    })
+    .await
+    .with_context(|| format!("the offers never reached the edge: {:?}", demo.report()))?;
+    let mut verdicts = Vec::new();
+    for _ in 0..9 {
+        verdicts.push(request(&demo, 0, 0).await?);
+        demo.wait_for(Duration::from_secs(3), |r| {
+            r.routes.iter().all(|x| x.tally_equal)
+        })
+        .await
+        .with_context(|| format!("tallies differ: {:?}", demo.report()))?;
+    }
+    let r = demo.report();
+    let (d1, d2) = (route(&r, "d1", "e1")?, route(&r, "d2", "e1")?);
+    ensure!(
+        d1.flows == 4 && d2.flows == 4,
+        "the edge spreads its requests over both offers until both are full: {d1:?} {d2:?}"
+    );
+    ensure!(
+        verdicts
+            .iter()
+            .filter(|v| **v == FlowState::Admitted)
+            .count()
+            == 8
+            && verdicts[8] == FlowState::Rejected,
+        "{verdicts:?}"
+    );
+    let servers: std::collections::BTreeSet<_> = demo
+        .sim
+        .flows()
+        .iter()
+        .filter_map(|f| f.dc_switch.clone())
+        .collect();
+    ensure!(servers.len() == 2, "requests reached both DCs: {servers:?}");
+    ensure!(demo.stop().await.invariant_violations == 0);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recalculation_reoffers_changed_shares_but_never_below_what_is_used() -> Result<()> {
+    let dir = std::env::temp_dir().join(format!("fairshare-recalc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let file = dir.join("tiny.fsp");
+    std::fs::write(&file, TINY)?;
+    let deployment = deployment(TINY)?;
+    let mut cfg = config(Duration::from_secs(60));
+    cfg.recalc = Some(Duration::from_millis(100));
+    cfg.policy_file = Some(file.clone());
+    let demo = Demo::start(deployment, cfg).await?;
+    demo.wait_for(Duration::from_secs(5), |r| {
+        r.routes.iter().all(|x| x.edge_offered_bps == 1_000_000_000)
+    })
+    .await
+    .context("the offer never reached the edge")?;
+    for _ in 0..2 {
+        ensure!(request(&demo, 0, 0).await? == FlowState::Admitted);
+    }
+    // The link shrinks to 600 Mb/s: 500 Mb/s are used, so the share drops
+    // to 600 Mb/s, and only 100 Mb/s are left.
+    std::fs::write(
+        &file,
+        TINY.replace("capacity 1Gbps  distance", "capacity 600Mbps  distance"),
+    )?;
+    demo.wait_for(Duration::from_secs(5), |r| {
+        r.routes
+            .iter()
+            .all(|x| x.offered_bps == 600_000_000 && x.edge_offered_bps == 600_000_000)
+    })
+    .await
+    .with_context(|| format!("the smaller share was not re-offered: {:?}", demo.report()))?;
+    ensure!(request(&demo, 0, 0).await? == FlowState::Rejected);
+    // Below what is used: the share stays at the 500 Mb/s in use.
+    std::fs::write(
+        &file,
+        TINY.replace("capacity 1Gbps  distance", "capacity 300Mbps  distance"),
+    )?;
+    demo.wait_for(Duration::from_secs(5), |r| {
+        r.routes
+            .iter()
+            .all(|x| x.offered_bps == 500_000_000 && x.edge_offered_bps == 500_000_000)
+    })
+    .await
+    .with_context(|| format!("the share went below what is used: {:?}", demo.report()))?;
+    // And back up to 2 Gb/s: room for six more.
+    std::fs::write(
+        &file,
+        TINY.replace("capacity 1Gbps  distance", "capacity 2Gbps  distance"),
+    )?;
+    demo.wait_for(Duration::from_secs(5), |r| {
+        r.routes
+            .iter()
+            .all(|x| x.offered_bps == 2_000_000_000 && x.tally_equal)
+    })
+    .await
+    .with_context(|| format!("the larger share was not re-offered: {:?}", demo.report()))?;
+    ensure!(request(&demo, 0, 0).await? == FlowState::Admitted);
+    let plan = demo.deployment.switch("dc1-sw")?;
+    let index = fairshare_p4rt::P4InfoIndex::new(plan.pipeline.p4info.clone())?;
+    let meter = index
+        .id(EntityKind::Meter, "Ingress.route_meter")
+        .context("route_meter")?;
+    let flows = index
+        .id(EntityKind::Table, "Ingress.flows")
+        .context("flows")?;
+    // The largest offer ever made bounds every write.
+    ensure!(
+        first_overreservation(&demo.writes("dc1-sw"), meter, flows, |c| (c == 0)
+            .then_some(2_000_000_000))
+        .is_none()
+    );
+    ensure!(demo.stop().await.invariant_violations == 0);
+    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
