@@ -79,12 +79,78 @@ pub struct Controller {
     pub switch: String,
     pub status: StatusHandle,
     pub log: WriteLog,
+    addr: String,
+    election_id: u128,
     task: tokio::task::JoinHandle<Result<(), RunError>>,
+}
+
+/// Starts the controller of switch `name` at `addr`.
+fn launch(
+    deployment: &Deployment,
+    config: &DemoConfig,
+    name: &str,
+    addr: String,
+    election_id: u128,
+    epoch: u32,
+    stop: watch::Receiver<bool>,
+) -> Result<Controller, DemoError> {
+    let policy = deployment.policy.clone();
+    let plan = deployment.switch(name)?;
+    let agent = deployment.agent(
+        name,
+        Settings {
+            refresh: config.refresh,
+            epoch,
+        },
+    )?;
+    let status = StatusHandle::new();
+    let log = WriteLog::new();
+    let period = config
+        .recalc
+        .unwrap_or(Duration::from_micros(policy.recalc.max(100_000)));
+    let p = policy.clone();
+    let source: Recalc = match &config.policy_file {
+        Some(f) => crate::deploy::recalc_from_file(f.clone()),
+        None => Box::new(move || crate::deploy::shares_by_name(&p).ok()),
+    };
+    let cfg = ControllerConfig {
+        session: SessionConfig {
+            name: name.to_owned(),
+            addr: addr.clone(),
+            client: ClientConfig {
+                device_id: plan.device_id,
+                election_id,
+                backoff: Backoff {
+                    attempts: 50,
+                    initial: Duration::from_millis(20),
+                    max: Duration::from_millis(500),
+                    connect_timeout: Duration::from_secs(2),
+                },
+                ..ClientConfig::default()
+            },
+            pipeline: plan.pipeline.clone(),
+        },
+        initial: plan.initial.clone(),
+        policy,
+        tick: config.tick,
+        recalc: Some((period, source)),
+        log: Some(log.clone()),
+    };
+    let task = tokio::spawn(run(cfg, agent, status.clone(), stop));
+    Ok(Controller {
+        switch: name.to_owned(),
+        status,
+        log,
+        addr,
+        election_id,
+        task,
+    })
 }
 
 /// A running demo.
 pub struct Demo {
     pub deployment: Deployment,
+    config: DemoConfig,
     lab: Lab,
     pub sim: Arc<Sim>,
     pub controllers: Vec<Controller>,
@@ -172,56 +238,15 @@ impl Demo {
                     .map(|n| n.addr.to_string())
                     .ok_or_else(|| DemoError::Other(format!("no lab switch {}", plan.name)))?,
             };
-            let agent = deployment.agent(
+            controllers.push(launch(
+                &deployment,
+                &config,
                 &plan.name,
-                Settings {
-                    refresh: config.refresh,
-                    epoch,
-                },
-            )?;
-            let status = StatusHandle::new();
-            let log = WriteLog::new();
-            let recalc: Option<(Duration, Recalc)> = {
-                let period = config
-                    .recalc
-                    .unwrap_or(Duration::from_micros(policy.recalc.max(100_000)));
-                let p = policy.clone();
-                let source: Recalc = match &config.policy_file {
-                    Some(f) => crate::deploy::recalc_from_file(f.clone()),
-                    None => Box::new(move || crate::deploy::shares_by_name(&p).ok()),
-                };
-                Some((period, source))
-            };
-            let cfg = ControllerConfig {
-                session: SessionConfig {
-                    name: plan.name.clone(),
-                    addr,
-                    client: ClientConfig {
-                        device_id: plan.device_id,
-                        election_id: 1,
-                        backoff: Backoff {
-                            attempts: 50,
-                            initial: Duration::from_millis(20),
-                            max: Duration::from_millis(500),
-                            connect_timeout: Duration::from_secs(2),
-                        },
-                        ..ClientConfig::default()
-                    },
-                    pipeline: plan.pipeline.clone(),
-                },
-                initial: plan.initial.clone(),
-                policy: policy.clone(),
-                tick: config.tick,
-                recalc,
-                log: Some(log.clone()),
-            };
-            let task = tokio::spawn(run(cfg, agent, status.clone(), stop_rx.clone()));
-            controllers.push(Controller {
-                switch: plan.name.clone(),
-                status,
-                log,
-                task,
-            });
+                addr,
+                1,
+                epoch,
+                stop_rx.clone(),
+            )?);
         }
         // Every controller primary, or one failed.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -262,6 +287,7 @@ impl Demo {
         };
         Ok(Demo {
             deployment,
+            config,
             lab,
             sim,
             controllers,
@@ -269,6 +295,41 @@ impl Demo {
             ticker_stop,
             ticker: Some(ticker),
         })
+    }
+
+    /// Kills the controller of `switch` (its task and its stream, as a
+    /// crash would) and starts a fresh one — a new agent that knows
+    /// nothing — with a higher election id. Its writes are recorded in a
+    /// new log.
+    ///
+    /// # Errors
+    /// [`DemoError`] when there is no such controller or it cannot start.
+    pub async fn restart_controller(&mut self, switch: &str) -> Result<(), DemoError> {
+        let i = self
+            .controllers
+            .iter()
+            .position(|c| c.switch == switch)
+            .ok_or_else(|| DemoError::Other(format!("no controller of {switch}")))?;
+        let old = &mut self.controllers[i];
+        old.task.abort();
+        let _ = (&mut old.task).await;
+        let (addr, election_id) = (old.addr.clone(), old.election_id + 1);
+        let epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as u32)
+            .unwrap_or(1)
+            .wrapping_add(election_id as u32);
+        let new = launch(
+            &self.deployment,
+            &self.config,
+            switch,
+            addr,
+            election_id,
+            epoch,
+            self.stop.subscribe(),
+        )?;
+        self.controllers[i] = new;
+        Ok(())
     }
 
     /// Kills switch `switch` and starts it again, empty, on the same

@@ -107,7 +107,7 @@ async fn admission_until_the_share_is_exhausted_then_patherr_and_teardown_gives_
         // After every exchange, both ends agree.
         let r = demo
             .wait_for(Duration::from_secs(3), |r| {
-                r.routes.iter().all(|x| x.tally_equal)
+                !r.routes.is_empty() && r.routes.iter().all(|x| x.tally_equal)
             })
             .await
             .with_context(|| format!("tallies differ: {:?}", demo.report()))?;
@@ -358,7 +358,7 @@ async fn an_edge_with_two_offers_moves_to_the_dc_with_room() -> Result<()> {
     for _ in 0..9 {
         verdicts.push(request(&demo, 0, 0).await?);
         demo.wait_for(Duration::from_secs(3), |r| {
-            r.routes.iter().all(|x| x.tally_equal)
+            !r.routes.is_empty() && r.routes.iter().all(|x| x.tally_equal)
         })
         .await
         .with_context(|| format!("tallies differ: {:?}", demo.report()))?;
@@ -401,7 +401,7 @@ async fn recalculation_reoffers_changed_shares_but_never_below_what_is_used() ->
     cfg.policy_file = Some(file.clone());
     let demo = Demo::start(deployment, cfg).await?;
     demo.wait_for(Duration::from_secs(5), |r| {
-        r.routes.iter().all(|x| x.edge_offered_bps == 1_000_000_000)
+        !r.routes.is_empty() && r.routes.iter().all(|x| x.edge_offered_bps == 1_000_000_000)
     })
     .await
     .context("the offer never reached the edge")?;
@@ -463,5 +463,114 @@ async fn recalculation_reoffers_changed_shares_but_never_below_what_is_used() ->
     );
     ensure!(demo.stop().await.invariant_violations == 0);
     let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_dc_controller_rebuilds_its_tally_from_the_servers_refreshes() -> Result<()> {
+    let deployment = deployment(TINY)?;
+    let share = deployment.shares.get(0, 0).context("the route's share")?;
+    let mut demo = Demo::start(deployment, config(Duration::from_secs(60))).await?;
+    demo.wait_for(Duration::from_secs(5), |r| {
+        !r.routes.is_empty()
+            && r.routes
+                .iter()
+                .all(|x| x.edge_offered_bps == x.offered_bps && x.offered_bps > 0)
+    })
+    .await
+    .context("the offer never reached the edge")?;
+    for _ in 0..3 {
+        ensure!(request(&demo, 0, 0).await? == FlowState::Admitted);
+    }
+    demo.restart_controller("dc1-sw").await?;
+    // Within three refresh periods (300 ms) of the servers' Paths, the new
+    // controller holds the three flows again and both ends agree.
+    let r = demo
+        .wait_for(Duration::from_secs(3), |r| {
+            r.routes.len() == 1
+                && !r.routes.is_empty()
+                && r.routes.iter().all(|x| {
+                    x.used_bps == 750_000_000 && x.edge_used_bps == 750_000_000 && x.tally_equal
+                })
+        })
+        .await
+        .with_context(|| format!("no convergence after the restart: {:?}", demo.report()))?;
+    ensure!(r.routes[0].flows == 3);
+    ensure!(request(&demo, 0, 0).await? == FlowState::Admitted);
+    ensure!(
+        request(&demo, 0, 0).await? == FlowState::Rejected,
+        "still no over-admission"
+    );
+    let plan = demo.deployment.switch("dc1-sw")?;
+    let index = fairshare_p4rt::P4InfoIndex::new(plan.pipeline.p4info.clone())?;
+    let meter = index
+        .id(EntityKind::Meter, "Ingress.route_meter")
+        .context("route_meter")?;
+    let flows = index
+        .id(EntityKind::Table, "Ingress.flows")
+        .context("flows")?;
+    ensure!(
+        first_overreservation(&demo.writes("dc1-sw"), meter, flows, |c| (c == 0)
+            .then_some(share))
+        .is_none()
+    );
+    ensure!(demo.stop().await.invariant_violations == 0);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_rsvp_flood_is_capped_by_the_punt_meter_and_admissions_go_on() -> Result<()> {
+    let deployment = deployment(TINY)?;
+    let demo = Demo::start(deployment, config(Duration::from_secs(60))).await?;
+    demo.wait_for(Duration::from_secs(5), |r| {
+        !r.routes.is_empty()
+            && r.routes
+                .iter()
+                .all(|x| x.edge_offered_bps == x.offered_bps && x.offered_bps > 0)
+    })
+    .await
+    .context("the offer never reached the edge")?;
+    let before = demo.status("dc1-sw").context("dc1-sw")?.packet_ins;
+    // 5,000 RSVP frames (well-formed IPv4, garbage RSVP) from a server
+    // port as fast as they can be injected.
+    let flood = fairshare_packet::build::l4_frame(
+        [[0x02, 0, 0, 1, 0, 1], [0x02, 1, 10, 0, 0, 1]],
+        ["10.0.0.1".parse()?, "192.0.2.9".parse()?],
+        46,
+        [0, 0],
+        64,
+        &[0x10, 0x01, 0, 0, 0x40, 0, 0, 8],
+    );
+    let lab = demo.lab();
+    let t = std::time::Instant::now();
+    let n = 5000;
+    for _ in 0..n {
+        lab.inject("dc1-sw", 1, &flood);
+    }
+    let flood_time = t.elapsed();
+    ensure!(
+        request(&demo, 0, 0).await? == FlowState::Admitted,
+        "admissions go on"
+    );
+    let plan = demo.deployment.switch("dc1-sw")?;
+    let node = demo.lab().node("dc1-sw").context("node")?;
+    let drops = fairshare_controller::demo::read_drops(
+        &node.addr.to_string(),
+        plan.device_id,
+        &plan.pipeline,
+    )
+    .await
+    .map_err(anyhow::Error::msg)?;
+    let dropped = drops.get("DROP_RSVP_FLOOD").copied().unwrap_or(0);
+    let reached = demo.status("dc1-sw").context("dc1-sw")?.packet_ins - before;
+    // The punt meter commits 1,000 packets/s with a peak of 2,000: what
+    // reaches the controller is bounded by the peak over the flood's time
+    // plus the bursts.
+    let bound = (2000.0 * flood_time.as_secs_f64()) as u64 + 2 * 200 + 10;
+    ensure!(
+        dropped > 0 && reached <= bound && dropped + reached >= n as u64,
+        "{n} frames in {flood_time:?}: {dropped} dropped, {reached} reached the controller (bound {bound})"
+    );
+    ensure!(demo.stop().await.invariant_violations == 0);
     Ok(())
 }
