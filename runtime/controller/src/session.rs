@@ -248,11 +248,16 @@ impl Session {
         use p4::get_forwarding_pipeline_config_request::ResponseType;
         use p4::set_forwarding_pipeline_config_request::Action;
         let cookie = self.config.pipeline.cookie();
-        let current = self
-            .client
-            .get_pipeline(ResponseType::CookieOnly)
-            .await
-            .map_err(|e| self.p4rt(e))?;
+        // A device without a pipeline answers FAILED_PRECONDITION
+        // (simple_switch_grpc) or an empty config (the spec allows both).
+        let current = match self.client.get_pipeline(ResponseType::CookieOnly).await {
+            Ok(c) => c,
+            Err(fairshare_p4rt::Error::Rpc {
+                code: tonic::Code::FailedPrecondition,
+                ..
+            }) => None,
+            Err(e) => return Err(self.p4rt(e)),
+        };
         let index = (*self.index).clone();
         if current.and_then(|c| c.cookie).map(|c| c.cookie) == Some(cookie) {
             self.client.set_p4info(index);
