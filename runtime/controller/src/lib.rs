@@ -1,7 +1,29 @@
-//! The controller's decision core: the reservation book of each route
-//! (DC d, edge e), kept alike at both ends, and the ordered steps of
-//! admission and teardown (DESIGN §3). No IO: the sessions that carry the
-//! steps to a switch over P4Runtime and RSVP are built on top of it.
+//! The fairshare controller (DESIGN §3, §8): one per switch, DC side or
+//! edge side, over P4Runtime to the switch and RSVP through its CPU port.
+//!
+//! ```text
+//!           policy ─ deploy ─> pipeline, initial rules, Agent
+//!                                          │
+//!   switch ═ P4Runtime ═ session ─ run ────┤ packet-in ─> agent ─> actions in order:
+//!   (gRPC)   (connect, primary,            │   PacketOut (release, forwarded Path, Resv, PathErr)
+//!            pipeline by cookie,           │   Write(change) ─ writes ─ guard ─> one WriteRequest
+//!            read-back resync)             └ timers (refresh, expiry) and recalculation
+//! ```
+//!
+//! * The decision core, here at the root: the reservation book of each
+//!   route (DC d, edge e), kept alike at both ends, and the ordered steps of
+//!   admission and teardown ([`Book`], [`Plan`], [`Step`]).
+//! * [`agent`]: the RSVP agents of both roles, pure logic — frames and
+//!   time in, ordered actions out.
+//! * [`session`]: one switch over P4Runtime — primary status, the pipeline
+//!   (recognised by its cookie), the model of what the switch should hold
+//!   ([`desired`]) and resynchronisation by read-back and difference.
+//! * [`writes`]: the agent's changes as updates of the fairshare program by
+//!   name, and the account each write is checked against.
+//! * [`run`]: session and agent together, with reconnection.
+//! * [`deploy`], [`lab`], [`sim`], [`demo`]: a policy compiled in-process,
+//!   run on fairshare switches joined by in-process links with simulated
+//!   clients and servers (`fairshare demo`, the end-to-end tests).
 //!
 //! ```text
 //! server's Path (flow, r) ─ Book::admit ─> [Release(agg), ShrinkAggregate(agg),
@@ -18,12 +40,20 @@
 //!   reports the first step that would break it; the steps are ordered so
 //!   that shrinking comes before growing (the release and the aggregate
 //!   meter shrink before the flow's meter is installed; a torn-down flow's
-//!   meter goes before the aggregate grows).
+//!   meter goes before the aggregate grows). On the switch, every write is
+//!   checked again against the committed rates of the route's meters
+//!   ([`session::Session::write_checked`]) and refused if it would break it.
 //! * `aggregate = offered − used` once a plan has run.
 //! * Two books fed the same admissions and teardowns, in the same order,
 //!   are equal: the tally at the DC end and at the edge end agree.
 //!
 //! Rates are bits per second, as the policy gives shares.
+//!
+//! A restarted controller starts from the policy's initial rules: its
+//! resynchronisation removes the flows it does not know, and the servers'
+//! next Path refreshes admit them again (within one refresh period, tested
+//! end to end); it does not adopt the switch's flow entries from the
+//! read-back.
 
 pub mod agent;
 pub mod demo;

@@ -1,0 +1,144 @@
+//! `fairshare demo` and `fairshare controller` run as a user runs them.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_fairshare"))
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = fs::remove_dir_all(&d);
+    fs::create_dir_all(&d).expect("scratch dir");
+    d
+}
+
+#[test]
+fn the_demo_runs_the_metro_example_and_writes_pcaps_and_reports() {
+    let out = scratch("demo-metro");
+    let o = bin()
+        .current_dir(root())
+        .args([
+            "demo",
+            "--duration",
+            "2s",
+            "--rate",
+            "40",
+            "--refresh",
+            "300ms",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .expect("run fairshare demo");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "demo failed: {stdout}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&fs::read(out.join("report.json")).expect("report.json"))
+            .expect("report.json is JSON");
+    let routes = report["routes"].as_array().expect("routes");
+    // metro: two DCs, four edges, every pair a route.
+    assert_eq!(routes.len(), 8, "{report}");
+    for r in routes {
+        for key in [
+            "dc",
+            "edge",
+            "offered_bps",
+            "used_bps",
+            "admitted",
+            "rejected",
+            "tally_equal",
+        ] {
+            assert!(!r[key].is_null(), "route without {key}: {r}");
+        }
+        assert!(r["offered_bps"].as_u64().unwrap_or(0) > 0, "{r}");
+    }
+    assert_eq!(report["invariant_violations"], 0, "{report}");
+    let admitted: u64 = routes
+        .iter()
+        .map(|r| r["admitted"].as_u64().unwrap_or(0))
+        .sum();
+    assert!(admitted > 0, "no flow admitted in 2 s: {report}");
+    assert_eq!(report["switches"].as_array().map(Vec::len), Some(6));
+    let text = fs::read_to_string(out.join("report.txt")).expect("report.txt");
+    assert!(text.contains("invariant violations: 0"), "{text}");
+    // A pcap per port that saw traffic, each a valid capture.
+    let pcaps: Vec<PathBuf> = fs::read_dir(out.join("pcap"))
+        .expect("pcap folder")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert!(
+        pcaps.iter().any(|p| p.ends_with("dc-east-port10.pcap")),
+        "the DC's uplink was captured: {pcaps:?}"
+    );
+    for p in &pcaps {
+        let b = fs::read(p).expect("read pcap");
+        assert!(
+            b.len() >= 24 && b[..4] == 0xa1b2_c3d4u32.to_le_bytes(),
+            "{}",
+            p.display()
+        );
+    }
+}
+
+#[test]
+fn the_controller_refuses_a_switch_or_role_the_policy_does_not_have() {
+    let policy = root().join("examples/metro.fsp");
+    let o = bin()
+        .args(["controller", "--policy"])
+        .arg(&policy)
+        .args(["--switch", "dc-nowhere", "--role", "dc"])
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("dc-nowhere") && err.contains("dc-east"),
+        "{err}"
+    );
+
+    let o = bin()
+        .args(["controller", "--policy"])
+        .arg(&policy)
+        .args(["--switch", "edge-n", "--role", "dc"])
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("edge switch") && err.contains("--role edge"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_controller_reports_an_unreachable_switch() {
+    // A port nobody listens on: bind one, note it, close it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let o = bin()
+        .args(["controller", "--policy"])
+        .arg(root().join("examples/metro.fsp"))
+        .args(["--switch", "dc-east", "--role", "dc", "--target"])
+        .arg(format!("grpc://127.0.0.1:{port}"))
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("dc-east") && err.contains(&port.to_string()),
+        "{err}"
+    );
+}
