@@ -447,7 +447,13 @@ impl EdgeAgent {
         };
         if f.installed {
             let r = f.route;
-            self.routes[r].book.tear_down(f.id);
+            let route = &mut self.routes[r];
+            route.book.tear_down(f.id);
+            // An offer held above the DC's (while this edge held a flow the
+            // DC had let go) comes back down to it.
+            if let Some(o) = route.offer {
+                route.book.reoffer(o.tally.offered_bps);
+            }
             self.push_write(out, r, Some(f.id), Change::RemoveFlow { key });
             self.sync_meter(out, r);
             self.push_aggregate_resv(out, r);
