@@ -41,10 +41,10 @@ use fairshare_rsvp::{
 
 use super::wire::{self, Tally};
 use super::{
-    apply, expired, period, refresh_ms, Action, AgentError, Change, FlowKey, RouteReport, Settings,
-    Stats,
+    expired, period, refresh_ms, Action, AgentError, Change, FlowKey, RouteReport, Settings,
+    Shadow, Stats,
 };
-use crate::{Book, Configured, FlowId, Plan, Step};
+use crate::{Book, FlowId, Plan, Step};
 
 #[derive(Debug)]
 struct Server {
@@ -73,8 +73,10 @@ struct Route {
     cell: u32,
     book: Book,
     /// What this agent has written for the route.
-    configured: Configured,
+    configured: Shadow,
     seq: u32,
+    /// The number of flows on the book.
+    flows: u32,
     admitted: u64,
     rejected: u64,
     /// The aggregate rate of the edge's last Resv, and when it came.
@@ -183,9 +185,10 @@ impl DcAgent {
                 edge_id: u16::try_from(id).map_err(|_| too_large("an edge id", id, 16))?,
                 edge_addr: wire::edge_address(edge),
                 cell: cell.index,
-                configured: Configured::of(&book),
+                configured: Shadow::new(book.aggregate()),
                 book,
                 seq: 0,
+                flows: 0,
                 admitted: 0,
                 rejected: 0,
                 resv: None,
@@ -343,6 +346,7 @@ impl DcAgent {
         };
         self.next_id += 1;
         route.seq = route.seq.wrapping_add(1);
+        route.flows += 1;
         route.admitted += 1;
         self.stats.admitted += 1;
         self.servers[id.server].used_bps += rate;
@@ -397,6 +401,7 @@ impl DcAgent {
             return vec![];
         };
         route.seq = route.seq.wrapping_add(1);
+        route.flows -= 1;
         let mut out = Vec::with_capacity(5);
         self.run_plan(&mut out, f.route, &plan, &key, |_, _| {});
         let tear = wire::path_tear(
@@ -429,7 +434,11 @@ impl DcAgent {
         key: &FlowKey,
         mut forward: impl FnMut(&mut Self, &mut Vec<Action>),
     ) {
-        let mut trial = self.routes[r].configured.clone();
+        let flow = plan.steps.iter().find_map(|s| match s {
+            Step::InstallFlow { flow, .. } | Step::RemoveFlow { flow } => Some(*flow),
+            _ => None,
+        });
+        let mut trial = self.routes[r].configured.condensed(flow);
         if plan
             .check(&mut trial, self.routes[r].book.offered())
             .is_err()
@@ -471,12 +480,11 @@ impl DcAgent {
     /// written; one that would over-reserve is counted and not sent.
     fn push_write(&mut self, out: &mut Vec<Action>, r: usize, id: Option<FlowId>, c: Change) {
         let route = &mut self.routes[r];
-        let mut next = route.configured.clone();
-        if apply(&mut next, id, &c) > route.book.offered() {
+        if route.configured.after(id, &c) > route.book.offered() {
             self.stats.invariant_violations += 1;
             return;
         }
-        route.configured = next;
+        route.configured.apply(id, &c);
         out.push(Action::Write(c));
     }
 
@@ -485,7 +493,7 @@ impl DcAgent {
         let tally = Tally {
             offered_bps: route.book.offered(),
             used_bps: route.book.used(),
-            flows: u32::try_from(route.book.flows().count()).unwrap_or(u32::MAX),
+            flows: route.flows,
             seq: route.seq,
             epoch: self.settings.epoch,
             change,
@@ -780,7 +788,7 @@ impl DcAgent {
                 aggregate_bps: r.configured.aggregate_bps,
                 admitted: r.admitted,
                 rejected: r.rejected,
-                flows: r.book.flows().count(),
+                flows: r.flows as usize,
                 tally_equal: None,
                 resv_bps: r.resv.map(|(b, _)| b),
             })

@@ -31,7 +31,7 @@
 //! the choice stays, unless its offer is gone, in which case the one with
 //! the most left is chosen. A change is a [`Change::ChooseDc`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
@@ -41,10 +41,10 @@ use fairshare_rsvp::{Body, FilterSpec, Hop, Message, Path, PathTear, Session, To
 
 use super::wire::{self, Tally};
 use super::{
-    apply, expired, period, refresh_ms, Action, AgentError, Change, FlowKey, RouteReport, Settings,
-    Stats,
+    expired, period, refresh_ms, Action, AgentError, Change, FlowKey, RouteReport, Settings,
+    Shadow, Stats,
 };
-use crate::{Book, Configured, FlowId};
+use crate::{Book, FlowId};
 
 #[derive(Debug, Clone, Copy)]
 struct Offer {
@@ -61,8 +61,10 @@ struct Route {
     dc_addr: Ipv4Addr,
     cell: u32,
     book: Book,
-    configured: Configured,
+    configured: Shadow,
     offer: Option<Offer>,
+    /// The number of flows on the book.
+    flows: u32,
     admitted: u64,
     rejected: u64,
     /// The aggregate rate of the last Resv sent.
@@ -104,6 +106,8 @@ pub(super) struct EdgeAgent {
     routes: Vec<Route>,
     services: Vec<Service>,
     flows: HashMap<FlowKey, Flow>,
+    /// Flows waiting for room on their book, oldest first.
+    pending: BTreeSet<(FlowId, FlowKey)>,
     next_id: FlowId,
     /// The route each service uses now.
     choice: Vec<Option<usize>>,
@@ -138,9 +142,10 @@ impl EdgeAgent {
                 dc_index: di,
                 dc_addr: wire::dc_address(&policy.datacenters[di]),
                 cell: cell.index,
-                configured: Configured::of(&book),
+                configured: Shadow::new(book.aggregate()),
                 book,
                 offer: None,
+                flows: 0,
                 admitted: 0,
                 rejected: 0,
                 resv_sent: None,
@@ -177,6 +182,7 @@ impl EdgeAgent {
             choice: vec![None; services.len()],
             services,
             flows: HashMap::new(),
+            pending: BTreeSet::new(),
             next_id: 1,
             next_refresh: None,
         })
@@ -294,6 +300,7 @@ impl EdgeAgent {
         if !self.place(&mut out, key) {
             self.routes[route].rejected += 1;
             self.stats.tally_mismatches += 1;
+            self.pending.insert((id, key));
         }
         self.recount_pending();
         out
@@ -312,7 +319,9 @@ impl EdgeAgent {
         if let Some(f) = self.flows.get_mut(&key) {
             f.installed = true;
         }
+        self.pending.remove(&(id, key));
         self.routes[r].admitted += 1;
+        self.routes[r].flows += 1;
         self.stats.admitted += 1;
         self.sync_meter(out, r);
         let cell = self.routes[r].cell;
@@ -327,21 +336,21 @@ impl EdgeAgent {
             },
         );
         self.push_flow_resv(out, &key);
-        self.push_aggregate_resv(out, r);
+        // The aggregate's Resv went already if the release came first.
+        if self.routes[r].resv_sent != Some(self.routes[r].configured.aggregate_bps) {
+            self.push_aggregate_resv(out, r);
+        }
         self.push_choices(out);
         true
     }
 
     /// Places every waiting flow that now fits, oldest first.
     fn place_pending(&mut self, _now: Duration) -> Vec<Action> {
-        let mut waiting: Vec<(FlowId, FlowKey)> = self
-            .flows
-            .iter()
-            .filter(|(_, f)| !f.installed)
-            .map(|(k, f)| (f.id, *k))
-            .collect();
-        waiting.sort();
         let mut out = vec![];
+        if self.pending.is_empty() {
+            return out;
+        }
+        let waiting: Vec<(FlowId, FlowKey)> = self.pending.iter().copied().collect();
         for (_, key) in waiting {
             self.place(&mut out, key);
         }
@@ -350,7 +359,7 @@ impl EdgeAgent {
     }
 
     fn recount_pending(&mut self) {
-        self.stats.pending_flows = self.flows.values().filter(|f| !f.installed).count() as u64;
+        self.stats.pending_flows = self.pending.len() as u64;
     }
 
     fn aggregate(&mut self, now: Duration, r: usize, p: &Path) -> Vec<Action> {
@@ -366,7 +375,7 @@ impl EdgeAgent {
         let tally = Tally::from_policy_data(&p.policy_data).unwrap_or_else(|| Tally {
             offered_bps: route.book.used() + announced,
             used_bps: route.book.used(),
-            flows: route.book.flows().count() as u32,
+            flows: route.flows,
             seq: prev.map_or(0, |o| o.tally.seq),
             epoch: prev.map_or(0, |o| o.tally.epoch),
             change: false,
@@ -445,10 +454,12 @@ impl EdgeAgent {
         let Some(f) = self.flows.remove(&key) else {
             return;
         };
+        self.pending.remove(&(f.id, key));
         if f.installed {
             let r = f.route;
             let route = &mut self.routes[r];
             route.book.tear_down(f.id);
+            route.flows -= 1;
             // An offer held above the DC's (while this edge held a flow the
             // DC had let go) comes back down to it.
             if let Some(o) = route.offer {
@@ -497,12 +508,11 @@ impl EdgeAgent {
 
     fn push_write(&mut self, out: &mut Vec<Action>, r: usize, id: Option<FlowId>, c: Change) {
         let route = &mut self.routes[r];
-        let mut next = route.configured.clone();
-        if apply(&mut next, id, &c) > route.book.offered() {
+        if route.configured.after(id, &c) > route.book.offered() {
             self.stats.invariant_violations += 1;
             return;
         }
-        route.configured = next;
+        route.configured.apply(id, &c);
         out.push(Action::Write(c));
     }
 
@@ -667,7 +677,7 @@ impl EdgeAgent {
                 aggregate_bps: r.configured.aggregate_bps,
                 admitted: r.admitted,
                 rejected: r.rejected,
-                flows: r.book.flows().count(),
+                flows: r.flows as usize,
                 tally_equal: r.offer.map(|o| tally_equal(r, &o.tally)),
                 resv_bps: None,
             })
@@ -707,5 +717,5 @@ impl EdgeAgent {
 fn tally_equal(route: &Route, t: &Tally) -> bool {
     route.book.offered() == t.offered_bps
         && route.book.used() == t.used_bps
-        && route.book.flows().count() == t.flows as usize
+        && route.flows == t.flows
 }

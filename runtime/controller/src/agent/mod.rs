@@ -487,22 +487,75 @@ fn refresh_ms(d: Duration) -> u32 {
     u32::try_from(d.as_millis()).unwrap_or(u32::MAX).max(1)
 }
 
-/// Applies a write to what a route has configured; returns what is then
-/// reserved in all.
-fn apply(state: &mut crate::Configured, id: Option<crate::FlowId>, change: &Change) -> u64 {
-    match change {
-        Change::RouteMeter { rate_bps, .. } => state.aggregate_bps = *rate_bps,
-        Change::InstallFlow { rate_bps, .. } => {
-            if let Some(id) = id {
-                state.flows.insert(id, *rate_bps);
-            }
+/// What an agent has written for one route: the aggregate meter and the
+/// flow meters, with their sum kept so that a check costs O(1).
+#[derive(Debug, Clone, Default)]
+struct Shadow {
+    aggregate_bps: u64,
+    flows: std::collections::HashMap<crate::FlowId, u64>,
+    flows_bps: u64,
+}
+
+impl Shadow {
+    fn new(aggregate_bps: u64) -> Shadow {
+        Shadow {
+            aggregate_bps,
+            ..Shadow::default()
         }
-        Change::RemoveFlow { .. } => {
-            if let Some(id) = id {
-                state.flows.remove(&id);
-            }
-        }
-        Change::Steer { .. } | Change::ChooseDc { .. } => {}
     }
-    state.reserved()
+
+    /// Reserved in all: the aggregate and every flow.
+    fn reserved(&self) -> u64 {
+        self.aggregate_bps.saturating_add(self.flows_bps)
+    }
+
+    /// What is reserved once `change` is written (for flow `id`).
+    fn after(&self, id: Option<crate::FlowId>, change: &Change) -> u64 {
+        match (change, id) {
+            (Change::RouteMeter { rate_bps, .. }, _) => rate_bps.saturating_add(self.flows_bps),
+            (Change::InstallFlow { rate_bps, .. }, Some(id)) => {
+                let old = self.flows.get(&id).copied().unwrap_or(0);
+                self.reserved() - old + rate_bps
+            }
+            (Change::RemoveFlow { .. }, Some(id)) => {
+                self.reserved() - self.flows.get(&id).copied().unwrap_or(0)
+            }
+            _ => self.reserved(),
+        }
+    }
+
+    fn apply(&mut self, id: Option<crate::FlowId>, change: &Change) {
+        match (change, id) {
+            (Change::RouteMeter { rate_bps, .. }, _) => self.aggregate_bps = *rate_bps,
+            (Change::InstallFlow { rate_bps, .. }, Some(id)) => {
+                if let Some(old) = self.flows.insert(id, *rate_bps) {
+                    self.flows_bps -= old;
+                }
+                self.flows_bps += rate_bps;
+            }
+            (Change::RemoveFlow { .. }, Some(id)) => {
+                if let Some(old) = self.flows.remove(&id) {
+                    self.flows_bps -= old;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The same state for [`crate::Plan::check`] in a form whose size does
+    /// not grow with the number of flows: `flow`, if held, and one entry
+    /// standing for all the others (with an id no flow gets).
+    fn condensed(&self, flow: Option<crate::FlowId>) -> crate::Configured {
+        let mut flows = std::collections::BTreeMap::new();
+        let mut others = self.flows_bps;
+        if let Some((id, r)) = flow.and_then(|f| self.flows.get(&f).map(|r| (f, *r))) {
+            flows.insert(id, r);
+            others -= r;
+        }
+        flows.insert(crate::FlowId::MAX, others);
+        crate::Configured {
+            aggregate_bps: self.aggregate_bps,
+            flows,
+        }
+    }
 }

@@ -472,6 +472,23 @@ impl Net {
             assert_eq!(held, a.flows(), "{}: flows on the switch", self.names[i]);
             for r in a.routes() {
                 assert_eq!(
+                    r.flows,
+                    held.iter().filter(|(_, c, _)| *c == r.cell).count(),
+                    "{}: flow count of cell {}",
+                    self.names[i],
+                    r.cell
+                );
+                assert_eq!(
+                    r.used_bps,
+                    held.iter()
+                        .filter(|(_, c, _)| *c == r.cell)
+                        .map(|(_, _, b)| b)
+                        .sum::<u64>(),
+                    "{}: used of cell {}",
+                    self.names[i],
+                    r.cell
+                );
+                assert_eq!(
                     self.switches[i].aggregate.get(&r.cell).copied(),
                     Some(r.aggregate_bps),
                     "{}: aggregate meter of cell {}",
