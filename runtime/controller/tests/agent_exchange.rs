@@ -84,7 +84,7 @@ fn an_admission_is_release_meter_flow_forward_in_that_order() {
     let f = www(&net, 1, 500_000_000);
     let before = net.agents[dc].routes()[0].clone();
     assert_eq!(before.edge, "north");
-    let actions = net.from_server(dc, web2.port, &web2.path(&f, R));
+    let actions = net.server_sends(dc, web2.port, &web2.path(&f, R));
     let uplink = net.agents[dc].uplink_port();
     assert_eq!(actions.len(), 4, "{actions:#?}");
     let after = before.offered_bps - 500_000_000;
@@ -223,7 +223,7 @@ fn admission_until_the_share_is_exhausted_then_path_err() {
     let fits = offered / rate;
     assert!(fits >= 2, "the test needs a share of several flows");
     for n in 0..fits {
-        let a = net.from_server(dc, web1.port, &web1.path(&www(&net, n as u32, rate), R));
+        let a = net.server_sends(dc, web1.port, &web1.path(&www(&net, n as u32, rate), R));
         assert!(
             matches!(a[2], Action::Write(Change::InstallFlow { .. })),
             "flow {n} admitted: {a:?}"
@@ -235,7 +235,7 @@ fn admission_until_the_share_is_exhausted_then_path_err() {
     // One more does not fit: a PathErr back to the server, nothing else.
     let writes_before = net.switches[dc].writes.len();
     let f = www(&net, fits as u32, rate);
-    let a = net.from_server(dc, web1.port, &web1.path(&f, R));
+    let a = net.server_sends(dc, web1.port, &web1.path(&f, R));
     assert_eq!(a.len(), 1, "{a:?}");
     let Action::PacketOut { port, frame } = &a[0] else {
         panic!("expected a PathErr, found {a:?}")
@@ -257,7 +257,7 @@ fn admission_until_the_share_is_exhausted_then_path_err() {
     // What is left still fits a smaller flow.
     let left = offered - fits * rate;
     if left >= 8_000_000 {
-        let a = net.from_server(dc, web1.port, &web1.path(&www(&net, 99, 8_000_000), R));
+        let a = net.server_sends(dc, web1.port, &web1.path(&www(&net, 99, 8_000_000), R));
         assert_eq!(a.len(), 4);
     }
     net.assert_switches_match_agents();
@@ -269,10 +269,10 @@ fn teardown_returns_the_share_in_reverse_order() {
     let web2 = servers[1];
     let initial = net.agents[dc].routes();
     let f = www(&net, 3, 500_000_000);
-    net.from_server(dc, web2.port, &web2.path(&f, R));
+    net.server_sends(dc, web2.port, &web2.path(&f, R));
     let g = www(&net, 4, 250_000_000);
-    net.from_server(dc, web2.port, &web2.path(&g, R));
-    let a = net.from_server(dc, web2.port, &web2.path_tear(&f));
+    net.server_sends(dc, web2.port, &web2.path(&g, R));
+    let a = net.server_sends(dc, web2.port, &web2.path_tear(&f));
     let cell = initial[0].cell;
     let key = FlowKey {
         src: VIP_WWW,
@@ -302,7 +302,7 @@ fn teardown_returns_the_share_in_reverse_order() {
     assert_eq!((src, dst), (VIP_WWW, f.client));
     assert!(matches!(m.body, Body::PathTear(_)));
     // The second flow goes too: everything is back as it was.
-    net.from_server(dc, web2.port, &web2.path_tear(&g));
+    net.server_sends(dc, web2.port, &web2.path_tear(&g));
     let now = net.agents[dc].routes();
     for (a, b) in now.iter().zip(&initial) {
         assert_eq!(
@@ -314,7 +314,7 @@ fn teardown_returns_the_share_in_reverse_order() {
     assert!(net.switches[edge].flows.is_empty());
     assert_eq!(net.agents[edge].stats().teardowns, 2);
     // A repeated PathTear changes nothing.
-    let a = net.from_server(dc, web2.port, &web2.path_tear(&g));
+    let a = net.server_sends(dc, web2.port, &web2.path_tear(&g));
     assert!(a.is_empty());
     net.assert_switches_match_agents();
 }
@@ -324,9 +324,9 @@ fn a_refresh_of_a_known_flow_is_forwarded_without_readmission() {
     let (mut net, dc, _, servers) = east_north();
     let web1 = servers[0];
     let f = www(&net, 7, 100_000_000);
-    net.from_server(dc, web1.port, &web1.path(&f, R));
+    net.server_sends(dc, web1.port, &web1.path(&f, R));
     let writes = net.switches[dc].writes.len();
-    let a = net.from_server(dc, web1.port, &web1.path(&f, R));
+    let a = net.server_sends(dc, web1.port, &web1.path(&f, R));
     assert_eq!(a.len(), 1);
     let Action::PacketOut { port, frame } = &a[0] else {
         panic!("expected the forwarded refresh")
@@ -343,7 +343,7 @@ fn reoffer_never_cuts_a_share_below_what_is_used() {
     let (mut net, dc, _, servers) = east_north();
     let web1 = servers[0];
     for n in 0..3 {
-        net.from_server(dc, web1.port, &web1.path(&www(&net, n, 500_000_000), R));
+        net.server_sends(dc, web1.port, &web1.path(&www(&net, n, 500_000_000), R));
     }
     let share = |s: u64| vec![("east".to_string(), "north".to_string(), s)];
     let a = net.agents[dc].reoffer(net.now, &share(1_000_000_000));
@@ -361,7 +361,7 @@ fn reoffer_never_cuts_a_share_below_what_is_used() {
         (1_500_000_000, 1_500_000_000, 0)
     );
     // Nothing is left: the next flow is refused.
-    let a = net.from_server(dc, web1.port, &web1.path(&www(&net, 9, 1_000_000), R));
+    let a = net.server_sends(dc, web1.port, &web1.path(&www(&net, 9, 1_000_000), R));
     assert!(matches!(
         decode(match &a[0] {
             Action::PacketOut { frame, .. } => frame,
@@ -407,7 +407,7 @@ fn steering_moves_a_drained_server_s_pairs_to_the_one_with_most_headroom() {
             _ => "airport",
         };
         let f = flow(&net, edge, n);
-        let a = net.from_server(0, web2.port, &web2.path(&f, R));
+        let a = net.server_sends(0, web2.port, &web2.path(&f, R));
         assert!(
             matches!(a[2], Action::Write(Change::InstallFlow { .. })),
             "{a:?}"
@@ -436,7 +436,7 @@ fn steering_moves_a_drained_server_s_pairs_to_the_one_with_most_headroom() {
     edges.sort();
     assert_eq!(edges, vec![Some(1), Some(2), Some(3), Some(4)]);
     // A flow on web1 does not move anything back while web1 has room.
-    let a = net.from_server(0, web1.port, &web1.path(&flow(&net, "north", 20), R));
+    let a = net.server_sends(0, web1.port, &web1.path(&flow(&net, "north", 20), R));
     assert_eq!(a.len(), 4);
 }
 
@@ -479,7 +479,7 @@ fn an_edge_chooses_among_the_offers_of_two_dcs() {
         service_port: 80,
         rate_bps: big,
     };
-    net.from_server(dc, server.port, &server.path(&f, R));
+    net.server_sends(dc, server.port, &server.path(&f, R));
     assert!(left(&net, most) < 20_000_000);
     let other = if most == "east" { "west" } else { "east" };
     assert!(net.agents[edge]
@@ -490,7 +490,7 @@ fn an_edge_chooses_among_the_offers_of_two_dcs() {
         Some(other)
     );
     // Freeing the first DC again does not flap the choice back.
-    net.from_server(dc, server.port, &server.path_tear(&f));
+    net.server_sends(dc, server.port, &server.path_tear(&f));
     assert_eq!(
         net.switches[edge].choice.get(&VIP_WWW).map(String::as_str),
         Some(other)
@@ -541,11 +541,11 @@ fn a_flow_to_no_edge_or_no_service_is_refused() {
     let web1 = servers[0];
     let mut f = www(&net, 1, 1_000_000);
     f.client = Ipv4Addr::new(100, 64, 0, 1);
-    let a = net.from_server(dc, web1.port, &web1.path(&f, R));
+    let a = net.server_sends(dc, web1.port, &web1.path(&f, R));
     assert_eq!(a.len(), 1);
     let mut g = www(&net, 1, 1_000_000);
     g.service_port = 8080;
-    let a2 = net.from_server(dc, web1.port, &web1.path(&g, R));
+    let a2 = net.server_sends(dc, web1.port, &web1.path(&g, R));
     assert_eq!(a2.len(), 1);
     for a in [a, a2] {
         let Action::PacketOut { frame, .. } = &a[0] else {

@@ -74,7 +74,7 @@ proptest! {
                     let s = east[server];
                     // A flow already open on another server is refused;
                     // the same one again is a refresh.
-                    net.from_server(0, s.port, &s.path(&f, R));
+                    net.server_sends(0, s.port, &s.path(&f, R));
                     if net.agents[0].flows().iter().any(|(k, _, _)| {
                         k.dst == f.client && k.dst_port == f.client_port
                     }) && !open.keys().any(|o| o.client == f.client && o.client_port == f.client_port)
@@ -85,7 +85,7 @@ proptest! {
                 Op::Close(k) => {
                     if let Some((f, s)) = open.iter().nth(k % open.len().max(1)).map(|(f, s)| (*f, *s)) {
                         open.remove(&f);
-                        net.from_server(0, s.port, &s.path_tear(&f));
+                        net.server_sends(0, s.port, &s.path_tear(&f));
                     }
                 }
                 Op::Share { edge, share } => {
@@ -105,7 +105,7 @@ proptest! {
                         net.run_until(t, R / 10);
                         if net.now >= next_refresh {
                             for (f, s) in open.clone() {
-                                net.from_server(0, s.port, &s.path(&f, R));
+                                net.server_sends(0, s.port, &s.path(&f, R));
                             }
                             next_refresh += R;
                         }

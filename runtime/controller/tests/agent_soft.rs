@@ -49,7 +49,7 @@ impl Servers {
 
     /// A new flow; kept if the DC admitted it.
     fn open(&mut self, net: &mut Net, s: SimServer, f: SimFlow) -> bool {
-        net.from_server(0, s.port, &s.path(&f, R));
+        net.server_sends(0, s.port, &s.path(&f, R));
         let admitted = net.agents[0]
             .flows()
             .iter()
@@ -62,7 +62,7 @@ impl Servers {
 
     fn close(&mut self, net: &mut Net, f: &SimFlow) {
         if let Some(s) = self.active.remove(f) {
-            net.from_server(0, s.port, &s.path_tear(f));
+            net.server_sends(0, s.port, &s.path_tear(f));
         }
     }
 
@@ -72,7 +72,7 @@ impl Servers {
             net.run_until((net.now + STEP).min(t), STEP);
             if net.now >= self.next {
                 for (f, s) in self.active.clone() {
-                    net.from_server(0, s.port, &s.path(&f, R));
+                    net.server_sends(0, s.port, &s.path(&f, R));
                 }
                 self.next += R;
             }
@@ -85,7 +85,7 @@ fn flow_state_expires_after_three_missed_refreshes() {
     let mut net = net();
     let web1 = servers(&net.policy, "east")[0];
     let f = flow(1, 100_000_000);
-    net.from_server(0, web1.port, &web1.path(&f, R));
+    net.server_sends(0, web1.port, &web1.path(&f, R));
     assert_eq!(net.agents[0].flows().len(), 1);
     // Refreshed: held as long as the server refreshes.
     let mut s = Servers::new();
@@ -381,4 +381,57 @@ fn random_loss_duplication_and_reordering_converge_within_three_periods() {
     );
     // The faults did disturb the tallies, and the runs did admit flows.
     assert!(admitted > 100 && mismatches > 0 && unequal_at_calm > 0);
+}
+
+#[test]
+fn a_restarted_dc_rebuilds_its_tally_from_the_servers_refreshes() {
+    let mut net = net();
+    let east = servers(&net.policy, "east");
+    let mut s = Servers::new();
+    for n in 0..6 {
+        assert!(s.open(&mut net, east[n as usize % 2], flow(n, 100_000_000)));
+    }
+    s.run_until(&mut net, 2 * R + R / 2);
+    let before = net.agents[0].routes();
+    // The DC's controller restarts with a new epoch; its switch is back to
+    // the initial rules (what a resynchronising session would write).
+    let (policy, rules) = load(METRO);
+    let r = rules.iter().find(|r| r.switch == "dc-east").expect("rules");
+    net.agents[0] = fairshare_controller::agent::Agent::new(
+        &policy,
+        r,
+        fairshare_controller::agent::Settings {
+            refresh: R,
+            epoch: 1,
+        },
+    )
+    .expect("agent");
+    net.switches[0] = SwitchModel::new(r);
+    net.check_tallies = false;
+    let restart = net.now;
+    let a = net.agents[0].start(net.now);
+    net.take(0, a);
+    net.pump();
+    assert_eq!(net.agents[0].routes()[0].used_bps, 0);
+    assert!(!net.tallies_equal());
+    let mut converged = None;
+    while net.now < restart + 3 * R {
+        let t = net.now + STEP;
+        s.run_until(&mut net, t);
+        if converged.is_none() && net.tallies_equal() {
+            converged = Some(net.now);
+        }
+    }
+    let at = converged.expect("converged");
+    assert!(
+        at - restart <= R,
+        "converged {:?} after the restart",
+        at - restart
+    );
+    let after = net.agents[0].routes();
+    for (a, b) in after.iter().zip(&before) {
+        assert_eq!((a.used_bps, a.flows), (b.used_bps, b.flows));
+    }
+    net.assert_tallies_equal();
+    net.assert_switches_match_agents();
 }

@@ -82,15 +82,15 @@ fn exchange() -> Vec<Vec<u8>> {
         service_port: 80,
         rate_bps: 2_000_000_000,
     };
-    net.from_server(0, web1.port, &web1.path(&f, R));
+    net.server_sends(0, web1.port, &web1.path(&f, R));
     // Too much for what is left: a PathErr.
     let g = SimFlow {
         client_port: 41_001,
         ..f
     };
-    net.from_server(0, web1.port, &web1.path(&g, R));
+    net.server_sends(0, web1.port, &web1.path(&g, R));
     net.run_until(R + R / 2, R / 10);
-    net.from_server(0, web1.port, &web1.path_tear(&f));
+    net.server_sends(0, web1.port, &web1.path_tear(&f));
     // Every packet-out of both agents, those to the server included.
     net.log
         .iter()

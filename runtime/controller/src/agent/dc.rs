@@ -79,8 +79,9 @@ struct Route {
     flows: u32,
     admitted: u64,
     rejected: u64,
-    /// The aggregate rate of the edge's last Resv, and when it came.
-    resv: Option<(u64, Duration)>,
+    /// The aggregate rate of the edge's last Resv, when it came and its
+    /// refresh period.
+    resv: Option<(u64, Duration, Duration)>,
 }
 
 #[derive(Debug)]
@@ -651,8 +652,8 @@ impl DcAgent {
         };
         if session.protocol == wire::AGGREGATE_PROTOCOL && sender == self.addr {
             if let Some(r) = self.routes.iter_mut().find(|r| r.edge_addr == dest) {
-                if matches!(msg.body, Body::Resv(_)) {
-                    r.resv = Some((rate.unwrap_or(0), now));
+                if let Body::Resv(resv) = &msg.body {
+                    r.resv = Some((rate.unwrap_or(0), now, period(resv.time_values.refresh_ms)));
                 } else {
                     r.resv = None;
                 }
@@ -721,9 +722,7 @@ impl DcAgent {
             out.extend(self.tear_down(now, key));
         }
         for r in &mut self.routes {
-            if r.resv
-                .is_some_and(|(_, at)| expired(now, at, self.settings.refresh))
-            {
+            if r.resv.is_some_and(|(_, at, p)| expired(now, at, p)) {
                 r.resv = None;
                 self.stats.expired_offers += 1;
             }
@@ -790,7 +789,7 @@ impl DcAgent {
                 rejected: r.rejected,
                 flows: r.flows as usize,
                 tally_equal: None,
-                resv_bps: r.resv.map(|(b, _)| b),
+                resv_bps: r.resv.map(|(b, _, _)| b),
             })
             .collect();
         v.sort_by_key(|r| r.cell);

@@ -374,7 +374,7 @@ mod tests {
         };
         let o = t.to_policy_data();
         assert_eq!(o.body.len() % 4, 0);
-        assert_eq!(Tally::from_policy_data(&[o.clone()]), Some(t));
+        assert_eq!(Tally::from_policy_data(std::slice::from_ref(&o)), Some(t));
         let mut short = o.clone();
         short.body.truncate(20);
         assert_eq!(Tally::from_policy_data(&[short]), None);
