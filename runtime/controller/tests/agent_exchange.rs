@@ -556,3 +556,38 @@ fn a_flow_to_no_edge_or_no_service_is_refused() {
     let s = net.agents[dc].stats();
     assert_eq!((s.no_route, s.no_service, s.path_errs_sent), (1, 1, 2));
 }
+
+#[test]
+fn stopping_withdraws_offers_and_gives_them_back() {
+    let (mut net, dc, edge, servers) = east_north();
+    let web1 = servers[0];
+    let f = www(&net, 1, 100_000_000);
+    net.server_sends(dc, web1.port, &web1.path(&f, R));
+    assert!(net.agents[dc].routes()[0].resv_bps.is_some());
+    // The edge gives its offers back: the DC forgets the edge's Resv.
+    let a = net.agents[edge].stop(net.now);
+    assert_eq!(a.len(), 1, "one offer held: {a:?}");
+    net.take(edge, a);
+    net.pump();
+    assert_eq!(net.agents[dc].routes()[0].resv_bps, None);
+    // The DC withdraws its offers: the edge keeps only what flows hold.
+    net.check_tallies = false;
+    let a = net.agents[dc].stop(net.now);
+    assert_eq!(a.len(), net.agents[dc].routes().len());
+    net.take(dc, a);
+    net.pump();
+    let r = net.agents[edge].routes()[0].clone();
+    assert_eq!(r.tally_equal, None);
+    assert_eq!(
+        (r.offered_bps, r.used_bps, r.aggregate_bps),
+        (100_000_000, 100_000_000, 0)
+    );
+    // Neither refreshes any more.
+    let before = net.log.len();
+    net.run_until(5 * R, R / 10);
+    assert!(net.log[before..].iter().all(|(_, a)| !matches!(
+        a,
+        Action::PacketOut { frame, .. } if aggregate_of(&decode(frame).2).is_some()
+    )));
+    net.assert_no_violation();
+}

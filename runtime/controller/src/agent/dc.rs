@@ -119,6 +119,8 @@ pub(super) struct DcAgent {
     /// The server each (service, route) pair is steered to.
     steer: Vec<Vec<Option<usize>>>,
     next_refresh: Option<Duration>,
+    /// After [`stop`](Self::stop): nothing is announced any more.
+    stopped: bool,
 }
 
 impl DcAgent {
@@ -213,14 +215,43 @@ impl DcAgent {
             next_id: 1,
             steer,
             next_refresh: None,
+            stopped: false,
         })
     }
 
     pub(super) fn start(&mut self, now: Duration) -> Vec<Action> {
+        self.stopped = false;
         self.next_refresh = Some(now + self.settings.refresh);
         let mut out = vec![];
         for r in 0..self.routes.len() {
             self.push_aggregate(&mut out, r, true);
+        }
+        out
+    }
+
+    /// Withdraws every offer: a PathTear per aggregate, and no more
+    /// refreshes. Flows stay until their servers tear them down or they
+    /// expire.
+    pub(super) fn stop(&mut self, _now: Duration) -> Vec<Action> {
+        self.next_refresh = None;
+        let mut out = vec![];
+        self.stopped = true;
+        for r in 0..self.routes.len() {
+            let route = &self.routes[r];
+            let tear = wire::path_tear(
+                wire::aggregate_session(route.edge_addr),
+                Hop {
+                    addr: self.addr.into(),
+                    lih: self.uplink,
+                },
+                Some(SenderDescriptor {
+                    template: wire::aggregate_sender(self.addr),
+                    tspec: wire::bucket(route.book.aggregate()),
+                    adspec: None,
+                }),
+            );
+            let dst = route.edge_addr;
+            self.push_uplink(&mut out, self.addr, dst, &tear);
         }
         out
     }
@@ -490,6 +521,9 @@ impl DcAgent {
     }
 
     fn push_aggregate(&mut self, out: &mut Vec<Action>, r: usize, change: bool) {
+        if self.stopped {
+            return;
+        }
         let route = &self.routes[r];
         let tally = Tally {
             offered_bps: route.book.offered(),

@@ -112,6 +112,8 @@ pub(super) struct EdgeAgent {
     /// The route each service uses now.
     choice: Vec<Option<usize>>,
     next_refresh: Option<Duration>,
+    /// After [`stop`](Self::stop): nothing is announced any more.
+    stopped: bool,
 }
 
 impl EdgeAgent {
@@ -185,12 +187,35 @@ impl EdgeAgent {
             pending: BTreeSet::new(),
             next_id: 1,
             next_refresh: None,
+            stopped: false,
         })
     }
 
     pub(super) fn start(&mut self, now: Duration) -> Vec<Action> {
+        self.stopped = false;
         self.next_refresh = Some(now + self.settings.refresh);
         vec![]
+    }
+
+    /// Gives every offer back: a ResvTear per aggregate it holds, and no
+    /// more refreshes.
+    pub(super) fn stop(&mut self, _now: Duration) -> Vec<Action> {
+        self.next_refresh = None;
+        let mut out = vec![];
+        self.stopped = true;
+        for r in 0..self.routes.len() {
+            if self.routes[r].offer.is_none() {
+                continue;
+            }
+            let dst = self.routes[r].dc_addr;
+            let m = wire::ff_resv_tear(
+                wire::aggregate_session(self.addr),
+                self.hop(),
+                wire::aggregate_sender(dst),
+            );
+            self.push_uplink(&mut out, dst, &m);
+        }
+        out
     }
 
     pub(super) fn message(&mut self, now: Duration, port: u32, msg: Message) -> Vec<Action> {
@@ -536,6 +561,9 @@ impl EdgeAgent {
     /// The Resv of a route's aggregate: FF, the DC's sender, at what the
     /// aggregate meter holds.
     fn push_aggregate_resv(&mut self, out: &mut Vec<Action>, r: usize) {
+        if self.stopped {
+            return;
+        }
         let route = &self.routes[r];
         if route.offer.is_none() {
             return;
@@ -555,6 +583,9 @@ impl EdgeAgent {
 
     /// The Resv of an installed flow: FF, the VIP as sender, at its rate.
     fn push_flow_resv(&mut self, out: &mut Vec<Action>, key: &FlowKey) {
+        if self.stopped {
+            return;
+        }
         let Some(f) = self.flows.get(key) else {
             return;
         };

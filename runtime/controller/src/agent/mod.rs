@@ -61,6 +61,32 @@
 //!   [`K`] refresh periods: a flow Path it missed comes back with the next
 //!   refresh of the server's Path, and a flow whose PathTear it missed
 //!   expires.
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::Duration;
+//! use fairshare_controller::agent::{Action, Agent, Settings};
+//!
+//! let src = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/metro.fsp"))?;
+//! let (_, policy) = fairshare_policy::load(&src).map_err(|_| "policy")?;
+//! let topo = fairshare_alloc::Topology::build(&policy)?;
+//! let shares = fairshare_alloc::allocate_default(&topo, &policy);
+//! let mut dc = Agent::for_switch(&policy, &shares, "dc-east", Settings::default())?;
+//! let mut edge = Agent::for_switch(&policy, &shares, "edge-n", Settings::default())?;
+//!
+//! // The DC offers; the offer for north reaches the edge's uplink.
+//! let now = Duration::ZERO;
+//! for action in dc.start(now) {
+//!     if let Action::PacketOut { frame, .. } = action {
+//!         edge.packet_in(now, edge.uplink_port(), &frame);
+//!     }
+//! }
+//! let east = edge.routes().into_iter().find(|r| r.dc == "east").ok_or("route")?;
+//! assert_eq!(east.tally_equal, Some(true));
+//! assert_eq!(edge.choices()[0].1, "east");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod dc;
 mod edge;
@@ -363,6 +389,16 @@ impl Agent {
         match &mut self.inner {
             Inner::Dc(a) => a.start(now),
             Inner::Edge(a) => a.start(now),
+        }
+    }
+
+    /// Stops the protocol cleanly. DC: a PathTear per aggregate, which
+    /// withdraws the offers. Edge: a ResvTear per aggregate it holds. No
+    /// refresh is sent after it.
+    pub fn stop(&mut self, now: Duration) -> Vec<Action> {
+        match &mut self.inner {
+            Inner::Dc(a) => a.stop(now),
+            Inner::Edge(a) => a.stop(now),
         }
     }
 

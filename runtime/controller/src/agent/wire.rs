@@ -59,7 +59,8 @@ use fairshare_policy::model::{Datacenter, Edge, Switch};
 use fairshare_rsvp::frame::{FrameHeader, MacAddr};
 use fairshare_rsvp::{
     error_code, Body, ErrorSpec, FfDescriptor, FilterSpec, FlowDescriptors, FlowSpec, Hop, Message,
-    Opaque, Path, PathErr, PathTear, Resv, SenderDescriptor, Session, TimeValues, TokenBucket,
+    Opaque, Path, PathErr, PathTear, Resv, ResvTear, SenderDescriptor, Session, TimeValues,
+    TokenBucket,
 };
 
 /// The IP TTL and RSVP send_TTL of every message the agents send.
@@ -336,6 +337,26 @@ pub fn ff_resv(
             flows: FlowDescriptors::FF {
                 descriptors: vec![FfDescriptor {
                     flowspec: Some(FlowSpec::ControlledLoad { tspec }),
+                    filter,
+                }],
+            },
+        }),
+    )
+}
+
+/// A Fixed-Filter ResvTear for one sender (no FLOWSPEC, as RFC 2205
+/// allows in a teardown).
+pub fn ff_resv_tear(session: Session, hop: Hop, filter: FilterSpec) -> Message {
+    Message::new(
+        SEND_TTL,
+        Body::ResvTear(ResvTear {
+            session,
+            hop,
+            scope: None,
+            style_flags: 0,
+            flows: FlowDescriptors::FF {
+                descriptors: vec![FfDescriptor {
+                    flowspec: None,
                     filter,
                 }],
             },
