@@ -435,3 +435,38 @@ fn a_restarted_dc_rebuilds_its_tally_from_the_servers_refreshes() {
     net.assert_tallies_equal();
     net.assert_switches_match_agents();
 }
+
+#[test]
+fn a_dc_restarted_with_the_same_epoch_is_not_taken_for_a_stale_one() {
+    let mut net = net();
+    let east = servers(&net.policy, "east");
+    let mut s = Servers::new();
+    for n in 0..3 {
+        assert!(s.open(&mut net, east[0], flow(n, 100_000_000)));
+    }
+    s.run_until(&mut net, 2 * R);
+    // The restarted DC's first offer is lost; only its refreshes arrive,
+    // with sequence numbers below those the edge has seen.
+    let (policy, rules) = load(METRO);
+    let r = rules.iter().find(|r| r.switch == "dc-east").expect("rules");
+    net.agents[0] = fairshare_controller::agent::Agent::new(
+        &policy,
+        r,
+        fairshare_controller::agent::Settings {
+            refresh: R,
+            epoch: 0,
+        },
+    )
+    .expect("agent");
+    net.switches[0] = SwitchModel::new(r);
+    net.check_tallies = false;
+    let _lost_offer = net.agents[0].start(net.now);
+    // The servers stop too: the DC's book stays empty, its refreshes say so.
+    s.active.clear();
+    let restart = net.now;
+    net.run_until(restart + 3 * R + R / 2, STEP);
+    assert!(net.agents[1].stats().stale >= 1);
+    let e = net.agents[1].routes()[0].clone();
+    assert_eq!(e.tally_equal, Some(true), "{e:?}");
+    net.assert_tallies_equal();
+}

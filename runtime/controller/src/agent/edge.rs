@@ -69,6 +69,8 @@ struct Route {
     rejected: u64,
     /// The aggregate rate of the last Resv sent.
     resv_sent: Option<u64>,
+    /// Aggregate Paths in a row that were older than the offer held.
+    stale_run: u32,
 }
 
 #[derive(Debug)]
@@ -151,6 +153,7 @@ impl EdgeAgent {
                 admitted: 0,
                 rejected: 0,
                 resv_sent: None,
+                stale_run: 0,
             });
         }
         let services: Vec<Service> = policy
@@ -408,9 +411,15 @@ impl EdgeAgent {
         let period = period(p.time_values.refresh_ms);
         if let Some(o) = prev {
             let behind = (tally.seq.wrapping_sub(o.tally.seq) as i32) < 0;
-            if o.tally.epoch == tally.epoch && behind {
+            // A DC that restarted with the same epoch starts again at
+            // sequence 0: its offer, or the K-th refresh in a row that looks old,
+            // are taken as the new state.
+            let restart = tally.seq == 0 && tally.change;
+            if o.tally.epoch == tally.epoch && behind && !restart && route.stale_run + 1 < super::K
+            {
                 // Reordered: an older state of the DC's book. It still
                 // says the DC is there.
+                route.stale_run += 1;
                 if let Some(o) = &mut route.offer {
                     o.last = now;
                 }
@@ -418,6 +427,7 @@ impl EdgeAgent {
                 return vec![];
             }
         }
+        route.stale_run = 0;
         route.offer = Some(Offer {
             tally,
             period,
