@@ -495,11 +495,6 @@ impl EdgeAgent {
             let route = &mut self.routes[r];
             route.book.tear_down(f.id);
             route.flows -= 1;
-            // An offer held above the DC's (while this edge held a flow the
-            // DC had let go) comes back down to it.
-            if let Some(o) = route.offer {
-                route.book.reoffer(o.tally.offered_bps);
-            }
             self.push_write(out, r, Some(f.id), Change::RemoveFlow { key });
             self.sync_meter(out, r);
             self.push_aggregate_resv(out, r);
@@ -653,6 +648,18 @@ impl EdgeAgent {
 
     pub(super) fn tick(&mut self, now: Duration) -> Vec<Action> {
         let mut out = vec![];
+        // Offers first: a withdrawn offer shrinks the aggregate meter
+        // before any other write of this call, so that every write fits
+        // the offer as it stands once the call returns.
+        for r in 0..self.routes.len() {
+            if self.routes[r]
+                .offer
+                .is_some_and(|o| expired(now, o.last, o.period))
+            {
+                self.stats.expired_offers += 1;
+                self.withdraw(&mut out, r);
+            }
+        }
         let mut gone: Vec<(FlowId, FlowKey)> = self
             .flows
             .iter()
@@ -663,15 +670,6 @@ impl EdgeAgent {
         for (_, key) in &gone {
             self.stats.expired_flows += 1;
             self.remove_flow(&mut out, *key);
-        }
-        for r in 0..self.routes.len() {
-            if self.routes[r]
-                .offer
-                .is_some_and(|o| expired(now, o.last, o.period))
-            {
-                self.stats.expired_offers += 1;
-                self.withdraw(&mut out, r);
-            }
         }
         if !gone.is_empty() {
             out.extend(self.place_pending(now));

@@ -43,7 +43,10 @@
 //!
 //! * For every route, after every [`Change`] an agent returns, what it has
 //!   configured on its switch — aggregate meter plus flow meters — is at
-//!   most what [`Agent::offered`] says for the route's cell at that moment.
+//!   most what [`Agent::offered`] says for the route's cell once the call
+//!   that returned it is over (an executor checks its writes against that
+//!   value): a call that lowers an offer shrinks the aggregate meter before
+//!   it writes anything else.
 //!   The DC replays each admission and teardown plan with
 //!   [`Plan::check`](crate::Plan::check) against what it has written; both
 //!   roles check every write and count a failure in
