@@ -27,6 +27,24 @@
 //! client port). A second server's Path for a key held by another server is
 //! refused. A refresh that changes the rate keeps the admitted rate: a new
 //! rate needs a new flow.
+//!
+//! # What each message gives
+//!
+//! * A server's Path for a new flow that fits: exactly the release (the
+//!   aggregate Path at the reduced rate, out of the uplink), RouteMeter
+//!   (shrink), InstallFlow, and the server's Path forwarded out of the
+//!   uplink (sender rewritten to the VIP, RSVP_HOP this DC), in that order;
+//!   then any [`Change::Steer`] the admission calls for.
+//! * One that does not fit, or names no route or service: a PathErr
+//!   (Admission Control failure, requested bandwidth unavailable) back out
+//!   of the server's port, and nothing else.
+//! * A refresh of a known flow: the forwarded Path alone.
+//! * A server's PathTear, or a flow's expiry: RemoveFlow, RouteMeter
+//!   (grow), the aggregate's Path at the grown rate, the PathTear forwarded;
+//!   then any Steer.
+//! * The edge's Resv or ResvTear for a flow: passed on to the flow's server
+//!   with the server as the filter (the server decides whether to tear its
+//!   Path down). For an aggregate: recorded ([`RouteReport::resv_bps`]).
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;

@@ -11,15 +11,27 @@
 //! the DC announces (so a release shrinks the meter ahead of the flow, and
 //! a grown aggregate grows it only once the flow's PathTear has been seen).
 //! A flow's Path, forwarded by the DC (its RSVP_HOP names the DC), admits
-//! the flow on the book: the aggregate meter shrinks, the flow's entry is
-//! installed, and Resvs for the flow and the aggregate go back. A flow the
-//! book has no room for (the edge missed a PathTear, or the offer) waits,
-//! counted as a mismatch, and is placed as soon as room appears.
+//! the flow on the book: the aggregate meter shrinks (unless the release
+//! did it already), the flow's entry is installed, and a Resv for the flow
+//! goes back; the aggregate's Resv goes whenever the aggregate meter
+//! changes. The edge's writes come in the order of [`crate::Book::admit`]'s
+//! plan — meter before flow — so that the edge switch never holds more
+//! than the offer either. A flow the book has no room for (the edge missed
+//! a PathTear, or the offer) waits, counted as a mismatch, and is placed as
+//! soon as room appears.
 //!
 //! A periodic refresh (not a change) whose tally differs from the edge's in
 //! offered, used or flow count is a mismatch: counted, and repaired as far
 //! as a refresh can tell (offer adopted, meter set as above); the flows
-//! themselves converge by soft state within [`K`](super::K) periods.
+//! themselves converge by soft state within [`K`](super::K) periods: a
+//! missed flow Path comes back with the server's next refresh, a flow whose
+//! PathTear was missed expires.
+//!
+//! An aggregate Path whose tally is older (same epoch, lower sequence) than
+//! the one held is a reordered message: it refreshes the offer's lifetime
+//! and is otherwise ignored — except a sequence-0 offer, or the
+//! [`K`](super::K)-th old-looking refresh in a row, which mean the DC
+//! restarted with the same epoch.
 //!
 //! # Choosing a DC
 //!
@@ -28,8 +40,10 @@
 //! route has left (the aggregate meter) can take one flow of the service;
 //! otherwise the one with the most left that can take a flow is chosen, the
 //! first in the service's `at` list on a tie. When no DC can take a flow,
-//! the choice stays, unless its offer is gone, in which case the one with
-//! the most left is chosen. A change is a [`Change::ChooseDc`].
+//! the choice stays, unless there is none yet or its offer is gone, in
+//! which case the one with the most left is chosen. A change is a
+//! [`Change::ChooseDc`]. Staying put while the chosen DC can take a flow
+//! keeps the edge from rewriting its choice at every admission.
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::Ipv4Addr;
