@@ -16,9 +16,10 @@ const R: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone)]
 enum Op {
-    /// A server (index) opens flow n to an edge (0 north, 1 south) at a
-    /// rate in units of 50 Mb/s.
+    /// A server (DC 0 east, 1 west; server index) opens flow n to an edge
+    /// (0 north, 1 south) at a rate in units of 50 Mb/s.
     Open {
+        dc: usize,
         server: usize,
         edge: usize,
         n: u16,
@@ -27,17 +28,17 @@ enum Op {
     /// The k-th open flow closes.
     Close(usize),
     /// A new share for a route, in units of 100 Mb/s.
-    Share { edge: usize, share: u64 },
+    Share { dc: usize, edge: usize, share: u64 },
     /// Time passes, in tenths of R; servers refresh every R.
     Wait(u32),
 }
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        6 => (0usize..2, 0usize..2, 0u16..200, 1u64..40)
-            .prop_map(|(server, edge, n, rate)| Op::Open { server, edge, n, rate }),
+        6 => (0usize..2, 0usize..3, 0usize..2, 0u16..200, 1u64..40)
+            .prop_map(|(dc, server, edge, n, rate)| Op::Open { dc, server, edge, n, rate }),
         3 => (0usize..64).prop_map(Op::Close),
-        1 => (0usize..2, 0u64..60).prop_map(|(edge, share)| Op::Share { edge, share }),
+        1 => (0usize..2, 0usize..2, 0u64..60).prop_map(|(dc, edge, share)| Op::Share { dc, edge, share }),
         2 => (1u32..25).prop_map(Op::Wait),
     ]
 }
@@ -51,15 +52,16 @@ proptest! {
     ) {
         // The harness checks every write against the offer and the tallies
         // after every exchange, and panics on a breach.
-        let mut net = Net::new(METRO, &["dc-east", "edge-n", "edge-s"], R);
+        let mut net = Net::new(METRO, &["dc-east", "dc-west", "edge-n", "edge-s"], R);
         net.start();
-        let east = servers(&net.policy, "east");
+        let dcs = ["east", "west"];
+        let pools = [servers(&net.policy, "east"), servers(&net.policy, "west")];
         let edges = ["north", "south"];
-        let mut open: BTreeMap<SimFlow, SimServer> = BTreeMap::new();
+        let mut open: BTreeMap<SimFlow, (usize, SimServer)> = BTreeMap::new();
         let mut next_refresh = R;
         for op in ops {
             match op {
-                Op::Open { server, edge, n, rate } => {
+                Op::Open { dc, server, edge, n, rate } => {
                     let base = match edge {
                         0 => Ipv4Addr::new(198, 51, 100, 2),
                         _ => Ipv4Addr::new(198, 51, 100, 130),
@@ -71,30 +73,38 @@ proptest! {
                         service_port: 80,
                         rate_bps: rate * 50_000_000,
                     };
-                    let s = east[server];
+                    // A connection reaches one DC: the same client
+                    // address and port are not opened at another.
+                    if open
+                        .iter()
+                        .any(|(o, (d, _))| o.client == f.client && o.client_port == f.client_port && *d != dc)
+                    {
+                        continue;
+                    }
+                    let s = pools[dc][server % pools[dc].len()];
                     // A flow already open on another server is refused;
                     // the same one again is a refresh.
-                    net.server_sends(0, s.port, &s.path(&f, R));
-                    if net.agents[0].flows().iter().any(|(k, _, _)| {
+                    net.server_sends(dc, s.port, &s.path(&f, R));
+                    if net.agents[dc].flows().iter().any(|(k, _, _)| {
                         k.dst == f.client && k.dst_port == f.client_port
                     }) && !open.keys().any(|o| o.client == f.client && o.client_port == f.client_port)
                     {
-                        open.insert(f, s);
+                        open.insert(f, (dc, s));
                     }
                 }
                 Op::Close(k) => {
-                    if let Some((f, s)) = open.iter().nth(k % open.len().max(1)).map(|(f, s)| (*f, *s)) {
+                    if let Some((f, (dc, s))) = open.iter().nth(k % open.len().max(1)).map(|(f, s)| (*f, *s)) {
                         open.remove(&f);
-                        net.server_sends(0, s.port, &s.path_tear(&f));
+                        net.server_sends(dc, s.port, &s.path_tear(&f));
                     }
                 }
-                Op::Share { edge, share } => {
-                    let used = net.agents[0].routes()[edge].used_bps;
-                    let s = vec![("east".to_string(), edges[edge].to_string(), share * 100_000_000)];
-                    let a = net.agents[0].reoffer(net.now, &s);
-                    net.take(0, a);
+                Op::Share { dc, edge, share } => {
+                    let used = net.agents[dc].routes()[edge].used_bps;
+                    let s = vec![(dcs[dc].to_string(), edges[edge].to_string(), share * 100_000_000)];
+                    let a = net.agents[dc].reoffer(net.now, &s);
+                    net.take(dc, a);
                     net.pump();
-                    let r = net.agents[0].routes()[edge].clone();
+                    let r = net.agents[dc].routes()[edge].clone();
                     prop_assert!(r.offered_bps >= used);
                     prop_assert!(r.offered_bps == (share * 100_000_000).max(used));
                 }
@@ -104,8 +114,8 @@ proptest! {
                         let t = (net.now + R / 10).min(until);
                         net.run_until(t, R / 10);
                         if net.now >= next_refresh {
-                            for (f, s) in open.clone() {
-                                net.server_sends(0, s.port, &s.path(&f, R));
+                            for (f, (dc, s)) in open.clone() {
+                                net.server_sends(dc, s.port, &s.path(&f, R));
                             }
                             next_refresh += R;
                         }
@@ -113,8 +123,10 @@ proptest! {
                 }
             }
             net.assert_switches_match_agents();
-            for r in net.agents[0].routes() {
-                prop_assert_eq!(r.aggregate_bps + r.used_bps, r.offered_bps);
+            for dc in 0..2 {
+                for r in net.agents[dc].routes() {
+                    prop_assert_eq!(r.aggregate_bps + r.used_bps, r.offered_bps);
+                }
             }
         }
     }
