@@ -591,3 +591,44 @@ fn stopping_withdraws_offers_and_gives_them_back() {
     )));
     net.assert_no_violation();
 }
+
+#[test]
+fn frames_carry_the_code_generator_s_mac_addresses_and_router_alert() {
+    use fairshare_codegen::rules::{host_mac, peer_mac, switch_mac};
+    use fairshare_rsvp::frame::{parse_frame, MacAddr};
+    let (mut net, dc, _, servers) = east_north();
+    let web1 = servers[0];
+    let f = www(&net, 1, 2_000_000_000);
+    net.server_sends(dc, web1.port, &web1.path(&f, R));
+    net.server_sends(dc, web1.port, &web1.path(&www(&net, 2, 2_000_000_000), R));
+    net.run_until(2 * R, R / 10);
+    net.server_sends(dc, web1.port, &web1.path_tear(&f));
+    let mut checked = 0;
+    for (i, a) in &net.log {
+        let Action::PacketOut { port, frame } = a else {
+            continue;
+        };
+        let sw = net
+            .policy
+            .switches()
+            .find(|s| s.name == net.names[*i])
+            .expect("switch");
+        let p = u16::try_from(*port).expect("port");
+        let h = parse_frame(frame).expect("frame").header;
+        assert_eq!(h.src_mac, MacAddr(switch_mac(sw, p).0));
+        let dst = if *port == net.agents[*i].uplink_port() {
+            peer_mac(sw, p)
+        } else {
+            host_mac(h.dst)
+        };
+        assert_eq!(h.dst_mac, MacAddr(dst.0), "frame to {}", h.dst);
+        let m = decode(frame).2;
+        assert_eq!(h.ttl, m.send_ttl);
+        assert_eq!(
+            h.router_alert,
+            matches!(m.body, Body::Path(_) | Body::PathTear(_))
+        );
+        checked += 1;
+    }
+    assert!(checked >= 10, "{checked} frames checked");
+}

@@ -367,6 +367,7 @@ impl DcAgent {
             if f.server != id.server {
                 self.routes[id.route].rejected += 1;
                 self.stats.rejected += 1;
+                self.stats.conflicts += 1;
                 return self.path_err(server, phop, p.session, sender.clone());
             }
             // A refresh: forwarded without re-admission, at the admitted rate.

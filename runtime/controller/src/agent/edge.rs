@@ -312,6 +312,12 @@ impl EdgeAgent {
         };
         let period = period(p.time_values.refresh_ms);
         if let Some(f) = self.flows.get_mut(&key) {
+            if f.route != route {
+                // The same connection through another DC: the flows table
+                // holds one entry per key, the first DC's.
+                self.stats.conflicts += 1;
+                return vec![];
+            }
             f.last = now;
             f.period = period;
             if f.installed {

@@ -260,6 +260,10 @@ pub struct Stats {
     pub stale: u64,
     /// Edge: flow Paths waiting for room on its book.
     pub pending_flows: u64,
+    /// DC: a server's Path for a flow another server holds. Edge: a flow
+    /// Path through one DC for a connection held through another (the
+    /// `flows` table has one entry per key). Refused or ignored.
+    pub conflicts: u64,
     /// Writes that would have left more configured than offered (never
     /// expected; counted, not sent, when it happens).
     pub invariant_violations: u64,
