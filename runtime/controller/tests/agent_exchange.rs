@@ -632,3 +632,26 @@ fn frames_carry_the_code_generator_s_mac_addresses_and_router_alert() {
     }
     assert!(checked >= 10, "{checked} frames checked");
 }
+
+#[test]
+fn the_library_s_server_flow_frames_are_admitted_and_torn_down() {
+    let (mut net, dc, edge, servers) = east_north();
+    let web2 = servers[1];
+    let sw = net.policy.datacenters[0].switch.clone();
+    let f = wire::ServerFlow {
+        server: web2.address,
+        service_port: 80,
+        client: client(&net.policy, "north", 5),
+        client_port: 3333,
+        protocol: 6,
+        rate_bps: 20_000_000,
+    };
+    let frame = f.frame(&sw, web2.port, &f.path(1000)).expect("frame");
+    let a = net.server_sends(dc, web2.port, &frame);
+    assert_eq!(a.len(), 4);
+    assert_eq!(net.agents[edge].flows().len(), 1);
+    let frame = f.frame(&sw, web2.port, &f.path_tear()).expect("frame");
+    net.server_sends(dc, web2.port, &frame);
+    assert!(net.agents[dc].flows().is_empty());
+    assert!(net.agents[edge].flows().is_empty());
+}

@@ -379,6 +379,82 @@ pub fn ff_single(flows: &FlowDescriptors) -> Option<(FilterSpec, Option<u64>)> {
     }
 }
 
+/// A flow as its server names it, for simulated servers (the demo, tests):
+/// the server's Path and PathTear, and the frames that carry them on the
+/// server's link to its DC switch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ServerFlow {
+    pub server: Ipv4Addr,
+    pub service_port: u16,
+    pub client: Ipv4Addr,
+    pub client_port: u16,
+    /// 6 (TCP) or 17 (UDP).
+    pub protocol: u8,
+    pub rate_bps: u64,
+}
+
+impl ServerFlow {
+    /// SESSION: the client's address, protocol and port.
+    pub fn session(&self) -> Session {
+        Session {
+            dest: self.client.into(),
+            protocol: self.protocol,
+            flags: 0,
+            port: self.client_port,
+        }
+    }
+
+    /// SENDER_TEMPLATE (the server and service port) and SENDER_TSPEC.
+    pub fn sender(&self) -> SenderDescriptor {
+        SenderDescriptor {
+            template: FilterSpec::Port {
+                addr: self.server.into(),
+                port: self.service_port,
+            },
+            tspec: bucket(self.rate_bps),
+            adspec: None,
+        }
+    }
+
+    fn hop(&self) -> Hop {
+        Hop {
+            addr: self.server.into(),
+            lih: 0,
+        }
+    }
+
+    /// The server's Path, refreshed every `refresh_ms`.
+    pub fn path(&self, refresh_ms: u32) -> Message {
+        Message::new(
+            SEND_TTL,
+            Body::Path(Path {
+                session: self.session(),
+                hop: self.hop(),
+                time_values: TimeValues { refresh_ms },
+                policy_data: vec![],
+                sender: Some(self.sender()),
+            }),
+        )
+    }
+
+    /// The server's PathTear.
+    pub fn path_tear(&self) -> Message {
+        path_tear(self.session(), self.hop(), Some(self.sender()))
+    }
+
+    /// The frame carrying `msg` from the server to port `port` of switch
+    /// `sw` (its DC switch), addressed to the client as RSVP has it.
+    pub fn frame(
+        &self,
+        sw: &Switch,
+        port: u16,
+        msg: &Message,
+    ) -> Result<Vec<u8>, fairshare_rsvp::Error> {
+        let macs = (mac(host_mac(self.server)), mac(switch_mac(sw, port)));
+        frame(macs, self.server, self.client, msg)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -402,6 +478,29 @@ mod tests {
         let mut bad_offset = o;
         bad_offset.body[1] = 2;
         assert_eq!(Tally::from_policy_data(&[bad_offset]), None);
+    }
+
+    #[test]
+    fn a_server_flow_names_itself_in_its_messages() {
+        let f = ServerFlow {
+            server: Ipv4Addr::new(10, 1, 0, 11),
+            service_port: 80,
+            client: Ipv4Addr::new(198, 51, 100, 9),
+            client_port: 4000,
+            protocol: 6,
+            rate_bps: 20_000_000,
+        };
+        let bytes = f.path(30_000).to_bytes().expect("encodes");
+        let m = Message::parse(&bytes).expect("parses");
+        let Body::Path(p) = &m.body else {
+            panic!("a Path")
+        };
+        assert_eq!(p.session, f.session());
+        assert_eq!(
+            p.sender.as_ref().map(|s| bucket_bps(&s.tspec)),
+            Some(Some(20_000_000))
+        );
+        assert!(matches!(f.path_tear().body, Body::PathTear(_)));
     }
 
     #[test]
