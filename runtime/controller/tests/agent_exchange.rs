@@ -655,3 +655,44 @@ fn the_library_s_server_flow_frames_are_admitted_and_torn_down() {
     assert!(net.agents[dc].flows().is_empty());
     assert!(net.agents[edge].flows().is_empty());
 }
+
+#[test]
+fn dcs_whose_servers_share_a_subnet_get_distinct_addresses() {
+    let src = r#"network "twins" {
+  datacenter a {
+    switch dc-a { cpu-port 255  device-id 1 }
+    uplink 10Gbps
+    server s1 { address 10.9.0.1  port 1  capacity 10Gbps }
+  }
+  datacenter b {
+    switch dc-b { cpu-port 255  device-id 2 }
+    uplink 10Gbps
+    server s2 { address 10.9.0.2  port 1  capacity 10Gbps }
+  }
+  edge e { switch edge-e { cpu-port 255  device-id 3 }  clients 198.51.100.0/24  subscribers 10 }
+  link e <-> a { capacity 10Gbps  distance 1ms }
+  link e <-> b { capacity 10Gbps  distance 1ms }
+  service web { vip 203.0.113.1 tcp/80  at a, b  flow-rate 1Mbps }
+}"#;
+    let (policy, _) = load(src);
+    let a = wire::dc_address(&policy, 0);
+    let b = wire::dc_address(&policy, 1);
+    assert_eq!(
+        a,
+        Ipv4Addr::new(10, 9, 0, 3),
+        "the first address no server holds"
+    );
+    assert_eq!(
+        b,
+        Ipv4Addr::new(10, 9, 0, 4),
+        "and the next for the second DC"
+    );
+    // Both offers reach the edge, each on its own route.
+    let mut net = Net::new(src, &["dc-a", "dc-b", "edge-e"], R);
+    net.start();
+    let e = net.agent("edge-e");
+    assert!(net.agents[e]
+        .routes()
+        .iter()
+        .all(|r| r.tally_equal == Some(true)));
+}

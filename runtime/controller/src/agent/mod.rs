@@ -558,11 +558,13 @@ impl Shadow {
             (Change::RouteMeter { rate_bps, .. }, _) => rate_bps.saturating_add(self.flows_bps),
             (Change::InstallFlow { rate_bps, .. }, Some(id)) => {
                 let old = self.flows.get(&id).copied().unwrap_or(0);
-                self.reserved() - old + rate_bps
+                self.reserved()
+                    .saturating_sub(old)
+                    .saturating_add(*rate_bps)
             }
-            (Change::RemoveFlow { .. }, Some(id)) => {
-                self.reserved() - self.flows.get(&id).copied().unwrap_or(0)
-            }
+            (Change::RemoveFlow { .. }, Some(id)) => self
+                .reserved()
+                .saturating_sub(self.flows.get(&id).copied().unwrap_or(0)),
             _ => self.reserved(),
         }
     }

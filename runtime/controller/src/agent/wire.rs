@@ -7,8 +7,9 @@
 //! ends, the tests and a capture reader agree without configuration:
 //!
 //! * A DC speaks RSVP from its **DC address**: the first address of its
-//!   first server's /24 (`a.b.c.1`), or the next one up that no server of
-//!   the DC holds (east in `examples/metro.fsp`: 10.1.0.1).
+//!   first server's /24 (`a.b.c.1`), or the next one up that no server
+//!   holds and no DC declared before it took (east in `examples/metro.fsp`:
+//!   10.1.0.1, west 10.2.0.1).
 //! * An edge speaks from its **edge address**: the first address of its
 //!   first client prefix (network + 1; the address itself for a /31 or
 //!   /32).
@@ -55,7 +56,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use fairshare_codegen::rules::{host_mac, peer_mac, switch_mac, Mac};
-use fairshare_policy::model::{Datacenter, Edge, Switch};
+use fairshare_policy::model::{Edge, Policy, Switch};
 use fairshare_rsvp::frame::{FrameHeader, MacAddr};
 use fairshare_rsvp::{
     error_code, Body, ErrorSpec, FfDescriptor, FilterSpec, FlowDescriptors, FlowSpec, Hop, Message,
@@ -159,17 +160,31 @@ impl Tally {
     }
 }
 
-/// The address a DC speaks RSVP from (see the module doc).
-pub fn dc_address(dc: &Datacenter) -> Ipv4Addr {
-    let base = dc
-        .servers
-        .first()
-        .map(|s| u32::from(s.address) & 0xffff_ff00)
-        .unwrap_or(u32::from(Ipv4Addr::new(10, 0, 0, 0)));
-    (1..255u32)
-        .map(|h| Ipv4Addr::from(base | h))
-        .find(|a| dc.servers.iter().all(|s| s.address != *a))
-        .unwrap_or(Ipv4Addr::from(base | 0xfe))
+/// The address the policy's `index`-th DC speaks RSVP from (see the
+/// module doc): the first address of its first server's /24 that no server
+/// of any DC holds and no DC before it took.
+pub fn dc_address(policy: &Policy, index: usize) -> Ipv4Addr {
+    let taken = |a: Ipv4Addr, chosen: &[Ipv4Addr]| {
+        chosen.contains(&a)
+            || policy
+                .datacenters
+                .iter()
+                .any(|d| d.servers.iter().any(|s| s.address == a))
+    };
+    let mut chosen: Vec<Ipv4Addr> = Vec::with_capacity(index + 1);
+    for dc in policy.datacenters.iter().take(index + 1) {
+        let base = dc
+            .servers
+            .first()
+            .map(|s| u32::from(s.address) & 0xffff_ff00)
+            .unwrap_or(u32::from(Ipv4Addr::new(10, 0, 0, 0)));
+        let a = (1..255u32)
+            .map(|h| Ipv4Addr::from(base | h))
+            .find(|a| !taken(*a, &chosen))
+            .unwrap_or(Ipv4Addr::from(base | 0xff));
+        chosen.push(a);
+    }
+    chosen.last().copied().unwrap_or(Ipv4Addr::UNSPECIFIED)
 }
 
 /// The address an edge speaks RSVP from (see the module doc).
