@@ -675,8 +675,8 @@ fn dcs_whose_servers_share_a_subnet_get_distinct_addresses() {
   service web { vip 203.0.113.1 tcp/80  at a, b  flow-rate 1Mbps }
 }"#;
     let (policy, _) = load(src);
-    let a = wire::dc_address(&policy, 0);
-    let b = wire::dc_address(&policy, 1);
+    let a = wire::dc_address_in(&policy, 0);
+    let b = wire::dc_address_in(&policy, 1);
     assert_eq!(
         a,
         Ipv4Addr::new(10, 9, 0, 3),

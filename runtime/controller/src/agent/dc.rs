@@ -220,7 +220,7 @@ impl DcAgent {
         let steer = vec![vec![default; routes.len()]; services.len()];
         Ok(DcAgent {
             stats: Stats::default(),
-            addr: wire::dc_address(policy, di),
+            addr: wire::dc_address_in(policy, di),
             uplink: u32::from(sw.uplink_port),
             name: dc.name.clone(),
             sw,

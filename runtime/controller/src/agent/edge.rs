@@ -158,7 +158,7 @@ impl EdgeAgent {
             routes.push(Route {
                 dc: cell.dc.clone(),
                 dc_index: di,
-                dc_addr: wire::dc_address(policy, di),
+                dc_addr: wire::dc_address_in(policy, di),
                 cell: cell.index,
                 configured: Shadow::new(book.aggregate()),
                 book,

@@ -56,7 +56,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use fairshare_codegen::rules::{host_mac, peer_mac, switch_mac, Mac};
-use fairshare_policy::model::{Edge, Policy, Switch};
+use fairshare_policy::model::{Datacenter, Edge, Policy, Switch};
 use fairshare_rsvp::frame::{FrameHeader, MacAddr};
 use fairshare_rsvp::{
     error_code, Body, ErrorSpec, FfDescriptor, FilterSpec, FlowDescriptors, FlowSpec, Hop, Message,
@@ -162,8 +162,8 @@ impl Tally {
 
 /// The address the policy's `index`-th DC speaks RSVP from (see the
 /// module doc): the first address of its first server's /24 that no server
-/// of any DC holds and no DC before it took.
-pub fn dc_address(policy: &Policy, index: usize) -> Ipv4Addr {
+/// of any DC holds and no DC before it took. The agents use this one.
+pub fn dc_address_in(policy: &Policy, index: usize) -> Ipv4Addr {
     let taken = |a: Ipv4Addr, chosen: &[Ipv4Addr]| {
         chosen.contains(&a)
             || policy
@@ -173,18 +173,30 @@ pub fn dc_address(policy: &Policy, index: usize) -> Ipv4Addr {
     };
     let mut chosen: Vec<Ipv4Addr> = Vec::with_capacity(index + 1);
     for dc in policy.datacenters.iter().take(index + 1) {
-        let base = dc
-            .servers
-            .first()
-            .map(|s| u32::from(s.address) & 0xffff_ff00)
-            .unwrap_or(u32::from(Ipv4Addr::new(10, 0, 0, 0)));
-        let a = (1..255u32)
-            .map(|h| Ipv4Addr::from(base | h))
-            .find(|a| !taken(*a, &chosen))
-            .unwrap_or(Ipv4Addr::from(base | 0xff));
+        let a = first_free(dc, |a| taken(a, &chosen));
         chosen.push(a);
     }
     chosen.last().copied().unwrap_or(Ipv4Addr::UNSPECIFIED)
+}
+
+/// The address of a DC taken alone: the first address of its first
+/// server's /24 that none of its servers holds. It equals
+/// [`dc_address_in`] unless two DCs' first servers share a /24 or a
+/// server of another DC holds that address; prefer [`dc_address_in`].
+pub fn dc_address(dc: &Datacenter) -> Ipv4Addr {
+    first_free(dc, |a| dc.servers.iter().any(|s| s.address == a))
+}
+
+fn first_free(dc: &Datacenter, taken: impl Fn(Ipv4Addr) -> bool) -> Ipv4Addr {
+    let base = dc
+        .servers
+        .first()
+        .map(|s| u32::from(s.address) & 0xffff_ff00)
+        .unwrap_or(u32::from(Ipv4Addr::new(10, 0, 0, 0)));
+    (1..255u32)
+        .map(|h| Ipv4Addr::from(base | h))
+        .find(|a| !taken(*a))
+        .unwrap_or(Ipv4Addr::from(base | 0xff))
 }
 
 /// The address an edge speaks RSVP from (see the module doc).
