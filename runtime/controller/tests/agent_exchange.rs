@@ -687,6 +687,16 @@ fn dcs_whose_servers_share_a_subnet_get_distinct_addresses() {
         Ipv4Addr::new(10, 9, 0, 4),
         "and the next for the second DC"
     );
+    // Taken alone, a would pick 10.9.0.2, which is a server of b.
+    assert_eq!(
+        wire::dc_address(&policy.datacenters[0]),
+        Ipv4Addr::new(10, 9, 0, 2)
+    );
+    // In metro, both derivations agree.
+    let (metro, _) = load(METRO);
+    for (i, d) in metro.datacenters.iter().enumerate() {
+        assert_eq!(wire::dc_address(d), wire::dc_address_in(&metro, i));
+    }
     // Both offers reach the edge, each on its own route.
     let mut net = Net::new(src, &["dc-a", "dc-b", "edge-e"], R);
     net.start();
