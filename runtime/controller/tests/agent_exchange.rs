@@ -84,7 +84,7 @@ fn an_admission_is_release_meter_flow_forward_in_that_order() {
     let f = www(&net, 1, 500_000_000);
     let before = net.agents[dc].routes()[0].clone();
     assert_eq!(before.edge, "north");
-    let actions = net.from_server(dc, web2.port, &web2.path(&f, R));
+    let actions = net.server_sends(dc, web2.port, &web2.path(&f, R));
     let uplink = net.agents[dc].uplink_port();
     assert_eq!(actions.len(), 4, "{actions:#?}");
     let after = before.offered_bps - 500_000_000;
@@ -223,7 +223,7 @@ fn admission_until_the_share_is_exhausted_then_path_err() {
     let fits = offered / rate;
     assert!(fits >= 2, "the test needs a share of several flows");
     for n in 0..fits {
-        let a = net.from_server(dc, web1.port, &web1.path(&www(&net, n as u32, rate), R));
+        let a = net.server_sends(dc, web1.port, &web1.path(&www(&net, n as u32, rate), R));
         assert!(
             matches!(a[2], Action::Write(Change::InstallFlow { .. })),
             "flow {n} admitted: {a:?}"
@@ -235,7 +235,7 @@ fn admission_until_the_share_is_exhausted_then_path_err() {
     // One more does not fit: a PathErr back to the server, nothing else.
     let writes_before = net.switches[dc].writes.len();
     let f = www(&net, fits as u32, rate);
-    let a = net.from_server(dc, web1.port, &web1.path(&f, R));
+    let a = net.server_sends(dc, web1.port, &web1.path(&f, R));
     assert_eq!(a.len(), 1, "{a:?}");
     let Action::PacketOut { port, frame } = &a[0] else {
         panic!("expected a PathErr, found {a:?}")
@@ -257,7 +257,7 @@ fn admission_until_the_share_is_exhausted_then_path_err() {
     // What is left still fits a smaller flow.
     let left = offered - fits * rate;
     if left >= 8_000_000 {
-        let a = net.from_server(dc, web1.port, &web1.path(&www(&net, 99, 8_000_000), R));
+        let a = net.server_sends(dc, web1.port, &web1.path(&www(&net, 99, 8_000_000), R));
         assert_eq!(a.len(), 4);
     }
     net.assert_switches_match_agents();
@@ -269,10 +269,10 @@ fn teardown_returns_the_share_in_reverse_order() {
     let web2 = servers[1];
     let initial = net.agents[dc].routes();
     let f = www(&net, 3, 500_000_000);
-    net.from_server(dc, web2.port, &web2.path(&f, R));
+    net.server_sends(dc, web2.port, &web2.path(&f, R));
     let g = www(&net, 4, 250_000_000);
-    net.from_server(dc, web2.port, &web2.path(&g, R));
-    let a = net.from_server(dc, web2.port, &web2.path_tear(&f));
+    net.server_sends(dc, web2.port, &web2.path(&g, R));
+    let a = net.server_sends(dc, web2.port, &web2.path_tear(&f));
     let cell = initial[0].cell;
     let key = FlowKey {
         src: VIP_WWW,
@@ -302,7 +302,7 @@ fn teardown_returns_the_share_in_reverse_order() {
     assert_eq!((src, dst), (VIP_WWW, f.client));
     assert!(matches!(m.body, Body::PathTear(_)));
     // The second flow goes too: everything is back as it was.
-    net.from_server(dc, web2.port, &web2.path_tear(&g));
+    net.server_sends(dc, web2.port, &web2.path_tear(&g));
     let now = net.agents[dc].routes();
     for (a, b) in now.iter().zip(&initial) {
         assert_eq!(
@@ -314,7 +314,7 @@ fn teardown_returns_the_share_in_reverse_order() {
     assert!(net.switches[edge].flows.is_empty());
     assert_eq!(net.agents[edge].stats().teardowns, 2);
     // A repeated PathTear changes nothing.
-    let a = net.from_server(dc, web2.port, &web2.path_tear(&g));
+    let a = net.server_sends(dc, web2.port, &web2.path_tear(&g));
     assert!(a.is_empty());
     net.assert_switches_match_agents();
 }
@@ -324,9 +324,9 @@ fn a_refresh_of_a_known_flow_is_forwarded_without_readmission() {
     let (mut net, dc, _, servers) = east_north();
     let web1 = servers[0];
     let f = www(&net, 7, 100_000_000);
-    net.from_server(dc, web1.port, &web1.path(&f, R));
+    net.server_sends(dc, web1.port, &web1.path(&f, R));
     let writes = net.switches[dc].writes.len();
-    let a = net.from_server(dc, web1.port, &web1.path(&f, R));
+    let a = net.server_sends(dc, web1.port, &web1.path(&f, R));
     assert_eq!(a.len(), 1);
     let Action::PacketOut { port, frame } = &a[0] else {
         panic!("expected the forwarded refresh")
@@ -343,7 +343,7 @@ fn reoffer_never_cuts_a_share_below_what_is_used() {
     let (mut net, dc, _, servers) = east_north();
     let web1 = servers[0];
     for n in 0..3 {
-        net.from_server(dc, web1.port, &web1.path(&www(&net, n, 500_000_000), R));
+        net.server_sends(dc, web1.port, &web1.path(&www(&net, n, 500_000_000), R));
     }
     let share = |s: u64| vec![("east".to_string(), "north".to_string(), s)];
     let a = net.agents[dc].reoffer(net.now, &share(1_000_000_000));
@@ -361,7 +361,7 @@ fn reoffer_never_cuts_a_share_below_what_is_used() {
         (1_500_000_000, 1_500_000_000, 0)
     );
     // Nothing is left: the next flow is refused.
-    let a = net.from_server(dc, web1.port, &web1.path(&www(&net, 9, 1_000_000), R));
+    let a = net.server_sends(dc, web1.port, &web1.path(&www(&net, 9, 1_000_000), R));
     assert!(matches!(
         decode(match &a[0] {
             Action::PacketOut { frame, .. } => frame,
@@ -407,7 +407,7 @@ fn steering_moves_a_drained_server_s_pairs_to_the_one_with_most_headroom() {
             _ => "airport",
         };
         let f = flow(&net, edge, n);
-        let a = net.from_server(0, web2.port, &web2.path(&f, R));
+        let a = net.server_sends(0, web2.port, &web2.path(&f, R));
         assert!(
             matches!(a[2], Action::Write(Change::InstallFlow { .. })),
             "{a:?}"
@@ -436,7 +436,7 @@ fn steering_moves_a_drained_server_s_pairs_to_the_one_with_most_headroom() {
     edges.sort();
     assert_eq!(edges, vec![Some(1), Some(2), Some(3), Some(4)]);
     // A flow on web1 does not move anything back while web1 has room.
-    let a = net.from_server(0, web1.port, &web1.path(&flow(&net, "north", 20), R));
+    let a = net.server_sends(0, web1.port, &web1.path(&flow(&net, "north", 20), R));
     assert_eq!(a.len(), 4);
 }
 
@@ -479,7 +479,7 @@ fn an_edge_chooses_among_the_offers_of_two_dcs() {
         service_port: 80,
         rate_bps: big,
     };
-    net.from_server(dc, server.port, &server.path(&f, R));
+    net.server_sends(dc, server.port, &server.path(&f, R));
     assert!(left(&net, most) < 20_000_000);
     let other = if most == "east" { "west" } else { "east" };
     assert!(net.agents[edge]
@@ -490,7 +490,7 @@ fn an_edge_chooses_among_the_offers_of_two_dcs() {
         Some(other)
     );
     // Freeing the first DC again does not flap the choice back.
-    net.from_server(dc, server.port, &server.path_tear(&f));
+    net.server_sends(dc, server.port, &server.path_tear(&f));
     assert_eq!(
         net.switches[edge].choice.get(&VIP_WWW).map(String::as_str),
         Some(other)
@@ -541,11 +541,11 @@ fn a_flow_to_no_edge_or_no_service_is_refused() {
     let web1 = servers[0];
     let mut f = www(&net, 1, 1_000_000);
     f.client = Ipv4Addr::new(100, 64, 0, 1);
-    let a = net.from_server(dc, web1.port, &web1.path(&f, R));
+    let a = net.server_sends(dc, web1.port, &web1.path(&f, R));
     assert_eq!(a.len(), 1);
     let mut g = www(&net, 1, 1_000_000);
     g.service_port = 8080;
-    let a2 = net.from_server(dc, web1.port, &web1.path(&g, R));
+    let a2 = net.server_sends(dc, web1.port, &web1.path(&g, R));
     assert_eq!(a2.len(), 1);
     for a in [a, a2] {
         let Action::PacketOut { frame, .. } = &a[0] else {
@@ -555,4 +555,154 @@ fn a_flow_to_no_edge_or_no_service_is_refused() {
     }
     let s = net.agents[dc].stats();
     assert_eq!((s.no_route, s.no_service, s.path_errs_sent), (1, 1, 2));
+}
+
+#[test]
+fn stopping_withdraws_offers_and_gives_them_back() {
+    let (mut net, dc, edge, servers) = east_north();
+    let web1 = servers[0];
+    let f = www(&net, 1, 100_000_000);
+    net.server_sends(dc, web1.port, &web1.path(&f, R));
+    assert!(net.agents[dc].routes()[0].resv_bps.is_some());
+    // The edge gives its offers back: the DC forgets the edge's Resv.
+    let a = net.agents[edge].stop(net.now);
+    assert_eq!(a.len(), 1, "one offer held: {a:?}");
+    net.take(edge, a);
+    net.pump();
+    assert_eq!(net.agents[dc].routes()[0].resv_bps, None);
+    // The DC withdraws its offers: the edge keeps only what flows hold.
+    net.check_tallies = false;
+    let a = net.agents[dc].stop(net.now);
+    assert_eq!(a.len(), net.agents[dc].routes().len());
+    net.take(dc, a);
+    net.pump();
+    let r = net.agents[edge].routes()[0].clone();
+    assert_eq!(r.tally_equal, None);
+    assert_eq!(
+        (r.offered_bps, r.used_bps, r.aggregate_bps),
+        (100_000_000, 100_000_000, 0)
+    );
+    // Neither refreshes any more.
+    let before = net.log.len();
+    net.run_until(5 * R, R / 10);
+    assert!(net.log[before..].iter().all(|(_, a)| !matches!(
+        a,
+        Action::PacketOut { frame, .. } if aggregate_of(&decode(frame).2).is_some()
+    )));
+    net.assert_no_violation();
+}
+
+#[test]
+fn frames_carry_the_code_generator_s_mac_addresses_and_router_alert() {
+    use fairshare_codegen::rules::{host_mac, peer_mac, switch_mac};
+    use fairshare_rsvp::frame::{parse_frame, MacAddr};
+    let (mut net, dc, _, servers) = east_north();
+    let web1 = servers[0];
+    let f = www(&net, 1, 2_000_000_000);
+    net.server_sends(dc, web1.port, &web1.path(&f, R));
+    net.server_sends(dc, web1.port, &web1.path(&www(&net, 2, 2_000_000_000), R));
+    net.run_until(2 * R, R / 10);
+    net.server_sends(dc, web1.port, &web1.path_tear(&f));
+    let mut checked = 0;
+    for (i, a) in &net.log {
+        let Action::PacketOut { port, frame } = a else {
+            continue;
+        };
+        let sw = net
+            .policy
+            .switches()
+            .find(|s| s.name == net.names[*i])
+            .expect("switch");
+        let p = u16::try_from(*port).expect("port");
+        let h = parse_frame(frame).expect("frame").header;
+        assert_eq!(h.src_mac, MacAddr(switch_mac(sw, p).0));
+        let dst = if *port == net.agents[*i].uplink_port() {
+            peer_mac(sw, p)
+        } else {
+            host_mac(h.dst)
+        };
+        assert_eq!(h.dst_mac, MacAddr(dst.0), "frame to {}", h.dst);
+        let m = decode(frame).2;
+        assert_eq!(h.ttl, m.send_ttl);
+        assert_eq!(
+            h.router_alert,
+            matches!(m.body, Body::Path(_) | Body::PathTear(_))
+        );
+        checked += 1;
+    }
+    assert!(checked >= 10, "{checked} frames checked");
+}
+
+#[test]
+fn the_library_s_server_flow_frames_are_admitted_and_torn_down() {
+    let (mut net, dc, edge, servers) = east_north();
+    let web2 = servers[1];
+    let sw = net.policy.datacenters[0].switch.clone();
+    let f = wire::ServerFlow {
+        server: web2.address,
+        service_port: 80,
+        client: client(&net.policy, "north", 5),
+        client_port: 3333,
+        protocol: 6,
+        rate_bps: 20_000_000,
+    };
+    let frame = f.frame(&sw, web2.port, &f.path(1000)).expect("frame");
+    let a = net.server_sends(dc, web2.port, &frame);
+    assert_eq!(a.len(), 4);
+    assert_eq!(net.agents[edge].flows().len(), 1);
+    let frame = f.frame(&sw, web2.port, &f.path_tear()).expect("frame");
+    net.server_sends(dc, web2.port, &frame);
+    assert!(net.agents[dc].flows().is_empty());
+    assert!(net.agents[edge].flows().is_empty());
+}
+
+#[test]
+fn dcs_whose_servers_share_a_subnet_get_distinct_addresses() {
+    let src = r#"network "twins" {
+  datacenter a {
+    switch dc-a { cpu-port 255  device-id 1 }
+    uplink 10Gbps
+    server s1 { address 10.9.0.1  port 1  capacity 10Gbps }
+  }
+  datacenter b {
+    switch dc-b { cpu-port 255  device-id 2 }
+    uplink 10Gbps
+    server s2 { address 10.9.0.2  port 1  capacity 10Gbps }
+  }
+  edge e { switch edge-e { cpu-port 255  device-id 3 }  clients 198.51.100.0/24  subscribers 10 }
+  link e <-> a { capacity 10Gbps  distance 1ms }
+  link e <-> b { capacity 10Gbps  distance 1ms }
+  service web { vip 203.0.113.1 tcp/80  at a, b  flow-rate 1Mbps }
+}"#;
+    let (policy, _) = load(src);
+    let a = wire::dc_address_in(&policy, 0);
+    let b = wire::dc_address_in(&policy, 1);
+    assert_eq!(
+        a,
+        Ipv4Addr::new(10, 9, 0, 3),
+        "the first address no server holds"
+    );
+    assert_eq!(
+        b,
+        Ipv4Addr::new(10, 9, 0, 4),
+        "and the next for the second DC"
+    );
+    // Taken alone, a would pick 10.9.0.2, which is a server of b.
+    assert_eq!(
+        wire::dc_address(&policy.datacenters[0]),
+        Ipv4Addr::new(10, 9, 0, 2)
+    );
+    // In metro, both derivations agree.
+    let (metro, _) = load(METRO);
+    for (i, d) in metro.datacenters.iter().enumerate() {
+        assert_eq!(wire::dc_address(d), wire::dc_address_in(&metro, i));
+    }
+    // Both offers reach the edge, each on its own route.
+    let mut net = Net::new(src, &["dc-a", "dc-b", "edge-e"], R);
+    net.start();
+    let e = net.agent("edge-e");
+    assert!(net.agents[e]
+        .routes()
+        .iter()
+        .all(|r| r.tally_equal == Some(true)));
 }

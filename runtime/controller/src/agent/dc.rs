@@ -27,6 +27,24 @@
 //! client port). A second server's Path for a key held by another server is
 //! refused. A refresh that changes the rate keeps the admitted rate: a new
 //! rate needs a new flow.
+//!
+//! # What each message gives
+//!
+//! * A server's Path for a new flow that fits: exactly the release (the
+//!   aggregate Path at the reduced rate, out of the uplink), RouteMeter
+//!   (shrink), InstallFlow, and the server's Path forwarded out of the
+//!   uplink (sender rewritten to the VIP, RSVP_HOP this DC), in that order;
+//!   then any [`Change::Steer`] the admission calls for.
+//! * One that does not fit, or names no route or service: a PathErr
+//!   (Admission Control failure, requested bandwidth unavailable) back out
+//!   of the server's port, and nothing else.
+//! * A refresh of a known flow: the forwarded Path alone.
+//! * A server's PathTear, or a flow's expiry: RemoveFlow, RouteMeter
+//!   (grow), the aggregate's Path at the grown rate, the PathTear forwarded;
+//!   then any Steer.
+//! * The edge's Resv or ResvTear for a flow: passed on to the flow's server
+//!   with the server as the filter (the server decides whether to tear its
+//!   Path down). For an aggregate: recorded ([`RouteReport::resv_bps`]).
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -41,10 +59,10 @@ use fairshare_rsvp::{
 
 use super::wire::{self, Tally};
 use super::{
-    apply, expired, period, refresh_ms, Action, AgentError, Change, FlowKey, RouteReport, Settings,
-    Stats,
+    expired, period, refresh_ms, Action, AgentError, Change, FlowKey, RouteReport, Settings,
+    Shadow, Stats,
 };
-use crate::{Book, Configured, FlowId, Plan, Step};
+use crate::{Book, FlowId, Plan, Step};
 
 #[derive(Debug)]
 struct Server {
@@ -73,12 +91,15 @@ struct Route {
     cell: u32,
     book: Book,
     /// What this agent has written for the route.
-    configured: Configured,
+    configured: Shadow,
     seq: u32,
+    /// The number of flows on the book.
+    flows: u32,
     admitted: u64,
     rejected: u64,
-    /// The aggregate rate of the edge's last Resv, and when it came.
-    resv: Option<(u64, Duration)>,
+    /// The aggregate rate of the edge's last Resv, when it came and its
+    /// refresh period.
+    resv: Option<(u64, Duration, Duration)>,
 }
 
 #[derive(Debug)]
@@ -116,6 +137,8 @@ pub(super) struct DcAgent {
     /// The server each (service, route) pair is steered to.
     steer: Vec<Vec<Option<usize>>>,
     next_refresh: Option<Duration>,
+    /// After [`stop`](Self::stop): nothing is announced any more.
+    stopped: bool,
 }
 
 impl DcAgent {
@@ -183,9 +206,10 @@ impl DcAgent {
                 edge_id: u16::try_from(id).map_err(|_| too_large("an edge id", id, 16))?,
                 edge_addr: wire::edge_address(edge),
                 cell: cell.index,
-                configured: Configured::of(&book),
+                configured: Shadow::new(book.aggregate()),
                 book,
                 seq: 0,
+                flows: 0,
                 admitted: 0,
                 rejected: 0,
                 resv: None,
@@ -196,7 +220,7 @@ impl DcAgent {
         let steer = vec![vec![default; routes.len()]; services.len()];
         Ok(DcAgent {
             stats: Stats::default(),
-            addr: wire::dc_address(dc),
+            addr: wire::dc_address_in(policy, di),
             uplink: u32::from(sw.uplink_port),
             name: dc.name.clone(),
             sw,
@@ -209,14 +233,43 @@ impl DcAgent {
             next_id: 1,
             steer,
             next_refresh: None,
+            stopped: false,
         })
     }
 
     pub(super) fn start(&mut self, now: Duration) -> Vec<Action> {
+        self.stopped = false;
         self.next_refresh = Some(now + self.settings.refresh);
         let mut out = vec![];
         for r in 0..self.routes.len() {
             self.push_aggregate(&mut out, r, true);
+        }
+        out
+    }
+
+    /// Withdraws every offer: a PathTear per aggregate, and no more
+    /// refreshes. Flows stay until their servers tear them down or they
+    /// expire.
+    pub(super) fn stop(&mut self, _now: Duration) -> Vec<Action> {
+        self.next_refresh = None;
+        let mut out = vec![];
+        self.stopped = true;
+        for r in 0..self.routes.len() {
+            let route = &self.routes[r];
+            let tear = wire::path_tear(
+                wire::aggregate_session(route.edge_addr),
+                Hop {
+                    addr: self.addr.into(),
+                    lih: self.uplink,
+                },
+                Some(SenderDescriptor {
+                    template: wire::aggregate_sender(self.addr),
+                    tspec: wire::bucket(route.book.aggregate()),
+                    adspec: None,
+                }),
+            );
+            let dst = route.edge_addr;
+            self.push_uplink(&mut out, self.addr, dst, &tear);
         }
         out
     }
@@ -314,6 +367,7 @@ impl DcAgent {
             if f.server != id.server {
                 self.routes[id.route].rejected += 1;
                 self.stats.rejected += 1;
+                self.stats.conflicts += 1;
                 return self.path_err(server, phop, p.session, sender.clone());
             }
             // A refresh: forwarded without re-admission, at the admitted rate.
@@ -343,6 +397,7 @@ impl DcAgent {
         };
         self.next_id += 1;
         route.seq = route.seq.wrapping_add(1);
+        route.flows += 1;
         route.admitted += 1;
         self.stats.admitted += 1;
         self.servers[id.server].used_bps += rate;
@@ -397,6 +452,7 @@ impl DcAgent {
             return vec![];
         };
         route.seq = route.seq.wrapping_add(1);
+        route.flows -= 1;
         let mut out = Vec::with_capacity(5);
         self.run_plan(&mut out, f.route, &plan, &key, |_, _| {});
         let tear = wire::path_tear(
@@ -429,7 +485,11 @@ impl DcAgent {
         key: &FlowKey,
         mut forward: impl FnMut(&mut Self, &mut Vec<Action>),
     ) {
-        let mut trial = self.routes[r].configured.clone();
+        let flow = plan.steps.iter().find_map(|s| match s {
+            Step::InstallFlow { flow, .. } | Step::RemoveFlow { flow } => Some(*flow),
+            _ => None,
+        });
+        let mut trial = self.routes[r].configured.condensed(flow);
         if plan
             .check(&mut trial, self.routes[r].book.offered())
             .is_err()
@@ -471,21 +531,23 @@ impl DcAgent {
     /// written; one that would over-reserve is counted and not sent.
     fn push_write(&mut self, out: &mut Vec<Action>, r: usize, id: Option<FlowId>, c: Change) {
         let route = &mut self.routes[r];
-        let mut next = route.configured.clone();
-        if apply(&mut next, id, &c) > route.book.offered() {
+        if route.configured.after(id, &c) > route.book.offered() {
             self.stats.invariant_violations += 1;
             return;
         }
-        route.configured = next;
+        route.configured.apply(id, &c);
         out.push(Action::Write(c));
     }
 
     fn push_aggregate(&mut self, out: &mut Vec<Action>, r: usize, change: bool) {
+        if self.stopped {
+            return;
+        }
         let route = &self.routes[r];
         let tally = Tally {
             offered_bps: route.book.offered(),
             used_bps: route.book.used(),
-            flows: u32::try_from(route.book.flows().count()).unwrap_or(u32::MAX),
+            flows: route.flows,
             seq: route.seq,
             epoch: self.settings.epoch,
             change,
@@ -643,8 +705,8 @@ impl DcAgent {
         };
         if session.protocol == wire::AGGREGATE_PROTOCOL && sender == self.addr {
             if let Some(r) = self.routes.iter_mut().find(|r| r.edge_addr == dest) {
-                if matches!(msg.body, Body::Resv(_)) {
-                    r.resv = Some((rate.unwrap_or(0), now));
+                if let Body::Resv(resv) = &msg.body {
+                    r.resv = Some((rate.unwrap_or(0), now, period(resv.time_values.refresh_ms)));
                 } else {
                     r.resv = None;
                 }
@@ -713,9 +775,7 @@ impl DcAgent {
             out.extend(self.tear_down(now, key));
         }
         for r in &mut self.routes {
-            if r.resv
-                .is_some_and(|(_, at)| expired(now, at, self.settings.refresh))
-            {
+            if r.resv.is_some_and(|(_, at, p)| expired(now, at, p)) {
                 r.resv = None;
                 self.stats.expired_offers += 1;
             }
@@ -780,9 +840,9 @@ impl DcAgent {
                 aggregate_bps: r.configured.aggregate_bps,
                 admitted: r.admitted,
                 rejected: r.rejected,
-                flows: r.book.flows().count(),
+                flows: r.flows as usize,
                 tally_equal: None,
-                resv_bps: r.resv.map(|(b, _)| b),
+                resv_bps: r.resv.map(|(b, _, _)| b),
             })
             .collect();
         v.sort_by_key(|r| r.cell);

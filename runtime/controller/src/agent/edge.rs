@@ -11,15 +11,27 @@
 //! the DC announces (so a release shrinks the meter ahead of the flow, and
 //! a grown aggregate grows it only once the flow's PathTear has been seen).
 //! A flow's Path, forwarded by the DC (its RSVP_HOP names the DC), admits
-//! the flow on the book: the aggregate meter shrinks, the flow's entry is
-//! installed, and Resvs for the flow and the aggregate go back. A flow the
-//! book has no room for (the edge missed a PathTear, or the offer) waits,
-//! counted as a mismatch, and is placed as soon as room appears.
+//! the flow on the book: the aggregate meter shrinks (unless the release
+//! did it already), the flow's entry is installed, and a Resv for the flow
+//! goes back; the aggregate's Resv goes whenever the aggregate meter
+//! changes. The edge's writes come in the order of [`crate::Book::admit`]'s
+//! plan — meter before flow — so that the edge switch never holds more
+//! than the offer either. A flow the book has no room for (the edge missed
+//! a PathTear, or the offer) waits, counted as a mismatch, and is placed as
+//! soon as room appears.
 //!
 //! A periodic refresh (not a change) whose tally differs from the edge's in
 //! offered, used or flow count is a mismatch: counted, and repaired as far
 //! as a refresh can tell (offer adopted, meter set as above); the flows
-//! themselves converge by soft state within [`K`](super::K) periods.
+//! themselves converge by soft state within [`K`](super::K) periods: a
+//! missed flow Path comes back with the server's next refresh, a flow whose
+//! PathTear was missed expires.
+//!
+//! An aggregate Path whose tally is older (same epoch, lower sequence) than
+//! the one held is a reordered message: it refreshes the offer's lifetime
+//! and is otherwise ignored — except a sequence-0 offer, or the
+//! [`K`](super::K)-th old-looking refresh in a row, which mean the DC
+//! restarted with the same epoch.
 //!
 //! # Choosing a DC
 //!
@@ -28,10 +40,12 @@
 //! route has left (the aggregate meter) can take one flow of the service;
 //! otherwise the one with the most left that can take a flow is chosen, the
 //! first in the service's `at` list on a tie. When no DC can take a flow,
-//! the choice stays, unless its offer is gone, in which case the one with
-//! the most left is chosen. A change is a [`Change::ChooseDc`].
+//! the choice stays, unless there is none yet or its offer is gone, in
+//! which case the one with the most left is chosen. A change is a
+//! [`Change::ChooseDc`]. Staying put while the chosen DC can take a flow
+//! keeps the edge from rewriting its choice at every admission.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
@@ -41,10 +55,10 @@ use fairshare_rsvp::{Body, FilterSpec, Hop, Message, Path, PathTear, Session, To
 
 use super::wire::{self, Tally};
 use super::{
-    apply, expired, period, refresh_ms, Action, AgentError, Change, FlowKey, RouteReport, Settings,
-    Stats,
+    expired, period, refresh_ms, Action, AgentError, Change, FlowKey, RouteReport, Settings,
+    Shadow, Stats,
 };
-use crate::{Book, Configured, FlowId};
+use crate::{Book, FlowId};
 
 #[derive(Debug, Clone, Copy)]
 struct Offer {
@@ -61,12 +75,16 @@ struct Route {
     dc_addr: Ipv4Addr,
     cell: u32,
     book: Book,
-    configured: Configured,
+    configured: Shadow,
     offer: Option<Offer>,
+    /// The number of flows on the book.
+    flows: u32,
     admitted: u64,
     rejected: u64,
     /// The aggregate rate of the last Resv sent.
     resv_sent: Option<u64>,
+    /// Aggregate Paths in a row that were older than the offer held.
+    stale_run: u32,
 }
 
 #[derive(Debug)]
@@ -104,10 +122,14 @@ pub(super) struct EdgeAgent {
     routes: Vec<Route>,
     services: Vec<Service>,
     flows: HashMap<FlowKey, Flow>,
+    /// Flows waiting for room on their book, oldest first.
+    pending: BTreeSet<(FlowId, FlowKey)>,
     next_id: FlowId,
     /// The route each service uses now.
     choice: Vec<Option<usize>>,
     next_refresh: Option<Duration>,
+    /// After [`stop`](Self::stop): nothing is announced any more.
+    stopped: bool,
 }
 
 impl EdgeAgent {
@@ -136,14 +158,16 @@ impl EdgeAgent {
             routes.push(Route {
                 dc: cell.dc.clone(),
                 dc_index: di,
-                dc_addr: wire::dc_address(&policy.datacenters[di]),
+                dc_addr: wire::dc_address_in(policy, di),
                 cell: cell.index,
-                configured: Configured::of(&book),
+                configured: Shadow::new(book.aggregate()),
                 book,
                 offer: None,
+                flows: 0,
                 admitted: 0,
                 rejected: 0,
                 resv_sent: None,
+                stale_run: 0,
             });
         }
         let services: Vec<Service> = policy
@@ -177,14 +201,38 @@ impl EdgeAgent {
             choice: vec![None; services.len()],
             services,
             flows: HashMap::new(),
+            pending: BTreeSet::new(),
             next_id: 1,
             next_refresh: None,
+            stopped: false,
         })
     }
 
     pub(super) fn start(&mut self, now: Duration) -> Vec<Action> {
+        self.stopped = false;
         self.next_refresh = Some(now + self.settings.refresh);
         vec![]
+    }
+
+    /// Gives every offer back: a ResvTear per aggregate it holds, and no
+    /// more refreshes.
+    pub(super) fn stop(&mut self, _now: Duration) -> Vec<Action> {
+        self.next_refresh = None;
+        let mut out = vec![];
+        self.stopped = true;
+        for r in 0..self.routes.len() {
+            if self.routes[r].offer.is_none() {
+                continue;
+            }
+            let dst = self.routes[r].dc_addr;
+            let m = wire::ff_resv_tear(
+                wire::aggregate_session(self.addr),
+                self.hop(),
+                wire::aggregate_sender(dst),
+            );
+            self.push_uplink(&mut out, dst, &m);
+        }
+        out
     }
 
     pub(super) fn message(&mut self, now: Duration, port: u32, msg: Message) -> Vec<Action> {
@@ -264,6 +312,12 @@ impl EdgeAgent {
         };
         let period = period(p.time_values.refresh_ms);
         if let Some(f) = self.flows.get_mut(&key) {
+            if f.route != route {
+                // The same connection through another DC: the flows table
+                // holds one entry per key, the first DC's.
+                self.stats.conflicts += 1;
+                return vec![];
+            }
             f.last = now;
             f.period = period;
             if f.installed {
@@ -294,6 +348,7 @@ impl EdgeAgent {
         if !self.place(&mut out, key) {
             self.routes[route].rejected += 1;
             self.stats.tally_mismatches += 1;
+            self.pending.insert((id, key));
         }
         self.recount_pending();
         out
@@ -312,7 +367,9 @@ impl EdgeAgent {
         if let Some(f) = self.flows.get_mut(&key) {
             f.installed = true;
         }
+        self.pending.remove(&(id, key));
         self.routes[r].admitted += 1;
+        self.routes[r].flows += 1;
         self.stats.admitted += 1;
         self.sync_meter(out, r);
         let cell = self.routes[r].cell;
@@ -327,21 +384,21 @@ impl EdgeAgent {
             },
         );
         self.push_flow_resv(out, &key);
-        self.push_aggregate_resv(out, r);
+        // The aggregate's Resv went already if the release came first.
+        if self.routes[r].resv_sent != Some(self.routes[r].configured.aggregate_bps) {
+            self.push_aggregate_resv(out, r);
+        }
         self.push_choices(out);
         true
     }
 
     /// Places every waiting flow that now fits, oldest first.
     fn place_pending(&mut self, _now: Duration) -> Vec<Action> {
-        let mut waiting: Vec<(FlowId, FlowKey)> = self
-            .flows
-            .iter()
-            .filter(|(_, f)| !f.installed)
-            .map(|(k, f)| (f.id, *k))
-            .collect();
-        waiting.sort();
         let mut out = vec![];
+        if self.pending.is_empty() {
+            return out;
+        }
+        let waiting: Vec<(FlowId, FlowKey)> = self.pending.iter().copied().collect();
         for (_, key) in waiting {
             self.place(&mut out, key);
         }
@@ -350,7 +407,7 @@ impl EdgeAgent {
     }
 
     fn recount_pending(&mut self) {
-        self.stats.pending_flows = self.flows.values().filter(|f| !f.installed).count() as u64;
+        self.stats.pending_flows = self.pending.len() as u64;
     }
 
     fn aggregate(&mut self, now: Duration, r: usize, p: &Path) -> Vec<Action> {
@@ -366,7 +423,7 @@ impl EdgeAgent {
         let tally = Tally::from_policy_data(&p.policy_data).unwrap_or_else(|| Tally {
             offered_bps: route.book.used() + announced,
             used_bps: route.book.used(),
-            flows: route.book.flows().count() as u32,
+            flows: route.flows,
             seq: prev.map_or(0, |o| o.tally.seq),
             epoch: prev.map_or(0, |o| o.tally.epoch),
             change: false,
@@ -374,9 +431,15 @@ impl EdgeAgent {
         let period = period(p.time_values.refresh_ms);
         if let Some(o) = prev {
             let behind = (tally.seq.wrapping_sub(o.tally.seq) as i32) < 0;
-            if o.tally.epoch == tally.epoch && behind {
+            // A DC that restarted with the same epoch starts again at
+            // sequence 0: its offer, or the K-th refresh in a row that looks old,
+            // are taken as the new state.
+            let restart = tally.seq == 0 && tally.change;
+            if o.tally.epoch == tally.epoch && behind && !restart && route.stale_run + 1 < super::K
+            {
                 // Reordered: an older state of the DC's book. It still
                 // says the DC is there.
+                route.stale_run += 1;
                 if let Some(o) = &mut route.offer {
                     o.last = now;
                 }
@@ -384,6 +447,7 @@ impl EdgeAgent {
                 return vec![];
             }
         }
+        route.stale_run = 0;
         route.offer = Some(Offer {
             tally,
             period,
@@ -445,9 +509,12 @@ impl EdgeAgent {
         let Some(f) = self.flows.remove(&key) else {
             return;
         };
+        self.pending.remove(&(f.id, key));
         if f.installed {
             let r = f.route;
-            self.routes[r].book.tear_down(f.id);
+            let route = &mut self.routes[r];
+            route.book.tear_down(f.id);
+            route.flows -= 1;
             self.push_write(out, r, Some(f.id), Change::RemoveFlow { key });
             self.sync_meter(out, r);
             self.push_aggregate_resv(out, r);
@@ -491,12 +558,11 @@ impl EdgeAgent {
 
     fn push_write(&mut self, out: &mut Vec<Action>, r: usize, id: Option<FlowId>, c: Change) {
         let route = &mut self.routes[r];
-        let mut next = route.configured.clone();
-        if apply(&mut next, id, &c) > route.book.offered() {
+        if route.configured.after(id, &c) > route.book.offered() {
             self.stats.invariant_violations += 1;
             return;
         }
-        route.configured = next;
+        route.configured.apply(id, &c);
         out.push(Action::Write(c));
     }
 
@@ -520,6 +586,9 @@ impl EdgeAgent {
     /// The Resv of a route's aggregate: FF, the DC's sender, at what the
     /// aggregate meter holds.
     fn push_aggregate_resv(&mut self, out: &mut Vec<Action>, r: usize) {
+        if self.stopped {
+            return;
+        }
         let route = &self.routes[r];
         if route.offer.is_none() {
             return;
@@ -539,6 +608,9 @@ impl EdgeAgent {
 
     /// The Resv of an installed flow: FF, the VIP as sender, at its rate.
     fn push_flow_resv(&mut self, out: &mut Vec<Action>, key: &FlowKey) {
+        if self.stopped {
+            return;
+        }
         let Some(f) = self.flows.get(key) else {
             return;
         };
@@ -596,6 +668,18 @@ impl EdgeAgent {
 
     pub(super) fn tick(&mut self, now: Duration) -> Vec<Action> {
         let mut out = vec![];
+        // Offers first: a withdrawn offer shrinks the aggregate meter
+        // before any other write of this call, so that every write fits
+        // the offer as it stands once the call returns.
+        for r in 0..self.routes.len() {
+            if self.routes[r]
+                .offer
+                .is_some_and(|o| expired(now, o.last, o.period))
+            {
+                self.stats.expired_offers += 1;
+                self.withdraw(&mut out, r);
+            }
+        }
         let mut gone: Vec<(FlowId, FlowKey)> = self
             .flows
             .iter()
@@ -606,15 +690,6 @@ impl EdgeAgent {
         for (_, key) in &gone {
             self.stats.expired_flows += 1;
             self.remove_flow(&mut out, *key);
-        }
-        for r in 0..self.routes.len() {
-            if self.routes[r]
-                .offer
-                .is_some_and(|o| expired(now, o.last, o.period))
-            {
-                self.stats.expired_offers += 1;
-                self.withdraw(&mut out, r);
-            }
         }
         if !gone.is_empty() {
             out.extend(self.place_pending(now));
@@ -661,7 +736,7 @@ impl EdgeAgent {
                 aggregate_bps: r.configured.aggregate_bps,
                 admitted: r.admitted,
                 rejected: r.rejected,
-                flows: r.book.flows().count(),
+                flows: r.flows as usize,
                 tally_equal: r.offer.map(|o| tally_equal(r, &o.tally)),
                 resv_bps: None,
             })
@@ -701,5 +776,5 @@ impl EdgeAgent {
 fn tally_equal(route: &Route, t: &Tally) -> bool {
     route.book.offered() == t.offered_bps
         && route.book.used() == t.used_bps
-        && route.book.flows().count() == t.flows as usize
+        && route.flows == t.flows
 }

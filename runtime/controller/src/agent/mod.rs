@@ -43,7 +43,10 @@
 //!
 //! * For every route, after every [`Change`] an agent returns, what it has
 //!   configured on its switch — aggregate meter plus flow meters — is at
-//!   most what [`Agent::offered`] says for the route's cell at that moment.
+//!   most what [`Agent::offered`] says for the route's cell once the call
+//!   that returned it is over (an executor checks its writes against that
+//!   value): a call that lowers an offer shrinks the aggregate meter before
+//!   it writes anything else.
 //!   The DC replays each admission and teardown plan with
 //!   [`Plan::check`](crate::Plan::check) against what it has written; both
 //!   roles check every write and count a failure in
@@ -61,6 +64,32 @@
 //!   [`K`] refresh periods: a flow Path it missed comes back with the next
 //!   refresh of the server's Path, and a flow whose PathTear it missed
 //!   expires.
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::Duration;
+//! use fairshare_controller::agent::{Action, Agent, Settings};
+//!
+//! let src = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/metro.fsp"))?;
+//! let (_, policy) = fairshare_policy::load(&src).map_err(|_| "policy")?;
+//! let topo = fairshare_alloc::Topology::build(&policy)?;
+//! let shares = fairshare_alloc::allocate_default(&topo, &policy);
+//! let mut dc = Agent::for_switch(&policy, &shares, "dc-east", Settings::default())?;
+//! let mut edge = Agent::for_switch(&policy, &shares, "edge-n", Settings::default())?;
+//!
+//! // The DC offers; the offer for north reaches the edge's uplink.
+//! let now = Duration::ZERO;
+//! for action in dc.start(now) {
+//!     if let Action::PacketOut { frame, .. } = action {
+//!         edge.packet_in(now, edge.uplink_port(), &frame);
+//!     }
+//! }
+//! let east = edge.routes().into_iter().find(|r| r.dc == "east").ok_or("route")?;
+//! assert_eq!(east.tally_equal, Some(true));
+//! assert_eq!(edge.choices()[0].1, "east");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod dc;
 mod edge;
@@ -231,6 +260,10 @@ pub struct Stats {
     pub stale: u64,
     /// Edge: flow Paths waiting for room on its book.
     pub pending_flows: u64,
+    /// DC: a server's Path for a flow another server holds. Edge: a flow
+    /// Path through one DC for a connection held through another (the
+    /// `flows` table has one entry per key). Refused or ignored.
+    pub conflicts: u64,
     /// Writes that would have left more configured than offered (never
     /// expected; counted, not sent, when it happens).
     pub invariant_violations: u64,
@@ -366,6 +399,16 @@ impl Agent {
         }
     }
 
+    /// Stops the protocol cleanly. DC: a PathTear per aggregate, which
+    /// withdraws the offers. Edge: a ResvTear per aggregate it holds. No
+    /// refresh is sent after it.
+    pub fn stop(&mut self, now: Duration) -> Vec<Action> {
+        match &mut self.inner {
+            Inner::Dc(a) => a.stop(now),
+            Inner::Edge(a) => a.stop(now),
+        }
+    }
+
     /// A frame the switch punted from `ingress_port`. Never panics: a
     /// frame that does not parse is counted and ignored.
     pub fn packet_in(&mut self, now: Duration, ingress_port: u32, frame: &[u8]) -> Vec<Action> {
@@ -487,22 +530,77 @@ fn refresh_ms(d: Duration) -> u32 {
     u32::try_from(d.as_millis()).unwrap_or(u32::MAX).max(1)
 }
 
-/// Applies a write to what a route has configured; returns what is then
-/// reserved in all.
-fn apply(state: &mut crate::Configured, id: Option<crate::FlowId>, change: &Change) -> u64 {
-    match change {
-        Change::RouteMeter { rate_bps, .. } => state.aggregate_bps = *rate_bps,
-        Change::InstallFlow { rate_bps, .. } => {
-            if let Some(id) = id {
-                state.flows.insert(id, *rate_bps);
-            }
+/// What an agent has written for one route: the aggregate meter and the
+/// flow meters, with their sum kept so that a check costs O(1).
+#[derive(Debug, Clone, Default)]
+struct Shadow {
+    aggregate_bps: u64,
+    flows: std::collections::HashMap<crate::FlowId, u64>,
+    flows_bps: u64,
+}
+
+impl Shadow {
+    fn new(aggregate_bps: u64) -> Shadow {
+        Shadow {
+            aggregate_bps,
+            ..Shadow::default()
         }
-        Change::RemoveFlow { .. } => {
-            if let Some(id) = id {
-                state.flows.remove(&id);
-            }
-        }
-        Change::Steer { .. } | Change::ChooseDc { .. } => {}
     }
-    state.reserved()
+
+    /// Reserved in all: the aggregate and every flow.
+    fn reserved(&self) -> u64 {
+        self.aggregate_bps.saturating_add(self.flows_bps)
+    }
+
+    /// What is reserved once `change` is written (for flow `id`).
+    fn after(&self, id: Option<crate::FlowId>, change: &Change) -> u64 {
+        match (change, id) {
+            (Change::RouteMeter { rate_bps, .. }, _) => rate_bps.saturating_add(self.flows_bps),
+            (Change::InstallFlow { rate_bps, .. }, Some(id)) => {
+                let old = self.flows.get(&id).copied().unwrap_or(0);
+                self.reserved()
+                    .saturating_sub(old)
+                    .saturating_add(*rate_bps)
+            }
+            (Change::RemoveFlow { .. }, Some(id)) => self
+                .reserved()
+                .saturating_sub(self.flows.get(&id).copied().unwrap_or(0)),
+            _ => self.reserved(),
+        }
+    }
+
+    fn apply(&mut self, id: Option<crate::FlowId>, change: &Change) {
+        match (change, id) {
+            (Change::RouteMeter { rate_bps, .. }, _) => self.aggregate_bps = *rate_bps,
+            (Change::InstallFlow { rate_bps, .. }, Some(id)) => {
+                if let Some(old) = self.flows.insert(id, *rate_bps) {
+                    self.flows_bps -= old;
+                }
+                self.flows_bps += rate_bps;
+            }
+            (Change::RemoveFlow { .. }, Some(id)) => {
+                if let Some(old) = self.flows.remove(&id) {
+                    self.flows_bps -= old;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The same state for [`crate::Plan::check`] in a form whose size does
+    /// not grow with the number of flows: `flow`, if held, and one entry
+    /// standing for all the others (with an id no flow gets).
+    fn condensed(&self, flow: Option<crate::FlowId>) -> crate::Configured {
+        let mut flows = std::collections::BTreeMap::new();
+        let mut others = self.flows_bps;
+        if let Some((id, r)) = flow.and_then(|f| self.flows.get(&f).map(|r| (f, *r))) {
+            flows.insert(id, r);
+            others -= r;
+        }
+        flows.insert(crate::FlowId::MAX, others);
+        crate::Configured {
+            aggregate_bps: self.aggregate_bps,
+            flows,
+        }
+    }
 }

@@ -7,8 +7,9 @@
 //! ends, the tests and a capture reader agree without configuration:
 //!
 //! * A DC speaks RSVP from its **DC address**: the first address of its
-//!   first server's /24 (`a.b.c.1`), or the next one up that no server of
-//!   the DC holds (east in `examples/metro.fsp`: 10.1.0.1).
+//!   first server's /24 (`a.b.c.1`), or the next one up that no server
+//!   holds and no DC declared before it took (east in `examples/metro.fsp`:
+//!   10.1.0.1, west 10.2.0.1).
 //! * An edge speaks from its **edge address**: the first address of its
 //!   first client prefix (network + 1; the address itself for a /31 or
 //!   /32).
@@ -55,11 +56,12 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use fairshare_codegen::rules::{host_mac, peer_mac, switch_mac, Mac};
-use fairshare_policy::model::{Datacenter, Edge, Switch};
+use fairshare_policy::model::{Datacenter, Edge, Policy, Switch};
 use fairshare_rsvp::frame::{FrameHeader, MacAddr};
 use fairshare_rsvp::{
     error_code, Body, ErrorSpec, FfDescriptor, FilterSpec, FlowDescriptors, FlowSpec, Hop, Message,
-    Opaque, Path, PathErr, PathTear, Resv, SenderDescriptor, Session, TimeValues, TokenBucket,
+    Opaque, Path, PathErr, PathTear, Resv, ResvTear, SenderDescriptor, Session, TimeValues,
+    TokenBucket,
 };
 
 /// The IP TTL and RSVP send_TTL of every message the agents send.
@@ -158,8 +160,34 @@ impl Tally {
     }
 }
 
-/// The address a DC speaks RSVP from (see the module doc).
+/// The address the policy's `index`-th DC speaks RSVP from (see the
+/// module doc): the first address of its first server's /24 that no server
+/// of any DC holds and no DC before it took. The agents use this one.
+pub fn dc_address_in(policy: &Policy, index: usize) -> Ipv4Addr {
+    let taken = |a: Ipv4Addr, chosen: &[Ipv4Addr]| {
+        chosen.contains(&a)
+            || policy
+                .datacenters
+                .iter()
+                .any(|d| d.servers.iter().any(|s| s.address == a))
+    };
+    let mut chosen: Vec<Ipv4Addr> = Vec::with_capacity(index + 1);
+    for dc in policy.datacenters.iter().take(index + 1) {
+        let a = first_free(dc, |a| taken(a, &chosen));
+        chosen.push(a);
+    }
+    chosen.last().copied().unwrap_or(Ipv4Addr::UNSPECIFIED)
+}
+
+/// The address of a DC taken alone: the first address of its first
+/// server's /24 that none of its servers holds. It equals
+/// [`dc_address_in`] unless two DCs' first servers share a /24 or a
+/// server of another DC holds that address; prefer [`dc_address_in`].
 pub fn dc_address(dc: &Datacenter) -> Ipv4Addr {
+    first_free(dc, |a| dc.servers.iter().any(|s| s.address == a))
+}
+
+fn first_free(dc: &Datacenter, taken: impl Fn(Ipv4Addr) -> bool) -> Ipv4Addr {
     let base = dc
         .servers
         .first()
@@ -167,8 +195,8 @@ pub fn dc_address(dc: &Datacenter) -> Ipv4Addr {
         .unwrap_or(u32::from(Ipv4Addr::new(10, 0, 0, 0)));
     (1..255u32)
         .map(|h| Ipv4Addr::from(base | h))
-        .find(|a| dc.servers.iter().all(|s| s.address != *a))
-        .unwrap_or(Ipv4Addr::from(base | 0xfe))
+        .find(|a| !taken(*a))
+        .unwrap_or(Ipv4Addr::from(base | 0xff))
 }
 
 /// The address an edge speaks RSVP from (see the module doc).
@@ -343,6 +371,26 @@ pub fn ff_resv(
     )
 }
 
+/// A Fixed-Filter ResvTear for one sender (no FLOWSPEC, as RFC 2205
+/// allows in a teardown).
+pub fn ff_resv_tear(session: Session, hop: Hop, filter: FilterSpec) -> Message {
+    Message::new(
+        SEND_TTL,
+        Body::ResvTear(ResvTear {
+            session,
+            hop,
+            scope: None,
+            style_flags: 0,
+            flows: FlowDescriptors::FF {
+                descriptors: vec![FfDescriptor {
+                    flowspec: None,
+                    filter,
+                }],
+            },
+        }),
+    )
+}
+
 /// The FILTER_SPEC and FLOWSPEC rate (bits per second) of a single-sender
 /// FF Resv.
 pub fn ff_single(flows: &FlowDescriptors) -> Option<(FilterSpec, Option<u64>)> {
@@ -355,6 +403,82 @@ pub fn ff_single(flows: &FlowDescriptors) -> Option<(FilterSpec, Option<u64>)> {
             ))
         }
         _ => None,
+    }
+}
+
+/// A flow as its server names it, for simulated servers (the demo, tests):
+/// the server's Path and PathTear, and the frames that carry them on the
+/// server's link to its DC switch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ServerFlow {
+    pub server: Ipv4Addr,
+    pub service_port: u16,
+    pub client: Ipv4Addr,
+    pub client_port: u16,
+    /// 6 (TCP) or 17 (UDP).
+    pub protocol: u8,
+    pub rate_bps: u64,
+}
+
+impl ServerFlow {
+    /// SESSION: the client's address, protocol and port.
+    pub fn session(&self) -> Session {
+        Session {
+            dest: self.client.into(),
+            protocol: self.protocol,
+            flags: 0,
+            port: self.client_port,
+        }
+    }
+
+    /// SENDER_TEMPLATE (the server and service port) and SENDER_TSPEC.
+    pub fn sender(&self) -> SenderDescriptor {
+        SenderDescriptor {
+            template: FilterSpec::Port {
+                addr: self.server.into(),
+                port: self.service_port,
+            },
+            tspec: bucket(self.rate_bps),
+            adspec: None,
+        }
+    }
+
+    fn hop(&self) -> Hop {
+        Hop {
+            addr: self.server.into(),
+            lih: 0,
+        }
+    }
+
+    /// The server's Path, refreshed every `refresh_ms`.
+    pub fn path(&self, refresh_ms: u32) -> Message {
+        Message::new(
+            SEND_TTL,
+            Body::Path(Path {
+                session: self.session(),
+                hop: self.hop(),
+                time_values: TimeValues { refresh_ms },
+                policy_data: vec![],
+                sender: Some(self.sender()),
+            }),
+        )
+    }
+
+    /// The server's PathTear.
+    pub fn path_tear(&self) -> Message {
+        path_tear(self.session(), self.hop(), Some(self.sender()))
+    }
+
+    /// The frame carrying `msg` from the server to port `port` of switch
+    /// `sw` (its DC switch), addressed to the client as RSVP has it.
+    pub fn frame(
+        &self,
+        sw: &Switch,
+        port: u16,
+        msg: &Message,
+    ) -> Result<Vec<u8>, fairshare_rsvp::Error> {
+        let macs = (mac(host_mac(self.server)), mac(switch_mac(sw, port)));
+        frame(macs, self.server, self.client, msg)
     }
 }
 
@@ -374,13 +498,36 @@ mod tests {
         };
         let o = t.to_policy_data();
         assert_eq!(o.body.len() % 4, 0);
-        assert_eq!(Tally::from_policy_data(&[o.clone()]), Some(t));
+        assert_eq!(Tally::from_policy_data(std::slice::from_ref(&o)), Some(t));
         let mut short = o.clone();
         short.body.truncate(20);
         assert_eq!(Tally::from_policy_data(&[short]), None);
         let mut bad_offset = o;
         bad_offset.body[1] = 2;
         assert_eq!(Tally::from_policy_data(&[bad_offset]), None);
+    }
+
+    #[test]
+    fn a_server_flow_names_itself_in_its_messages() {
+        let f = ServerFlow {
+            server: Ipv4Addr::new(10, 1, 0, 11),
+            service_port: 80,
+            client: Ipv4Addr::new(198, 51, 100, 9),
+            client_port: 4000,
+            protocol: 6,
+            rate_bps: 20_000_000,
+        };
+        let bytes = f.path(30_000).to_bytes().expect("encodes");
+        let m = Message::parse(&bytes).expect("parses");
+        let Body::Path(p) = &m.body else {
+            panic!("a Path")
+        };
+        assert_eq!(p.session, f.session());
+        assert_eq!(
+            p.sender.as_ref().map(|s| bucket_bps(&s.tspec)),
+            Some(Some(20_000_000))
+        );
+        assert!(matches!(f.path_tear().body, Body::PathTear(_)));
     }
 
     #[test]

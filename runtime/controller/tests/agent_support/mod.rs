@@ -222,6 +222,9 @@ pub enum Fate {
     Delay,
 }
 
+/// Decides the fate of each frame between agents.
+pub type Fault = Box<dyn FnMut(&InFlight, &Message) -> Fate>;
+
 #[derive(Debug, Clone)]
 pub struct InFlight {
     /// Index into [`Net::agents`] of the receiver.
@@ -244,7 +247,7 @@ pub struct Net {
     /// Every action of every agent, in order: (agent index, action).
     pub log: Vec<(usize, Action)>,
     /// Decides each frame's fate between agents.
-    pub fault: Box<dyn FnMut(&InFlight, &Message) -> Fate>,
+    pub fault: Fault,
     /// Checks tally equality of every route after every exchange.
     pub check_tallies: bool,
     pub exchanges: u64,
@@ -379,7 +382,7 @@ impl Net {
     }
 
     /// A server's frame into its DC switch's server port.
-    pub fn from_server(&mut self, dc: usize, server_port: u16, frame: &[u8]) -> Vec<Action> {
+    pub fn server_sends(&mut self, dc: usize, server_port: u16, frame: &[u8]) -> Vec<Action> {
         let a = self.agents[dc].packet_in(self.now, u32::from(server_port), frame);
         self.take(dc, a.clone());
         self.pump();
@@ -471,6 +474,23 @@ impl Net {
                 .collect();
             assert_eq!(held, a.flows(), "{}: flows on the switch", self.names[i]);
             for r in a.routes() {
+                assert_eq!(
+                    r.flows,
+                    held.iter().filter(|(_, c, _)| *c == r.cell).count(),
+                    "{}: flow count of cell {}",
+                    self.names[i],
+                    r.cell
+                );
+                assert_eq!(
+                    r.used_bps,
+                    held.iter()
+                        .filter(|(_, c, _)| *c == r.cell)
+                        .map(|(_, _, b)| b)
+                        .sum::<u64>(),
+                    "{}: used of cell {}",
+                    self.names[i],
+                    r.cell
+                );
                 assert_eq!(
                     self.switches[i].aggregate.get(&r.cell).copied(),
                     Some(r.aggregate_bps),
