@@ -60,6 +60,10 @@ pub struct ControllerArgs {
     /// Stop after this long (default: run until Ctrl-C).
     #[arg(long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
+    /// RSVP punted to the controllers at up to this many packets per
+    /// second (twice that at peak); the compiled rules say 1,000.
+    #[arg(long)]
+    pub punt_rate: Option<u64>,
     /// Log every step of the protocol, not only changes of state.
     #[arg(short, long)]
     pub verbose: bool,
@@ -157,7 +161,10 @@ pub fn run_cmd(args: &ControllerArgs) -> Result<ExitCode> {
         _ => {}
     }
     let recalc_period = Duration::from_micros(policy.recalc.max(100_000));
-    let deployment = Deployment::build(policy).context("compiling the policy")?;
+    let mut deployment = Deployment::build(policy).context("compiling the policy")?;
+    if let Some(pps) = args.punt_rate {
+        deployment.set_punt_rate(pps);
+    }
     let plan = deployment.switch(&args.switch)?;
     let (pipeline, initial) = match (&args.pipeline_json, &args.p4info) {
         (Some(json), Some(info)) => {

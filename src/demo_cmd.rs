@@ -48,6 +48,10 @@ pub struct DemoArgs {
     /// The seed of the request generator.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// RSVP punted to the controllers at up to this many packets per
+    /// second (twice that at peak); the compiled rules say 1,000.
+    #[arg(long)]
+    pub punt_rate: Option<u64>,
     /// Log every step of the protocol.
     #[arg(short, long)]
     pub verbose: bool,
@@ -105,7 +109,10 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         eprintln!("error: --rate {}: expected a positive number", args.rate);
         return Ok(ExitCode::from(EXIT_BAD_INPUT));
     }
-    let deployment = Deployment::build(policy).context("compiling the policy")?;
+    let mut deployment = Deployment::build(policy).context("compiling the policy")?;
+    if let Some(pps) = args.punt_rate {
+        deployment.set_punt_rate(pps);
+    }
     let config = DemoConfig {
         refresh: args.refresh,
         sim: SimConfig {

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use fairshare_controller::demo::{Demo, DemoConfig};
 use fairshare_controller::deploy::Deployment;
-use fairshare_controller::sim::{FlowState, SimConfig};
+use fairshare_controller::sim::SimConfig;
 use fairshare_rsvp::{Body, Message};
 
 const POLICY: &str = r#"
@@ -60,7 +60,9 @@ fn env(name: &str, default: usize) -> usize {
 
 async fn start() -> Demo {
     let (_, policy) = fairshare_policy::load(POLICY).expect("the bench policy checks");
-    let deployment = Deployment::build(policy).expect("the bench policy compiles");
+    let mut deployment = Deployment::build(policy).expect("the bench policy compiles");
+    // The compiler's punt meter (1,000 packets/s) would cap the rate.
+    deployment.set_punt_rate(50_000);
     let demo = Demo::start(
         deployment,
         DemoConfig {

@@ -126,6 +126,8 @@ fn launch(
                     max: Duration::from_millis(500),
                     connect_timeout: Duration::from_secs(2),
                 },
+                // Bursts of reservations are the demo's business.
+                packet_in_capacity: 16_384,
                 ..ClientConfig::default()
             },
             pipeline: plan.pipeline.clone(),

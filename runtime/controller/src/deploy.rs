@@ -117,6 +117,45 @@ impl Deployment {
         })
     }
 
+    /// Punts RSVP to the controllers at up to `pps` packets per second
+    /// committed and twice that at peak, bursts of a tenth and a fifth of a
+    /// second's worth — the compiler's ratios around its default of 1,000
+    /// packets/s, which caps how many reservations a controller sees.
+    pub fn set_punt_rate(&mut self, pps: u64) {
+        let pps = i64::try_from(pps.max(1)).unwrap_or(i64::MAX / 2);
+        let config = fairshare_p4rt::entity::meter_config(
+            pps,
+            (pps / 10).max(1),
+            pps.saturating_mul(2),
+            (pps / 5).max(1),
+        );
+        for plan in &mut self.switches {
+            let Ok(index) = P4InfoIndex::new(plan.pipeline.p4info.clone()) else {
+                continue;
+            };
+            let Some(id) = index.id(fairshare_p4rt::EntityKind::Meter, "Ingress.rsvp_meter") else {
+                continue;
+            };
+            for u in &mut plan.initial {
+                if let Some(p4::entity::Entity::MeterEntry(m)) =
+                    u.entity.as_mut().and_then(|e| e.entity.as_mut())
+                {
+                    if m.meter_id == id {
+                        m.config = Some(config);
+                    }
+                }
+            }
+            for m in &mut plan.rules.meter_configs {
+                if m.meter == "Ingress.rsvp_meter" {
+                    m.cir = config.cir as u64;
+                    m.cburst = config.cburst as u64;
+                    m.pir = config.pir as u64;
+                    m.pburst = config.pburst as u64;
+                }
+            }
+        }
+    }
+
     pub fn switch(&self, name: &str) -> Result<&SwitchPlan, DeployError> {
         self.switches
             .iter()

@@ -234,9 +234,9 @@ impl Lab {
                     .push((u32::from(p.addr) & mask, mask, e.switch.name.clone()));
             }
         }
-        for d in &policy.datacenters {
+        for (i, d) in policy.datacenters.iter().enumerate() {
             shared.by_ip.push((
-                u32::from(crate::agent::wire::dc_address(d)),
+                u32::from(crate::agent::wire::dc_address_in(policy, i)),
                 u32::MAX,
                 d.switch.name.clone(),
             ));

@@ -18,11 +18,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fairshare_policy::model::Policy;
-use fairshare_rsvp::frame::{FrameHeader, MacAddr};
-use fairshare_rsvp::{
-    Body, FilterSpec, Hop, Message, Path, PathTear, SenderDescriptor, Session, TimeValues,
-    TokenBucket,
-};
+use fairshare_rsvp::{Body, Message};
+
+use crate::agent::wire::ServerFlow;
 
 use crate::lab::{port_mac, Hosts, LabHandle};
 
@@ -255,58 +253,25 @@ impl Sim {
         sw: &str,
         tear: bool,
     ) -> Option<Vec<u8>> {
-        let session = Session {
-            dest: IpAddr::V4(f.client),
-            protocol: f.protocol,
-            flags: 0,
-            port: f.client_port,
-        };
-        let hop = Hop {
-            addr: IpAddr::V4(server),
-            lih: 0,
-        };
-        let rate = f.rate_bps as f32 / 8.0;
-        let sender = SenderDescriptor {
-            template: FilterSpec::Port {
-                addr: IpAddr::V4(server),
-                port: f.vip_port,
-            },
-            tspec: TokenBucket {
-                rate,
-                size: (rate / 100.0).max(1500.0),
-                peak: f32::INFINITY,
-                min_policed_unit: 64,
-                max_packet_size: 1500,
-            },
-            adspec: None,
-        };
-        let body = if tear {
-            Body::PathTear(PathTear {
-                session,
-                hop,
-                sender: Some(sender),
-            })
-        } else {
-            Body::Path(Path {
-                session,
-                hop,
-                time_values: TimeValues {
-                    refresh_ms: u32::try_from(self.config.refresh.as_millis()).unwrap_or(u32::MAX),
-                },
-                policy_data: Vec::new(),
-                sender: Some(sender),
-            })
-        };
-        let msg = Message::new(64, body);
-        FrameHeader::for_message(
-            MacAddr(host_mac(server)),
-            MacAddr(self.dc_switch_port_mac(sw, port)),
+        let flow = ServerFlow {
             server,
-            f.client,
-            &msg,
-        )
-        .build(&msg)
-        .ok()
+            service_port: f.vip_port,
+            client: f.client,
+            client_port: f.client_port,
+            protocol: f.protocol,
+            rate_bps: f.rate_bps,
+        };
+        let msg = if tear {
+            flow.path_tear()
+        } else {
+            flow.path(u32::try_from(self.config.refresh.as_millis()).unwrap_or(u32::MAX))
+        };
+        let sw = self
+            .policy
+            .datacenters
+            .iter()
+            .find(|d| d.switch.name == sw)?;
+        flow.frame(&sw.switch, u16::try_from(port).ok()?, &msg).ok()
     }
 
     fn data_frame(&self, f: &SimFlow, server: Ipv4Addr, port: u32, sw: &str) -> Vec<u8> {
