@@ -73,6 +73,8 @@ pub struct Status {
     pub reconnects: u64,
     pub pipeline_pushes: u64,
     pub resync_updates: u64,
+    /// Agent calls whose actions went out in a shared batch.
+    pub batched_calls: u64,
     pub last_error: Option<String>,
 }
 
@@ -184,15 +186,16 @@ pub async fn run(
             }
             event = session.next_event() => match event {
                 Event::PacketIn(p) => {
-                    r.status.update(|s| s.packet_ins += 1);
-                    match p.value("ingress_port").and_then(|v| u32::try_from(v).ok()) {
-                        Some(port) => {
-                            let now = r.now();
-                            let actions = r.agent.packet_in(now, port, &p.payload);
-                            r.execute(&mut session, actions).await;
+                    // The packet-ins that are already here are worked
+                    // through together: their admissions share writes.
+                    let mut batch = vec![r.packet_in(p)];
+                    while batch.len() < MAX_BATCH {
+                        match session.try_packet_in() {
+                            Some(p) => batch.push(r.packet_in(p)),
+                            None => break,
                         }
-                        None => tracing::warn!("{}: a packet-in without ingress_port", r.name),
                     }
+                    r.execute_batch(&mut session, batch).await;
                 }
                 Event::Mastership(Mastership::Primary) => {
                     tracing::info!("{}: primary again; resynchronising", r.name);
@@ -233,9 +236,131 @@ pub async fn run(
     Ok(())
 }
 
+/// Packet-ins worked through together at most.
+const MAX_BATCH: usize = 256;
+
 impl Runner {
     fn now(&self) -> Duration {
         self.start.elapsed()
+    }
+
+    /// The agent's actions for one packet-in.
+    fn packet_in(&mut self, p: fairshare_p4rt::client::PacketIn) -> Vec<Action> {
+        self.status.update(|s| s.packet_ins += 1);
+        match p.value("ingress_port").and_then(|v| u32::try_from(v).ok()) {
+            Some(port) => {
+                let now = self.now();
+                self.agent.packet_in(now, port, &p.payload)
+            }
+            None => {
+                tracing::warn!("{}: a packet-in without ingress_port", self.name);
+                vec![]
+            }
+        }
+    }
+
+    /// Carries out the actions of several agent calls at once, with two
+    /// writes in all instead of one or two per call:
+    /// 1. the packet-outs each call sends before its first write (a DC's
+    ///    releases), in call order;
+    /// 2. one write of every entry or meter cell whose last value lowers
+    ///    what its route reserves (a shrunk aggregate, a removed flow);
+    /// 3. one write of every other last value (installed flows, grown
+    ///    aggregates, steering, choices of DC);
+    /// 4. the other packet-outs (forwarded Paths, Resvs), in call order,
+    ///    once both writes are acknowledged.
+    ///
+    /// Several values for one entry or cell keep the last, written as the
+    /// switch needs it (INSERT, MODIFY or DELETE against what it holds).
+    /// Every state the switch can pass through is bounded by the state
+    /// before the batch (during step 2, which only lowers) or the state
+    /// after it (during step 3, which only raises), and the agent planned
+    /// the state after it within the offers: the invariant holds at every
+    /// write, whatever order the switch applies one request's updates in.
+    /// A release still leaves ahead of its flow's Path, which leaves once
+    /// the flow's meter is in. When a write fails, the packet-outs of
+    /// step 4 are not sent; the failure is counted, and the senders'
+    /// refreshes bring the exchange back.
+    async fn execute_batch(&mut self, session: &mut Session, batch: Vec<Vec<Action>>) {
+        if batch.len() <= 1 {
+            for actions in batch {
+                self.execute(session, actions).await;
+            }
+            return;
+        }
+        let calls = batch.len() as u64;
+        self.status.update(|s| s.batched_calls += calls);
+        let mut early = Vec::new();
+        let mut late = Vec::new();
+        let mut changes = Vec::new();
+        for actions in batch {
+            let mut wrote = false;
+            for a in actions {
+                match a {
+                    Action::PacketOut { port, frame } if !wrote => early.push((port, frame)),
+                    Action::PacketOut { port, frame } => late.push((port, frame)),
+                    Action::Write(c) => {
+                        wrote = true;
+                        changes.push(c);
+                    }
+                }
+            }
+        }
+        for (port, frame) in early {
+            match session.packet_out(port, frame) {
+                Ok(()) => self.status.update(|s| s.packet_outs += 1),
+                Err(e) => return self.fail(&e.to_string()),
+            }
+        }
+        let mut updates = Vec::with_capacity(changes.len());
+        for c in &changes {
+            match self.update_of(session, c) {
+                Ok(u) => updates.push(u),
+                Err(e) => {
+                    self.status.update(|s| s.write_failures += 1);
+                    return self.fail(&format!("{c:?}: {e}"));
+                }
+            }
+        }
+        let (lower, raise) = split_by_effect(session, updates, &self.program);
+        for wave in [lower, raise] {
+            if wave.is_empty() {
+                continue;
+            }
+            if !self.write_updates(session, wave).await {
+                return;
+            }
+        }
+        for (port, frame) in late {
+            match session.packet_out(port, frame) {
+                Ok(()) => self.status.update(|s| s.packet_outs += 1),
+                Err(e) => return self.fail(&e.to_string()),
+            }
+        }
+    }
+
+    /// One checked WriteRequest; whether all of it took effect.
+    async fn write_updates(&mut self, session: &mut Session, updates: Vec<p4::Update>) -> bool {
+        let n = updates.len();
+        let agent = &self.agent;
+        match session
+            .write_checked(updates, |cell| agent.offered(cell))
+            .await
+        {
+            Ok(()) => {
+                self.status.update(|s| s.writes += 1);
+                true
+            }
+            Err(e) => {
+                let violation = matches!(e, SessionError::Overreservation { .. });
+                self.fail(&format!("a write of {n} updates: {e}"));
+                self.status.update(|s| {
+                    s.write_failures += 1;
+                    s.invariant_violations += u64::from(violation);
+                });
+                false
+            }
+        }
     }
 
     fn publish(&self) {
@@ -393,4 +518,69 @@ impl Runner {
             }
         }
     }
+}
+
+/// The last value of every entry and cell `updates` touch, as the switch
+/// holding `session`'s model needs it, split into those that lower what a
+/// route reserves and the rest.
+fn split_by_effect(
+    session: &Session,
+    updates: Vec<p4::Update>,
+    program: &Program,
+) -> (Vec<p4::Update>, Vec<p4::Update>) {
+    use crate::desired::EntryKey;
+    use fairshare_p4rt::entity;
+    use p4::entity::Entity as E;
+    use p4::update::Type;
+    #[derive(PartialEq, Eq, PartialOrd, Ord)]
+    enum Key {
+        Entry(EntryKey),
+        Cell(u32, i64),
+        Other(usize),
+    }
+    let desired = session.desired();
+    let mut last: std::collections::BTreeMap<Key, (usize, p4::Update)> =
+        std::collections::BTreeMap::new();
+    for (i, u) in updates.into_iter().enumerate() {
+        let key = match u.entity.as_ref().and_then(|e| e.entity.as_ref()) {
+            Some(E::TableEntry(t)) if !t.is_default_action => Key::Entry(EntryKey::of(t)),
+            Some(E::MeterEntry(m)) => {
+                Key::Cell(m.meter_id, m.index.as_ref().map_or(-1, |x| x.index))
+            }
+            _ => Key::Other(i),
+        };
+        last.insert(key, (i, u));
+    }
+    let mut finals: Vec<(usize, p4::Update)> = Vec::new();
+    for (key, (i, u)) in last {
+        let Key::Entry(k) = &key else {
+            finals.push((i, u));
+            continue;
+        };
+        let held = desired.entry(k).is_some();
+        let kind = Type::try_from(u.r#type).unwrap_or(Type::Unspecified);
+        let Some(E::TableEntry(t)) = u.entity.and_then(|e| e.entity) else {
+            continue;
+        };
+        let fixed = match (held, kind) {
+            (false, Type::Delete) => continue,
+            (true, Type::Insert) => entity::modify(t),
+            (false, Type::Modify) => entity::insert(t),
+            (_, Type::Delete) => entity::delete(t),
+            (_, _) => entity::update(kind, t),
+        };
+        finals.push((i, fixed));
+    }
+    finals.sort_by_key(|(i, _)| *i);
+    let accounts = program.accounts();
+    let (lower, raise): (Vec<_>, Vec<_>) = finals.into_iter().partition(|(_, u)| {
+        let effect = accounts.effect(desired, u);
+        !effect.is_empty()
+            && effect.iter().map(|(_, b, _)| *b).sum::<u64>()
+                > effect.iter().map(|(_, _, a)| *a).sum::<u64>()
+    });
+    (
+        lower.into_iter().map(|(_, u)| u).collect(),
+        raise.into_iter().map(|(_, u)| u).collect(),
+    )
 }

@@ -15,7 +15,9 @@
 //!   sent, so a controller that lost primary status stops writing.
 //! * One [`Session::write`] is one WriteRequest, acknowledged before the
 //!   call returns: callers that need an order put each step in a write of
-//!   its own (P4Runtime does not order the updates of one request).
+//!   its own (P4Runtime does not order the updates of one request). When
+//!   some updates of a write fail, the model (and the record) keep exactly
+//!   those that succeeded, as the per-update statuses say.
 //! * The session keeps every acknowledged update in its [`Desired`] model;
 //!   [`Session::sync`] reads the switch back and writes only what differs
 //!   (deletes in one request, then inserts and modifies, at most
@@ -107,6 +109,20 @@ pub enum SessionError {
         #[source]
         source: fairshare_p4rt::Error,
     },
+}
+
+impl SessionError {
+    /// For a write in which some updates failed: which took effect, in
+    /// request order.
+    pub fn updates_done(&self) -> Option<Vec<bool>> {
+        match self {
+            SessionError::P4rt {
+                source: fairshare_p4rt::Error::UpdatesFailed { errors, .. },
+                ..
+            } => Some(errors.iter().map(|e| e.canonical_code == 0).collect()),
+            _ => None,
+        }
+    }
 }
 
 /// What happened while a session was (re)established.
@@ -323,11 +339,29 @@ impl Session {
     async fn send(&mut self, updates: Vec<p4::Update>) -> Result<(), SessionError> {
         self.require_primary()?;
         let result = self.client.write(updates.clone()).await;
+        // Which updates took effect: all, none, or (CONTINUE_ON_ERROR)
+        // those whose per-update status is OK.
+        let done: Vec<bool> = match &result {
+            Ok(()) => vec![true; updates.len()],
+            Err(fairshare_p4rt::Error::UpdatesFailed { errors, .. })
+                if errors.len() == updates.len() =>
+            {
+                errors.iter().map(|e| e.canonical_code == 0).collect()
+            }
+            Err(_) => vec![false; updates.len()],
+        };
         if let Some(log) = &self.log {
-            log.push(&updates, result.is_ok());
+            let (ok, failed): (Vec<_>, Vec<_>) = updates.iter().zip(&done).partition(|(_, d)| **d);
+            let ok: Vec<p4::Update> = ok.into_iter().map(|(u, _)| u.clone()).collect();
+            let failed: Vec<p4::Update> = failed.into_iter().map(|(u, _)| u.clone()).collect();
+            if !ok.is_empty() {
+                log.push(&ok, true);
+            }
+            if !failed.is_empty() {
+                log.push(&failed, false);
+            }
         }
-        result.map_err(|e| self.p4rt(e))?;
-        for u in &updates {
+        for (u, _) in updates.iter().zip(&done).filter(|(_, d)| **d) {
             if let Some(g) = &mut self.guard {
                 for (cell, before, after) in g.accounts.effect(&self.desired, u) {
                     let t = g.totals.entry(cell).or_default();
@@ -336,7 +370,7 @@ impl Session {
             }
             self.desired.apply(u);
         }
-        Ok(())
+        result.map_err(|e| self.p4rt(e))
     }
 
     /// Keeps the account of what each route cell reserves, for
@@ -427,6 +461,12 @@ impl Session {
             })
             .unwrap_or_default();
         self.out.send(frame, &fields).map_err(|e| self.p4rt(e))
+    }
+
+    /// A packet-in that has already arrived, if any (to work through a
+    /// burst at once).
+    pub fn try_packet_in(&mut self) -> Option<PacketIn> {
+        self.packet_ins.try_recv().ok()
     }
 
     /// The next packet-in, standing change or the end of the stream.

@@ -574,3 +574,63 @@ async fn an_rsvp_flood_is_capped_by_the_punt_meter_and_admissions_go_on() -> Res
     ensure!(demo.stop().await.invariant_violations == 0);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_requests_is_admitted_up_to_the_share_and_no_further() -> Result<()> {
+    // Twelve requests at once, through the DC's and the edge's batched
+    // writes: four fit, eight get a PathErr.
+    let deployment = deployment(TINY)?;
+    let share = deployment.shares.get(0, 0).context("the route's share")?;
+    let demo = Demo::start(deployment, config(Duration::from_secs(60))).await?;
+    demo.wait_for(Duration::from_secs(5), |r| {
+        !r.routes.is_empty()
+            && r.routes
+                .iter()
+                .all(|x| x.edge_offered_bps == x.offered_bps && x.offered_bps > 0)
+    })
+    .await
+    .context("the offer never reached the edge")?;
+    for _ in 0..12 {
+        demo.request(0, 0).context("request")?;
+    }
+    let r = demo
+        .wait_for(Duration::from_secs(10), |r| {
+            r.sim.admitted + r.sim.rejected == 12 && r.routes.iter().all(|x| x.tally_equal)
+        })
+        .await
+        .with_context(|| format!("the burst did not settle: {:?}", demo.report()))?;
+    ensure!(r.sim.admitted == 4 && r.sim.rejected == 8, "{:?}", r.sim);
+    let batched: u64 = ["dc1-sw", "e1-sw"]
+        .iter()
+        .filter_map(|s| demo.status(s))
+        .map(|s| s.batched_calls)
+        .sum();
+    println!("agent calls carried out in shared batches: {batched}");
+    let line = route(&r, "dc1", "e1")?;
+    ensure!(
+        line.used_bps == share && line.edge_used_bps == share,
+        "{line:?}"
+    );
+    for sw in ["dc1-sw", "e1-sw"] {
+        let plan = demo.deployment.switch(sw)?;
+        let index = fairshare_p4rt::P4InfoIndex::new(plan.pipeline.p4info.clone())?;
+        let meter = index
+            .id(EntityKind::Meter, "Ingress.route_meter")
+            .context("route_meter")?;
+        let flows = index
+            .id(EntityKind::Table, "Ingress.flows")
+            .context("flows")?;
+        ensure!(
+            first_overreservation(&demo.writes(sw), meter, flows, |c| (c == 0)
+                .then_some(share))
+            .is_none(),
+            "{sw} reserved more than the share"
+        );
+    }
+    let last = demo.stop().await;
+    ensure!(
+        last.invariant_violations == 0 && last.switches.iter().all(|s| s.write_failures == 0),
+        "{last:?}"
+    );
+    Ok(())
+}
