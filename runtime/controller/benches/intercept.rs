@@ -175,11 +175,19 @@ async fn throughput(n: usize) {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a runtime");
+    // The controllers run on this runtime: two worker threads (the
+    // default), as `fairshare controller` and `fairshare demo` run them,
+    // or FAIRSHARE_BENCH_RT=one for one thread.
+    let rt = match std::env::var("FAIRSHARE_BENCH_RT").as_deref() {
+        Ok("one") => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        _ => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build(),
+    }
+    .expect("a runtime");
     rt.block_on(latency(env("FAIRSHARE_BENCH_LATENCY_FLOWS", 1000)));
     rt.block_on(throughput(env("FAIRSHARE_BENCH_FLOWS", 4000)));
 }
