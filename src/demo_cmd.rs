@@ -49,9 +49,10 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// RSVP punted to the controllers at up to this many packets per
-    /// second (twice that at peak); the compiled rules say 1,000.
-    #[arg(long)]
-    pub punt_rate: Option<u64>,
+    /// second (twice that at peak). The compiled rules say 1,000; the demo's
+    /// servers refresh every flow's Path every --refresh, so it allows more.
+    #[arg(long, default_value_t = 10_000)]
+    pub punt_rate: u64,
     /// Log every step of the protocol.
     #[arg(short, long)]
     pub verbose: bool,
@@ -110,9 +111,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         return Ok(ExitCode::from(EXIT_BAD_INPUT));
     }
     let mut deployment = Deployment::build(policy).context("compiling the policy")?;
-    if let Some(pps) = args.punt_rate {
-        deployment.set_punt_rate(pps);
-    }
+    deployment.set_punt_rate(args.punt_rate);
     let config = DemoConfig {
         refresh: args.refresh,
         sim: SimConfig {
