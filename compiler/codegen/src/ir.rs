@@ -473,10 +473,10 @@ impl Program {
         }
         let check_field = |f: &FieldRef| -> Result<(), IrError> {
             match *f {
-                FieldRef::Hdr(h, i) => {
-                    if h.0 >= self.headers.len() || i >= self.header_type(h).fields.len() {
-                        return Err(IrError(format!("bad field reference {f:?}")));
-                    }
+                FieldRef::Hdr(h, i)
+                    if h.0 >= self.headers.len() || i >= self.header_type(h).fields.len() =>
+                {
+                    return Err(IrError(format!("bad field reference {f:?}")));
                 }
                 FieldRef::Meta(i) if i >= self.meta.len() => {
                     return Err(IrError(format!("bad metadata reference {i}")));

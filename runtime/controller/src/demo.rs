@@ -488,10 +488,17 @@ impl Demo {
             let Ok(plan) = self.deployment.switch(&line.switch) else {
                 continue;
             };
-            let Some(node) = self.lab.node(&line.switch) else {
+            // Where its controller drives it: a lab switch or an external
+            // target.
+            let Some(addr) = self
+                .controllers
+                .iter()
+                .find(|c| c.switch == line.switch)
+                .map(|c| c.addr.clone())
+            else {
                 continue;
             };
-            match read_drops(&node.addr.to_string(), plan.device_id, &plan.pipeline).await {
+            match read_drops(&addr, plan.device_id, &plan.pipeline).await {
                 Ok(d) => {
                     line.colors.red = d.get("DROP_METER_RED").copied().unwrap_or(0);
                     line.drops = d;

@@ -366,7 +366,17 @@ impl Runner {
     fn publish(&self) {
         let routes = self.agent.routes();
         let stats = self.agent.stats();
+        let name = &self.name;
         self.status.update(|s| {
+            if stats.tally_mismatches > s.stats.tally_mismatches {
+                tracing::warn!(
+                    "{name}: tallies differed from the DC's ({} so far); repaired from its refresh",
+                    stats.tally_mismatches
+                );
+            }
+            if stats.invariant_violations > s.stats.invariant_violations {
+                tracing::error!("{name}: the agent refused a write that would over-reserve");
+            }
             s.routes = routes;
             s.stats = stats;
         });
