@@ -6,7 +6,7 @@ use crate::bits::{mask, read_bits, sign_extend, write_bits};
 use crate::hash::Algo;
 use crate::meter::{Meter, MeterUnit};
 use crate::program::{
-    fold32, BinOp, CalcInput, Expr, ExtractField, ExtractTo, Fid, HdrRef, Hid, KeySrc, Node,
+    fold32, ActOp, BinOp, CalcInput, Expr, ExtractField, ExtractTo, Fid, HdrRef, Hid, KeySrc, Node,
     ParseOp, Prim, Program, UnOp, UnionRef, PLAN_MAX_BYTES,
 };
 use crate::table::TableState;
@@ -50,6 +50,9 @@ pub(crate) struct Phv {
     pub vl_bits: Vec<u32>,
     /// Per header union stack: the next element to extract.
     pub union_stack_next: Vec<u32>,
+    /// Room to read a header near the end of a packet through its
+    /// extraction plan (see [`run_plan`]).
+    win: [u8; PLAN_WINDOW],
 }
 
 /// [`Phv::orig`] of a header whose bytes are not in the packet.
@@ -75,6 +78,7 @@ impl Phv {
             keep: false,
             vl_bits: vec![0; p.headers.len()],
             union_stack_next: vec![0; p.union_stacks.len()],
+            win: [0; PLAN_WINDOW],
         }
     }
 
@@ -208,7 +212,13 @@ const MAX_STEPS: u32 = 100_000;
 
 pub(crate) struct Exec<'a> {
     pub p: &'a Program,
-    pub rt: &'a mut Runtime,
+    /// The tables of [`Runtime`]; the other parts are apart so that an
+    /// action can read its parameters in its table entry while it runs
+    /// (actions do not read or change tables).
+    pub tables: &'a mut [TableState],
+    pub meters: &'a mut [Vec<Meter>],
+    pub counters: &'a mut [Vec<(u64, u64)>],
+    pub registers: &'a mut [Vec<u128>],
     pub phv: &'a mut Phv,
     pub key: &'a mut Vec<u128>,
     pub key2: &'a mut Vec<u128>,
@@ -454,12 +464,21 @@ impl Exec<'_> {
         // packet goes on for 16 bytes past the header, else from a copy of
         // the header's bytes with room after them.
         let n = (hi.bits / 8) as usize;
-        match data.get(at..at + n + 16) {
-            Some(win) => run_plan(&hi.plan, win, &mut self.phv.vals),
+        let phv = &mut *self.phv;
+        let first = hi.first_field as usize;
+        let Some(vals) = phv.vals.get_mut(first..first + hi.plan.len()) else {
+            return;
+        };
+        match data
+            .get(at..at + PLAN_WINDOW)
+            .and_then(|w| <&[u8; PLAN_WINDOW]>::try_from(w).ok())
+        {
+            Some(win) => run_plan(&hi.plan, win, vals),
             None => {
-                let mut win = [0u8; PLAN_MAX_BYTES + 16];
-                win[..n].copy_from_slice(&data[at..at + n]);
-                run_plan(&hi.plan, &win, &mut self.phv.vals);
+                // The bytes past the header are shifted out: whatever the
+                // buffer holds there from before does not matter.
+                phv.win[..n].copy_from_slice(&data[at..at + n]);
+                run_plan(&hi.plan, &phv.win, vals);
             }
         }
         self.mark_valid(h);
@@ -824,16 +843,17 @@ impl Exec<'_> {
     fn apply_table(&mut self, t: u32, pkt: &mut PktState<'_>) -> Option<Node> {
         let p = self.p;
         let ti = &p.tables[t as usize];
-        // The tables are moved out while the action runs (actions do not
-        // read them), so that it can read its parameters in place.
-        let mut tables = std::mem::take(&mut self.rt.tables);
+        // The tables are set aside while the action runs (actions do not
+        // read them), so that it can read its parameters in place; an
+        // empty slice stands in for them, which costs nothing.
+        let tables = std::mem::take(&mut self.tables);
         let table = &mut tables[t as usize];
         if table.len == 0 {
             // Nothing to look up (keyless tables, tables not filled yet):
             // the default action, with no counter or meter to run.
             let action = table.default.action;
             self.run_action(action, &table.default.data, pkt);
-            self.rt.tables = tables;
+            self.tables = tables;
             return ti.next_after(false, action);
         }
         let hit = if table.is_packed() {
@@ -843,9 +863,9 @@ impl Exec<'_> {
             for k in &ti.keys {
                 // A 128-bit key is the only one with a non-zero width, so
                 // `key` is 0 when it is shifted by 128 (modulo 128: by 0).
-                let v = match k.src {
-                    Expr::Field(f) => self.phv.vals[f as usize],
-                    ref e => self.eval(e, &[]),
+                let v = match k.field {
+                    Some(f) => self.phv.vals[f as usize],
+                    None => self.eval(&k.src, &[]),
                 };
                 key = key.wrapping_shl(k.width) | (v & k.key_mask);
             }
@@ -880,25 +900,50 @@ impl Exec<'_> {
         };
         let action = call.action;
         self.run_action(action, &call.data, pkt);
-        self.rt.tables = tables;
+        self.tables = tables;
         ti.next_after(hit.is_some(), action)
     }
 
     /// Runs an action's primitives.
     #[inline(always)]
     fn run_action(&mut self, action: u32, params: &[u128], pkt: &mut PktState<'_>) {
-        for prim in &self.p.actions[action as usize].prims {
-            if let Prim::Assign(f, e) = prim {
-                let v = match *e {
-                    Expr::Param(i) => params.get(i as usize).copied().unwrap_or(0),
-                    ref e => self.eval(e, params),
-                };
-                self.set(*f, v);
-                continue;
-            }
-            self.prim(prim, params, pkt);
-            if pkt.exit {
-                break;
+        let a = &self.p.actions[action as usize];
+        for op in &a.ops {
+            match *op {
+                ActOp::SetParam {
+                    fid,
+                    hdr,
+                    param,
+                    bit,
+                    mask,
+                } => {
+                    let v = params.get(param as usize).copied().unwrap_or(0);
+                    self.phv.vals[fid as usize] = v & mask;
+                    self.phv.dirty[hdr as usize] |= bit;
+                }
+                ActOp::SetConst {
+                    fid,
+                    hdr,
+                    bit,
+                    value,
+                } => {
+                    self.phv.vals[fid as usize] = value;
+                    self.phv.dirty[hdr as usize] |= bit;
+                }
+                ActOp::Prim(i) => {
+                    let Some(prim) = a.prims.get(i as usize) else {
+                        continue;
+                    };
+                    if let Prim::Assign(f, e) = prim {
+                        let v = self.eval(e, params);
+                        self.set(*f, v);
+                        continue;
+                    }
+                    self.prim(prim, params, pkt);
+                    if pkt.exit {
+                        break;
+                    }
+                }
             }
         }
     }
@@ -946,13 +991,13 @@ impl Exec<'_> {
                         MeterUnit::Bytes => pkt.data.len() as u64,
                         MeterUnit::Packets => 1,
                     };
-                    let colour = self.rt.meters[*meter as usize][i].execute(pkt.now_us, amount);
+                    let colour = self.meters[*meter as usize][i].execute(pkt.now_us, amount);
                     self.set(*dst, u128::from(colour));
                 }
             }
             Prim::Count { counter, index } => {
                 if let Some(i) = self.index(index, params, p.counters[*counter as usize].size) {
-                    let c = &mut self.rt.counters[*counter as usize][i];
+                    let c = &mut self.counters[*counter as usize][i];
                     c.0 += 1;
                     c.1 += pkt.data.len() as u64;
                 }
@@ -963,7 +1008,7 @@ impl Exec<'_> {
                 index,
             } => {
                 let v = match self.index(index, params, p.registers[*register as usize].size) {
-                    Some(i) => self.rt.registers[*register as usize][i],
+                    Some(i) => self.registers[*register as usize][i],
                     None => 0,
                 };
                 self.set(*dst, v);
@@ -976,7 +1021,7 @@ impl Exec<'_> {
                 let r = &p.registers[*register as usize];
                 if let Some(i) = self.index(index, params, r.size) {
                     let v = self.eval(value, params) & mask(r.width);
-                    self.rt.registers[*register as usize][i] = v;
+                    self.registers[*register as usize][i] = v;
                 }
             }
             Prim::HashOffset {
@@ -1455,13 +1500,21 @@ impl Csum {
     }
 }
 
-/// Reads a header's fields out of its bytes, `win`, which go on for at
-/// least 16 bytes past the header (those bytes are shifted out).
+/// The bytes a header is read from by its extraction plan: the longest
+/// header a plan reads, and 16 more.
+const PLAN_WINDOW: usize = PLAN_MAX_BYTES + 16;
+const _: () = assert!(PLAN_MAX_BYTES.is_power_of_two());
+
+/// Reads a header's fields out of its bytes, which start `win` (the bytes
+/// after the header are shifted out), into `vals`, the header's fields.
 #[inline(always)]
-fn run_plan(plan: &[ExtractField], win: &[u8], vals: &mut [u128]) {
-    for x in plan {
-        let b = x.byte as usize;
-        let v = if x.narrow {
+fn run_plan(plan: &[ExtractField], win: &[u8; PLAN_WINDOW], vals: &mut [u128]) {
+    for (x, v) in plan.iter().zip(vals) {
+        // A plan's fields start within the first `PLAN_MAX_BYTES` bytes
+        // (a power of two): the remainder changes nothing, and it shows
+        // that every window is in the array.
+        let b = x.byte as usize % PLAN_MAX_BYTES;
+        *v = if x.narrow {
             let mut a = [0u8; 8];
             a.copy_from_slice(&win[b..b + 8]);
             u128::from((u64::from_be_bytes(a) >> x.shift) & x.mask as u64)
@@ -1470,7 +1523,6 @@ fn run_plan(plan: &[ExtractField], win: &[u8], vals: &mut [u128]) {
             a.copy_from_slice(&win[b..b + 16]);
             (u128::from_be_bytes(a) >> x.shift) & x.mask
         };
-        vals[x.fid as usize] = v;
     }
 }
 

@@ -454,6 +454,61 @@ pub(crate) struct ActionInfo {
     pub name: String,
     pub params: Vec<(String, u32)>,
     pub prims: Vec<Prim>,
+    /// `prims` as they are run (see [`ActOp`]), laid out at load.
+    pub ops: Vec<ActOp>,
+}
+
+/// One step of an action: an assignment of a parameter or a constant to
+/// a field carries what writing the field needs (its mask, its header and
+/// its bit in the header's dirty set); any other primitive is run from
+/// [`ActionInfo::prims`] by index.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ActOp {
+    SetParam {
+        fid: Fid,
+        hdr: Hid,
+        param: u32,
+        bit: u64,
+        mask: u128,
+    },
+    /// The constant is already cut to the field's width.
+    SetConst {
+        fid: Fid,
+        hdr: Hid,
+        bit: u64,
+        value: u128,
+    },
+    Prim(u32),
+}
+
+/// Lays out [`ActionInfo::ops`].
+fn action_ops(prims: &[Prim], hot: &[FieldHot]) -> Vec<ActOp> {
+    prims
+        .iter()
+        .enumerate()
+        .map(|(i, prim)| match *prim {
+            Prim::Assign(f, Expr::Param(param)) => {
+                let h = &hot[f as usize];
+                ActOp::SetParam {
+                    fid: f,
+                    hdr: h.header,
+                    param,
+                    bit: h.dirty_bit,
+                    mask: h.mask,
+                }
+            }
+            Prim::Assign(f, Expr::Const(c)) => {
+                let h = &hot[f as usize];
+                ActOp::SetConst {
+                    fid: f,
+                    hdr: h.header,
+                    bit: h.dirty_bit,
+                    value: c & h.mask,
+                }
+            }
+            _ => ActOp::Prim(i as u32),
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone)]
@@ -577,6 +632,8 @@ pub enum MatchKind {
 pub(crate) struct KeyInfo {
     pub name: String,
     pub kind: MatchKind,
+    /// The field the key reads, when `src` is a plain unsigned field.
+    pub field: Option<Fid>,
     pub src: Expr,
     pub width: u32,
     /// The field's width and the key's mask together: what is looked up.
@@ -614,10 +671,23 @@ pub(crate) struct TableInfo {
     pub with_counters: bool,
     /// The direct meter array and the field its colour is written to.
     pub direct_meter: Option<(u32, Fid)>,
+    /// Per action of the program: the next node after a miss and after a
+    /// hit that ran it.
+    pub next_dense: Vec<(Option<Node>, Option<Node>)>,
 }
 
 impl TableInfo {
+    /// The node after the table, when it hit or missed and ran `action`
+    /// (laid out at load from [`TableInfo::next_by_rule`]).
+    #[inline]
     pub(crate) fn next_after(&self, hit: bool, action: u32) -> Option<Node> {
+        self.next_dense
+            .get(action as usize)
+            .and_then(|n| if hit { n.1 } else { n.0 })
+    }
+
+    /// [`TableInfo::next_after`] from `next_tables` as the JSON gives it.
+    fn next_by_rule(&self, hit: bool, action: u32) -> Option<Node> {
         let special = if hit { self.next_hit } else { self.next_miss };
         if let Some(n) = special {
             return n;
@@ -2193,6 +2263,7 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
                 .map(|r| (r.name.clone(), r.bitwidth))
                 .collect(),
             prims,
+            ops: vec![],
         });
     }
 
@@ -2674,7 +2745,10 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
                 dirty_bit: 1u64.checked_shl(local).unwrap_or(0),
             }
         })
-        .collect();
+        .collect::<Vec<FieldHot>>();
+    for a in &mut actions {
+        a.ops = action_ops(&a.prims, &field_hot);
+    }
     Ok(Program {
         copy_extracted: true,
         field_hot,
@@ -2793,6 +2867,10 @@ fn compile_table(
         keys.push(KeyInfo {
             name: k.name.clone(),
             kind,
+            field: match src {
+                Expr::Field(f) => Some(f),
+                _ => None,
+            },
             src,
             width,
             key_mask: bits::mask(width) & mask.unwrap_or(u128::MAX),
@@ -2964,7 +3042,7 @@ fn compile_table(
             ))
         }
     };
-    Ok(TableInfo {
+    let mut info = TableInfo {
         name: t.name.clone(),
         keys,
         actions,
@@ -2977,5 +3055,10 @@ fn compile_table(
         max_size: t.max_size,
         with_counters: t.with_counters,
         direct_meter,
-    })
+        next_dense: vec![],
+    };
+    info.next_dense = (0..ctx.doc.actions.len() as u32)
+        .map(|a| (info.next_by_rule(false, a), info.next_by_rule(true, a)))
+        .collect();
+    Ok(info)
 }
