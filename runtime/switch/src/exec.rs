@@ -7,7 +7,7 @@ use crate::hash::Algo;
 use crate::meter::{Meter, MeterUnit};
 use crate::program::{
     fold32, ActOp, BinOp, CalcInput, Expr, ExtractField, ExtractTo, Fid, HdrRef, Hid, KeySrc, Node,
-    ParseOp, Prim, Program, UnOp, UnionRef, PLAN_MAX_BYTES,
+    ParseOp, Prim, Program, Test, UnOp, UnionRef, PLAN_MAX_BYTES,
 };
 use crate::table::TableState;
 
@@ -818,11 +818,19 @@ impl Exec<'_> {
             node = match n {
                 Node::Cond(c) => {
                     let ci = &self.p.conds[c as usize];
-                    let v = match ci.expr {
-                        Expr::FieldOp(op, f, c) => binop(op, self.phv.vals[f as usize], c),
-                        ref e => self.eval(e, &[]),
+                    let vals = &self.phv.vals;
+                    let v = match ci.test {
+                        Test::Eq(f, c) => vals[f as usize] == c,
+                        Test::Ne(f, c) => vals[f as usize] != c,
+                        Test::Lt(f, c) => vals[f as usize] < c,
+                        Test::Le(f, c) => vals[f as usize] <= c,
+                        Test::Gt(f, c) => vals[f as usize] > c,
+                        Test::Ge(f, c) => vals[f as usize] >= c,
+                        Test::Valid(h) => self.phv.valid[h as usize],
+                        Test::NotValid(h) => !self.phv.valid[h as usize],
+                        Test::Expr => self.eval(&ci.expr, &[]) != 0,
                     };
-                    if v != 0 {
+                    if v {
                         ci.if_true
                     } else {
                         ci.if_false
@@ -1404,15 +1412,22 @@ impl Exec<'_> {
         // 16-byte window.
         out.resize(len + 16, 0);
         for &h in &self.p.deparse {
-            let hi = &self.p.headers[h as usize];
-            if !self.phv.valid[h as usize] || hi.metadata {
+            let mut dirty = self.phv.dirty[h as usize];
+            if dirty == 0 || !self.phv.valid[h as usize] {
                 continue;
             }
-            let mut dirty = self.phv.dirty[h as usize];
-            let w = &mut out[self.phv.orig[h as usize] as usize..];
+            let hi = &self.p.headers[h as usize];
+            let first = hi.first_field as usize;
+            let (Some(w), Some(vals)) = (
+                out.get_mut(self.phv.orig[h as usize] as usize..),
+                self.phv.vals.get(first..first + hi.plan.len()),
+            ) else {
+                continue;
+            };
             while dirty != 0 {
-                if let Some(x) = hi.plan.get(dirty.trailing_zeros() as usize) {
-                    emit_field(w, x, self.phv.vals[x.fid as usize]);
+                let i = dirty.trailing_zeros() as usize;
+                if let (Some(x), Some(v)) = (hi.plan.get(i), vals.get(i)) {
+                    emit_field(w, x, *v);
                 }
                 dirty &= dirty - 1;
             }
@@ -1452,18 +1467,35 @@ struct Csum {
     pos: usize,
 }
 
-/// The checksum sum of bytes as if they started a 16-bit word, in 32-bit
-/// words (a multiple of 2^16 - 1 apart from the 16-bit sum).
+/// The checksum sum of bytes as if they started a 16-bit word: a number
+/// below 2^16 that is a multiple of 2^16 - 1 apart from the 16-bit sum,
+/// and zero only when every byte is.
+///
+/// A ones' complement sum does not depend on the byte order (RFC 1071):
+/// the bytes are summed as little-endian 64-bit words with their carries,
+/// folded to 16 bits, and the two bytes of the result swapped.
 fn payload_sum(data: &[u8]) -> u64 {
-    let mut s = 0u64;
-    let mut quads = data.chunks_exact(4);
-    for q in &mut quads {
-        s += u64::from(u32::from_be_bytes([q[0], q[1], q[2], q[3]]));
+    let mut acc = 0u128;
+    let mut words = data.chunks_exact(8);
+    for w in &mut words {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(w);
+        acc += u128::from(u64::from_le_bytes(a));
     }
-    let mut tail = [0u8; 4];
-    let rest = quads.remainder();
+    let mut tail = [0u8; 8];
+    let rest = words.remainder();
     tail[..rest.len()].copy_from_slice(rest);
-    s + u64::from(u32::from_be_bytes(tail))
+    acc += u128::from(u64::from_le_bytes(tail));
+    // End-around carries keep the sum modulo 2^16 - 1 and a non-zero sum
+    // non-zero.
+    let (lo, c) = (acc as u64).overflowing_add((acc >> 64) as u64);
+    let mut s = lo + u64::from(c);
+    s = (s & 0xffff_ffff) + (s >> 32);
+    s = (s & 0xffff_ffff) + (s >> 32);
+    s = (s & 0xffff) + (s >> 16);
+    s = (s & 0xffff) + (s >> 16);
+    s = (s & 0xffff) + (s >> 16);
+    u64::from((s as u16).swap_bytes())
 }
 
 impl Csum {
@@ -1647,6 +1679,36 @@ fn paste_bits(src: &[u8], dst: &mut [u8], off: usize, width: u32) {
 mod tests {
     use super::*;
 
+    /// The payload's sum, taken in little-endian words, gives the
+    /// checksum of the bytes, for every length and for zero bytes (whose
+    /// sum must stay zero).
+    #[test]
+    fn payload_sums_give_the_checksum_of_the_bytes() {
+        for len in 0..70usize {
+            for fill in [0u8, 0xff, 0x5a] {
+                let data: Vec<u8> = (0..len)
+                    .map(|i| {
+                        if fill == 0x5a {
+                            (i * 37 + 11) as u8
+                        } else {
+                            fill
+                        }
+                    })
+                    .collect();
+                let mut sum = Csum::default();
+                sum.bytes(&data);
+                assert_eq!(sum.finish(), crate::hash::csum16(&data), "{data:?}");
+                // After an odd number of bytes the payload starts mid-word.
+                let mut odd = Csum::default();
+                odd.push(0xab, 8);
+                odd.bytes(&data);
+                let mut packed = vec![0xab];
+                packed.extend_from_slice(&data);
+                assert_eq!(odd.finish(), crate::hash::csum16(&packed), "{packed:?}");
+            }
+        }
+    }
+
     /// The streaming checksum equals the checksum of the packed bytes, for
     /// fields of every width at every alignment, with and without payload.
     #[test]
@@ -1666,7 +1728,7 @@ mod tests {
                 let v = (u128::from(next()) << 64 | u128::from(next())) & mask(w);
                 inputs.push((v, w));
             }
-            let payload: Vec<u8> = (0..next() % 5).map(|_| next() as u8).collect();
+            let payload: Vec<u8> = (0..next() % 40).map(|_| next() as u8).collect();
             let with_payload = round % 2 == 0;
             let mut buf = vec![];
             let mut bits = 0usize;

@@ -702,8 +702,42 @@ impl TableInfo {
 #[derive(Debug, Clone)]
 pub(crate) struct CondInfo {
     pub expr: Expr,
+    /// `expr` as one test when it has a shape p4c emits most.
+    pub test: Test,
     pub if_true: Option<Node>,
     pub if_false: Option<Node>,
+}
+
+/// A condition of a shape p4c emits most, decided in one step: an
+/// unsigned field compared with a constant, or a header's validity.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Test {
+    Eq(Fid, u128),
+    Ne(Fid, u128),
+    Lt(Fid, u128),
+    Le(Fid, u128),
+    Gt(Fid, u128),
+    Ge(Fid, u128),
+    Valid(Hid),
+    NotValid(Hid),
+    /// Any other shape: the expression is evaluated.
+    Expr,
+}
+
+impl Test {
+    pub(crate) fn of(e: &Expr) -> Test {
+        match *e {
+            Expr::FieldOp(BinOp::Eq, f, c) => Test::Eq(f, c),
+            Expr::FieldOp(BinOp::Ne, f, c) => Test::Ne(f, c),
+            Expr::FieldOp(BinOp::Lt, f, c) => Test::Lt(f, c),
+            Expr::FieldOp(BinOp::Le, f, c) => Test::Le(f, c),
+            Expr::FieldOp(BinOp::Gt, f, c) => Test::Gt(f, c),
+            Expr::FieldOp(BinOp::Ge, f, c) => Test::Ge(f, c),
+            Expr::Valid(h) => Test::Valid(h),
+            Expr::NotValid(h) => Test::NotValid(h),
+            _ => Test::Expr,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -854,6 +888,7 @@ pub struct Program {
     pub(crate) union_stacks: Vec<UnionStackInfo>,
     pub(crate) parse_states: Vec<ParseState>,
     pub(crate) parse_start: Option<u32>,
+    /// The packet headers the deparser emits, in order (metadata left out).
     pub(crate) deparse: Vec<Hid>,
     pub(crate) actions: Vec<ActionInfo>,
     pub(crate) tables: Vec<TableInfo>,
@@ -2614,6 +2649,8 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
             }
         }
     }
+    // The deparser never emits metadata.
+    deparse.retain(|h| !ctx.headers[*h as usize].metadata);
 
     // Pipelines.
     let mut tables = vec![];
@@ -2652,8 +2689,10 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
         }
         for (ci, c) in pl.conditionals.iter().enumerate() {
             let path = format!("{base}.conditionals[{ci}]");
+            let expr = ctx.expr(&path, &c.expression, &Scope::Plain)?;
             conds.push(CondInfo {
-                expr: ctx.expr(&path, &c.expression, &Scope::Plain)?,
+                test: Test::of(&expr),
+                expr,
                 if_true: node(&format!("{path}.true_next"), &c.true_next)?,
                 if_false: node(&format!("{path}.false_next"), &c.false_next)?,
             });
