@@ -864,7 +864,15 @@ impl Exec<'_> {
             self.tables = tables;
             return ti.next_after(false, action);
         }
-        let hit = if table.is_packed() {
+        let hit = if let (Some(k64), true) = (&ti.key64, table.is_packed()) {
+            // Plain fields of 64 bits or fewer in all: packed in 64 bits.
+            let vals = &self.phv.vals;
+            let mut key = 0u64;
+            for &(f, pos, m) in k64 {
+                key |= (vals[f as usize] as u64 & m).wrapping_shl(pos);
+            }
+            table.lookup_packed(u128::from(key))
+        } else if table.is_packed() {
             // The key fields packed as they are evaluated, as
             // `TableState::lookup` packs them.
             let mut key = 0u128;

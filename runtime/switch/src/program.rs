@@ -674,6 +674,11 @@ pub(crate) struct TableInfo {
     /// Per action of the program: the next node after a miss and after a
     /// hit that ran it.
     pub next_dense: Vec<(Option<Node>, Option<Node>)>,
+    /// When every key is a plain field and the keys add up to 64 bits or
+    /// fewer: per key, its field, where its bits go in the packed key
+    /// (the number of key bits after it) and its mask. The packed key is
+    /// then built in 64 bits (the same number as the 128-bit packing).
+    pub key64: Option<Vec<(Fid, u32, u64)>>,
 }
 
 impl TableInfo {
@@ -915,7 +920,8 @@ pub struct Program {
 
 impl Program {
     /// Turns off the layouts made at load (extraction plans, checksum
-    /// layouts, packed selects, copies of extracted headers): the general paths they
+    /// layouts, packed selects, 64-bit table keys, copies of extracted
+    /// headers): the general paths they
     /// shortcut, for tests to compare with.
     #[cfg(test)]
     pub(crate) fn without_fast_paths(&mut self) {
@@ -927,6 +933,9 @@ impl Program {
         }
         for s in &mut self.parse_states {
             s.packed = None;
+        }
+        for t in &mut self.tables {
+            t.key64 = None;
         }
         self.copy_extracted = false;
     }
@@ -3095,7 +3104,19 @@ fn compile_table(
         with_counters: t.with_counters,
         direct_meter,
         next_dense: vec![],
+        key64: None,
     };
+    if info.keys.iter().map(|k| k.width).sum::<u32>() <= 64 {
+        let mut after = info.keys.iter().map(|k| k.width).sum::<u32>();
+        info.key64 = info
+            .keys
+            .iter()
+            .map(|k| {
+                after -= k.width;
+                k.field.map(|f| (f, after, k.key_mask as u64))
+            })
+            .collect();
+    }
     info.next_dense = (0..ctx.doc.actions.len() as u32)
         .map(|a| (info.next_by_rule(false, a), info.next_by_rule(true, a)))
         .collect();
