@@ -745,6 +745,21 @@ impl Exec<'_> {
                     }
                 }
             }
+            if let Some((fields, transitions)) =
+                st.packed.as_ref().and_then(|ps| ps.fields64.as_ref())
+            {
+                let vals = &self.phv.vals;
+                let mut key = 0u64;
+                for &(f, pos) in fields {
+                    key |= (vals[f as usize] as u64).wrapping_shl(pos);
+                }
+                match transitions.iter().find(|(v, m, _)| key & m == *v) {
+                    None => return Some(p.errors.no_match),
+                    Some((_, _, Some(n))) => state = *n,
+                    Some((_, _, None)) => return None,
+                }
+                continue;
+            }
             if let Some(ps) = &st.packed {
                 let mut key = 0u128;
                 for (k, w) in st.key.iter().zip(&ps.part_bits) {

@@ -569,6 +569,12 @@ pub(crate) struct ParseState {
 pub(crate) struct PackedSelect {
     pub part_bits: Vec<u32>,
     pub transitions: Vec<(u128, u128, Option<u32>)>,
+    /// When every part is a plain field and the parts add up to 64 bits
+    /// or fewer: per part its field and where its bits go (the number of
+    /// key bits after it), and `transitions` in 64 bits; the key is then
+    /// packed in 64-bit arithmetic.
+    #[allow(clippy::type_complexity)]
+    pub fields64: Option<(Vec<(Fid, u32)>, Vec<(u64, u64, Option<u32>)>)>,
 }
 
 /// Packs a select's transitions (see [`ParseState::packed`]).
@@ -607,9 +613,34 @@ fn pack_select(
         };
         out.push((pack(&t.value) & mask, mask, t.next));
     }
+    // Plain fields of 64 bits or fewer in all: the same packing in 64 bits.
+    let total: u32 = part_bits.iter().sum();
+    let fields64 = if total <= 64 {
+        let mut after = total;
+        key.iter()
+            .zip(&part_bits)
+            .map(|(k, w)| {
+                after -= w;
+                match k {
+                    KeySrc::Expr(Expr::Field(f)) => Some((*f, after)),
+                    _ => None,
+                }
+            })
+            .collect::<Option<Vec<_>>>()
+            .map(|f| {
+                let t = out
+                    .iter()
+                    .map(|&(v, m, n)| (v as u64, m as u64, n))
+                    .collect();
+                (f, t)
+            })
+    } else {
+        None
+    };
     Some(PackedSelect {
         part_bits,
         transitions: out,
+        fields64,
     })
 }
 
