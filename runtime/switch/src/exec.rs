@@ -1290,6 +1290,15 @@ impl Exec<'_> {
         sum.finish()
     }
 
+    /// [`Exec::calculate`], with a `csum16` summed in line.
+    #[inline(always)]
+    fn checksum(&mut self, calc: u32, pkt: &PktState<'_>) -> u64 {
+        match self.p.calcs.get(calc as usize) {
+            Some(c) if c.algo == Algo::Csum16 => u64::from(self.csum16(calc, pkt)),
+            _ => self.calculate(calc, pkt),
+        }
+    }
+
     /// Verifies the checksums the program asks for; a mismatch sets
     /// `standard_metadata.checksum_error`.
     pub(crate) fn verify_checksums(&mut self, pkt: &PktState<'_>) {
@@ -1301,7 +1310,7 @@ impl Exec<'_> {
                 }
             }
             let v =
-                u128::from(self.calculate(ck.calc, pkt)) & mask(p.fields[ck.target as usize].width);
+                u128::from(self.checksum(ck.calc, pkt)) & mask(p.fields[ck.target as usize].width);
             if v != self.get(ck.target) {
                 self.set_opt(p.std.checksum_error, 1);
                 self.stats.checksum_errors += 1;
@@ -1317,13 +1326,18 @@ impl Exec<'_> {
                     Expr::ValidAnd(h, op, f, k) => u128::from(
                         self.phv.valid[h as usize] && binop(op, self.phv.vals[f as usize], k) != 0,
                     ),
+                    // p4c's `a && b` conditions, `a` first, as `eval_tree`
+                    // takes them, without the call.
+                    Expr::Bin(BinOp::LAnd, ref a, ref b) => {
+                        u128::from(self.eval(a, &[]) != 0 && self.eval(b, &[]) != 0)
+                    }
                     ref e => self.eval(e, &[]),
                 };
                 if v == 0 {
                     continue;
                 }
             }
-            let v = u128::from(self.calculate(ck.calc, pkt));
+            let v = u128::from(self.checksum(ck.calc, pkt));
             self.set(ck.target, v);
         }
     }
