@@ -382,9 +382,18 @@ impl Switch {
             out,
         } = &mut self.scratch;
         let p = &self.prog;
+        let Runtime {
+            tables,
+            meters,
+            counters,
+            registers,
+        } = &mut self.rt;
         let mut ex = Exec {
             p,
-            rt: &mut self.rt,
+            tables,
+            meters,
+            counters,
+            registers,
             phv,
             key,
             key2,

@@ -454,6 +454,61 @@ pub(crate) struct ActionInfo {
     pub name: String,
     pub params: Vec<(String, u32)>,
     pub prims: Vec<Prim>,
+    /// `prims` as they are run (see [`ActOp`]), laid out at load.
+    pub ops: Vec<ActOp>,
+}
+
+/// One step of an action: an assignment of a parameter or a constant to
+/// a field carries what writing the field needs (its mask, its header and
+/// its bit in the header's dirty set); any other primitive is run from
+/// [`ActionInfo::prims`] by index.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ActOp {
+    SetParam {
+        fid: Fid,
+        hdr: Hid,
+        param: u32,
+        bit: u64,
+        mask: u128,
+    },
+    /// The constant is already cut to the field's width.
+    SetConst {
+        fid: Fid,
+        hdr: Hid,
+        bit: u64,
+        value: u128,
+    },
+    Prim(u32),
+}
+
+/// Lays out [`ActionInfo::ops`].
+fn action_ops(prims: &[Prim], hot: &[FieldHot]) -> Vec<ActOp> {
+    prims
+        .iter()
+        .enumerate()
+        .map(|(i, prim)| match *prim {
+            Prim::Assign(f, Expr::Param(param)) => {
+                let h = &hot[f as usize];
+                ActOp::SetParam {
+                    fid: f,
+                    hdr: h.header,
+                    param,
+                    bit: h.dirty_bit,
+                    mask: h.mask,
+                }
+            }
+            Prim::Assign(f, Expr::Const(c)) => {
+                let h = &hot[f as usize];
+                ActOp::SetConst {
+                    fid: f,
+                    hdr: h.header,
+                    bit: h.dirty_bit,
+                    value: c & h.mask,
+                }
+            }
+            _ => ActOp::Prim(i as u32),
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone)]
@@ -514,6 +569,12 @@ pub(crate) struct ParseState {
 pub(crate) struct PackedSelect {
     pub part_bits: Vec<u32>,
     pub transitions: Vec<(u128, u128, Option<u32>)>,
+    /// When every part is a plain field and the parts add up to 64 bits
+    /// or fewer: per part its field and where its bits go (the number of
+    /// key bits after it), and `transitions` in 64 bits; the key is then
+    /// packed in 64-bit arithmetic.
+    #[allow(clippy::type_complexity)]
+    pub fields64: Option<(Vec<(Fid, u32)>, Vec<(u64, u64, Option<u32>)>)>,
 }
 
 /// Packs a select's transitions (see [`ParseState::packed`]).
@@ -552,9 +613,34 @@ fn pack_select(
         };
         out.push((pack(&t.value) & mask, mask, t.next));
     }
+    // Plain fields of 64 bits or fewer in all: the same packing in 64 bits.
+    let total: u32 = part_bits.iter().sum();
+    let fields64 = if total <= 64 {
+        let mut after = total;
+        key.iter()
+            .zip(&part_bits)
+            .map(|(k, w)| {
+                after -= w;
+                match k {
+                    KeySrc::Expr(Expr::Field(f)) => Some((*f, after)),
+                    _ => None,
+                }
+            })
+            .collect::<Option<Vec<_>>>()
+            .map(|f| {
+                let t = out
+                    .iter()
+                    .map(|&(v, m, n)| (v as u64, m as u64, n))
+                    .collect();
+                (f, t)
+            })
+    } else {
+        None
+    };
     Some(PackedSelect {
         part_bits,
         transitions: out,
+        fields64,
     })
 }
 
@@ -577,6 +663,8 @@ pub enum MatchKind {
 pub(crate) struct KeyInfo {
     pub name: String,
     pub kind: MatchKind,
+    /// The field the key reads, when `src` is a plain unsigned field.
+    pub field: Option<Fid>,
     pub src: Expr,
     pub width: u32,
     /// The field's width and the key's mask together: what is looked up.
@@ -614,10 +702,28 @@ pub(crate) struct TableInfo {
     pub with_counters: bool,
     /// The direct meter array and the field its colour is written to.
     pub direct_meter: Option<(u32, Fid)>,
+    /// Per action of the program: the next node after a miss and after a
+    /// hit that ran it.
+    pub next_dense: Vec<(Option<Node>, Option<Node>)>,
+    /// When every key is a plain field and the keys add up to 64 bits or
+    /// fewer: per key, its field, where its bits go in the packed key
+    /// (the number of key bits after it) and its mask. The packed key is
+    /// then built in 64 bits (the same number as the 128-bit packing).
+    pub key64: Option<Vec<(Fid, u32, u64)>>,
 }
 
 impl TableInfo {
+    /// The node after the table, when it hit or missed and ran `action`
+    /// (laid out at load from [`TableInfo::next_by_rule`]).
+    #[inline]
     pub(crate) fn next_after(&self, hit: bool, action: u32) -> Option<Node> {
+        self.next_dense
+            .get(action as usize)
+            .and_then(|n| if hit { n.1 } else { n.0 })
+    }
+
+    /// [`TableInfo::next_after`] from `next_tables` as the JSON gives it.
+    fn next_by_rule(&self, hit: bool, action: u32) -> Option<Node> {
         let special = if hit { self.next_hit } else { self.next_miss };
         if let Some(n) = special {
             return n;
@@ -632,8 +738,42 @@ impl TableInfo {
 #[derive(Debug, Clone)]
 pub(crate) struct CondInfo {
     pub expr: Expr,
+    /// `expr` as one test when it has a shape p4c emits most.
+    pub test: Test,
     pub if_true: Option<Node>,
     pub if_false: Option<Node>,
+}
+
+/// A condition of a shape p4c emits most, decided in one step: an
+/// unsigned field compared with a constant, or a header's validity.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Test {
+    Eq(Fid, u128),
+    Ne(Fid, u128),
+    Lt(Fid, u128),
+    Le(Fid, u128),
+    Gt(Fid, u128),
+    Ge(Fid, u128),
+    Valid(Hid),
+    NotValid(Hid),
+    /// Any other shape: the expression is evaluated.
+    Expr,
+}
+
+impl Test {
+    pub(crate) fn of(e: &Expr) -> Test {
+        match *e {
+            Expr::FieldOp(BinOp::Eq, f, c) => Test::Eq(f, c),
+            Expr::FieldOp(BinOp::Ne, f, c) => Test::Ne(f, c),
+            Expr::FieldOp(BinOp::Lt, f, c) => Test::Lt(f, c),
+            Expr::FieldOp(BinOp::Le, f, c) => Test::Le(f, c),
+            Expr::FieldOp(BinOp::Gt, f, c) => Test::Gt(f, c),
+            Expr::FieldOp(BinOp::Ge, f, c) => Test::Ge(f, c),
+            Expr::Valid(h) => Test::Valid(h),
+            Expr::NotValid(h) => Test::NotValid(h),
+            _ => Test::Expr,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -784,6 +924,7 @@ pub struct Program {
     pub(crate) union_stacks: Vec<UnionStackInfo>,
     pub(crate) parse_states: Vec<ParseState>,
     pub(crate) parse_start: Option<u32>,
+    /// The packet headers the deparser emits, in order (metadata left out).
     pub(crate) deparse: Vec<Hid>,
     pub(crate) actions: Vec<ActionInfo>,
     pub(crate) tables: Vec<TableInfo>,
@@ -810,7 +951,8 @@ pub struct Program {
 
 impl Program {
     /// Turns off the layouts made at load (extraction plans, checksum
-    /// layouts, packed selects, copies of extracted headers): the general paths they
+    /// layouts, packed selects, 64-bit table keys, copies of extracted
+    /// headers): the general paths they
     /// shortcut, for tests to compare with.
     #[cfg(test)]
     pub(crate) fn without_fast_paths(&mut self) {
@@ -822,6 +964,9 @@ impl Program {
         }
         for s in &mut self.parse_states {
             s.packed = None;
+        }
+        for t in &mut self.tables {
+            t.key64 = None;
         }
         self.copy_extracted = false;
     }
@@ -2193,6 +2338,7 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
                 .map(|r| (r.name.clone(), r.bitwidth))
                 .collect(),
             prims,
+            ops: vec![],
         });
     }
 
@@ -2543,6 +2689,8 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
             }
         }
     }
+    // The deparser never emits metadata.
+    deparse.retain(|h| !ctx.headers[*h as usize].metadata);
 
     // Pipelines.
     let mut tables = vec![];
@@ -2581,8 +2729,10 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
         }
         for (ci, c) in pl.conditionals.iter().enumerate() {
             let path = format!("{base}.conditionals[{ci}]");
+            let expr = ctx.expr(&path, &c.expression, &Scope::Plain)?;
             conds.push(CondInfo {
-                expr: ctx.expr(&path, &c.expression, &Scope::Plain)?,
+                test: Test::of(&expr),
+                expr,
                 if_true: node(&format!("{path}.true_next"), &c.true_next)?,
                 if_false: node(&format!("{path}.false_next"), &c.false_next)?,
             });
@@ -2674,7 +2824,10 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
                 dirty_bit: 1u64.checked_shl(local).unwrap_or(0),
             }
         })
-        .collect();
+        .collect::<Vec<FieldHot>>();
+    for a in &mut actions {
+        a.ops = action_ops(&a.prims, &field_hot);
+    }
     Ok(Program {
         copy_extracted: true,
         field_hot,
@@ -2793,6 +2946,10 @@ fn compile_table(
         keys.push(KeyInfo {
             name: k.name.clone(),
             kind,
+            field: match src {
+                Expr::Field(f) => Some(f),
+                _ => None,
+            },
             src,
             width,
             key_mask: bits::mask(width) & mask.unwrap_or(u128::MAX),
@@ -2964,7 +3121,7 @@ fn compile_table(
             ))
         }
     };
-    Ok(TableInfo {
+    let mut info = TableInfo {
         name: t.name.clone(),
         keys,
         actions,
@@ -2977,5 +3134,22 @@ fn compile_table(
         max_size: t.max_size,
         with_counters: t.with_counters,
         direct_meter,
-    })
+        next_dense: vec![],
+        key64: None,
+    };
+    if info.keys.iter().map(|k| k.width).sum::<u32>() <= 64 {
+        let mut after = info.keys.iter().map(|k| k.width).sum::<u32>();
+        info.key64 = info
+            .keys
+            .iter()
+            .map(|k| {
+                after -= k.width;
+                k.field.map(|f| (f, after, k.key_mask as u64))
+            })
+            .collect();
+    }
+    info.next_dense = (0..ctx.doc.actions.len() as u32)
+        .map(|a| (info.next_by_rule(false, a), info.next_by_rule(true, a)))
+        .collect();
+    Ok(info)
 }

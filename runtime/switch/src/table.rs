@@ -74,7 +74,127 @@ pub(crate) struct Stored {
     pub meter: Meter,
 }
 
-type PackedMap = HashMap<u128, u32, BuildHasherDefault<WordHasher>>;
+/// An open-addressing map from packed keys to entry handles: linear
+/// probing in a power-of-two array kept at most half full, deletion by
+/// shifting the entries after the removed one back (no tombstones), so
+/// that a lookup is a multiply, a shift and, mostly, one compare.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PackedMap {
+    /// `(key, handle)`; [`PackedMap::EMPTY`] as the handle marks a free slot.
+    slots: Vec<(u128, u32)>,
+    len: usize,
+    /// `64 - log2(slots.len())`: the hash's top bits pick the slot.
+    shift: u32,
+}
+
+impl PackedMap {
+    const EMPTY: u32 = u32::MAX;
+
+    /// The slot a key starts its probe at (Fibonacci hashing of the key
+    /// folded to 64 bits).
+    #[inline(always)]
+    fn home(&self, key: u128) -> usize {
+        let x = (key as u64) ^ ((key >> 64) as u64).wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
+        (x.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> self.shift) as usize
+    }
+
+    #[inline]
+    pub(crate) fn get(&self, key: u128) -> Option<u32> {
+        if self.len == 0 {
+            return None;
+        }
+        let m = self.slots.len() - 1;
+        let mut i = self.home(key);
+        loop {
+            let (k, h) = self.slots[i & m];
+            if h == Self::EMPTY {
+                return None;
+            }
+            if k == key {
+                return Some(h);
+            }
+            i += 1;
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Sets the handle of `key`.
+    pub(crate) fn insert(&mut self, key: u128, handle: u32) {
+        if (self.len + 1) * 2 > self.slots.len() {
+            self.grow();
+        }
+        let m = self.slots.len() - 1;
+        let mut i = self.home(key) & m;
+        loop {
+            let slot = &mut self.slots[i];
+            if slot.1 == Self::EMPTY {
+                *slot = (key, handle);
+                self.len += 1;
+                return;
+            }
+            if slot.0 == key {
+                slot.1 = handle;
+                return;
+            }
+            i = (i + 1) & m;
+        }
+    }
+
+    fn grow(&mut self) {
+        let cap = (self.slots.len() * 2).max(8);
+        let old = std::mem::replace(&mut self.slots, vec![(0, Self::EMPTY); cap]);
+        self.shift = 64 - cap.trailing_zeros();
+        self.len = 0;
+        for (k, h) in old {
+            if h != Self::EMPTY {
+                self.insert(k, h);
+            }
+        }
+    }
+
+    pub(crate) fn remove(&mut self, key: u128) {
+        if self.len == 0 {
+            return;
+        }
+        let m = self.slots.len() - 1;
+        let mut i = self.home(key) & m;
+        loop {
+            let (k, h) = self.slots[i];
+            if h == Self::EMPTY {
+                return;
+            }
+            if k == key {
+                break;
+            }
+            i = (i + 1) & m;
+        }
+        // Shift back the entries of the run after `i` that may not stay
+        // past the hole: those whose home is not cyclically in (i, j].
+        let mut j = i;
+        loop {
+            j = (j + 1) & m;
+            let (k, h) = self.slots[j];
+            if h == Self::EMPTY {
+                break;
+            }
+            let home = self.home(k) & m;
+            let stays = if i <= j {
+                i < home && home <= j
+            } else {
+                i < home || home <= j
+            };
+            if !stays {
+                self.slots[i] = self.slots[j];
+                i = j;
+            }
+        }
+        self.slots[i] = (0, Self::EMPTY);
+        self.len -= 1;
+    }
+}
 
 #[derive(Debug, Clone)]
 struct Group {
@@ -115,6 +235,14 @@ pub(crate) struct TableState {
     /// Key widths, when they add up to 128 bits or fewer and the table is
     /// hashed: keys are then looked up as one packed number.
     packed_widths: Option<Vec<u32>>,
+    /// Key widths, when they add up to 128 bits or fewer, the table is
+    /// scanned and has no range key: every entry is then also kept as its
+    /// packed value and mask, in [`TableState::scan`].
+    scan_widths: Option<Vec<u32>>,
+    /// `(value, mask, handle)` of every entry, packed as
+    /// [`TableState::lookup_packed`] takes keys, best first (the order of
+    /// [`Index::Scan`]); empty unless `scan_widths` is set.
+    scan: Vec<(u128, u128, u32)>,
 }
 
 impl TableState {
@@ -135,6 +263,24 @@ impl TableState {
             seq: 0,
             packed_widths: (hashed && keys.iter().map(|k| k.width).sum::<u32>() <= 128)
                 .then(|| keys.iter().map(|k| k.width).collect()),
+            scan_widths: (!hashed
+                && keys.iter().all(|k| k.kind != MatchKind::Range)
+                && keys.iter().map(|k| k.width).sum::<u32>() <= 128)
+                .then(|| keys.iter().map(|k| k.width).collect()),
+            scan: vec![],
+        }
+    }
+
+    /// Lays out [`TableState::scan`] again from the scan order.
+    fn repack_scan(&mut self) {
+        let (Some(w), Index::Scan(order)) = (&self.scan_widths, &self.index) else {
+            return;
+        };
+        self.scan.clear();
+        for &h in order {
+            if let Some(s) = &self.slots[h as usize] {
+                self.scan.push((pack(&s.value, w), pack(&s.masks, w), h));
+            }
         }
     }
 
@@ -237,7 +383,7 @@ impl TableState {
                     .iter()
                     .find(|g| g.masks == masks)
                     .and_then(|g| match &self.packed_widths {
-                        Some(w) => g.packed.get(&pack(&value, w)).copied(),
+                        Some(w) => g.packed.get(pack(&value, w)),
                         None => g.map.get(value.as_slice()).copied(),
                     })
             }
@@ -328,6 +474,7 @@ impl TableState {
                 });
             }
         }
+        self.repack_scan();
         self.len += 1;
         Ok(handle)
     }
@@ -340,7 +487,7 @@ impl TableState {
                     let g = &mut groups[gi];
                     match &self.packed_widths {
                         Some(w) => {
-                            g.packed.remove(&pack(&stored.value, w));
+                            g.packed.remove(pack(&stored.value, w));
                         }
                         None => {
                             g.map.remove(stored.value.as_slice());
@@ -353,6 +500,7 @@ impl TableState {
             }
             Index::Scan(order) => order.retain(|h| *h != handle),
         }
+        self.repack_scan();
         self.free.push(handle);
         self.len -= 1;
         Some(stored)
@@ -371,7 +519,7 @@ impl TableState {
     /// [`TableState::lookup_packed`]).
     #[inline]
     pub(crate) fn is_packed(&self) -> bool {
-        self.packed_widths.is_some()
+        self.packed_widths.is_some() || self.scan_widths.is_some()
     }
 
     /// The entry matching a key packed as [`TableState::is_packed`] says:
@@ -381,8 +529,12 @@ impl TableState {
         match &self.index {
             Index::Hashed(groups) => groups
                 .iter()
-                .find_map(|g| g.packed.get(&(key & g.packed_mask)).copied()),
-            Index::Scan(_) => None,
+                .find_map(|g| g.packed.get(key & g.packed_mask)),
+            Index::Scan(_) => self
+                .scan
+                .iter()
+                .find(|(v, m, _)| key & m == *v)
+                .map(|e| e.2),
         }
     }
 
@@ -394,9 +546,7 @@ impl TableState {
             Index::Hashed(groups) => {
                 if let Some(w) = &self.packed_widths {
                     let k = pack(key, w);
-                    return groups
-                        .iter()
-                        .find_map(|g| g.packed.get(&(k & g.packed_mask)).copied());
+                    return groups.iter().find_map(|g| g.packed.get(k & g.packed_mask));
                 }
                 for g in groups {
                     scratch.clear();
@@ -435,6 +585,7 @@ mod tests {
         KeyInfo {
             name: format!("k{width}"),
             kind,
+            field: None,
             src: Expr::Const(0),
             width,
             key_mask: mask(width),
@@ -453,7 +604,7 @@ mod tests {
     /// the key fields) must find the same entry.
     fn hit(t: &TableState, key: &[u128]) -> Option<u32> {
         let h = t.lookup(key, &mut vec![]);
-        if let Some(w) = &t.packed_widths {
+        if let Some(w) = t.packed_widths.as_ref().or(t.scan_widths.as_ref()) {
             let k = key
                 .iter()
                 .zip(w)
@@ -461,6 +612,47 @@ mod tests {
             assert_eq!(t.lookup_packed(k), h, "packed lookup of {key:x?}");
         }
         h.map(|h| t.get(h).map_or(u32::MAX, |s| s.call.action))
+    }
+
+    /// The open-addressing map holds what a standard map holds, through
+    /// inserts, overwrites and removals that shift runs back (keys that
+    /// share low bits, as prefixes do, and keys over 64 bits).
+    #[test]
+    fn packed_map_agrees_with_a_standard_map() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut ours = PackedMap::default();
+        let mut std_map = HashMap::new();
+        for round in 0..20_000u32 {
+            let r = next();
+            let key = match r % 3 {
+                0 => u128::from(r >> 56) << 8,
+                1 => u128::from(r % 300),
+                _ => (u128::from(r % 7) << 100) | u128::from(r % 5),
+            };
+            if next() % 3 == 0 {
+                ours.remove(key);
+                std_map.remove(&key);
+            } else {
+                ours.insert(key, round);
+                std_map.insert(key, round);
+            }
+            if round % 97 == 0 {
+                for k in 0..320u128 {
+                    assert_eq!(ours.get(k), std_map.get(&k).copied(), "key {k}");
+                }
+            }
+            assert_eq!(ours.get(key), std_map.get(&key).copied());
+            assert_eq!(ours.is_empty(), std_map.is_empty());
+        }
+        for (k, h) in &std_map {
+            assert_eq!(ours.get(*k), Some(*h));
+        }
     }
 
     #[test]
