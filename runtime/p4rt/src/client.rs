@@ -9,6 +9,13 @@
 //! [`Client::packet_ins`] hands out, and stream errors (a refused
 //! packet-out, say) to [`Client::stream_errors`].
 //!
+//! The client holds two HTTP/2 connections to the device: the generated
+//! gRPC client's, for StreamChannel, Read and [`Client::raw`], and one for
+//! unary calls (Write, Capabilities, the pipeline configs), which sends
+//! each request's headers and message in one socket write and reads the
+//! answer in the calling task, with no task hop in between: a round trip
+//! costs one write and one read on each side.
+//!
 //! Invariants:
 //! * Every Write and SetForwardingPipelineConfig carries the client's
 //!   device id, role and current election id; the device decides who is
@@ -257,6 +264,8 @@ pub fn decode_packet_in(index: Option<&P4InfoIndex>, packet: p4::PacketIn) -> Pa
 /// A connected, arbitrated P4Runtime client.
 pub struct Client {
     rpc: P4RuntimeClient<Channel>,
+    /// Unary calls (Write, Capabilities, pipeline configs) go here.
+    unary: unary::Unary,
     config: ClientConfig,
     stream_tx: mpsc::UnboundedSender<p4::StreamMessageRequest>,
     mastership: watch::Receiver<Mastership>,
@@ -320,7 +329,15 @@ impl Client {
             let rpc = P4RuntimeClient::new(channel)
                 .max_decoding_message_size(usize::MAX)
                 .max_encoding_message_size(usize::MAX);
-            match Self::open(rpc, config.clone()).await {
+            let unary =
+                match unary::Unary::connect(endpoint.uri(), config.backoff.connect_timeout).await {
+                    Ok(u) => u,
+                    Err(e) => {
+                        last = e;
+                        continue;
+                    }
+                };
+            match Self::open(rpc, unary, config.clone()).await {
                 Ok(client) => return client.await_arbitration().await,
                 Err(Opened::Retry(e)) => last = e,
                 Err(Opened::Fatal(e)) => return Err(e),
@@ -337,6 +354,7 @@ impl Client {
     /// queued before the call so that the device sees it first.
     async fn open(
         mut rpc: P4RuntimeClient<Channel>,
+        unary: unary::Unary,
         config: ClientConfig,
     ) -> Result<Client, Opened> {
         let (stream_tx, rx) = mpsc::unbounded_channel();
@@ -363,6 +381,7 @@ impl Client {
         ));
         Ok(Client {
             rpc,
+            unary,
             config,
             stream_tx,
             mastership,
@@ -532,8 +551,11 @@ impl Client {
             config: Some(config),
             ..Default::default()
         };
-        self.rpc
-            .set_forwarding_pipeline_config(request)
+        self.unary
+            .call::<_, p4::SetForwardingPipelineConfigResponse>(
+                "/p4.v1.P4Runtime/SetForwardingPipelineConfig",
+                request,
+            )
             .await
             .map_err(|s| rpc_error("SetForwardingPipelineConfig", s))?;
         Ok(())
@@ -553,11 +575,13 @@ impl Client {
             response_type: response_type as i32,
         };
         Ok(self
-            .rpc
-            .get_forwarding_pipeline_config(request)
+            .unary
+            .call::<_, p4::GetForwardingPipelineConfigResponse>(
+                "/p4.v1.P4Runtime/GetForwardingPipelineConfig",
+                request,
+            )
             .await
             .map_err(|s| rpc_error("GetForwardingPipelineConfig", s))?
-            .into_inner()
             .config)
     }
 
@@ -592,10 +616,7 @@ impl Client {
             atomicity: atomicity as i32,
             ..Default::default()
         };
-        match self.rpc.write(request).await {
-            Ok(_) => Ok(()),
-            Err(s) => Err(write_error(s)),
-        }
+        write(&self.unary, request).await
     }
 
     /// A handle for writes from other tasks, concurrently with this
@@ -604,7 +625,7 @@ impl Client {
     /// writes are not ordered with respect to each other.
     pub fn writer(&self) -> Writer {
         Writer {
-            rpc: self.rpc.clone(),
+            unary: self.unary.clone(),
             device_id: self.config.device_id,
             role: self.config.role.clone(),
             election_id: self.config.election_id,
@@ -659,11 +680,13 @@ impl Client {
     /// [`Error::Rpc`] for a failed call.
     pub async fn capabilities(&mut self) -> Result<String, Error> {
         Ok(self
-            .rpc
-            .capabilities(p4::CapabilitiesRequest {})
+            .unary
+            .call::<_, p4::CapabilitiesResponse>(
+                "/p4.v1.P4Runtime/Capabilities",
+                p4::CapabilitiesRequest {},
+            )
             .await
             .map_err(|s| rpc_error("Capabilities", s))?
-            .into_inner()
             .p4runtime_api_version)
     }
 
@@ -694,7 +717,7 @@ impl ReadStream {
 /// Writes from any task; cheap to clone. See [`Client::writer`].
 #[derive(Clone)]
 pub struct Writer {
-    rpc: P4RuntimeClient<Channel>,
+    unary: unary::Unary,
     device_id: u64,
     role: String,
     election_id: u128,
@@ -714,10 +737,7 @@ impl Writer {
             atomicity: p4::write_request::Atomicity::ContinueOnError as i32,
             ..Default::default()
         };
-        match self.rpc.clone().write(request).await {
-            Ok(_) => Ok(()),
-            Err(s) => Err(write_error(s)),
-        }
+        write(&self.unary, request).await
     }
 }
 
@@ -753,6 +773,15 @@ fn rpc_error(rpc: &'static str, s: tonic::Status) -> Error {
         code: s.code(),
         message: s.message().to_owned(),
     }
+}
+
+/// One Write RPC.
+async fn write(unary: &unary::Unary, request: p4::WriteRequest) -> Result<(), Error> {
+    unary
+        .call::<_, p4::WriteResponse>("/p4.v1.P4Runtime/Write", request)
+        .await
+        .map(|_| ())
+        .map_err(write_error)
 }
 
 /// The error of a failed Write: the per-update errors when the status
@@ -823,6 +852,290 @@ fn standing(a: &p4::MasterArbitrationUpdate) -> Mastership {
         _ => Mastership::Backup {
             primary_election_id: id,
         },
+    }
+}
+
+/// Unary gRPC calls over an HTTP/2 connection of their own.
+///
+/// The generated client sends a request through a buffer task and
+/// hyper's dispatch task, and hyper sends the body only once the stream
+/// has been opened: two socket writes (HEADERS, then DATA) and several
+/// task hops per call. Here the encoded request is handed to `h2` with
+/// its headers in one go, so the connection writes both in one write,
+/// and the answer is read by the calling task itself. Streaming calls
+/// (StreamChannel, Read) stay on the generated client.
+mod unary {
+    use prost::bytes::{Buf, Bytes};
+    use tonic::codegen::http::{self, header, uri};
+    use tonic::{Code, Status};
+
+    /// The largest answer accepted (a GetForwardingPipelineConfig carries
+    /// the whole BMv2 JSON).
+    const MAX_ANSWER: usize = 1 << 30;
+
+    /// One HTTP/2 connection to the device; cheap to clone.
+    #[derive(Clone)]
+    pub(super) struct Unary {
+        send: h2::client::SendRequest<Bytes>,
+        scheme: uri::Scheme,
+        authority: uri::Authority,
+    }
+
+    impl Unary {
+        /// Connects to the authority of `uri` (an `http://host:port` URI).
+        pub(super) async fn connect(
+            uri: &http::Uri,
+            timeout: std::time::Duration,
+        ) -> Result<Unary, String> {
+            let authority = uri
+                .authority()
+                .cloned()
+                .ok_or_else(|| format!("expected host:port in {uri}, found none"))?;
+            let scheme = uri.scheme().cloned().unwrap_or(uri::Scheme::HTTP);
+            if scheme != uri::Scheme::HTTP {
+                return Err(format!("expected an http:// address, found {uri}"));
+            }
+            let port = authority.port_u16().unwrap_or(80);
+            let tcp = tokio::time::timeout(
+                timeout,
+                tokio::net::TcpStream::connect((authority.host(), port)),
+            )
+            .await
+            .map_err(|_| format!("no connection within {timeout:?}"))?
+            .map_err(|e| e.to_string())?;
+            // Requests are small and wait for their answer: no Nagle delay.
+            tcp.set_nodelay(true).map_err(|e| e.to_string())?;
+            // Windows large enough that answers (a pipeline config, say)
+            // are not held up by WINDOW_UPDATE round trips.
+            let (send, connection) = h2::client::Builder::new()
+                .enable_push(false)
+                .initial_window_size(4 << 20)
+                .initial_connection_window_size(8 << 20)
+                .handshake::<_, Bytes>(tcp)
+                .await
+                .map_err(|e| e.to_string())?;
+            // The connection runs until every handle to it is gone.
+            tokio::spawn(async move {
+                let _ = connection.await;
+            });
+            Ok(Unary {
+                send,
+                scheme,
+                authority,
+            })
+        }
+
+        /// Calls `path` (`/package.Service/Method`) with `request`.
+        pub(super) async fn call<Q, R>(&self, path: &'static str, request: Q) -> Result<R, Status>
+        where
+            Q: prost::Message,
+            R: prost::Message + Default,
+        {
+            let unavailable = |e: h2::Error| Status::unavailable(format!("HTTP/2: {e}"));
+            let len = request.encoded_len();
+            let framed_len = u32::try_from(len).map_err(|_| {
+                Status::resource_exhausted(format!(
+                    "expected a request of at most 4 GiB, found {len} bytes"
+                ))
+            })?;
+            let mut body = Vec::with_capacity(5 + len);
+            body.push(0);
+            body.extend_from_slice(&framed_len.to_be_bytes());
+            request
+                .encode(&mut body)
+                .map_err(|e| Status::internal(format!("encoding the request: {e}")))?;
+            let uri = http::Uri::builder()
+                .scheme(self.scheme.clone())
+                .authority(self.authority.clone())
+                .path_and_query(path)
+                .build()
+                .map_err(|e| Status::internal(format!("request URI: {e}")))?;
+            let head = http::Request::builder()
+                .method(http::Method::POST)
+                .uri(uri)
+                .header(header::CONTENT_TYPE, "application/grpc")
+                .header(header::TE, "trailers")
+                .body(())
+                .map_err(|e| Status::internal(format!("request headers: {e}")))?;
+            let mut send = self.send.clone().ready().await.map_err(unavailable)?;
+            let (answer, mut stream) = send.send_request(head, false).map_err(unavailable)?;
+            stream.send_data(body.into(), true).map_err(unavailable)?;
+            let (head, mut body) = answer.await.map_err(unavailable)?.into_parts();
+            if head.status != http::StatusCode::OK {
+                return Err(Status::new(
+                    http_code(head.status),
+                    format!("expected HTTP status 200, found {}", head.status),
+                ));
+            }
+            // A "trailers-only" answer carries its status in the headers.
+            if let Some(status) = status_of(&head.headers)? {
+                return Err(match status.code() {
+                    Code::Ok => Status::internal("expected an answer message, found none"),
+                    _ => status,
+                });
+            }
+            let mut data: Option<Bytes> = None;
+            while let Some(chunk) = body.data().await {
+                let chunk = chunk.map_err(unavailable)?;
+                let _ = body.flow_control().release_capacity(chunk.len());
+                data = Some(match data {
+                    None => chunk,
+                    Some(so_far) => {
+                        if so_far.len() + chunk.len() > MAX_ANSWER {
+                            return Err(Status::resource_exhausted(format!(
+                                "expected an answer of at most {MAX_ANSWER} bytes"
+                            )));
+                        }
+                        let mut joined = Vec::with_capacity(so_far.len() + chunk.len());
+                        joined.extend_from_slice(&so_far);
+                        joined.extend_from_slice(&chunk);
+                        joined.into()
+                    }
+                });
+            }
+            let trailers = body.trailers().await.map_err(unavailable)?;
+            match trailers.as_ref().map(status_of).transpose()?.flatten() {
+                None => {
+                    return Err(Status::internal(
+                        "expected a grpc-status trailer, found none",
+                    ))
+                }
+                Some(status) if status.code() != Code::Ok => return Err(status),
+                Some(_) => {}
+            }
+            let mut data = data.unwrap_or_default();
+            if data.len() < 5 {
+                return Err(Status::internal(format!(
+                    "expected an answer message (5 bytes of framing at least), found {} bytes",
+                    data.len()
+                )));
+            }
+            let compressed = data.get_u8();
+            let declared = data.get_u32() as usize;
+            if compressed != 0 {
+                return Err(Status::unimplemented(
+                    "expected an uncompressed answer, found a compressed one",
+                ));
+            }
+            if declared != data.len() {
+                return Err(Status::internal(format!(
+                    "expected one answer message of {declared} bytes, found {} bytes",
+                    data.len()
+                )));
+            }
+            R::decode(data).map_err(|e| Status::internal(format!("decoding the answer: {e}")))
+        }
+    }
+
+    /// The gRPC code for an HTTP status other than 200, as gRPC maps them.
+    fn http_code(status: http::StatusCode) -> Code {
+        match status.as_u16() {
+            400 => Code::Internal,
+            401 => Code::Unauthenticated,
+            403 => Code::PermissionDenied,
+            404 => Code::Unimplemented,
+            429 | 502 | 503 | 504 => Code::Unavailable,
+            _ => Code::Unknown,
+        }
+    }
+
+    /// The status in `headers` (`grpc-status`, `grpc-message`,
+    /// `grpc-status-details-bin`), if there is one.
+    fn status_of(headers: &http::HeaderMap) -> Result<Option<Status>, Status> {
+        let Some(code) = headers.get("grpc-status") else {
+            return Ok(None);
+        };
+        let code = Code::from_bytes(code.as_bytes());
+        let message = headers
+            .get("grpc-message")
+            .map(|m| percent_decode(m.as_bytes()))
+            .unwrap_or_default();
+        let details = match headers.get("grpc-status-details-bin") {
+            None => Vec::new(),
+            Some(d) => base64_decode(d.as_bytes()).ok_or_else(|| {
+                Status::internal("expected base64 in grpc-status-details-bin, found other bytes")
+            })?,
+        };
+        Ok(Some(Status::with_details(code, message, details.into())))
+    }
+
+    /// `grpc-message` is percent-encoded UTF-8.
+    fn percent_decode(bytes: &[u8]) -> String {
+        let hex = |b: u8| (b as char).to_digit(16);
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            let escaped = (bytes[i] == b'%')
+                .then(|| Some((hex(*bytes.get(i + 1)?)?, hex(*bytes.get(i + 2)?)?)))
+                .flatten();
+            match escaped {
+                Some((hi, lo)) => {
+                    out.push((hi * 16 + lo) as u8);
+                    i += 3;
+                }
+                None => {
+                    out.push(bytes[i]);
+                    i += 1;
+                }
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// Standard base64, padded or not (gRPC peers send either).
+    fn base64_decode(text: &[u8]) -> Option<Vec<u8>> {
+        let value = |c: u8| -> Option<u32> {
+            Some(match c {
+                b'A'..=b'Z' => c - b'A',
+                b'a'..=b'z' => c - b'a' + 26,
+                b'0'..=b'9' => c - b'0' + 52,
+                b'+' => 62,
+                b'/' => 63,
+                _ => return None,
+            } as u32)
+        };
+        let text = match text.iter().position(|&c| c == b'=') {
+            Some(p) if text[p..].iter().all(|&c| c == b'=') && text.len() - p <= 2 => &text[..p],
+            Some(_) => return None,
+            None => text,
+        };
+        if text.len() % 4 == 1 {
+            return None;
+        }
+        let mut out = Vec::with_capacity(text.len() * 3 / 4);
+        for chunk in text.chunks(4) {
+            let mut n = 0u32;
+            for (i, &c) in chunk.iter().enumerate() {
+                n |= value(c)? << (18 - 6 * i);
+            }
+            let bytes = n.to_be_bytes();
+            out.extend_from_slice(&bytes[1..chunk.len()]);
+        }
+        Some(out)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn base64_decodes_padded_and_unpadded_text_and_refuses_other_bytes() {
+            assert_eq!(base64_decode(b"aGVsbG8="), Some(b"hello".to_vec()));
+            assert_eq!(base64_decode(b"aGVsbG8"), Some(b"hello".to_vec()));
+            assert_eq!(base64_decode(b"aGVsbA=="), Some(b"hell".to_vec()));
+            assert_eq!(base64_decode(b"aGVs"), Some(b"hel".to_vec()));
+            assert_eq!(base64_decode(b""), Some(vec![]));
+            assert_eq!(base64_decode(b"aGV*"), None);
+            assert_eq!(base64_decode(b"a=GV"), None);
+            assert_eq!(base64_decode(b"aGVsb"), None);
+        }
+
+        #[test]
+        fn grpc_messages_are_percent_decoded() {
+            assert_eq!(percent_decode(b"no%20such%20entry"), "no such entry");
+            assert_eq!(percent_decode(b"100%"), "100%");
+            assert_eq!(percent_decode(b"%C3%A9t%C3%A9"), "été");
+        }
     }
 }
 

@@ -30,9 +30,10 @@
 //!   (the failed update has its own code, the others ABORTED). A table
 //!   entry deleted and put back comes back behind entries of equal
 //!   priority, and a meter set back starts with full buckets.
-//!   DATAPLANE_ATOMIC is UNIMPLEMENTED, as the specification allows.
 //! * A Write holds the lock packets are processed under: no packet sees a
-//!   Write half done.
+//!   Write half done. DATAPLANE_ATOMIC is therefore ROLLBACK_ON_ERROR: the
+//!   batch is applied all or nothing, and no packet is processed while it
+//!   is.
 //! * Packets the pipeline sends to the CPU port go to the primary of the
 //!   default role as packet-ins; a packet-out enters the pipeline on the
 //!   CPU port, with its `packet_out` header built from the metadata (every
@@ -81,7 +82,7 @@
 //! updates that install it, by name through the P4Info.
 //!
 //! Not implemented yet (answered UNIMPLEMENTED): action profiles,
-//! DATAPLANE_ATOMIC, classes of service of clone sessions, multicast group
+//! classes of service of clone sessions, multicast group
 //! metadata, registers of other types than `bit<W>`, values over 128 bits,
 //! data-plane ports in `fairshare switch --grpc`.
 

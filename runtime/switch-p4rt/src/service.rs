@@ -419,12 +419,10 @@ impl P4Runtime for Service {
         use p4::write_request::Atomicity as At;
         let rollback = match At::try_from(req.atomicity) {
             Ok(At::ContinueOnError) => false,
-            Ok(At::RollbackOnError) => true,
-            Ok(At::DataplaneAtomic) => {
-                return Err(Status::unimplemented(
-                    "atomicity DATAPLANE_ATOMIC is not implemented; expected CONTINUE_ON_ERROR or ROLLBACK_ON_ERROR",
-                ))
-            }
+            // Every Write holds the lock packets are processed under, so a
+            // batch applied all or nothing is also one no packet sees half
+            // done.
+            Ok(At::RollbackOnError | At::DataplaneAtomic) => true,
             Err(_) => {
                 return Err(Status::invalid_argument(format!(
                     "unknown atomicity {}",

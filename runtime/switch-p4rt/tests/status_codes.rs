@@ -194,9 +194,9 @@ async fn every_malformed_request_gets_the_code_the_spec_gives_it() -> Result<()>
             Code::Ok,
         ),
         (
-            "DATAPLANE_ATOMIC",
+            "DATAPLANE_ATOMIC, an empty batch",
             write(DEVICE, PRIMARY, At::DataplaneAtomic),
-            Code::Unimplemented,
+            Code::Ok,
         ),
     ];
     for (case, request, want) in request_cases {
@@ -1064,6 +1064,49 @@ async fn every_malformed_request_gets_the_code_the_spec_gives_it() -> Result<()>
     let aborted = Code::Aborted as i32;
     assert_eq!(codes, vec![aborted, Code::AlreadyExists as i32, aborted]);
     assert_eq!(h.read(read_vip.clone()).await?, before, "rolled back");
+
+    // DATAPLANE_ATOMIC: the same all-or-nothing answer for the failing
+    // batch, and a batch without failures applied whole.
+    let fourth = vip_entry(&[203, 0, 113, 4], &[6], &[80], Some(set_service.clone()), 0);
+    let fifth = vip_entry(&[203, 0, 113, 5], &[6], &[80], Some(set_service.clone()), 0);
+    let atomic = |updates: Vec<p4::Update>| p4::WriteRequest {
+        device_id: DEVICE,
+        election_id: Some(PRIMARY.into()),
+        updates,
+        atomicity: At::DataplaneAtomic as i32,
+        ..Default::default()
+    };
+    let status = h
+        .client
+        .write(atomic(vec![
+            update(Insert, fourth.clone()),
+            update(Insert, good_vip.clone()),
+            update(Insert, fifth.clone()),
+        ]))
+        .await
+        .expect_err("one update fails");
+    let codes: Vec<i32> = fairshare_p4rt::status::write_errors(&status)?
+        .iter()
+        .map(|e| e.canonical_code)
+        .collect();
+    assert_eq!(codes, vec![aborted, Code::AlreadyExists as i32, aborted]);
+    assert_eq!(h.read(read_vip.clone()).await?, before, "nothing applied");
+    h.client
+        .write(atomic(vec![
+            update(Insert, fourth.clone()),
+            update(Insert, fifth.clone()),
+        ]))
+        .await?;
+    let after = h.read(read_vip.clone()).await?;
+    for e in [fourth.clone(), fifth.clone()] {
+        let e = p4::Entity { entity: Some(e) };
+        assert!(after.contains(&e), "{e:?} applied, in {after:?}");
+    }
+    assert_eq!(after.len(), before.len() + 2);
+    h.client
+        .write(atomic(vec![update(Delete, fourth), update(Delete, fifth)]))
+        .await?;
+    assert_eq!(h.read(read_vip.clone()).await?, before, "deleted again");
 
     // Reads with unknown ids.
     let read = |e: E| vec![p4::Entity { entity: Some(e) }];
