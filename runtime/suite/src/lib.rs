@@ -53,6 +53,7 @@
 
 pub mod bmv2;
 pub mod case;
+pub mod network;
 pub mod pcap;
 mod report;
 
@@ -87,6 +88,9 @@ pub enum Error {
     Pipeline { file: PathBuf, message: String },
     #[error("BMv2: {0}")]
     Bmv2(String),
+    /// A network case's network could not be run.
+    #[error("{0}")]
+    Network(String),
 }
 
 /// Where a run happens.
@@ -99,7 +103,8 @@ pub enum Target {
 }
 
 /// The case folders under `<suite>/cases/` whose name contains `filter`,
-/// sorted by name.
+/// sorted by name: packet cases and network cases alike
+/// ([`network::is_network`] tells them apart).
 pub fn discover(suite: &Path, filter: Option<&str>) -> Result<Vec<PathBuf>, Error> {
     let cases = suite.join("cases");
     let io = |e| Error::Io {
