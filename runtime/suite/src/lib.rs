@@ -47,6 +47,15 @@
 //! assert_eq!(frame[14 + 8], 2); // the TTL
 //! ```
 //!
+//! Network cases (a `[network]` table in `case.toml`, see [`network`]) run
+//! a whole policy instead: its switches, a controller per switch over
+//! P4Runtime and simulated hosts, through a timeline of mission events
+//! (requests, teardowns). Their `expected/<switch>-<port>.pcap` hold the
+//! frames that left each port, compared in order and byte for byte but
+//! not in time (the controllers run on the wall clock); the order of the
+//! controller's release and the flow's Path on the DC uplink is checked
+//! on the decoded RSVP as well.
+//!
 //! Boundary: the fairshare switch is used through its public API only;
 //! BMv2 runs as `simple_switch` processes with pcap FIFOs and
 //! `simple_switch_CLI` (Thrift) for the control plane ([`bmv2`]).

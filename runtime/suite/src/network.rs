@@ -382,13 +382,16 @@ fn state_name(s: FlowState) -> &'static str {
     }
 }
 
+/// Frames by (switch, port).
+pub type PortFrames = BTreeMap<(String, u32), Vec<Packet>>;
+
 /// What a network run did.
 #[derive(Debug, Clone, Default)]
 pub struct NetworkRun {
     /// The frames that left each (switch, port), in order, with the
     /// made-up times of the module doc. Every port that saw a frame is
     /// here, possibly with nothing sent.
-    pub outputs: BTreeMap<(String, u32), Vec<Packet>>,
+    pub outputs: PortFrames,
     /// Per step (0 = the start), the frames each port sent.
     pub sent_per_step: Vec<BTreeMap<(String, u32), usize>>,
     /// Each request's flow at the end, in request order.
@@ -690,7 +693,7 @@ pub fn order_problems(frames: &[Packet]) -> Order {
             continue;
         };
         let n = i + 1;
-        let s = m.session().clone();
+        let s = *m.session();
         match &m.body {
             Body::Path(path) if s.protocol == 0 => {
                 let Some(t) = Tally::from_policy_data(&path.policy_data) else {
@@ -760,9 +763,7 @@ fn within(a: u64, b: u64) -> bool {
 
 /// The expected pcaps of a network case, by (switch, port); `None` when
 /// the case was never blessed.
-pub fn read_expected(
-    case: &NetworkCase,
-) -> Result<Option<BTreeMap<(String, u32), Vec<Packet>>>, Error> {
+pub fn read_expected(case: &NetworkCase) -> Result<Option<PortFrames>, Error> {
     let dir = case.dir.join("expected");
     if !dir.is_dir() {
         return Ok(None);
