@@ -2,6 +2,7 @@
 //! on the fairshare switch, every case on real BMv2 when it is found, and
 //! `fairshare test`'s exit codes and reports.
 
+use fairshare_suite::network::{self, NetworkCase};
 use fairshare_suite::{bmv2, Case, Pipelines, Target};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -10,9 +11,18 @@ fn suite() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("bmv2-tests")
 }
 
+/// The packet cases (network cases have their own test).
+fn packet_cases() -> Vec<PathBuf> {
+    fairshare_suite::discover(&suite(), None)
+        .expect("cases")
+        .into_iter()
+        .filter(|d| !network::is_network(d))
+        .collect()
+}
+
 #[test]
 fn every_case_passes_on_the_fairshare_switch() {
-    let dirs = fairshare_suite::discover(&suite(), None).expect("cases");
+    let dirs = packet_cases();
     assert!(
         dirs.len() >= 16,
         "expected at least 16 cases, found {}",
@@ -46,7 +56,7 @@ fn every_case_passes_on_bmv2_or_differs_as_listed() {
         }
     };
     let known = bmv2::known_differences(&suite()).expect("bmv2-differences.txt");
-    let dirs = fairshare_suite::discover(&suite(), None).expect("cases");
+    let dirs = packet_cases();
     for name in known.keys() {
         assert!(
             dirs.iter().any(|d| d.ends_with(name)),
@@ -74,6 +84,79 @@ fn every_case_passes_on_bmv2_or_differs_as_listed() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+#[test]
+fn every_network_case_passes_with_its_controllers() {
+    let dirs: Vec<PathBuf> = fairshare_suite::discover(&suite(), None)
+        .expect("cases")
+        .into_iter()
+        .filter(|d| network::is_network(d))
+        .collect();
+    assert!(
+        dirs.len() >= 4,
+        "expected at least 4 network cases, found {}",
+        dirs.len()
+    );
+    let mut failures = vec![];
+    for d in &dirs {
+        let case = NetworkCase::read(d, &suite()).unwrap_or_else(|e| panic!("{e}"));
+        let run = network::run(&case).unwrap_or_else(|e| panic!("{e}"));
+        let v = network::check(&case, &run).expect("check");
+        if !v.passed() {
+            failures.push(format!("{}:\n{v}", case.name));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn a_network_case_reports_a_changed_tally_field_by_field_and_a_wrong_count() {
+    let dir = scratch_suite("network", "network-admit");
+    let toml = dir.join("cases/network-admit/case.toml");
+    let good = std::fs::read_to_string(&toml).expect("read");
+    // Another epoch: the DC's tallies carry it, so the aggregate Paths on
+    // dc1-sw's uplink differ in one field of their RSVP.
+    std::fs::write(
+        &toml,
+        good.replacen(
+            "policy = \"policy.fsp\"",
+            "policy = \"policy.fsp\"\nepoch = 2",
+            1,
+        )
+        .replacen("\nreleases = 1", "\nreleases = 2", 1)
+        .replacen("\"dc1-sw:1\" = 2", "\"dc1-sw:1\" = 3", 1),
+    )
+    .expect("write");
+    let (code, out) = fairshare_test(&[dir.to_str().expect("utf-8")]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("dc1-sw port 3 (expected/dc1-sw-3.pcap; 3 expected, 3 sent)")
+            && out.contains("packet 1 ")
+            && out.contains("packet 2 ")
+            && !out.contains("packet 3 "),
+        "the offer and the release differ, the forwarded Path does not:\n{out}"
+    );
+    assert!(
+        out.contains("rsvp.policy_data.body: expected 000800000024fa15"),
+        "the tally's field is named: {out}"
+    );
+    assert!(
+        out.contains("expected 2 releases ahead of flow Paths on the DC uplinks, found 1"),
+        "{out}"
+    );
+    assert!(
+        out.contains("timeline[0]: dc1-sw:1 sent 2 frames during the step, expected 3"),
+        "{out}"
+    );
+    // With --target bmv2 the network cases are skipped, saying why.
+    if bmv2::find(Path::new(env!("CARGO_MANIFEST_DIR"))).is_ok() {
+        let s = suite();
+        let args = [s.to_str().expect("utf-8"), "--target", "bmv2"];
+        let (code, out) = fairshare_test(&[&args[..], &["-f", "network-admit"]].concat());
+        assert_eq!(code, 0, "{out}");
+        assert!(out.contains("skip network-admit"), "{out}");
+    }
+}
+
 /// A copy of one case in a scratch suite folder, with the examples beside it.
 fn scratch_suite(name: &str, case: &str) -> PathBuf {
     let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("suite-cli-{name}"));
@@ -89,7 +172,11 @@ fn scratch_suite(name: &str, case: &str) -> PathBuf {
     let to = cases.join(case);
     for sub in ["", "in", "expected"] {
         std::fs::create_dir_all(to.join(sub)).expect("dir");
-        for e in std::fs::read_dir(from.join(sub)).expect("read") {
+        // Network cases have no in/.
+        let Ok(entries) = std::fs::read_dir(from.join(sub)) else {
+            continue;
+        };
+        for e in entries {
             let p = e.expect("entry").path();
             if p.is_file() {
                 std::fs::copy(&p, to.join(sub).join(p.file_name().expect("name"))).expect("copy");

@@ -46,6 +46,10 @@ pub struct DemoConfig {
     /// Switches driven at an external P4Runtime target instead of a lab
     /// switch: name → `host:port`.
     pub targets: BTreeMap<String, String>,
+    /// The DC agents' epoch (the run their tally names); from the wall
+    /// clock when `None`. A fixed epoch makes the agents' frames the same
+    /// on every run, as the regression suite needs.
+    pub epoch: Option<u32>,
 }
 
 impl Default for DemoConfig {
@@ -58,6 +62,7 @@ impl Default for DemoConfig {
             recalc: None,
             policy_file: None,
             targets: BTreeMap::new(),
+            epoch: None,
         }
     }
 }
@@ -227,10 +232,12 @@ impl Demo {
         let sim = Arc::new(Sim::new(policy.clone(), config.sim));
         let lab = Lab::start(&policy, sim.clone())?;
         let (stop, stop_rx) = watch::channel(false);
-        let epoch = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as u32)
-            .unwrap_or(1);
+        let epoch = config.epoch.unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as u32)
+                .unwrap_or(1)
+        });
         let mut controllers = Vec::new();
         for plan in &deployment.switches {
             let addr = match config.targets.get(&plan.name) {
@@ -351,6 +358,13 @@ impl Demo {
     /// `service` (indices in the policy).
     pub fn request(&self, edge: usize, service: usize) -> Option<(std::net::Ipv4Addr, u16)> {
         self.sim.request(&self.lab.handle(), edge, service)
+    }
+
+    /// The server of the flow from `client`:`port` tears it down now (a
+    /// PathTear), as at the end of its hold time. False when there is no
+    /// such flow or it is not live.
+    pub fn end_flow(&self, client: std::net::Ipv4Addr, port: u16) -> bool {
+        self.sim.end_flow(&self.lab.handle(), client, port)
     }
 
     pub fn status(&self, switch: &str) -> Option<Status> {

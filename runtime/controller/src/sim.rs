@@ -14,6 +14,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -104,6 +105,8 @@ pub struct Sim {
     policy: Arc<Policy>,
     config: SimConfig,
     state: Mutex<State>,
+    /// Whether admitted flows send data on each tick.
+    data: AtomicBool,
 }
 
 fn host_mac(a: Ipv4Addr) -> [u8; 6] {
@@ -119,6 +122,7 @@ impl Sim {
                 next_port: 20_000,
                 ..State::default()
             }),
+            data: AtomicBool::new(true),
         }
     }
 
@@ -211,7 +215,7 @@ impl Sim {
                     }
                     f.last_refresh = now;
                 }
-                if f.state == FlowState::Admitted {
+                if f.state == FlowState::Admitted && self.data.load(Ordering::Relaxed) {
                     let frame = self.data_frame(f, server, port, &sw);
                     out.push((sw.clone(), port, frame));
                     f.data_sent += 1;
@@ -223,6 +227,41 @@ impl Sim {
         }
         for (sw, port, frame) in out {
             lab.inject(&sw, port, &frame);
+        }
+    }
+
+    /// Whether admitted flows send a data packet on each tick (they do
+    /// unless told otherwise). Without data, what the hosts send depends
+    /// only on requests, answers, refreshes and teardowns, not on how
+    /// often the ticker runs.
+    pub fn set_data(&self, on: bool) {
+        self.data.store(on, Ordering::Relaxed);
+    }
+
+    /// The server of the live flow from `client`:`port` sends its PathTear
+    /// now and the flow ends, as at the end of its hold time. False when
+    /// there is no such flow, it never reached a server or it is over.
+    pub fn end_flow(&self, lab: &LabHandle, client: Ipv4Addr, port: u16) -> bool {
+        let frame = {
+            let mut st = self.lock();
+            let Some(f) = st.flows.values_mut().find(|f| {
+                f.client == client
+                    && f.client_port == port
+                    && matches!(f.state, FlowState::Pending | FlowState::Admitted)
+            }) else {
+                return false;
+            };
+            let (Some(sw), Some((server_port, server))) = (f.dc_switch.clone(), f.server) else {
+                return false;
+            };
+            f.state = FlowState::Ended;
+            let frame = self.path_frame(f, server, server_port, &sw, true);
+            st.counts.ended += 1;
+            frame.map(|fr| (sw, server_port, fr))
+        };
+        match frame {
+            Some((sw, port, fr)) => lab.inject(&sw, port, &fr),
+            None => false,
         }
     }
 

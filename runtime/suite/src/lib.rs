@@ -47,12 +47,22 @@
 //! assert_eq!(frame[14 + 8], 2); // the TTL
 //! ```
 //!
+//! Network cases (a `[network]` table in `case.toml`, see [`network`]) run
+//! a whole policy instead: its switches, a controller per switch over
+//! P4Runtime and simulated hosts, through a timeline of mission events
+//! (requests, teardowns). Their `expected/<switch>-<port>.pcap` hold the
+//! frames that left each port, compared in order and byte for byte but
+//! not in time (the controllers run on the wall clock); the order of the
+//! controller's release and the flow's Path on the DC uplink is checked
+//! on the decoded RSVP as well.
+//!
 //! Boundary: the fairshare switch is used through its public API only;
 //! BMv2 runs as `simple_switch` processes with pcap FIFOs and
 //! `simple_switch_CLI` (Thrift) for the control plane ([`bmv2`]).
 
 pub mod bmv2;
 pub mod case;
+pub mod network;
 pub mod pcap;
 mod report;
 
@@ -87,6 +97,9 @@ pub enum Error {
     Pipeline { file: PathBuf, message: String },
     #[error("BMv2: {0}")]
     Bmv2(String),
+    /// A network case's network could not be run.
+    #[error("{0}")]
+    Network(String),
 }
 
 /// Where a run happens.
@@ -99,7 +112,8 @@ pub enum Target {
 }
 
 /// The case folders under `<suite>/cases/` whose name contains `filter`,
-/// sorted by name.
+/// sorted by name: packet cases and network cases alike
+/// ([`network::is_network`] tells them apart).
 pub fn discover(suite: &Path, filter: Option<&str>) -> Result<Vec<PathBuf>, Error> {
     let cases = suite.join("cases");
     let io = |e| Error::Io {

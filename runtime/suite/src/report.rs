@@ -120,7 +120,7 @@ const MAX_REPORTED: usize = 12;
 
 /// The differences on one port, as text (the first [`MAX_REPORTED`]
 /// packets that differ); empty when there are none.
-fn port_diff(
+pub(crate) fn port_diff(
     want: &[Packet],
     got: &[Packet],
     cpu: Option<&ControllerHeader>,
