@@ -193,6 +193,8 @@ pub enum Error {
         path: PathBuf,
         expected: &'static str,
     },
+    #[error("{}: expected the Tofino compiler's output folder, found a file", path.display())]
+    NotAFolder { path: PathBuf },
     #[error(
         "{}: expected the chip image tofino.bin (Tofino) or tofino2.bin (Tofino 2), found neither",
         dir.display()
@@ -264,10 +266,15 @@ impl TofinoBuild {
     /// Reads a compiler output folder in either layout of the crate docs.
     pub fn read(dir: impl AsRef<Path>) -> Result<TofinoBuild, Error> {
         let dir = dir.as_ref();
-        if !dir.is_dir() {
+        if !dir.exists() {
             return Err(Error::Missing {
                 path: dir.to_path_buf(),
                 expected: "the Tofino compiler's output folder",
+            });
+        }
+        if !dir.is_dir() {
+            return Err(Error::NotAFolder {
+                path: dir.to_path_buf(),
             });
         }
         let bfrt_info = read_bfrt_info(dir)?;

@@ -310,10 +310,13 @@ fn empty_and_non_json_files_are_refused() {
 }
 
 #[test]
-fn folder_that_does_not_exist_is_refused() {
+fn folder_that_does_not_exist_or_is_a_file_is_refused() {
     let (_scratch, dir) = Scratch::new("p");
     let err = TofinoBuild::read(dir.join("absent")).unwrap_err();
     assert!(matches!(err, Error::Missing { .. }), "{err}");
+    write(&dir.join("file"), b"x");
+    let err = TofinoBuild::read(dir.join("file")).unwrap_err();
+    assert!(matches!(err, Error::NotAFolder { .. }), "{err}");
 }
 
 #[test]
