@@ -31,6 +31,19 @@ network "tiny" {
 }
 "#;
 
+/// The ids of `route_meter` and `flows` in a switch's P4Info, for
+/// replaying its writes.
+fn program_ids(plan: &fairshare_controller::deploy::SwitchPlan) -> Result<(u32, u32)> {
+    let index = fairshare_p4rt::P4InfoIndex::new(plan.pipeline.p4info.clone())?;
+    let meter = index
+        .id(EntityKind::Meter, "Ingress.route_meter")
+        .context("route_meter")?;
+    let flows = index
+        .id(EntityKind::Table, "Ingress.flows")
+        .context("flows")?;
+    Ok((meter, flows))
+}
+
 fn deployment(src: &str) -> Result<Deployment> {
     let (_, policy) = fairshare_policy::load(src).map_err(|e| anyhow::anyhow!("{e:?}"))?;
     Ok(Deployment::build(policy)?)
@@ -59,6 +72,19 @@ fn route<'a>(
         .iter()
         .find(|x| x.dc == dc && x.edge == edge)
         .with_context(|| format!("no route {dc} → {edge} in {r:?}"))
+}
+
+/// Waits until the edge holds every route's offer.
+async fn offers_reached(demo: &Demo) -> Result<()> {
+    demo.wait_for(Duration::from_secs(5), |r| {
+        !r.routes.is_empty()
+            && r.routes
+                .iter()
+                .all(|x| x.edge_offered_bps == x.offered_bps && x.offered_bps > 0)
+    })
+    .await
+    .map(|_| ())
+    .with_context(|| format!("the offers never reached the edge: {:?}", demo.report()))
 }
 
 /// Makes a request and waits until its server has an answer.
@@ -93,13 +119,7 @@ async fn admission_until_the_share_is_exhausted_then_patherr_and_teardown_gives_
     ensure!(share == 1_000_000_000, "share {share}");
     let demo = Demo::start(deployment, config(Duration::from_secs(3))).await?;
     // The offer reaches the edge.
-    demo.wait_for(Duration::from_secs(5), |r| {
-        r.routes
-            .iter()
-            .all(|x| x.edge_offered_bps == x.offered_bps && x.offered_bps > 0)
-    })
-    .await
-    .context("the offer never reached the edge")?;
+    offers_reached(&demo).await?;
 
     let mut verdicts = Vec::new();
     for _ in 0..5 {
@@ -129,13 +149,7 @@ async fn admission_until_the_share_is_exhausted_then_patherr_and_teardown_gives_
     // Every write either controller made kept the route within its offer.
     for sw in ["dc1-sw", "e1-sw"] {
         let plan = demo.deployment.switch(sw)?;
-        let index = fairshare_p4rt::P4InfoIndex::new(plan.pipeline.p4info.clone())?;
-        let meter = index
-            .id(EntityKind::Meter, "Ingress.route_meter")
-            .context("route_meter")?;
-        let flows = index
-            .id(EntityKind::Table, "Ingress.flows")
-            .context("flows")?;
+        let (meter, flows) = program_ids(plan)?;
         let writes = demo.writes(sw);
         ensure!(writes.len() > 4, "{sw}: {} writes", writes.len());
         ensure!(
@@ -222,13 +236,7 @@ async fn a_switch_restart_mid_run_is_resynchronised_without_over_admission() -> 
     let deployment = deployment(TINY)?;
     let share = deployment.shares.get(0, 0).context("the route's share")?;
     let demo = Demo::start(deployment, config(Duration::from_secs(60))).await?;
-    demo.wait_for(Duration::from_secs(5), |r| {
-        r.routes
-            .iter()
-            .all(|x| x.edge_offered_bps == x.offered_bps && x.offered_bps > 0)
-    })
-    .await
-    .context("the offer never reached the edge")?;
+    offers_reached(&demo).await?;
     for _ in 0..2 {
         ensure!(request(&demo, 0, 0).await? == FlowState::Admitted);
     }
@@ -269,13 +277,7 @@ async fn a_switch_restart_mid_run_is_resynchronised_without_over_admission() -> 
         "{verdicts:?}"
     );
     let plan = demo.deployment.switch("dc1-sw")?;
-    let index = fairshare_p4rt::P4InfoIndex::new(plan.pipeline.p4info.clone())?;
-    let meter = index
-        .id(EntityKind::Meter, "Ingress.route_meter")
-        .context("route_meter")?;
-    let flows = index
-        .id(EntityKind::Table, "Ingress.flows")
-        .context("flows")?;
+    let (meter, flows) = program_ids(plan)?;
     let node = demo.lab().node("dc1-sw").context("node")?;
     // What the restarted switch holds: the four flows, and the aggregate
     // shrunk to nothing — read back over P4Runtime.
@@ -448,13 +450,7 @@ async fn recalculation_reoffers_changed_shares_but_never_below_what_is_used() ->
     .with_context(|| format!("the larger share was not re-offered: {:?}", demo.report()))?;
     ensure!(request(&demo, 0, 0).await? == FlowState::Admitted);
     let plan = demo.deployment.switch("dc1-sw")?;
-    let index = fairshare_p4rt::P4InfoIndex::new(plan.pipeline.p4info.clone())?;
-    let meter = index
-        .id(EntityKind::Meter, "Ingress.route_meter")
-        .context("route_meter")?;
-    let flows = index
-        .id(EntityKind::Table, "Ingress.flows")
-        .context("flows")?;
+    let (meter, flows) = program_ids(plan)?;
     // The largest offer ever made bounds every write.
     ensure!(
         first_overreservation(&demo.writes("dc1-sw"), meter, flows, |c| (c == 0)
@@ -471,14 +467,7 @@ async fn a_restarted_dc_controller_rebuilds_its_tally_from_the_servers_refreshes
     let deployment = deployment(TINY)?;
     let share = deployment.shares.get(0, 0).context("the route's share")?;
     let mut demo = Demo::start(deployment, config(Duration::from_secs(60))).await?;
-    demo.wait_for(Duration::from_secs(5), |r| {
-        !r.routes.is_empty()
-            && r.routes
-                .iter()
-                .all(|x| x.edge_offered_bps == x.offered_bps && x.offered_bps > 0)
-    })
-    .await
-    .context("the offer never reached the edge")?;
+    offers_reached(&demo).await?;
     for _ in 0..3 {
         ensure!(request(&demo, 0, 0).await? == FlowState::Admitted);
     }
@@ -502,13 +491,7 @@ async fn a_restarted_dc_controller_rebuilds_its_tally_from_the_servers_refreshes
         "still no over-admission"
     );
     let plan = demo.deployment.switch("dc1-sw")?;
-    let index = fairshare_p4rt::P4InfoIndex::new(plan.pipeline.p4info.clone())?;
-    let meter = index
-        .id(EntityKind::Meter, "Ingress.route_meter")
-        .context("route_meter")?;
-    let flows = index
-        .id(EntityKind::Table, "Ingress.flows")
-        .context("flows")?;
+    let (meter, flows) = program_ids(plan)?;
     ensure!(
         first_overreservation(&demo.writes("dc1-sw"), meter, flows, |c| (c == 0)
             .then_some(share))
@@ -522,14 +505,7 @@ async fn a_restarted_dc_controller_rebuilds_its_tally_from_the_servers_refreshes
 async fn an_rsvp_flood_is_capped_by_the_punt_meter_and_admissions_go_on() -> Result<()> {
     let deployment = deployment(TINY)?;
     let demo = Demo::start(deployment, config(Duration::from_secs(60))).await?;
-    demo.wait_for(Duration::from_secs(5), |r| {
-        !r.routes.is_empty()
-            && r.routes
-                .iter()
-                .all(|x| x.edge_offered_bps == x.offered_bps && x.offered_bps > 0)
-    })
-    .await
-    .context("the offer never reached the edge")?;
+    offers_reached(&demo).await?;
     let before = demo.status("dc1-sw").context("dc1-sw")?.packet_ins;
     // 5,000 RSVP frames (well-formed IPv4, garbage RSVP) from a server
     // port as fast as they can be injected.
@@ -582,14 +558,7 @@ async fn a_burst_of_requests_is_admitted_up_to_the_share_and_no_further() -> Res
     let deployment = deployment(TINY)?;
     let share = deployment.shares.get(0, 0).context("the route's share")?;
     let demo = Demo::start(deployment, config(Duration::from_secs(60))).await?;
-    demo.wait_for(Duration::from_secs(5), |r| {
-        !r.routes.is_empty()
-            && r.routes
-                .iter()
-                .all(|x| x.edge_offered_bps == x.offered_bps && x.offered_bps > 0)
-    })
-    .await
-    .context("the offer never reached the edge")?;
+    offers_reached(&demo).await?;
     for _ in 0..12 {
         demo.request(0, 0).context("request")?;
     }
@@ -613,13 +582,7 @@ async fn a_burst_of_requests_is_admitted_up_to_the_share_and_no_further() -> Res
     );
     for sw in ["dc1-sw", "e1-sw"] {
         let plan = demo.deployment.switch(sw)?;
-        let index = fairshare_p4rt::P4InfoIndex::new(plan.pipeline.p4info.clone())?;
-        let meter = index
-            .id(EntityKind::Meter, "Ingress.route_meter")
-            .context("route_meter")?;
-        let flows = index
-            .id(EntityKind::Table, "Ingress.flows")
-            .context("flows")?;
+        let (meter, flows) = program_ids(plan)?;
         ensure!(
             first_overreservation(&demo.writes(sw), meter, flows, |c| (c == 0)
                 .then_some(share))
