@@ -79,6 +79,8 @@ async fn start() -> Demo {
     )
     .await
     .expect("the demo starts");
+    // Only the reservations: no data packets between the intercepts.
+    demo.sim.set_data(false);
     demo.wait_for(Duration::from_secs(10), |r| {
         r.routes
             .iter()
@@ -120,6 +122,11 @@ async fn latency(n: usize) {
         }
     }
     let mut lat = Vec::new();
+    // The two parts: Path in to the release out (punt, packet-in, agent,
+    // packet-out), and the release out to the forwarded Path out (two
+    // acknowledged writes and a packet-out).
+    let (mut to_release, mut to_forward) = (Vec::new(), Vec::new());
+    let mut last_release = None;
     let mut seen = std::collections::BTreeSet::new();
     for c in lab.captured("dc1-sw", node.uplink_port) {
         if !c.out {
@@ -128,15 +135,23 @@ async fn latency(n: usize) {
         if let Some(m) = rsvp(&c.frame) {
             if let (Body::Path(_), IpAddr::V4(d)) = (&m.body, m.session().dest) {
                 let key = (d, m.session().port);
-                if m.session().protocol == 6 && seen.insert(key) {
+                if m.session().protocol != 6 {
+                    last_release = Some(c.at);
+                } else if seen.insert(key) {
                     if let Some(t0) = entered.get(&key) {
                         lat.push(c.at.saturating_sub(*t0));
+                        if let Some(r) = last_release.filter(|r| r >= t0) {
+                            to_release.push(r.saturating_sub(*t0));
+                            to_forward.push(c.at.saturating_sub(r));
+                        }
                     }
                 }
             }
         }
     }
     lat.sort();
+    to_release.sort();
+    to_forward.sort();
     let r = demo.stop().await;
     assert_eq!(lat.len(), n, "every flow's Path forwarded once");
     assert_eq!(r.invariant_violations, 0);
@@ -147,6 +162,15 @@ async fn latency(n: usize) {
         percentile(&lat, 0.99),
         lat[lat.len() - 1]
     );
+    if !to_release.is_empty() {
+        println!(
+            "  of which Path in to release out p50 {:?} p99 {:?}; release out to forwarded Path out p50 {:?} p99 {:?}",
+            percentile(&to_release, 0.5),
+            percentile(&to_release, 0.99),
+            percentile(&to_forward, 0.5),
+            percentile(&to_forward, 0.99)
+        );
+    }
 }
 
 async fn throughput(n: usize) {
