@@ -7,6 +7,13 @@
 //! policy file is read again: when it changed and still checks, the DC side
 //! re-offers the new shares (never below what is used); when it no longer
 //! checks, the error is printed and the shares stay.
+//!
+//! `--target-kind tofino --tofino-build DIR --p4info P4INFO` pushes a Tofino
+//! program instead: the device config is packed from the Tofino compiler's
+//! output folder (`--tofino-config bfrt`, Stratum's `BfPipelineConfig`, or
+//! `legacy`), and the initial rules are written by name through that
+//! P4Info. The meter units of Tofino targets are not mapped yet: rates are
+//! written as for BMv2 (bytes per second).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -26,6 +33,18 @@ use crate::compile::EXIT_BAD_INPUT;
 pub enum Role {
     Dc,
     Edge,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TargetKind {
+    Bmv2,
+    Tofino,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TofinoConfig {
+    Bfrt,
+    Legacy,
 }
 
 #[derive(Args)]
@@ -49,11 +68,25 @@ pub struct ControllerArgs {
     #[arg(long, default_value_t = 1)]
     pub election_id: u64,
     /// Push this BMv2 JSON instead of fairshare's (with --p4info).
-    #[arg(long, requires = "p4info")]
+    #[arg(long, requires = "p4info", conflicts_with = "tofino_build")]
     pub pipeline_json: Option<PathBuf>,
-    /// The P4Info (text format) of --pipeline-json.
-    #[arg(long, requires = "pipeline_json")]
+    /// The P4Info (text format) of --pipeline-json or --tofino-build.
+    #[arg(long)]
     pub p4info: Option<PathBuf>,
+    /// The switch's kind: bmv2 (the device config is BMv2 JSON) or tofino
+    /// (the device config is packed from --tofino-build).
+    #[arg(long, value_enum, default_value = "bmv2")]
+    pub target_kind: TargetKind,
+    /// A Tofino compiler's output folder (bf-p4c's `<prog>.tofino`, a
+    /// `pipe/` folder, or a flat folder with tofino.bin or tofino2.bin,
+    /// context.json and bf-rt.json); with --target-kind tofino and --p4info.
+    #[arg(long, requires = "p4info")]
+    pub tofino_build: Option<PathBuf>,
+    /// How the Tofino device config is packed: bfrt (Stratum's
+    /// BfPipelineConfig, for stratum_bfrt) or legacy (name, binary and
+    /// context.json, length-prefixed).
+    #[arg(long, value_enum, default_value = "bfrt")]
+    pub tofino_config: TofinoConfig,
     /// The RSVP refresh period R (TIME_VALUES), e.g. 30s, 500ms.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub refresh: Duration,
@@ -166,10 +199,42 @@ pub fn run_cmd(args: &ControllerArgs) -> Result<ExitCode> {
         deployment.set_punt_rate(pps);
     }
     let plan = deployment.switch(&args.switch)?;
-    let (pipeline, initial) = match (&args.pipeline_json, &args.p4info) {
-        (Some(json), Some(info)) => {
-            let device_config =
-                std::fs::read(json).with_context(|| format!("cannot read `{}`", json.display()))?;
+    let bad_args = |msg: String| -> Result<ExitCode> {
+        eprintln!("error: {msg}");
+        Ok(ExitCode::from(EXIT_BAD_INPUT))
+    };
+    let device_config = match (args.target_kind, &args.tofino_build, &args.pipeline_json) {
+        (TargetKind::Tofino, None, _) => {
+            return bad_args("--target-kind tofino needs --tofino-build DIR and --p4info".into())
+        }
+        (TargetKind::Bmv2, Some(_), _) => {
+            return bad_args("--tofino-build goes with --target-kind tofino".into())
+        }
+        (TargetKind::Tofino, Some(dir), _) => {
+            let packing = match args.tofino_config {
+                TofinoConfig::Bfrt => fairshare_tofino::Packing::Bfrt,
+                TofinoConfig::Legacy => fairshare_tofino::Packing::Legacy,
+            };
+            match fairshare_tofino::pack_dir(dir, packing) {
+                Ok(b) => Some(b),
+                Err(e) => {
+                    eprintln!("error: --tofino-build {}: {e}", dir.display());
+                    return Ok(ExitCode::from(EXIT_BAD_INPUT));
+                }
+            }
+        }
+        (TargetKind::Bmv2, None, Some(json)) => {
+            Some(std::fs::read(json).with_context(|| format!("cannot read `{}`", json.display()))?)
+        }
+        (TargetKind::Bmv2, None, None) => {
+            if args.p4info.is_some() {
+                return bad_args("--p4info goes with --pipeline-json or --tofino-build".into());
+            }
+            None
+        }
+    };
+    let (pipeline, initial) = match (device_config, &args.p4info) {
+        (Some(device_config), Some(info)) => {
             let text = std::fs::read_to_string(info)
                 .with_context(|| format!("cannot read `{}`", info.display()))?;
             let p4info = match fairshare_p4rt::text::parse_p4info(&text) {
