@@ -19,6 +19,28 @@ fn scratch(name: &str) -> PathBuf {
     d
 }
 
+/// A free port on loopback: bound, noted, closed.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// `fairshare switch --grpc` in its own process (device 1, CPU port 255),
+/// and its port.
+fn grpc_switch() -> (std::process::Child, u16) {
+    let port = free_port();
+    let child = bin()
+        .args(["switch", "--grpc", &format!("127.0.0.1:{port}")])
+        .args(["--device-id", "1", "--cpu-port", "255"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start fairshare switch");
+    (child, port)
+}
+
 #[test]
 fn the_demo_runs_the_metro_example_and_writes_pcaps_and_reports() {
     let out = scratch("demo-metro");
@@ -124,10 +146,7 @@ fn the_controller_refuses_a_switch_or_role_the_policy_does_not_have() {
 #[test]
 fn the_controller_reports_an_unreachable_switch() {
     // A port nobody listens on: bind one, note it, close it.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
+    let port = free_port();
     let o = bin()
         .args(["controller", "--policy"])
         .arg(root().join("examples/metro.fsp"))
@@ -188,24 +207,7 @@ fn ctrl_c_stops_the_demo_cleanly_with_its_reports() {
 fn the_demo_drives_an_external_switch_given_by_target() {
     // A fairshare switch in its own process, P4Runtime only: the demo's
     // controller of dc-east drives it as it would a simple_switch_grpc.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
-    let mut switch = bin()
-        .args([
-            "switch",
-            "--grpc",
-            &format!("127.0.0.1:{port}"),
-            "--device-id",
-            "1",
-            "--cpu-port",
-            "255",
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start fairshare switch");
+    let (mut switch, port) = grpc_switch();
     let out = scratch("demo-external");
     let o = bin()
         .current_dir(root())
@@ -299,24 +301,7 @@ fn the_controller_pushes_a_packed_tofino_config_to_a_p4runtime_device() {
     )
     .expect("write");
     fs::write(dir.join("bf-rt.json"), b"{\"tables\": []}").expect("write");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
-    let mut switch = bin()
-        .args([
-            "switch",
-            "--grpc",
-            &format!("127.0.0.1:{port}"),
-            "--device-id",
-            "1",
-            "--cpu-port",
-            "255",
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start fairshare switch");
+    let (mut switch, port) = grpc_switch();
     let p4info =
         root().join("examples/expected/metro/pipelines/bmv2-cpu255/fairshare.p4info.txtpb");
     let o = bin()
