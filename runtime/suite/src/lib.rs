@@ -641,33 +641,43 @@ pub fn read_expected(case: &Case) -> Result<Option<BTreeMap<u32, Vec<Packet>>>, 
 /// Writes `in/` from the description and `expected/` from a run (after
 /// review): one file per port that receives or sends; stale files go.
 pub fn bless(case: &Case, run: &Run) -> Result<(), Error> {
-    let write_dir = |dir: PathBuf, files: &BTreeMap<u32, Vec<Packet>>| -> Result<(), Error> {
-        let io = |e| Error::Io {
-            path: dir.clone(),
-            source: e,
-        };
-        if dir.is_dir() {
-            for e in std::fs::read_dir(&dir).map_err(io)? {
-                let path = e.map_err(io)?.path();
-                if path.extension().is_some_and(|x| x == "pcap") {
-                    std::fs::remove_file(&path).map_err(|e| Error::Io { path, source: e })?;
-                }
-            }
-        }
-        std::fs::create_dir_all(&dir).map_err(io)?;
-        for (port, packets) in files {
-            let path = dir.join(format!("{port}.pcap"));
-            std::fs::write(&path, pcap::write(packets))
-                .map_err(|e| Error::Io { path, source: e })?;
-        }
-        Ok(())
+    let by_name = |files: &BTreeMap<u32, Vec<Packet>>| -> Vec<(String, Vec<Packet>)> {
+        files
+            .iter()
+            .map(|(port, packets)| (port.to_string(), packets.clone()))
+            .collect()
     };
+    let write_dir =
+        |dir: PathBuf, files: &BTreeMap<u32, Vec<Packet>>| write_pcap_dir(&dir, &by_name(files));
     write_dir(case.dir.join("in"), &inputs_by_port(case))?;
     let mut expected = run.outputs.clone();
     for port in case.input_ports() {
         expected.entry(port).or_default();
     }
     write_dir(case.dir.join("expected"), &expected)
+}
+
+/// Replaces the pcap files of `dir` with `<name>.pcap` for each of
+/// `files`: pcap files not named there go, others stay.
+pub(crate) fn write_pcap_dir(dir: &Path, files: &[(String, Vec<Packet>)]) -> Result<(), Error> {
+    let io = |e| Error::Io {
+        path: dir.to_path_buf(),
+        source: e,
+    };
+    if dir.is_dir() {
+        for e in std::fs::read_dir(dir).map_err(io)? {
+            let path = e.map_err(io)?.path();
+            if path.extension().is_some_and(|x| x == "pcap") {
+                std::fs::remove_file(&path).map_err(|e| Error::Io { path, source: e })?;
+            }
+        }
+    }
+    std::fs::create_dir_all(dir).map_err(io)?;
+    for (name, packets) in files {
+        let path = dir.join(format!("{name}.pcap"));
+        std::fs::write(&path, pcap::write(packets)).map_err(|e| Error::Io { path, source: e })?;
+    }
+    Ok(())
 }
 
 /// Judges a run against the case's files and expectations.

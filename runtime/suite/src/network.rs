@@ -802,25 +802,12 @@ pub fn read_expected(case: &NetworkCase) -> Result<Option<PortFrames>, Error> {
 /// Writes `expected/<switch>-<port>.pcap` from a run (after review);
 /// stale files go.
 pub fn bless(case: &NetworkCase, run: &NetworkRun) -> Result<(), Error> {
-    let dir = case.dir.join("expected");
-    let io = |e| Error::Io {
-        path: dir.clone(),
-        source: e,
-    };
-    if dir.is_dir() {
-        for e in std::fs::read_dir(&dir).map_err(io)? {
-            let path = e.map_err(io)?.path();
-            if path.extension().is_some_and(|x| x == "pcap") {
-                std::fs::remove_file(&path).map_err(|e| Error::Io { path, source: e })?;
-            }
-        }
-    }
-    std::fs::create_dir_all(&dir).map_err(io)?;
-    for ((sw, port), packets) in &run.outputs {
-        let path = dir.join(format!("{sw}-{port}.pcap"));
-        std::fs::write(&path, pcap::write(packets)).map_err(|e| Error::Io { path, source: e })?;
-    }
-    Ok(())
+    let files: Vec<(String, Vec<Packet>)> = run
+        .outputs
+        .iter()
+        .map(|((sw, port), packets)| (format!("{sw}-{port}"), packets.clone()))
+        .collect();
+    crate::write_pcap_dir(&case.dir.join("expected"), &files)
 }
 
 /// Judges a run against the case's files and expectations.
