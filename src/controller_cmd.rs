@@ -12,8 +12,10 @@
 //! program instead: the device config is packed from the Tofino compiler's
 //! output folder (`--tofino-config bfrt`, Stratum's `BfPipelineConfig`, or
 //! `legacy`), and the initial rules are written by name through that
-//! P4Info. The meter units of Tofino targets are not mapped yet: rates are
-//! written as for BMv2 (bytes per second).
+//! P4Info. Byte-meter rates and bursts are written in whole kilobits
+//! (multiples of 125 bytes, rounded down), which is what Stratum keeps and
+//! reads back (see `fairshare_controller::writes::MeterGrain`); everything
+//! else, the intercept logic included, runs as for BMv2.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -25,6 +27,7 @@ use fairshare_controller::agent::Settings;
 use fairshare_controller::deploy::{initial_updates, recalc_from_file, Deployment};
 use fairshare_controller::run::{run, ControllerConfig, StatusHandle};
 use fairshare_controller::session::{Pipeline, SessionConfig};
+use fairshare_controller::writes::MeterGrain;
 use fairshare_p4rt::client::{Backoff, ClientConfig};
 
 use crate::compile::EXIT_BAD_INPUT;
@@ -97,6 +100,11 @@ pub struct ControllerArgs {
     /// second (twice that at peak); the compiled rules say 1,000.
     #[arg(long)]
     pub punt_rate: Option<u64>,
+    /// Names this run of the DC side in the tallies it sends, so that edges
+    /// tell a restarted DC controller from late messages; two runs for the
+    /// same switch must not share it (default: the start time in seconds).
+    #[arg(long)]
+    pub epoch: Option<u32>,
     /// Log every step of the protocol, not only changes of state.
     #[arg(short, long)]
     pub verbose: bool,
@@ -267,10 +275,12 @@ pub fn run_cmd(args: &ControllerArgs) -> Result<ExitCode> {
         &args.switch,
         Settings {
             refresh: args.refresh,
-            epoch: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs() as u32)
-                .unwrap_or(1),
+            epoch: args.epoch.unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs() as u32)
+                    .unwrap_or(1)
+            }),
         },
     )?;
     let config = ControllerConfig {
@@ -290,6 +300,10 @@ pub fn run_cmd(args: &ControllerArgs) -> Result<ExitCode> {
         tick: (args.refresh / 10).clamp(Duration::from_millis(10), Duration::from_secs(1)),
         recalc: Some((recalc_period, recalc_from_file(args.policy.clone()))),
         log: None,
+        meter_grain: match args.target_kind {
+            TargetKind::Bmv2 => MeterGrain::Byte,
+            TargetKind::Tofino => MeterGrain::Kbit,
+        },
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

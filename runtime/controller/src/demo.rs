@@ -142,6 +142,7 @@ fn launch(
         tick: config.tick,
         recalc: Some((period, source)),
         log: Some(log.clone()),
+        meter_grain: crate::writes::MeterGrain::Byte,
     };
     let task = tokio::spawn(run(cfg, agent, status.clone(), stop));
     Ok(Controller {

@@ -33,7 +33,7 @@ use tokio::sync::watch;
 use crate::agent::{Action, Agent, Change, RouteReport, Stats};
 use crate::lab::port_mac;
 use crate::session::{Event, Session, SessionConfig, SessionError, WriteLog};
-use crate::writes::{Program, WriteError};
+use crate::writes::{MeterGrain, Program, WriteError};
 
 /// New shares `(dc, edge, b/s)` from a recalculation, or `None` to keep
 /// the current ones (e.g. the policy file did not change, or no longer
@@ -54,6 +54,9 @@ pub struct ControllerConfig {
     pub recalc: Option<(Duration, Recalc)>,
     /// Records every write, when given.
     pub log: Option<WriteLog>,
+    /// How the switch keeps byte-meter values (Tofino: whole kilobits);
+    /// the initial updates and every later write are fitted to it.
+    pub meter_grain: MeterGrain,
 }
 
 /// What a controller has done, for reports.
@@ -133,11 +136,17 @@ pub async fn run(
     let name = config.session.name.clone();
     let backoff = config.session.client.backoff.clone();
     status.update(|s| s.switch = name.clone());
-    let (mut session, est) = Session::open(config.session, &config.initial).await?;
-    let program = Program::new(session.index().clone()).map_err(|source| RunError::Program {
-        switch: name.clone(),
-        source,
-    })?;
+    let mut initial = config.initial;
+    config
+        .meter_grain
+        .fit_updates(&config.session.pipeline.p4info, &mut initial);
+    let (mut session, est) = Session::open(config.session, &initial).await?;
+    let program = Program::new(session.index().clone())
+        .map_err(|source| RunError::Program {
+            switch: name.clone(),
+            source,
+        })?
+        .with_grain(config.meter_grain);
     session.keep_accounts(program.accounts());
     if let Some(log) = config.log {
         session.record_writes(log);

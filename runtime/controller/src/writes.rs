@@ -59,6 +59,97 @@ pub fn meter_config(rate_bps: u64) -> p4::MeterConfig {
     entity::meter_config(i(c.cir), i(c.cburst), i(c.pir), i(c.pburst))
 }
 
+/// How a target keeps byte-meter rates and bursts, which the controller
+/// writes so that what it reads back equals what it wrote.
+///
+/// P4Runtime gives byte meters in bytes per second and bursts in bytes.
+/// BMv2 (and fairshare's switch) keep them as given. Tofino's P4Runtime
+/// server (Stratum) hands them to the device in whole kilobits per second
+/// and kilobits (bytes divided by 125, the remainder dropped) and reads
+/// them back times 125; on such a target every byte-meter value is
+/// written rounded down to a multiple of 125 bytes. Rounding down keeps
+/// the over-reservation invariant (what is configured never grows); a flow
+/// gets less than 1 kbit/s below what it asked for. Packet meters pass
+/// unchanged (Stratum keeps packets per second as they are).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MeterGrain {
+    /// Bytes per second and bytes, as written.
+    #[default]
+    Byte,
+    /// Whole kilobits: multiples of 125 bytes.
+    Kbit,
+}
+
+impl MeterGrain {
+    /// The smallest step of a byte-meter value, in bytes.
+    pub fn step(self) -> i64 {
+        match self {
+            MeterGrain::Byte => 1,
+            MeterGrain::Kbit => 125,
+        }
+    }
+
+    /// A byte meter's config as the target keeps it.
+    pub fn fit(self, c: p4::MeterConfig) -> p4::MeterConfig {
+        let step = self.step();
+        let down = |v: i64| v.max(0) / step * step;
+        p4::MeterConfig {
+            cir: down(c.cir),
+            cburst: down(c.cburst),
+            pir: down(c.pir),
+            pburst: down(c.pburst),
+            eburst: down(c.eburst),
+        }
+    }
+
+    /// Fits the byte meters' configs in `updates` (meter cells and the
+    /// direct meters of table entries) to the target; packet meters, and
+    /// meters the P4Info does not name, are left as they are.
+    pub fn fit_updates(
+        self,
+        p4info: &fairshare_p4rt::proto::p4::config::v1::P4Info,
+        updates: &mut [p4::Update],
+    ) {
+        use fairshare_p4rt::proto::p4::config::v1::meter_spec::Unit;
+        use p4::entity::Entity as E;
+        if self == MeterGrain::Byte {
+            return;
+        }
+        let bytes = |spec: &Option<fairshare_p4rt::proto::p4::config::v1::MeterSpec>| {
+            spec.is_some_and(|s| s.unit == Unit::Bytes as i32)
+        };
+        let meters: Vec<u32> = p4info
+            .meters
+            .iter()
+            .filter(|m| bytes(&m.spec))
+            .filter_map(|m| m.preamble.as_ref().map(|p| p.id))
+            .collect();
+        let tables: Vec<u32> = p4info
+            .direct_meters
+            .iter()
+            .filter(|m| bytes(&m.spec))
+            .map(|m| m.direct_table_id)
+            .collect();
+        for u in updates {
+            match u.entity.as_mut().and_then(|e| e.entity.as_mut()) {
+                Some(E::MeterEntry(m)) if meters.contains(&m.meter_id) => {
+                    m.config = m.config.map(|c| self.fit(c));
+                }
+                Some(E::TableEntry(t)) if tables.contains(&t.table_id) => {
+                    t.meter_config = t.meter_config.map(|c| self.fit(c));
+                }
+                Some(E::DirectMeterEntry(d)) => {
+                    let table = d.table_entry.as_ref().map(|t| t.table_id);
+                    if table.is_some_and(|t| tables.contains(&t)) {
+                        d.config = d.config.map(|c| self.fit(c));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
 /// What a meter config reserves, in bits per second.
 pub fn reserved_bps(c: &p4::MeterConfig) -> u64 {
     u64::try_from(c.cir).unwrap_or(0).saturating_mul(8)
@@ -69,6 +160,7 @@ pub fn reserved_bps(c: &p4::MeterConfig) -> u64 {
 pub struct Program {
     index: P4InfoIndex,
     accounts: Accounts,
+    grain: MeterGrain,
 }
 
 /// The ids the account is kept by.
@@ -199,7 +291,13 @@ impl Program {
                 route_param,
             },
             index,
+            grain: MeterGrain::Byte,
         })
+    }
+
+    /// The same program on a target that keeps meter values in `grain`.
+    pub fn with_grain(self, grain: MeterGrain) -> Program {
+        Program { grain, ..self }
     }
 
     pub fn accounts(&self) -> Accounts {
@@ -219,7 +317,7 @@ impl Program {
             &self.index,
             M_ROUTE,
             Some(i64::from(cell)),
-            Some(meter_config(rate_bps)),
+            Some(self.grain.fit(meter_config(rate_bps))),
         )?))
     }
 
@@ -251,7 +349,7 @@ impl Program {
         rate_bps: u64,
     ) -> Result<p4::Update, WriteError> {
         let mut e = self.flow_entry(key, cell)?;
-        e.meter_config = Some(meter_config(rate_bps));
+        e.meter_config = Some(self.grain.fit(meter_config(rate_bps)));
         Ok(entity::insert(e))
     }
 

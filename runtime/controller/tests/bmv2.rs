@@ -278,6 +278,7 @@ async fn the_controller_drives_simple_switch_grpc_through_an_admission() -> Resu
             tick: Duration::from_millis(50),
             recalc: None,
             log: None,
+            meter_grain: fairshare_controller::writes::MeterGrain::Byte,
         },
         agent,
         status.clone(),
