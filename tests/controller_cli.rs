@@ -1,5 +1,7 @@
 //! `fairshare demo` and `fairshare controller` run as a user runs them.
 
+mod support;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -293,14 +295,7 @@ fn the_controller_pushes_a_packed_tofino_config_to_a_p4runtime_device() {
     // fairshare's switch takes any device config it can load: it refuses a
     // Tofino one, and the refusal shows the packed bytes went out in
     // SetForwardingPipelineConfig.
-    let dir = scratch("tofino-build");
-    fs::write(dir.join("tofino.bin"), b"\x01\x02\x03").expect("write");
-    fs::write(
-        dir.join("context.json"),
-        b"{\"program_name\": \"fairshare\"}",
-    )
-    .expect("write");
-    fs::write(dir.join("bf-rt.json"), b"{\"tables\": []}").expect("write");
+    let dir = support::tofino::sample_build("tofino-build");
     let (mut switch, port) = grpc_switch();
     let p4info =
         root().join("examples/expected/metro/pipelines/bmv2-cpu255/fairshare.p4info.txtpb");

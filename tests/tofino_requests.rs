@@ -13,6 +13,8 @@
 //! `FAIRSHARE_BLESS=1 cargo test --test tofino_requests` rewrites the
 //! golden file after a change was reviewed.
 
+mod support;
+
 use fairshare_p4rt::proto::p4::v1 as p4;
 use p4::p4_runtime_server::{P4Runtime, P4RuntimeServer};
 use std::fmt::Write as _;
@@ -203,20 +205,8 @@ impl P4Runtime for Recorder {
     }
 }
 
-/// A Tofino compiler's output folder with made-up contents: the device
-/// config is only packed and passed on.
 fn tofino_build() -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("tofino-requests-build");
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).expect("scratch dir");
-    fs::write(dir.join("tofino.bin"), b"\x01\x02\x03\x04").expect("write");
-    fs::write(
-        dir.join("context.json"),
-        b"{\"program_name\": \"fairshare\"}",
-    )
-    .expect("write");
-    fs::write(dir.join("bf-rt.json"), b"{\"tables\": []}").expect("write");
-    dir
+    support::tofino::sample_build("tofino-requests-build")
 }
 
 /// Runs the controller for `dc-east` against a recorder with `kind`'s

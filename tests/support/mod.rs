@@ -6,6 +6,7 @@
 
 pub mod fifo;
 pub mod switch_cli;
+pub mod tofino;
 
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
