@@ -2,6 +2,9 @@
 //! with nothing else installed — a fairshare switch per switch of the
 //! policy with its P4Runtime server, a controller per switch, and
 //! simulated clients and servers; then the per-port pcaps and a report.
+//! With `--bmv2` the switches are real `simple_switch_grpc` processes in
+//! network namespaces of their own, joined through veth pairs
+//! (`fairshare_controller::bmv2net`); everything else is the same.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -13,6 +16,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use fairshare_controller::demo::{Demo, DemoConfig, Report};
 use fairshare_controller::deploy::Deployment;
+use fairshare_controller::lab::Backend;
 use fairshare_controller::sim::SimConfig;
 
 use crate::compile::{write_atomically, EXIT_BAD_INPUT};
@@ -53,9 +57,28 @@ pub struct DemoArgs {
     /// servers refresh every flow's Path every --refresh, so it allows more.
     #[arg(long, default_value_t = 10_000)]
     pub punt_rate: u64,
+    /// Run every switch of the policy as a real `simple_switch_grpc` (from
+    /// `FAIRSHARE_BMV2/bin`, else PATH), each in a network namespace of
+    /// its own with its ports on veth pairs, instead of fairshare's switch.
+    /// Needs root; the namespaces and interfaces are removed at the end.
+    #[arg(long)]
+    pub bmv2: bool,
     /// Log every step of the protocol.
     #[arg(short, long)]
     pub verbose: bool,
+}
+
+/// `simple_switch_grpc` from `FAIRSHARE_BMV2` (a folder with `bin/`), else
+/// from PATH.
+fn find_simple_switch_grpc() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("FAIRSHARE_BMV2") {
+        let p = PathBuf::from(dir).join("bin/simple_switch_grpc");
+        return p.is_file().then_some(p);
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join("simple_switch_grpc"))
+        .find(|p| p.is_file())
 }
 
 /// A small deterministic generator (xorshift64*).
@@ -110,6 +133,17 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         eprintln!("error: --rate {}: expected a positive number", args.rate);
         return Ok(ExitCode::from(EXIT_BAD_INPUT));
     }
+    let backend = if args.bmv2 {
+        match find_simple_switch_grpc() {
+            Some(bin) => Backend::Bmv2(bin),
+            None => {
+                eprintln!("error: --bmv2: no simple_switch_grpc in FAIRSHARE_BMV2/bin or on PATH");
+                return Ok(ExitCode::from(EXIT_BAD_INPUT));
+            }
+        }
+    } else {
+        Backend::Fairshare
+    };
     let mut deployment = Deployment::build(policy).context("compiling the policy")?;
     deployment.set_punt_rate(args.punt_rate);
     let config = DemoConfig {
@@ -120,6 +154,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
             ..SimConfig::default()
         },
         targets,
+        backend,
         ..DemoConfig::default()
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -149,8 +184,13 @@ async fn drive(deployment: Deployment, config: DemoConfig, args: &DemoArgs) -> R
     let policy = deployment.policy.clone();
     let demo = Demo::start(deployment, config).await?;
     println!(
-        "{} switches, {} controllers on 127.0.0.1; requests for {:?} at {}/s",
+        "{} switches ({}), {} controllers; requests for {:?} at {}/s",
         policy.switches().count(),
+        if args.bmv2 {
+            "simple_switch_grpc, one network namespace each"
+        } else {
+            "fairshare's, on 127.0.0.1"
+        },
         demo.controllers.len(),
         args.duration,
         args.rate

@@ -50,6 +50,9 @@ pub struct DemoConfig {
     /// clock when `None`. A fixed epoch makes the agents' frames the same
     /// on every run, as the regression suite needs.
     pub epoch: Option<u32>,
+    /// What the lab's switches are: fairshare's (default) or real
+    /// `simple_switch_grpc` processes.
+    pub backend: crate::lab::Backend,
 }
 
 impl Default for DemoConfig {
@@ -63,6 +66,7 @@ impl Default for DemoConfig {
             policy_file: None,
             targets: BTreeMap::new(),
             epoch: None,
+            backend: crate::lab::Backend::Fairshare,
         }
     }
 }
@@ -222,6 +226,58 @@ pub struct Colors {
     pub red: u64,
 }
 
+/// Waits until every controller is primary, or one of them stopped.
+async fn wait_primary(controllers: &mut [Controller]) -> Result<(), DemoError> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(c) = controllers.iter_mut().find(|c| c.task.is_finished()) {
+            let name = c.switch.clone();
+            return Err(match (&mut c.task).await {
+                Ok(Err(e)) => DemoError::Run(e),
+                Ok(Ok(())) => DemoError::Other(format!("controller of {name} stopped")),
+                Err(e) => DemoError::Other(format!("controller of {name}: {e}")),
+            });
+        }
+        if controllers.iter().all(|c| c.status.get().primary) {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(DemoError::Other("controllers did not start in 30 s".into()));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Whether every edge with a route from DC switch `dc` holds its offer.
+fn offers_held(
+    policy: &fairshare_policy::model::Policy,
+    controllers: &[Controller],
+    dc: &str,
+) -> bool {
+    let status = |switch: &str| {
+        controllers
+            .iter()
+            .find(|c| c.switch == switch)
+            .map(|c| c.status.get())
+    };
+    let Some(d) = status(dc) else {
+        return false;
+    };
+    !d.routes.is_empty()
+        && d.routes.iter().all(|r| {
+            policy
+                .edges
+                .iter()
+                .find(|e| e.name == r.edge)
+                .and_then(|e| status(&e.switch.name))
+                .is_some_and(|s| {
+                    s.routes.iter().any(|x| {
+                        x.dc == r.dc && x.offered_bps == r.offered_bps && x.offered_bps > 0
+                    })
+                })
+        })
+}
+
 impl Demo {
     /// Starts the lab and a controller per switch, and returns once every
     /// controller has its switch.
@@ -231,7 +287,7 @@ impl Demo {
     pub async fn start(deployment: Deployment, config: DemoConfig) -> Result<Demo, DemoError> {
         let policy = deployment.policy.clone();
         let sim = Arc::new(Sim::new(policy.clone(), config.sim));
-        let lab = Lab::start(&policy, sim.clone())?;
+        let lab = Lab::start_with(&policy, sim.clone(), &config.backend)?;
         let (stop, stop_rx) = watch::channel(false);
         let epoch = config.epoch.unwrap_or_else(|| {
             std::time::SystemTime::now()
@@ -239,43 +295,46 @@ impl Demo {
                 .map(|d| d.as_secs() as u32)
                 .unwrap_or(1)
         });
+        // Edges first, then the DCs one at a time in the policy's order,
+        // each once the offers of the one before are held (or 3 s went
+        // by): an edge's first choice of DC is the first offer it holds,
+        // so every run, on any switch, starts from the same choices.
+        let is_dc = |name: &str| policy.datacenters.iter().any(|d| d.switch.name == name);
+        let (dcs, edges): (Vec<_>, Vec<_>) =
+            deployment.switches.iter().partition(|p| is_dc(&p.name));
         let mut controllers = Vec::new();
-        for plan in &deployment.switches {
-            let addr = match config.targets.get(&plan.name) {
-                Some(a) => a.clone(),
-                None => lab
-                    .node(&plan.name)
-                    .map(|n| n.addr.to_string())
-                    .ok_or_else(|| DemoError::Other(format!("no lab switch {}", plan.name)))?,
-            };
-            controllers.push(launch(
-                &deployment,
-                &config,
-                &plan.name,
-                addr,
-                1,
-                epoch,
-                stop_rx.clone(),
-            )?);
-        }
-        // Every controller primary, or one failed.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(c) = controllers.iter_mut().find(|c| c.task.is_finished()) {
-                let name = c.switch.clone();
-                return Err(match (&mut c.task).await {
-                    Ok(Err(e)) => DemoError::Run(e),
-                    Ok(Ok(())) => DemoError::Other(format!("controller of {name} stopped")),
-                    Err(e) => DemoError::Other(format!("controller of {name}: {e}")),
-                });
+        for (stage, plans) in std::iter::once(edges)
+            .chain(dcs.into_iter().map(|d| vec![d]))
+            .enumerate()
+        {
+            for plan in &plans {
+                let addr = match config.targets.get(&plan.name) {
+                    Some(a) => a.clone(),
+                    None => lab
+                        .node(&plan.name)
+                        .map(|n| n.addr.to_string())
+                        .ok_or_else(|| DemoError::Other(format!("no lab switch {}", plan.name)))?,
+                };
+                controllers.push(launch(
+                    &deployment,
+                    &config,
+                    &plan.name,
+                    addr,
+                    1,
+                    epoch,
+                    stop_rx.clone(),
+                )?);
             }
-            if controllers.iter().all(|c| c.status.get().primary) {
-                break;
+            wait_primary(&mut controllers).await?;
+            if stage > 0 {
+                let dc = plans[0].name.clone();
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+                while !offers_held(&policy, &controllers, &dc)
+                    && tokio::time::Instant::now() < deadline
+                {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
             }
-            if tokio::time::Instant::now() > deadline {
-                return Err(DemoError::Other("controllers did not start in 30 s".into()));
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let ticker_stop = Arc::new(AtomicBool::new(false));
         let ticker = {

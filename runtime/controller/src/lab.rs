@@ -42,6 +42,8 @@ use std::time::{Duration, Instant};
 use fairshare_policy::model::{Policy, Switch};
 use fairshare_switch_p4rt::{Config, P4rtSwitch};
 
+use crate::bmv2net::Bmv2Switch;
+
 /// What hosts do with the frames that reach them.
 pub trait Hosts: Send + Sync + 'static {
     /// A frame left `switch` on port `port` toward a host. Replies go back
@@ -58,7 +60,28 @@ pub struct Node {
     pub uplink_port: u32,
     /// The P4Runtime server's address.
     pub addr: SocketAddr,
-    pub switch: P4rtSwitch,
+    pub device: Device,
+}
+
+/// What a lab switch runs on.
+#[derive(Clone)]
+pub enum Device {
+    /// fairshare's switch, in this process.
+    Fairshare(P4rtSwitch),
+    /// A real `simple_switch_grpc` in a network namespace of its own (see
+    /// [`crate::bmv2net`]).
+    Bmv2(Arc<Bmv2Switch>),
+}
+
+/// What the lab's switches are.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Backend {
+    /// fairshare's switch, in this process.
+    #[default]
+    Fairshare,
+    /// `simple_switch_grpc`, the binary given, one process per switch in
+    /// a network namespace, data ports on veth pairs (needs root).
+    Bmv2(std::path::PathBuf),
 }
 
 /// One captured frame.
@@ -94,7 +117,10 @@ impl LabHandle {
             return false;
         };
         self.capture(switch, port, false, frame);
-        node.switch.inject(port, frame)
+        match &node.device {
+            Device::Fairshare(s) => s.inject(port, frame),
+            Device::Bmv2(s) => s.inject(port, frame),
+        }
     }
 
     /// Time since the lab started.
@@ -175,6 +201,25 @@ impl LabHandle {
     }
 }
 
+/// The ports of `sw` that hosts or the core use: its uplink, and its
+/// servers' ports (a DC switch) or its clients' port (an edge switch).
+fn data_ports(policy: &Policy, sw: &Switch) -> Vec<u32> {
+    let mut ports = vec![u32::from(sw.uplink_port)];
+    for d in policy
+        .datacenters
+        .iter()
+        .filter(|d| d.switch.name == sw.name)
+    {
+        ports.extend(d.servers.iter().map(|s| u32::from(s.port)));
+    }
+    for e in policy.edges.iter().filter(|e| e.switch.name == sw.name) {
+        ports.push(u32::from(e.client_port));
+    }
+    ports.sort_unstable();
+    ports.dedup();
+    ports
+}
+
 /// The destination address of an IPv4 frame (Ethernet II, no VLAN).
 fn ipv4_dst(frame: &[u8]) -> Option<u32> {
     if frame.get(12..14)? != [0x08, 0x00] {
@@ -216,6 +261,20 @@ impl Lab {
     /// # Errors
     /// [`LabError::Io`] when a server cannot listen.
     pub fn start(policy: &Policy, hosts: Arc<dyn Hosts>) -> Result<Lab, LabError> {
+        Lab::start_with(policy, hosts, &Backend::Fairshare)
+    }
+
+    /// [`Lab::start`] with the switches of `backend`.
+    ///
+    /// # Errors
+    /// [`LabError::Io`] when a server cannot listen or, for BMv2, when a
+    /// namespace, an interface or a switch process cannot be made (all
+    /// that was made is removed again).
+    pub fn start_with(
+        policy: &Policy,
+        hosts: Arc<dyn Hosts>,
+        backend: &Backend,
+    ) -> Result<Lab, LabError> {
         let mut shared = Shared {
             hosts: Some(hosts),
             start: Some(Instant::now()),
@@ -261,8 +320,18 @@ impl Lab {
                 .map(|s| (s.name.clone(), s.clone()))
                 .collect(),
         };
-        for sw in policy.switches() {
-            lab.spawn(sw, "127.0.0.1:0".parse().map_err(std::io::Error::other)?)?;
+        match backend {
+            Backend::Fairshare => {
+                for sw in policy.switches() {
+                    lab.spawn(sw, "127.0.0.1:0".parse().map_err(std::io::Error::other)?)?;
+                }
+            }
+            Backend::Bmv2(bin) => {
+                let tag = crate::bmv2net::next_tag();
+                for (i, sw) in policy.switches().enumerate() {
+                    lab.spawn_bmv2(bin, tag, i, sw, &data_ports(policy, sw))?;
+                }
+            }
         }
         Ok(lab)
     }
@@ -316,7 +385,7 @@ impl Lab {
             cpu_port: u32::from(sw.cpu_port),
             uplink_port: u32::from(sw.uplink_port),
             addr,
-            switch: p4rt,
+            device: Device::Fairshare(p4rt),
         };
         self.handle
             .0
@@ -341,6 +410,38 @@ impl Lab {
         Ok(())
     }
 
+    /// Starts `simple_switch_grpc` for switch number `index` on veth pairs
+    /// for `ports`, its frames routed as the in-process switches' are.
+    fn spawn_bmv2(
+        &self,
+        bin: &Path,
+        tag: u32,
+        index: usize,
+        sw: &Switch,
+        ports: &[u32],
+    ) -> Result<(), LabError> {
+        let h = self.handle.clone();
+        let name = sw.name.clone();
+        let on_frame: crate::bmv2net::OnFrame =
+            Arc::new(move |port: u32, frame: &[u8]| h.route(&name, port, frame));
+        let bmv2 = Bmv2Switch::start(bin, tag, index, sw, ports, on_frame)?;
+        let node = Node {
+            name: sw.name.clone(),
+            device_id: sw.device_id,
+            cpu_port: u32::from(sw.cpu_port),
+            uplink_port: u32::from(sw.uplink_port),
+            addr: bmv2.addr,
+            device: Device::Bmv2(Arc::new(bmv2)),
+        };
+        self.handle
+            .0
+            .nodes
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(sw.name.clone(), node);
+        Ok(())
+    }
+
     /// Kills switch `switch` — its server, connections, tables and meters
     /// — and starts a fresh one, without a pipeline, on the same address:
     /// a switch restart as its controller sees it.
@@ -348,6 +449,18 @@ impl Lab {
     /// # Errors
     /// [`LabError::Io`] when the address cannot be bound again.
     pub fn restart(&self, switch: &str) -> Result<(), LabError> {
+        if matches!(
+            self.handle.node(switch),
+            Some(Node {
+                device: Device::Bmv2(_),
+                ..
+            })
+        ) {
+            return Err(std::io::Error::other(format!(
+                "{switch} is a BMv2 switch: the lab restarts only its own switches"
+            ))
+            .into());
+        }
         let sw = self
             .switches
             .get(switch)

@@ -56,6 +56,7 @@
 //! read-back.
 
 pub mod agent;
+pub mod bmv2net;
 pub mod demo;
 pub mod deploy;
 pub mod desired;
