@@ -177,7 +177,7 @@ parser IngressParser(packet_in packet,
     }
     state parse_ipv4 {
         packet.extract(hdr.ipv4);
-        ipv4_verify.add({hdr.ipv4.version, hdr.ipv4.ihl, hdr.ipv4.diffserv, hdr.ipv4.total_len, hdr.ipv4.identification, hdr.ipv4.flags, hdr.ipv4.frag_offset, hdr.ipv4.ttl, hdr.ipv4.protocol, hdr.ipv4.hdr_checksum, hdr.ipv4.src_addr, hdr.ipv4.dst_addr});
+        ipv4_verify.add(hdr.ipv4);
         meta.ipv4_verify_err = ipv4_verify.verify();
         tcp_update_residual.subtract({hdr.ipv4.src_addr, hdr.ipv4.dst_addr});
         udp_update_residual.subtract({hdr.ipv4.src_addr, hdr.ipv4.dst_addr});

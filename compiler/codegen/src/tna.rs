@@ -540,11 +540,17 @@ pub fn render(prog: &Program, title: &str) -> Result<String, CodegenError> {
                 idx.push(ti);
                 idx.sort_unstable();
                 idx.dedup();
-                let fields: Vec<String> = idx
-                    .iter()
-                    .map(|i| fname(FieldRef::Hdr(target, *i)))
-                    .collect();
-                lines.push(format!("{}.add({{{}}});", c.name, fields.join(", ")));
+                let whole = idx.len() == prog.header_type(target).fields.len();
+                if whole {
+                    // The whole header, the form Tofino's examples use.
+                    lines.push(format!("{}.add(hdr.{});", c.name, hname(target)));
+                } else {
+                    let fields: Vec<String> = idx
+                        .iter()
+                        .map(|i| fname(FieldRef::Hdr(target, *i)))
+                        .collect();
+                    lines.push(format!("{}.add({{{}}});", c.name, fields.join(", ")));
+                }
                 lines.push(format!("meta.{0}_err = {0}.verify();", c.name));
             }
             for (c, r) in &residuals {

@@ -280,3 +280,31 @@ fn index_widths_cover_the_cells() {
         .collect();
     assert_eq!(bits, [1, 1, 2, 4, 10, 11, 12]);
 }
+
+/// The parser verifies the whole IPv4 header; ingress counts the verdict
+/// only where v1model verifies (IPv4 without options), before anything
+/// reads `checksum_error`.
+#[test]
+fn the_ipv4_checksum_is_verified_in_the_parser_and_judged_in_ingress() {
+    let tna = tna::render(&program(), "t").expect("renders");
+    let ipv4 = block(&tna, "state parse_ipv4 {");
+    let add = ipv4.iter().position(|l| *l == "ipv4_verify.add(hdr.ipv4);");
+    let verify = ipv4
+        .iter()
+        .position(|l| *l == "meta.ipv4_verify_err = ipv4_verify.verify();");
+    assert!(add.is_some() && add < verify, "{ipv4:#?}");
+    let apply = block(&tna, "apply {");
+    assert_eq!(
+        apply[1..4],
+        [
+            "if (meta.ipv4_verify_err && hdr.ipv4.isValid() && hdr.ipv4.ihl == 4w5) {",
+            "meta.checksum_error = 1w1;",
+            "}"
+        ]
+    );
+    let read = apply
+        .iter()
+        .position(|l| l.contains("meta.checksum_error == 1w1"))
+        .expect("ingress reads the verdict");
+    assert!(read > 3);
+}
