@@ -25,6 +25,9 @@ pub enum Stage {
     Ir,
     /// The P4 program (v1model).
     P4,
+    /// The P4 program for Tofino (TNA); the switch must be a Tofino target
+    /// (`target tofino` in the policy, or --target-kind tofino).
+    Tna,
     /// The BMv2 JSON.
     Json,
     /// The P4Info, text format.
@@ -49,6 +52,25 @@ pub struct CompileArgs {
     /// Print how long each stage took and the peak memory, to stderr.
     #[arg(long)]
     pub timings: bool,
+    /// Compile every switch for this target, whatever its `target` in the
+    /// policy says. Tofino pipelines also get `fairshare_tna.p4`.
+    #[arg(long, value_enum)]
+    pub target_kind: Option<TargetKind>,
+    /// Give every switch this CPU port, whatever its `cpu-port` in the
+    /// policy says: the port the program sends packet_in to and takes
+    /// packet_out from (Tofino: 320 for the PCIe port of a 4-pipe Tofino,
+    /// 192 for a 2-pipe one, 0 for Tofino 2, or an Ethernet CPU port).
+    #[arg(long, value_name = "PORT")]
+    pub cpu_port: Option<u16>,
+}
+
+/// The kind of switch a program is compiled for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TargetKind {
+    /// v1model, for BMv2 and fairshare's switch.
+    Bmv2,
+    /// TNA, for Tofino (the v1model artifacts are written too).
+    Tofino,
 }
 
 /// Stage timings for `--timings`.
@@ -205,9 +227,16 @@ pub fn compile(args: &CompileArgs) -> Result<ExitCode> {
     timings.stage("topology");
     let shares = allocate(&topo, &policy, policy.algorithm);
     timings.stage("allocate");
-    let output = match fairshare_codegen::compile(&policy, &topo, &shares) {
+    let retarget = fairshare_codegen::Retarget {
+        target: args.target_kind.map(|k| match k {
+            TargetKind::Bmv2 => fairshare_policy::model::Target::Bmv2,
+            TargetKind::Tofino => fairshare_policy::model::Target::Tofino,
+        }),
+        cpu_port: args.cpu_port,
+    };
+    let output = match fairshare_codegen::compile_with(&policy, &topo, &shares, &retarget) {
         Ok(o) => o,
-        Err(e @ CodegenError::TableFull(_)) => {
+        Err(e @ (CodegenError::TableFull(_) | CodegenError::CpuPort(_))) => {
             for line in e.to_string().lines() {
                 eprintln!("error: {}: {line}", args.policy.display());
             }
@@ -238,6 +267,18 @@ pub fn compile(args: &CompileArgs) -> Result<ExitCode> {
             Stage::Shares => out.write_all(output.shares_json.as_bytes())?,
             Stage::Ir => writeln!(out, "{:#?}", pipe.program)?,
             Stage::P4 => out.write_all(pipe.p4.as_bytes())?,
+            Stage::Tna => match &pipe.tna {
+                Some(tna) => out.write_all(tna.as_bytes())?,
+                None => {
+                    eprintln!(
+                        "error: switch `{}` is a bmv2 target, so it has no TNA program; \
+                         declare `target tofino` for it in the policy or pass \
+                         --target-kind tofino (with --cpu-port, e.g. 320)",
+                        sw.name
+                    );
+                    return Ok(ExitCode::from(EXIT_BAD_INPUT));
+                }
+            },
             Stage::Json => out.write_all(pipe.json.as_bytes())?,
             Stage::P4info => out.write_all(pipe.p4info.as_bytes())?,
             Stage::Rules => out.write_all(sw.rules_json.as_bytes())?,

@@ -1,5 +1,5 @@
 //! Golden tests of every artifact `fairshare compile` writes for the
-//! examples, and of the P4 kept in `p4/`.
+//! examples, and of the P4 kept in `p4/` (v1model and TNA).
 //!
 //! A missing expectation is written and the test fails saying so; set
 //! `UPDATE_EXPECT=1` to rewrite expectations after reviewing the change.
@@ -113,6 +113,40 @@ fn the_p4_in_p4_folder_is_current() {
         for p in compile(&ex).pipelines {
             let path = root().join("p4").join(&name).join(format!("{}.p4", p.name));
             problems.extend(check(&path, &p.p4));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The CPU port the kept TNA programs are compiled for: the PCIe CPU port
+/// of a 4-pipe Tofino (and of the Tofino model).
+const TOFINO_CPU_PORT: u16 = 320;
+
+/// Every example compiled for Tofino, as `fairshare compile --target-kind
+/// tofino --cpu-port 320` does; each TNA program is kept in `p4/` beside
+/// the v1model ones.
+#[test]
+fn the_tna_programs_in_p4_folder_are_current() {
+    let retarget = fairshare_codegen::Retarget {
+        target: Some(fairshare_policy::model::Target::Tofino),
+        cpu_port: Some(TOFINO_CPU_PORT),
+    };
+    let mut problems = vec![];
+    for ex in examples() {
+        let name = ex.file_stem().expect("stem").to_string_lossy().to_string();
+        let src = fs::read_to_string(&ex).expect("read example");
+        let (_, policy) = fairshare_policy::load(&src).expect("example checks");
+        let topo = Topology::build(&policy).expect("topology");
+        let shares = allocate(&topo, &policy, policy.algorithm);
+        let out = fairshare_codegen::compile_with(&policy, &topo, &shares, &retarget)
+            .expect("compiles for Tofino");
+        for p in out.pipelines {
+            let tna = p.tna.expect("a Tofino pipeline has a TNA program");
+            let path = root()
+                .join("p4")
+                .join(&name)
+                .join(format!("tna-cpu{}.p4", p.params.cpu_port));
+            problems.extend(check(&path, &tna));
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));

@@ -55,8 +55,21 @@ pub struct Program {
 pub struct Const {
     pub name: String,
     pub width: u32,
+    /// The value, as v1model (BMv2) numbers it.
     pub value: u128,
     pub doc: String,
+    /// Set when the constant names a meter colour: architectures number
+    /// colours differently (BMv2 red is 2, Tofino red is 3), so each
+    /// renderer prints its own number for it.
+    pub color: Option<MeterColor>,
+}
+
+/// A colour a meter gives a packet (RFC 2698).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MeterColor {
+    Green,
+    Yellow,
+    Red,
 }
 
 #[derive(Debug, Clone, PartialEq)]

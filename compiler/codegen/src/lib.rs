@@ -4,7 +4,8 @@
 //! Policy + Topology + Shares
 //!     └─ pipeline::build ──> ir::Program ──┬─ p4::render       fairshare.p4
 //!                                          ├─ bmv2::lower      fairshare.json
-//!                                          └─ p4info::render   fairshare.p4info.txtpb
+//!                                          ├─ p4info::render   fairshare.p4info.txtpb
+//!                                          └─ tna::render      fairshare_tna.p4 (Tofino switches)
 //!     └─ rules::build ─────> per switch                         <switch>.rules.json
 //!     └─ report / topology                                      shares.json, shares.txt, topology.dot
 //! ```
@@ -34,6 +35,7 @@ pub mod p4info;
 pub mod pipeline;
 pub mod report;
 pub mod rules;
+pub mod tna;
 
 use fairshare_alloc::{Shares, Topology};
 use fairshare_policy::model::{Policy, Switch, Target};
@@ -60,10 +62,15 @@ pub enum CodegenError {
     Template(#[from] askama::Error),
     #[error("internal error: {0}")]
     Check(#[from] bmv2::CheckError),
+    #[error("the pipeline cannot be written for TNA: {0}")]
+    Tna(String),
     #[error("internal error serialising JSON: {0}")]
     Json(#[from] serde_json::Error),
     #[error("{}", overflow_message(.0))]
     TableFull(Vec<rules::Overflow>),
+    /// A CPU port given to [`Retarget`] that no switch can take.
+    #[error("{0}")]
+    CpuPort(String),
 }
 
 fn overflow_message(o: &[rules::Overflow]) -> String {
@@ -89,6 +96,8 @@ pub struct PipelineOut {
     pub p4: String,
     pub json: String,
     pub p4info: String,
+    /// The same program for TNA, when its switches are Tofino targets.
+    pub tna: Option<String>,
     /// The switches that run it.
     pub switches: Vec<String>,
 }
@@ -127,6 +136,9 @@ impl Output {
                 format!("pipelines/{}/fairshare.p4info.txtpb", p.name),
                 &p.p4info,
             ));
+            if let Some(tna) = &p.tna {
+                v.push((format!("pipelines/{}/fairshare_tna.p4", p.name), tna));
+            }
         }
         for s in &self.switches {
             v.push((format!("switches/{}.rules.json", s.name), &s.rules_json));
@@ -264,13 +276,95 @@ pub fn render_program(
     Ok((p4, json, p4info::render(prog)))
 }
 
+/// Compiles every switch of a policy for another target or CPU port than
+/// its policy entry names: an existing policy tried on Tofino without being
+/// edited (`fairshare compile --target tofino --cpu-port 320`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retarget {
+    pub target: Option<Target>,
+    pub cpu_port: Option<u16>,
+}
+
+impl Retarget {
+    /// The target and CPU port a switch is compiled for.
+    pub fn of(&self, sw: &Switch) -> (Target, u16) {
+        (
+            self.target.unwrap_or(sw.target),
+            self.cpu_port.unwrap_or(sw.cpu_port),
+        )
+    }
+
+    /// Refuses a CPU port that does not fit a 9-bit port number or that a
+    /// switch already uses for a server, its clients or its uplink.
+    pub fn check(&self, policy: &Policy) -> Result<(), CodegenError> {
+        let Some(cpu) = self.cpu_port else {
+            return Ok(());
+        };
+        if cpu > 511 {
+            return Err(CodegenError::CpuPort(format!(
+                "CPU port {cpu} does not fit a 9-bit port number (expected 0 to 511)"
+            )));
+        }
+        let mut clashes = vec![];
+        for dc in &policy.datacenters {
+            for s in dc.servers.iter().filter(|s| s.port == cpu) {
+                clashes.push(format!(
+                    "switch `{}` has server `{}` on port {cpu}",
+                    dc.switch.name, s.name
+                ));
+            }
+            if dc.switch.uplink_port == cpu {
+                clashes.push(format!(
+                    "switch `{}` has its uplink on port {cpu}",
+                    dc.switch.name
+                ));
+            }
+        }
+        for e in &policy.edges {
+            if e.client_port == cpu {
+                clashes.push(format!(
+                    "switch `{}` has its clients on port {cpu}",
+                    e.switch.name
+                ));
+            }
+            if e.switch.uplink_port == cpu {
+                clashes.push(format!(
+                    "switch `{}` has its uplink on port {cpu}",
+                    e.switch.name
+                ));
+            }
+        }
+        if clashes.is_empty() {
+            Ok(())
+        } else {
+            Err(CodegenError::CpuPort(format!(
+                "CPU port {cpu} is in use: {}",
+                clashes.join("; ")
+            )))
+        }
+    }
+}
+
 /// Compiles a checked policy with its shares into every artifact.
 pub fn compile(policy: &Policy, topo: &Topology, shares: &Shares) -> Result<Output, CodegenError> {
+    compile_with(policy, topo, shares, &Retarget::default())
+}
+
+/// [`compile`], with every switch compiled for the target and CPU port
+/// `retarget` gives it.
+pub fn compile_with(
+    policy: &Policy,
+    topo: &Topology,
+    shares: &Shares,
+    retarget: &Retarget,
+) -> Result<Output, CodegenError> {
+    retarget.check(policy)?;
     // One program per distinct (target, parameters), in order of first use.
     let mut programs: BTreeMap<(String, PipelineParams), Vec<String>> = BTreeMap::new();
     let key = |sw: &Switch| {
-        let params = PipelineParams::new(sw.cpu_port, &policy.sizes);
-        (pipeline_name(sw.target, &params), params)
+        let (target, cpu_port) = retarget.of(sw);
+        let params = PipelineParams::new(cpu_port, &policy.sizes);
+        (pipeline_name(target, &params), params)
     };
     for sw in policy.switches() {
         programs.entry(key(sw)).or_default().push(sw.name.clone());
@@ -280,7 +374,7 @@ pub fn compile(policy: &Policy, topo: &Topology, shares: &Shares) -> Result<Outp
         let target = policy
             .switches()
             .find(|s| s.name == switches[0])
-            .map(|s| s.target)
+            .map(|s| retarget.of(s).0)
             .unwrap_or(Target::Bmv2);
         let program = pipeline::build(&params);
         let title = format!(
@@ -288,6 +382,10 @@ pub fn compile(policy: &Policy, topo: &Topology, shares: &Shares) -> Result<Outp
             policy.name
         );
         let (p4, json, p4info) = render_program(&program, &title)?;
+        let tna = match target {
+            Target::Tofino => Some(tna::render(&program, &title)?),
+            Target::Bmv2 => None,
+        };
         pipelines.push(PipelineOut {
             name,
             target,
@@ -296,6 +394,7 @@ pub fn compile(policy: &Policy, topo: &Topology, shares: &Shares) -> Result<Outp
             p4,
             json,
             p4info,
+            tna,
             switches,
         });
     }

@@ -72,8 +72,22 @@ pub struct V1modelTemplate {
     pub emits: Vec<String>,
 }
 
-struct Printer<'a> {
-    prog: &'a Program,
+/// How the architectures spell what differs between them: intrinsic
+/// metadata, dropping, meters and counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    V1model,
+    /// The Tofino Native Architecture, inside the ingress or the egress
+    /// half of the pipeline (each has its own intrinsic metadata).
+    Tna {
+        egress: bool,
+    },
+}
+
+/// Prints statements and expressions of a program as P4 of one dialect.
+pub(crate) struct Printer<'a> {
+    pub prog: &'a Program,
+    pub dialect: Dialect,
 }
 
 fn comment(doc: &str) -> String {
@@ -85,15 +99,33 @@ fn comment(doc: &str) -> String {
 }
 
 impl Printer<'_> {
-    fn field(&self, f: FieldRef) -> String {
-        crate::bmv2::p4_field_name(self.prog, f)
+    pub fn new(prog: &Program, dialect: Dialect) -> Printer<'_> {
+        Printer { prog, dialect }
     }
 
-    fn expr(&self, e: &Expr, params: &[FieldDecl]) -> String {
+    pub fn field(&self, f: FieldRef) -> String {
+        match (self.dialect, f) {
+            (Dialect::Tna { egress }, FieldRef::Std(s)) => crate::tna::std_field(s, egress)
+                .unwrap_or("/* not in TNA */")
+                .to_string(),
+            _ => crate::bmv2::p4_field_name(self.prog, f),
+        }
+    }
+
+    pub fn expr(&self, e: &Expr, params: &[FieldDecl]) -> String {
         self.expr_prec(e, params, 0)
     }
 
-    fn expr_prec(&self, e: &Expr, params: &[FieldDecl], outer: u8) -> String {
+    /// An expression cast to `bit<width>`, unless it already has that width.
+    fn cast(&self, e: &Expr, params: &[FieldDecl], width: u32) -> String {
+        match e {
+            Expr::Int { value, .. } => format!("{width}w{value}"),
+            _ if self.prog.expr_width(e, params) == Some(width) => self.expr(e, params),
+            _ => format!("(bit<{width}>) {}", self.expr_prec(e, params, 10)),
+        }
+    }
+
+    pub fn expr_prec(&self, e: &Expr, params: &[FieldDecl], outer: u8) -> String {
         match e {
             Expr::Field(f) => self.field(*f),
             Expr::Int { value, width } => {
@@ -107,7 +139,12 @@ impl Printer<'_> {
             Expr::Param(i) => params.get(*i).map(|p| p.name.clone()).unwrap_or_default(),
             Expr::Valid(h) => format!("hdr.{}.isValid()", self.prog.headers[h.0].name),
             Expr::Bool(b) => b.to_string(),
-            Expr::Error(code) => format!("error.{}", code.name()),
+            Expr::Error(code) => match self.dialect {
+                Dialect::V1model => format!("error.{}", code.name()),
+                Dialect::Tna { .. } => crate::tna::parser_error(*code)
+                    .unwrap_or("/* not in TNA */")
+                    .to_string(),
+            },
             Expr::Not(a) => format!("!{}", self.expr_prec(a, params, 9)),
             Expr::Bin(op, a, b) => {
                 let prec = match op {
@@ -133,8 +170,12 @@ impl Printer<'_> {
         }
     }
 
-    fn prim(&self, p: &Prim, params: &[FieldDecl]) -> Option<String> {
-        Some(match p {
+    /// The lines of one primitive.
+    pub fn prim(&self, p: &Prim, params: &[FieldDecl]) -> Vec<String> {
+        if let Dialect::Tna { egress } = self.dialect {
+            return self.tna_prim(p, params, egress);
+        }
+        vec![match p {
             Prim::Assign(f, e) => format!("{} = {};", self.field(*f), self.expr(e, params)),
             Prim::SetValid(h) => format!("hdr.{}.setValid();", self.prog.headers[h.0].name),
             Prim::SetInvalid(h) => format!("hdr.{}.setInvalid();", self.prog.headers[h.0].name),
@@ -159,10 +200,64 @@ impl Printer<'_> {
                     self.field(*dst)
                 )
             }
-        })
+        }]
     }
 
-    fn block(&self, block: &[Stmt], indent: usize, out: &mut Vec<String>) {
+    /// TNA's spelling of a primitive: drops through the deparser's
+    /// `drop_ctl`, meters that return their colour, counts deferred to one
+    /// place at the end of ingress (see [`crate::tna`]).
+    fn tna_prim(&self, p: &Prim, params: &[FieldDecl], egress: bool) -> Vec<String> {
+        let prog = self.prog;
+        match p {
+            Prim::MarkToDrop => vec![format!(
+                "{}.drop_ctl = 3w1;",
+                if egress { "eg_dprsr_md" } else { "ig_dprsr_md" }
+            )],
+            Prim::Count { counter, index } => {
+                let c = &prog.counters[counter.0];
+                vec![
+                    format!(
+                        "meta.{}_index = {};",
+                        c.name,
+                        self.cast(index, params, crate::tna::index_bits(c.size))
+                    ),
+                    format!("meta.{}_hit = 1w1;", c.name),
+                ]
+            }
+            Prim::ExecuteMeter { meter, index, dst } => {
+                let m = &prog.meters[meter.0];
+                vec![format!(
+                    "{} = (bit<{}>) {}.execute({});",
+                    self.field(*dst),
+                    prog.field_width(*dst),
+                    m.name,
+                    self.cast(index, params, crate::tna::index_bits(m.size))
+                )]
+            }
+            Prim::ReadDirectMeter { meter, dst } => vec![format!(
+                "{} = (bit<{}>) {}.execute();",
+                self.field(*dst),
+                prog.field_width(*dst),
+                prog.meters[meter.0].name
+            )],
+            _ => {
+                let v1 = Printer {
+                    prog,
+                    dialect: Dialect::V1model,
+                };
+                // Assignments and validity are spelled alike; only the
+                // fields differ, so print with this printer's fields.
+                match p {
+                    Prim::Assign(f, e) => {
+                        vec![format!("{} = {};", self.field(*f), self.expr(e, params))]
+                    }
+                    _ => v1.prim(p, params),
+                }
+            }
+        }
+    }
+
+    pub fn block(&self, block: &[Stmt], indent: usize, out: &mut Vec<String>) {
         let pad = "    ".repeat(indent);
         for s in block {
             match s {
@@ -207,7 +302,7 @@ impl Printer<'_> {
                 }
                 Stmt::Do(prims) => {
                     for p in prims {
-                        if let Some(line) = self.prim(p, &[]) {
+                        for line in self.prim(p, &[]) {
                             out.push(format!("{pad}{line}"));
                         }
                     }
@@ -241,11 +336,9 @@ impl Printer<'_> {
     }
 }
 
-/// Renders the program as P4_16 for v1model.
-pub fn render(prog: &Program, title: &str) -> Result<String, askama::Error> {
-    let pr = Printer { prog };
-    let consts = prog
-        .consts
+/// The `const` declarations.
+pub(crate) fn const_views(consts: &[Const]) -> Vec<ConstView> {
+    consts
         .iter()
         .map(|c| {
             let value = if c.name == "YELLOW_TOS" {
@@ -258,17 +351,21 @@ pub fn render(prog: &Program, title: &str) -> Result<String, askama::Error> {
                 doc: comment(&c.doc),
             }
         })
-        .collect();
-    let fields = |fs: &[FieldDecl]| -> Vec<FieldView> {
-        fs.iter()
-            .map(|f| FieldView {
-                decl: format!("bit<{}> {};", f.width, f.name),
-                doc: comment(&f.doc),
-            })
-            .collect()
-    };
-    let headers = prog
-        .header_types
+        .collect()
+}
+
+pub(crate) fn field_views(fs: &[FieldDecl]) -> Vec<FieldView> {
+    fs.iter()
+        .map(|f| FieldView {
+            decl: format!("bit<{}> {};", f.width, f.name),
+            doc: comment(&f.doc),
+        })
+        .collect()
+}
+
+/// The header types, with their controller-header annotations.
+pub(crate) fn header_views(prog: &Program) -> Vec<HeaderView> {
+    prog.header_types
         .iter()
         .map(|h| HeaderView {
             annotation: h
@@ -282,16 +379,27 @@ pub fn render(prog: &Program, title: &str) -> Result<String, askama::Error> {
             } else {
                 format!("// {}\n", h.doc)
             },
-            fields: fields(&h.fields),
+            fields: field_views(&h.fields),
         })
-        .collect();
-    let header_members = prog
-        .headers
+        .collect()
+}
+
+/// The members of the `headers_t` struct.
+pub(crate) fn header_members(prog: &Program) -> Vec<String> {
+    prog.headers
         .iter()
         .map(|h| format!("{} {};", prog.header_types[h.ty].name, h.name))
-        .collect();
-    let states = prog
-        .parser
+        .collect()
+}
+
+/// The parser states; `after_extracts` adds lines between a state's
+/// extracts and its assignments.
+pub(crate) fn parser_states(
+    pr: &Printer<'_>,
+    after_extracts: &dyn Fn(&ParserState) -> Vec<String>,
+) -> Vec<StateView> {
+    let prog = pr.prog;
+    prog.parser
         .iter()
         .map(|s| {
             let mut lines: Vec<String> = s
@@ -299,6 +407,7 @@ pub fn render(prog: &Program, title: &str) -> Result<String, askama::Error> {
                 .iter()
                 .map(|h| format!("packet.extract(hdr.{});", prog.headers[h.0].name))
                 .collect();
+            lines.extend(after_extracts(s));
             for (f, e) in &s.sets {
                 lines.push(format!("{} = {};", pr.field(*f), pr.expr(e, &[])));
             }
@@ -342,7 +451,76 @@ pub fn render(prog: &Program, title: &str) -> Result<String, askama::Error> {
                 lines,
             }
         })
-        .collect();
+        .collect()
+}
+
+/// The actions of the ingress control (without `NoAction`, which the core
+/// library declares).
+pub(crate) fn action_views(pr: &Printer<'_>) -> Vec<ActionView> {
+    pr.prog
+        .actions
+        .iter()
+        .filter(|a| a.name != "NoAction")
+        .map(|a| {
+            let params: Vec<String> = a
+                .params
+                .iter()
+                .map(|p| format!("bit<{}> {}", p.width, p.name))
+                .collect();
+            ActionView {
+                doc: a.doc.clone(),
+                signature: format!("action {}({})", a.name, params.join(", ")),
+                body: a.body.iter().flat_map(|p| pr.prim(p, &a.params)).collect(),
+            }
+        })
+        .collect()
+}
+
+/// The tables; both architectures bind a direct meter with `meters =`.
+pub(crate) fn table_views(pr: &Printer<'_>) -> Vec<TableView> {
+    let prog = pr.prog;
+    prog.tables
+        .iter()
+        .map(|t| {
+            let (def, args) = &t.default_action;
+            let def_name = &prog.actions[def.0].name;
+            let default_action = format!(
+                "{}default_action = {}({});",
+                if t.default_const { "const " } else { "" },
+                def_name,
+                args.iter()
+                    .map(|a| a.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            let mut extra = vec![];
+            if let Some(m) = t.direct_meter {
+                extra.push(format!("meters = {};", prog.meters[m.0].name));
+            }
+            TableView {
+                doc: t.doc.clone(),
+                name: t.name.clone(),
+                keys: t
+                    .keys
+                    .iter()
+                    .map(|k| format!("{}: {};", pr.field(k.field), k.kind.name()))
+                    .collect(),
+                actions: t
+                    .actions
+                    .iter()
+                    .map(|a| format!("{};", prog.actions[a.0].name))
+                    .collect(),
+                default_action,
+                size: t.size,
+                extra,
+            }
+        })
+        .collect()
+}
+
+/// Renders the program as P4_16 for v1model.
+pub fn render(prog: &Program, title: &str) -> Result<String, askama::Error> {
+    let pr = Printer::new(prog, Dialect::V1model);
     let checksum = |c: &Checksum| ChecksumView {
         call: match (c.verify, c.with_payload) {
             (true, false) => "verify_checksum",
@@ -395,65 +573,6 @@ pub fn render(prog: &Program, title: &str) -> Result<String, askama::Error> {
         ));
     }
 
-    let actions = prog
-        .actions
-        .iter()
-        .filter(|a| a.name != "NoAction")
-        .map(|a| {
-            let params: Vec<String> = a
-                .params
-                .iter()
-                .map(|p| format!("bit<{}> {}", p.width, p.name))
-                .collect();
-            ActionView {
-                doc: a.doc.clone(),
-                signature: format!("action {}({})", a.name, params.join(", ")),
-                body: a
-                    .body
-                    .iter()
-                    .filter_map(|p| pr.prim(p, &a.params))
-                    .collect(),
-            }
-        })
-        .collect();
-    let tables = prog
-        .tables
-        .iter()
-        .map(|t| {
-            let (def, args) = &t.default_action;
-            let def_name = &prog.actions[def.0].name;
-            let default_action = format!(
-                "{}default_action = {}({});",
-                if t.default_const { "const " } else { "" },
-                def_name,
-                args.iter()
-                    .map(|a| a.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-            let mut extra = vec![];
-            if let Some(m) = t.direct_meter {
-                extra.push(format!("meters = {};", prog.meters[m.0].name));
-            }
-            TableView {
-                doc: t.doc.clone(),
-                name: t.name.clone(),
-                keys: t
-                    .keys
-                    .iter()
-                    .map(|k| format!("{}: {};", pr.field(k.field), k.kind.name()))
-                    .collect(),
-                actions: t
-                    .actions
-                    .iter()
-                    .map(|a| format!("{};", prog.actions[a.0].name))
-                    .collect(),
-                default_action,
-                size: t.size,
-                extra,
-            }
-        })
-        .collect();
     let mut ingress = vec![];
     pr.block(&prog.ingress, 2, &mut ingress);
     let mut egress = vec![];
@@ -466,16 +585,16 @@ pub fn render(prog: &Program, title: &str) -> Result<String, askama::Error> {
 
     let t = V1modelTemplate {
         title: title.into(),
-        consts,
-        headers,
-        header_members,
-        meta: fields(&prog.meta),
-        states,
+        consts: const_views(&prog.consts),
+        headers: header_views(prog),
+        header_members: header_members(prog),
+        meta: field_views(&prog.meta),
+        states: parser_states(&pr, &|_| vec![]),
         verify,
         update,
         externs,
-        actions,
-        tables,
+        actions: action_views(&pr),
+        tables: table_views(&pr),
         ingress,
         egress,
         emits,

@@ -109,42 +109,49 @@ pub fn build(params: &PipelineParams) -> Program {
                 width: 9,
                 value: params.cpu_port.into(),
                 doc: "the port that carries packet_in/packet_out to the controller".into(),
+                color: None,
             },
             Const {
                 name: "COLOR_GREEN".into(),
                 width: 2,
                 value: 0,
                 doc: "meter colours, as BMv2 numbers them".into(),
+                color: Some(MeterColor::Green),
             },
             Const {
                 name: "COLOR_YELLOW".into(),
                 width: 2,
                 value: 1,
                 doc: String::new(),
+                color: Some(MeterColor::Yellow),
             },
             Const {
                 name: "COLOR_RED".into(),
                 width: 2,
                 value: 2,
                 doc: String::new(),
+                color: Some(MeterColor::Red),
             },
             Const {
                 name: "IP_PROTO_RSVP".into(),
                 width: 8,
                 value: 46,
                 doc: "RSVP (RFC 2205)".into(),
+                color: None,
             },
             Const {
                 name: "PUNT_RSVP".into(),
                 width: 7,
                 value: PUNT_RSVP,
                 doc: "packet_in.reason for punted RSVP".into(),
+                color: None,
             },
             Const {
                 name: "YELLOW_TOS".into(),
                 width: 8,
                 value: YELLOW_TOS,
                 doc: "DSCP CS1 (scavenger) in the ToS byte, for yellow packets".into(),
+                color: None,
             },
         ];
         for (i, (name, doc)) in DROP_REASONS.iter().enumerate() {
@@ -153,6 +160,7 @@ pub fn build(params: &PipelineParams) -> Program {
                 width: 32,
                 value: i as u128,
                 doc: (*doc).into(),
+                color: None,
             });
         }
         c

@@ -13,6 +13,9 @@
 //!   folder's files.
 //! - [`Packing`] parses from `bfrt` and `legacy` (its [`FromStr`]), the
 //!   words a command-line option would take.
+//! - [`meter::for_stratum`] maps a meter's rates and bursts to what a Tofino
+//!   switch behind Stratum keeps of them (byte meters in whole kbit/s and
+//!   kbit), so that what a controller writes is what it reads back.
 //! - Every failure is an [`Error`] that names the file or the byte offset,
 //!   what was expected and what was found. Nothing here panics on bad input.
 //!
@@ -79,7 +82,8 @@
 //!   errors.
 //!
 //! Boundary: this crate knows files and bytes, not P4Runtime or gRPC; the
-//! caller puts the bytes in `ForwardingPipelineConfig.p4_device_config`.
+//! caller puts the bytes in `ForwardingPipelineConfig.p4_device_config`,
+//! and converts its `MeterConfig`s to and from [`meter::MeterRates`].
 //!
 //! ```
 //! use fairshare_tofino::{pack, unpack, Packing, Pipeline, TofinoBuild};
@@ -104,6 +108,8 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use prost::Message;
+
+pub mod meter;
 
 /// The message generated from `proto/bf_pipeline_config.proto`.
 mod proto {
@@ -182,6 +188,14 @@ pub struct TofinoBuild {
 /// Everything that can go wrong reading, packing or unpacking.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    #[error("meter {field}: expected zero or more, found {value}")]
+    MeterNegative { field: &'static str, value: i64 },
+    #[error(
+        "meter {field}: expected 0 or at least 125 bytes/s (1 kbit/s, the finest rate a Tofino switch keeps), found {value}"
+    )]
+    MeterBelowOneKbit { field: &'static str, value: i64 },
+    #[error("meter {field}: expected a burst that rounds up to whole kbits within 64 bits, found {value}")]
+    MeterTooLarge { field: &'static str, value: i64 },
     #[error("{}: expected {expected}, but it could not be read: {source}", path.display())]
     Io {
         path: PathBuf,
