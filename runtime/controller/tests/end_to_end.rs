@@ -880,3 +880,153 @@ async fn a_burst_of_requests_is_admitted_up_to_the_share_and_no_further() -> Res
     );
     Ok(())
 }
+
+/// The real controllers and switches with the lab's core losing,
+/// duplicating and holding back RSVP between the switches. The seed is
+/// `FAIRSHARE_FAULT_SEED` when set (to try others), else a fixed one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_duplicated_and_reordered_rsvp_in_the_core_converge_within_three_refresh_periods(
+) -> Result<()> {
+    use fairshare_controller::lab::Faults;
+    let deployment = deployment(TWO)?;
+    let refresh = config(Duration::ZERO).refresh;
+    let tick = config(Duration::ZERO).tick;
+    let sim_tick = config(Duration::ZERO).sim_tick;
+    let seed = std::env::var("FAIRSHARE_FAULT_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5eed);
+    let demo = Demo::start(deployment, config(Duration::from_secs(60))).await?;
+    demo.wait_for(Duration::from_secs(5), |r| {
+        r.routes.len() == 2
+            && r.routes
+                .iter()
+                .all(|x| x.edge_offered_bps == x.offered_bps && x.offered_bps > 0)
+    })
+    .await
+    .with_context(|| format!("the offers never reached the edge: {:?}", demo.report()))?;
+    let lab = demo.lab();
+    let max_delay = refresh / 2;
+    lab.set_faults(Some(Faults {
+        seed,
+        drop: 0.25,
+        duplicate: 0.2,
+        delay: 0.25,
+        max_delay,
+        rsvp_only: true,
+    }));
+    // With faults on: requests (more than the two offers hold) and
+    // teardowns, for five refresh periods.
+    let mut unequal = 0;
+    for i in 0..25 {
+        demo.request(0, 0).context("request")?;
+        if i % 3 == 2 {
+            if let Some(f) = demo
+                .sim
+                .flows()
+                .into_iter()
+                .find(|f| f.state == FlowState::Admitted)
+            {
+                demo.end_flow(f.client, f.client_port);
+            }
+        }
+        tokio::time::sleep(refresh / 5).await;
+        unequal += usize::from(!demo.report().routes.iter().all(|x| x.tally_equal));
+    }
+    lab.set_faults(None);
+    // The faults stop once the last frame held back has arrived.
+    let deadline = tokio::time::Instant::now() + max_delay * 4;
+    while lab.held_back() > 0 {
+        ensure!(tokio::time::Instant::now() < deadline, "frames still held");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let quiet = tokio::time::Instant::now();
+    let faults = lab.fault_counts();
+    ensure!(
+        faults.dropped > 0 && faults.duplicated > 0 && faults.delayed > 0,
+        "{faults:?}"
+    );
+    let dc_switch = |dc: &str| format!("{dc}-sw");
+    // Converged: both ends agree on every route, and each DC holds
+    // exactly the flows its servers hold as admitted, none waiting.
+    let converged = |r: &Report| {
+        let flows = demo.sim.flows();
+        r.routes.iter().all(|x| {
+            x.tally_equal
+                && x.flows
+                    == flows
+                        .iter()
+                        .filter(|f| {
+                            f.state == FlowState::Admitted
+                                && f.dc_switch.as_deref() == Some(dc_switch(&x.dc).as_str())
+                        })
+                        .count()
+        }) && !flows
+            .iter()
+            .any(|f| f.reached.is_some() && f.state == FlowState::Pending)
+    };
+    let r = demo
+        .wait_for(refresh * (K + 2), converged)
+        .await
+        .with_context(|| {
+            format!(
+                "no convergence in {:?} after the faults stopped: {:?} {:?}",
+                refresh * (K + 2),
+                demo.report(),
+                demo.sim.flows()
+            )
+        })?;
+    let took = quiet.elapsed();
+    let edge = demo.status("e1-sw").context("e1-sw")?;
+    println!(
+        "seed {seed}: {faults:?}; tallies unequal at {unequal} of 25 looks during the faults; \
+         {} mismatches and {} stale offers at the edge; converged {took:?} after the faults stopped",
+        edge.stats.tally_mismatches, edge.stats.stale
+    );
+    // Within K refresh periods, give or take the timers' granularity: the
+    // controllers look at their timers every `tick`, the servers refresh
+    // on a `sim_tick` and the report is polled every 10 ms.
+    let slack = tick * 2 + sim_tick + Duration::from_millis(10);
+    ensure!(
+        took <= refresh * K + slack,
+        "converged {took:?} after the faults stopped, more than {K} periods of {refresh:?}"
+    );
+    ensure!(
+        r.routes.iter().map(|x| x.flows).sum::<usize>() > 0,
+        "flows held: {r:?}"
+    );
+    // The state holds: a refresh period later nothing has moved, and every
+    // switch holds the flows its controller does.
+    tokio::time::sleep(refresh).await;
+    ensure!(
+        converged(&demo.report()),
+        "converged, then not: {:?}",
+        demo.report()
+    );
+    let by_dc: std::collections::BTreeMap<String, usize> = demo
+        .report()
+        .routes
+        .iter()
+        .map(|x| (dc_switch(&x.dc), x.flows))
+        .collect();
+    for (sw, n) in &by_dc {
+        ensure!(flow_entries(&demo, sw).await?.len() == *n, "{sw}");
+    }
+    ensure!(flow_entries(&demo, "e1-sw").await?.len() == by_dc.values().sum::<usize>());
+    // No write of any controller ever reserved more than a route's share.
+    for sw in ["d1-sw", "d2-sw", "e1-sw"] {
+        let plan = demo.deployment.switch(sw)?;
+        let (meter, flows) = program_ids(plan)?;
+        ensure!(
+            first_overreservation(&demo.writes(sw), meter, flows, |_| Some(1_000_000_000))
+                .is_none(),
+            "{sw} reserved more than a share"
+        );
+    }
+    let last = demo.stop().await;
+    ensure!(
+        last.invariant_violations == 0 && last.undeliverable_frames == 0,
+        "{last:?}"
+    );
+    Ok(())
+}
