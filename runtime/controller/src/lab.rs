@@ -36,8 +36,10 @@
 //! captured with its time since the lab started, one capture per port,
 //! written as pcap files by [`Lab::write_pcaps`].
 //!
-//! Invariants: a frame is delivered on the thread of the switch that sent
-//! it, in the order that switch sent them; a host's reply enters its
+//! Invariants: without faults, a frame is delivered on the thread of the
+//! switch that sent it, in the order that switch sent them (a frame the
+//! faults hold back is delivered later by the lab's delay-line thread);
+//! a host's reply enters its
 //! switch at once (the switch processes it on the calling thread). Nothing
 //! here reads the switches' tables: the controllers do that over
 //! P4Runtime like any other.
