@@ -368,20 +368,49 @@ impl Demo {
 
     /// Kills the controller of `switch` (its task and its stream, as a
     /// crash would) and starts a fresh one — a new agent that knows
-    /// nothing — with a higher election id. Its writes are recorded in a
-    /// new log.
+    /// nothing but what it reads back from the switch — with a higher
+    /// election id. Its writes are recorded in a new log.
     ///
     /// # Errors
     /// [`DemoError`] when there is no such controller or it cannot start.
     pub async fn restart_controller(&mut self, switch: &str) -> Result<(), DemoError> {
+        self.kill_controller(switch).await?;
+        self.relaunch_controller(switch)
+    }
+
+    /// Kills the controller of `switch` as a crash would: its task and
+    /// its stream end; the switch keeps what it holds. Until
+    /// [`Demo::relaunch_controller`], what the switch punts goes nowhere.
+    ///
+    /// # Errors
+    /// [`DemoError::Other`] when there is no such controller.
+    pub async fn kill_controller(&mut self, switch: &str) -> Result<(), DemoError> {
+        let old = self
+            .controllers
+            .iter_mut()
+            .find(|c| c.switch == switch)
+            .ok_or_else(|| DemoError::Other(format!("no controller of {switch}")))?;
+        old.task.abort();
+        let _ = (&mut old.task).await;
+        Ok(())
+    }
+
+    /// Starts a fresh controller for `switch` (after
+    /// [`Demo::kill_controller`]) with a higher election id and a new
+    /// epoch; its writes are recorded in a new log.
+    ///
+    /// # Errors
+    /// [`DemoError`] when there is no such controller or it cannot start.
+    pub fn relaunch_controller(&mut self, switch: &str) -> Result<(), DemoError> {
         let i = self
             .controllers
             .iter()
             .position(|c| c.switch == switch)
             .ok_or_else(|| DemoError::Other(format!("no controller of {switch}")))?;
-        let old = &mut self.controllers[i];
-        old.task.abort();
-        let _ = (&mut old.task).await;
+        let old = &self.controllers[i];
+        if !old.task.is_finished() {
+            old.task.abort();
+        }
         let (addr, election_id) = (old.addr.clone(), old.election_id + 1);
         let epoch = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -20,23 +20,37 @@
 //!    RSVP from to its DC, a service VIP to the first DC that serves it;
 //! 3. else nowhere (counted in [`Lab::undeliverable`]).
 //!
+//! The core can be told to misbehave ([`LabHandle::set_faults`]): drop a
+//! frame between switches, deliver it twice, or hold it back so that
+//! frames sent after it overtake it, each with its probability
+//! ([`Faults`]). The fate of a frame is a function of the seed, the link
+//! (sending switch, receiving switch) and the frame's position among the
+//! frames that link has carried with faults on ([`Faults::fate`]), so a
+//! seed always gives a link the same sequence of fates; when the frames
+//! arrive at the link depends on the threads, as it would on a network.
+//! A dropped frame is captured leaving its switch and never entering the
+//! next; a held frame enters when its delay is over.
+//!
 //! Frames leaving other ports (servers, clients) go to the [`Hosts`] the
 //! lab was started with. Every frame entering or leaving a switch port is
 //! captured with its time since the lab started, one capture per port,
 //! written as pcap files by [`Lab::write_pcaps`].
 //!
-//! Invariants: a frame is delivered on the thread of the switch that sent
-//! it, in the order that switch sent them; a host's reply enters its
+//! Invariants: without faults, a frame is delivered on the thread of the
+//! switch that sent it, in the order that switch sent them (a frame the
+//! faults hold back is delivered later by the lab's delay-line thread);
+//! a host's reply enters its
 //! switch at once (the switch processes it on the calling thread). Nothing
 //! here reads the switches' tables: the controllers do that over
 //! P4Runtime like any other.
 
-use std::collections::BTreeMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, Mutex, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Condvar, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use fairshare_policy::model::{Policy, Switch};
@@ -93,6 +107,114 @@ pub struct Captured {
     pub frame: Vec<u8>,
 }
 
+/// What the core does wrong, and how often. Probabilities are in
+/// `[0, 1]`; values outside are taken as the nearest bound.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Faults {
+    /// Picks the sequence of fates (see [`Faults::fate`]).
+    pub seed: u64,
+    /// The probability that a frame is lost.
+    pub drop: f64,
+    /// The probability that a frame that is not lost arrives twice: the
+    /// copy is held back for up to `max_delay`.
+    pub duplicate: f64,
+    /// The probability that a frame that is not lost is held back for up
+    /// to `max_delay`, so that frames sent after it may arrive before it.
+    pub delay: f64,
+    pub max_delay: Duration,
+    /// Faults only for RSVP (IP protocol 46); other frames pass as sent.
+    pub rsvp_only: bool,
+}
+
+/// What happens to one frame on a faulty link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fate {
+    pub dropped: bool,
+    /// Held back this long (`None`: delivered at once).
+    pub delay: Option<Duration>,
+    /// A second copy, held back this long.
+    pub copy: Option<Duration>,
+}
+
+impl Faults {
+    /// The fate of the `n`-th frame (from 0) that the link from switch
+    /// `from` to switch `to` carries with these faults on: the same for the
+    /// same arguments, whatever happened before.
+    pub fn fate(&self, from: &str, to: &str, n: u64) -> Fate {
+        let mut h = self.seed ^ 0x6a09_e667_f3bc_c909;
+        for b in from.bytes().chain([0xff]).chain(to.bytes()) {
+            h = splitmix(h ^ u64::from(b));
+        }
+        h = splitmix(h ^ n);
+        // Four draws, always all four, each in [0, 1).
+        let mut draw = || {
+            h = splitmix(h);
+            (h >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let (lost, twice, held, when) = (draw(), draw(), draw(), draw());
+        let hold = |u: f64| {
+            let d = self.max_delay.mul_f64(u.clamp(0.0, 1.0));
+            Some(d.max(Duration::from_micros(1)))
+        };
+        if lost < self.drop.clamp(0.0, 1.0) {
+            return Fate {
+                dropped: true,
+                delay: None,
+                copy: None,
+            };
+        }
+        Fate {
+            dropped: false,
+            delay: (held < self.delay.clamp(0.0, 1.0))
+                .then(|| hold(when))
+                .flatten(),
+            copy: (twice < self.duplicate.clamp(0.0, 1.0))
+                .then(|| hold(1.0 - when))
+                .flatten(),
+        }
+    }
+}
+
+/// SplitMix64's output function: a well-mixed 64-bit value from any
+/// other.
+fn splitmix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// What the faulty core has done so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FaultCounts {
+    /// Frames that met the faults (were given a fate).
+    pub frames: u64,
+    pub dropped: u64,
+    pub duplicated: u64,
+    /// Frames and copies held back.
+    pub delayed: u64,
+}
+
+/// A frame held back by the core.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Held {
+    due: Instant,
+    seq: u64,
+    to: String,
+    port: u32,
+    frame: Vec<u8>,
+}
+
+#[derive(Default)]
+struct FaultState {
+    faults: Option<Faults>,
+    /// Frames each link carried with faults on.
+    carried: BTreeMap<(String, String), u64>,
+    counts: FaultCounts,
+    held: BinaryHeap<Reverse<Held>>,
+    seq: u64,
+}
+
 #[derive(Default)]
 struct Shared {
     nodes: RwLock<BTreeMap<String, Node>>,
@@ -103,6 +225,10 @@ struct Shared {
     undeliverable: AtomicU64,
     hosts: Option<Arc<dyn Hosts>>,
     start: Option<Instant>,
+    faults: Mutex<FaultState>,
+    /// Wakes the delay line when a frame is held or the lab stops.
+    held_changed: Condvar,
+    stopping: AtomicBool,
 }
 
 /// What hosts and tests use to reach the lab; cheap to clone.
@@ -192,7 +318,9 @@ impl LabHandle {
         match target.and_then(|t| self.node(t)) {
             Some(to) if to.name != from => {
                 let (name, uplink) = (to.name.clone(), to.uplink_port);
-                self.inject(&name, uplink, frame);
+                if !self.faulty(from, &name, uplink, frame) {
+                    self.inject(&name, uplink, frame);
+                }
             }
             _ => {
                 self.0.undeliverable.fetch_add(1, Ordering::Relaxed);
@@ -218,6 +346,128 @@ fn data_ports(policy: &Policy, sw: &Switch) -> Vec<u32> {
     ports.sort_unstable();
     ports.dedup();
     ports
+}
+
+impl LabHandle {
+    /// Turns the core's faults on (or changes them), or off with `None`.
+    /// Frames already held back still arrive when their delay is over.
+    pub fn set_faults(&self, faults: Option<Faults>) {
+        self.faults().faults = faults;
+    }
+
+    /// What the faults have done so far.
+    pub fn fault_counts(&self) -> FaultCounts {
+        self.faults().counts
+    }
+
+    /// Frames (and copies) held back that have not arrived yet.
+    pub fn held_back(&self) -> usize {
+        self.faults().held.len()
+    }
+
+    fn faults(&self) -> std::sync::MutexGuard<'_, FaultState> {
+        self.0.faults.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Applies the faults to a frame from switch `from` to switch `to`'s
+    /// `port`; `true` when the faults took care of it (dropped, or held
+    /// back), `false` when it is to be delivered now as usual. A copy of a
+    /// duplicated frame is held back.
+    fn faulty(&self, from: &str, to: &str, port: u32, frame: &[u8]) -> bool {
+        let mut st = self.faults();
+        let Some(f) = st.faults else {
+            return false;
+        };
+        if f.rsvp_only && ipv4_protocol(frame) != Some(46) {
+            return false;
+        }
+        let n = {
+            let c = st
+                .carried
+                .entry((from.to_owned(), to.to_owned()))
+                .or_default();
+            *c += 1;
+            *c - 1
+        };
+        let fate = f.fate(from, to, n);
+        st.counts.frames += 1;
+        if fate.dropped {
+            st.counts.dropped += 1;
+            return true;
+        }
+        let now = Instant::now();
+        let hold = |st: &mut FaultState, d: Duration| {
+            st.seq += 1;
+            let seq = st.seq;
+            st.held.push(Reverse(Held {
+                due: now + d,
+                seq,
+                to: to.to_owned(),
+                port,
+                frame: frame.to_vec(),
+            }));
+            st.counts.delayed += 1;
+        };
+        if let Some(d) = fate.copy {
+            st.counts.duplicated += 1;
+            hold(&mut st, d);
+        }
+        let held = match fate.delay {
+            Some(d) => {
+                hold(&mut st, d);
+                true
+            }
+            None => false,
+        };
+        drop(st);
+        self.0.held_changed.notify_all();
+        held
+    }
+
+    /// Delivers held frames when they are due, until the lab stops.
+    fn delay_line(&self) {
+        let mut st = self.faults();
+        loop {
+            if self.0.stopping.load(Ordering::Relaxed) {
+                return;
+            }
+            let now = Instant::now();
+            let due = st.held.peek().map(|Reverse(h)| h.due);
+            match due {
+                Some(due) if due <= now => {
+                    if let Some(Reverse(h)) = st.held.pop() {
+                        drop(st);
+                        self.inject(&h.to, h.port, &h.frame);
+                        st = self.faults();
+                    }
+                }
+                Some(due) => {
+                    st = self
+                        .0
+                        .held_changed
+                        .wait_timeout(st, due - now)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                }
+                None => {
+                    st = self
+                        .0
+                        .held_changed
+                        .wait_timeout(st, Duration::from_millis(100))
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                }
+            }
+        }
+    }
+}
+
+/// The IP protocol of an IPv4 frame (Ethernet II, no VLAN).
+fn ipv4_protocol(frame: &[u8]) -> Option<u8> {
+    if frame.get(12..14)? != [0x08, 0x00] {
+        return None;
+    }
+    frame.get(23).copied()
 }
 
 /// The destination address of an IPv4 frame (Ethernet II, no VLAN).
@@ -333,6 +583,10 @@ impl Lab {
                 }
             }
         }
+        let h = lab.handle.clone();
+        std::thread::Builder::new()
+            .name("lab-delay-line".into())
+            .spawn(move || h.delay_line())?;
         Ok(lab)
     }
 
@@ -548,6 +802,8 @@ impl Lab {
     }
 
     fn shutdown(&mut self) {
+        self.handle.0.stopping.store(true, Ordering::Relaxed);
+        self.handle.0.held_changed.notify_all();
         let runtimes =
             std::mem::take(&mut *self.runtimes.lock().unwrap_or_else(|e| e.into_inner()));
         for rt in runtimes.into_values() {

@@ -49,11 +49,14 @@
 //!
 //! Rates are bits per second, as the policy gives shares.
 //!
-//! A restarted controller starts from the policy's initial rules: its
-//! resynchronisation removes the flows it does not know, and the servers'
-//! next Path refreshes admit them again (within one refresh period, tested
-//! end to end); it does not adopt the switch's flow entries from the
-//! read-back.
+//! A restarted controller takes over what its switch holds: the session's
+//! first read-back gives the agent the `flows` entries and aggregate meter
+//! cells it finds ([`agent::Agent::adopt`]), each route's book is rebuilt
+//! from them (offered = aggregate + flows, used = flows), and those
+//! entries stay in the session's model, so that nothing is written again
+//! and the tally is the one before the restart from the first moment. The
+//! servers' refreshes then confirm the adopted flows; one that no refresh
+//! confirms within [`agent::K`] periods expires like any soft state.
 
 pub mod agent;
 pub mod bmv2net;

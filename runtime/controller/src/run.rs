@@ -129,35 +129,46 @@ struct Runner {
 /// writes. Later losses of the switch are retried, not returned.
 pub async fn run(
     config: ControllerConfig,
-    agent: Agent,
+    mut agent: Agent,
     status: StatusHandle,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), RunError> {
     let name = config.session.name.clone();
     let backoff = config.session.client.backoff.clone();
     status.update(|s| s.switch = name.clone());
+    let program_err = |source| RunError::Program {
+        switch: name.clone(),
+        source,
+    };
+    let index = fairshare_p4rt::P4InfoIndex::new(config.session.pipeline.p4info.clone())
+        .map_err(|e| program_err(WriteError::Program(e)))?;
+    let program = Program::new(index)
+        .map_err(program_err)?
+        .with_grain(config.meter_grain);
     let mut initial = config.initial;
     config
         .meter_grain
         .fit_updates(&config.session.pipeline.p4info, &mut initial);
-    let (mut session, est) = Session::open(config.session, &initial).await?;
-    let program = Program::new(session.index().clone())
-        .map_err(|source| RunError::Program {
-            switch: name.clone(),
-            source,
-        })?
-        .with_grain(config.meter_grain);
+    let start = Instant::now();
+    // What the switch still holds from an earlier run (this controller
+    // restarted) is taken over, not written again.
+    let (mut session, est) = Session::open_adopting(config.session, &initial, |read| {
+        let taken = agent.adopt(start.elapsed(), &program.found(read));
+        program.kept(read, &taken)
+    })
+    .await?;
     session.keep_accounts(program.accounts());
     if let Some(log) = config.log {
         session.record_writes(log);
     }
     tracing::info!(
-        "{name}: primary; pipeline {}, {} rule updates written",
+        "{name}: primary; pipeline {}, {} entries and cells taken over, {} rule updates written",
         if est.pushed {
             "pushed"
         } else {
             "already there"
         },
+        est.adopted,
         est.sync.total()
     );
     let mut r = Runner {
@@ -166,7 +177,7 @@ pub async fn run(
         program,
         policy: config.policy,
         status,
-        start: Instant::now(),
+        start,
     };
     r.status.update(|s| {
         s.primary = true;

@@ -22,6 +22,11 @@
 //!   [`Session::sync`] reads the switch back and writes only what differs
 //!   (deletes in one request, then inserts and modifies, at most
 //!   [`BATCH`] updates a request).
+//! * [`Session::open_adopting`] lets the controller take entries the
+//!   switch already holds into the model from the first read-back (a
+//!   restarted controller's predecessor wrote them); the
+//!   resynchronisation compares against that same read-back, so what is
+//!   taken over is not written again.
 //! * The pipeline is identified by a cookie, a 64-bit FNV-1a hash of the
 //!   device config and the encoded P4Info; a switch that reports another
 //!   cookie (or none: it restarted, or runs another program) gets the
@@ -132,6 +137,9 @@ pub struct Established {
     pub pushed: bool,
     /// What the resynchronisation wrote.
     pub sync: SyncCounts,
+    /// Entries and meter cells taken over from the read-back into the
+    /// model ([`Session::open_adopting`]).
+    pub adopted: usize,
 }
 
 /// What a session hands its controller.
@@ -212,6 +220,25 @@ impl Session {
         config: SessionConfig,
         initial: &[p4::Update],
     ) -> Result<(Session, Established), SessionError> {
+        Session::open_adopting(config, initial, |_| Vec::new()).await
+    }
+
+    /// [`Session::open`], but when the switch already runs the pipeline,
+    /// `adopt` first sees what it holds (the read-back the
+    /// resynchronisation compares against) and returns the updates to take
+    /// into the model as if they had been written and acknowledged: the
+    /// entries and cells a restarted controller takes over. The
+    /// resynchronisation then writes only what still differs. A switch that
+    /// had to get the pipeline holds nothing to take over; `adopt` is not
+    /// called.
+    ///
+    /// # Errors
+    /// As [`Session::open`].
+    pub async fn open_adopting(
+        config: SessionConfig,
+        initial: &[p4::Update],
+        adopt: impl FnOnce(&[p4::Entity]) -> Vec<p4::Update>,
+    ) -> Result<(Session, Established), SessionError> {
         let index = P4InfoIndex::new(config.pipeline.p4info.clone()).map_err(|source| {
             SessionError::P4Info {
                 switch: config.name.clone(),
@@ -234,8 +261,25 @@ impl Session {
             log: None,
             guard: None,
         };
-        let established = session.establish().await?;
-        Ok((session, established))
+        session.require_primary()?;
+        let pushed = session.ensure_pipeline().await?;
+        let read = session.read_back().await?;
+        let mut adopted = 0;
+        if !pushed {
+            for u in adopt(&read) {
+                session.desired.apply(&u);
+                adopted += 1;
+            }
+        }
+        let sync = session.write_differences(&read).await?;
+        Ok((
+            session,
+            Established {
+                pushed,
+                sync,
+                adopted,
+            },
+        ))
     }
 
     /// After the stream broke: connects again (with the backoff of the
@@ -257,7 +301,11 @@ impl Session {
         self.require_primary()?;
         let pushed = self.ensure_pipeline().await?;
         let sync = self.sync().await?;
-        Ok(Established { pushed, sync })
+        Ok(Established {
+            pushed,
+            sync,
+            adopted: 0,
+        })
     }
 
     async fn ensure_pipeline(&mut self) -> Result<bool, SessionError> {
@@ -297,12 +345,21 @@ impl Session {
     /// # Errors
     /// [`SessionError::P4rt`] for a failed read or write.
     pub async fn sync(&mut self) -> Result<SyncCounts, SessionError> {
-        let read = self
-            .client
+        let read = self.read_back().await?;
+        self.write_differences(&read).await
+    }
+
+    /// What the switch holds of what the model covers.
+    async fn read_back(&mut self) -> Result<Vec<p4::Entity>, SessionError> {
+        self.client
             .read(self.desired.read_request())
             .await
-            .map_err(|e| self.p4rt(e))?;
-        let (updates, counts) = self.desired.diff(&self.index, &read);
+            .map_err(|e| self.p4rt(e))
+    }
+
+    /// Writes what differs between the model and `read`.
+    async fn write_differences(&mut self, read: &[p4::Entity]) -> Result<SyncCounts, SessionError> {
+        let (updates, counts) = self.desired.diff(&self.index, read);
         let deletes = counts.deleted;
         let (dels, rest) = updates.split_at(deletes);
         for chunk in dels.chunks(BATCH).chain(rest.chunks(BATCH)) {

@@ -440,3 +440,102 @@ fn upsert(desired: &Desired, e: p4::TableEntry) -> p4::Update {
         entity::insert(e)
     }
 }
+
+impl Program {
+    /// What a read-back (table entries and `route_meter` cells) holds of
+    /// the routes: the configured `route_meter` cells and the `flows`
+    /// entries this controller could have written — exactly the entry
+    /// [`Program::install_flow`] would write for their key and cell, with
+    /// a direct meter. Anything else is left out.
+    pub fn found(&self, read: &[p4::Entity]) -> crate::agent::Found {
+        use p4::entity::Entity as E;
+        let mut found = crate::agent::Found::default();
+        for e in read {
+            match &e.entity {
+                Some(E::MeterEntry(m)) if m.meter_id == self.accounts.route_meter => {
+                    let cell = m.index.as_ref().and_then(|i| u32::try_from(i.index).ok());
+                    if let (Some(cell), Some(c)) = (cell, &m.config) {
+                        found.route_meters.insert(cell, reserved_bps(c));
+                    }
+                }
+                Some(E::TableEntry(t)) if t.table_id == self.accounts.flows => {
+                    if let Some(f) = self.flow_of_entry(t) {
+                        found.flows.push(f);
+                    }
+                }
+                _ => {}
+            }
+        }
+        found
+    }
+
+    /// The key, cell and rate of a `flows` entry as this controller writes
+    /// them, or `None` for any other entry.
+    fn flow_of_entry(&self, t: &p4::TableEntry) -> Option<(FlowKey, u32, u64)> {
+        let (cell, rate_bps) = self.accounts.of_entry(t)?;
+        t.meter_config.as_ref()?;
+        let field = |name: &str| -> Option<u128> {
+            let id = self.index.match_field_by_name(t.table_id, name)?.id;
+            let m = t.r#match.iter().find(|m| m.field_id == id)?;
+            match &m.field_match_type {
+                Some(p4::field_match::FieldMatchType::Exact(e)) => {
+                    fairshare_p4rt::bytestring::decode_u128(&e.value)
+                }
+                _ => None,
+            }
+        };
+        let key = FlowKey {
+            src: Ipv4Addr::from(u32::try_from(field(F_SRC)?).ok()?),
+            dst: Ipv4Addr::from(u32::try_from(field(F_DST)?).ok()?),
+            protocol: u8::try_from(field(F_PROTO)?).ok()?,
+            src_port: u16::try_from(field(F_L4_SRC)?).ok()?,
+            dst_port: u16::try_from(field(F_L4_DST)?).ok()?,
+        };
+        let ours = self.flow_entry(&key, cell).ok()?;
+        (EntryKey::of(&ours) == EntryKey::of(t) && ours.action == t.action)
+            .then_some((key, cell, rate_bps))
+    }
+
+    /// The updates that put what an agent took over (`taken`, from
+    /// [`crate::agent::Agent::adopt`]) into a model of the switch, as the
+    /// read-back `read` holds them byte for byte, so that a
+    /// resynchronisation leaves them as they are.
+    pub fn kept(&self, read: &[p4::Entity], taken: &crate::agent::Found) -> Vec<p4::Update> {
+        use p4::entity::Entity as E;
+        let flows: std::collections::BTreeSet<(FlowKey, u32)> =
+            taken.flows.iter().map(|(k, c, _)| (*k, *c)).collect();
+        let mut out = Vec::new();
+        for e in read {
+            match &e.entity {
+                Some(E::MeterEntry(m)) if m.meter_id == self.accounts.route_meter => {
+                    let cell = m.index.as_ref().and_then(|i| u32::try_from(i.index).ok());
+                    if cell.is_some_and(|c| taken.route_meters.contains_key(&c))
+                        && m.config.is_some()
+                    {
+                        out.push(entity::modify(p4::MeterEntry {
+                            counter_data: None,
+                            ..*m
+                        }));
+                    }
+                }
+                // The entry as it would be written: what the switch
+                // counted or timed is not part of it.
+                Some(E::TableEntry(t))
+                    if t.table_id == self.accounts.flows
+                        && self
+                            .flow_of_entry(t)
+                            .is_some_and(|(k, c, _)| flows.contains(&(k, c))) =>
+                {
+                    out.push(entity::insert(p4::TableEntry {
+                        counter_data: None,
+                        meter_counter_data: None,
+                        time_since_last_hit: None,
+                        ..t.clone()
+                    }));
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+}

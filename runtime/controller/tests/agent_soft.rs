@@ -10,7 +10,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use agent_support::*;
-use fairshare_controller::agent::{Action, Change};
+use fairshare_controller::agent::{Action, Change, K};
 use fairshare_rsvp::Body;
 
 const R: Duration = Duration::from_secs(1);
@@ -481,4 +481,242 @@ fn a_dc_restarted_with_the_same_epoch_is_not_taken_for_a_stale_one() {
     let e = net.agents[1].routes()[0].clone();
     assert_eq!(e.tally_equal, Some(true), "{e:?}");
     net.assert_tallies_equal();
+}
+
+/// What a switch model holds, as a controller would read it back.
+fn found(model: &SwitchModel) -> fairshare_controller::agent::Found {
+    fairshare_controller::agent::Found {
+        route_meters: model.aggregate.clone(),
+        flows: model.flows.iter().map(|(k, (c, r))| (*k, *c, *r)).collect(),
+    }
+}
+
+/// A fresh agent for `switch` with a new epoch, as a restarted
+/// controller builds it.
+fn fresh(switch: &str, epoch: u32) -> fairshare_controller::agent::Agent {
+    let (policy, rules) = load(METRO);
+    let r = rules.iter().find(|r| r.switch == switch).expect("rules");
+    fairshare_controller::agent::Agent::new(
+        &policy,
+        r,
+        fairshare_controller::agent::Settings { refresh: R, epoch },
+    )
+    .expect("agent")
+}
+
+/// A route's tally as an agent reports it.
+fn tally(a: &fairshare_controller::agent::Agent) -> Vec<(u32, u64, u64, u64, usize)> {
+    a.routes()
+        .iter()
+        .map(|r| (r.cell, r.offered_bps, r.used_bps, r.aggregate_bps, r.flows))
+        .collect()
+}
+
+#[test]
+fn a_restarted_dc_adopts_what_its_switch_holds_and_its_tally_never_differs() {
+    let mut net = net();
+    let east = servers(&net.policy, "east");
+    let mut s = Servers::new();
+    for n in 0..6 {
+        assert!(s.open(&mut net, east[n as usize % 2], flow(n, 100_000_000)));
+    }
+    s.run_until(&mut net, 2 * R + R / 2);
+    let before = tally(&net.agents[0]);
+    let mismatches = net.agents[1].stats().tally_mismatches;
+    // The DC's controller restarts; its switch keeps what it holds.
+    let written = net.switches[0].writes.len();
+    net.agents[0] = fresh("dc-east", 1);
+    let taken = net.agents[0].adopt(net.now, &found(&net.switches[0]));
+    assert_eq!(taken, found(&net.switches[0]), "everything is taken over");
+    assert_eq!(
+        tally(&net.agents[0]),
+        before,
+        "the tally, before any refresh"
+    );
+    let a = net.agents[0].start(net.now);
+    net.take(0, a);
+    // Tallies are checked equal after every exchange from here on, and
+    // the switch model refuses a flow installed twice.
+    net.pump();
+    let restart = net.now;
+    s.run_until(&mut net, restart + 2 * K * R);
+    let stats = net.agents[0].stats();
+    assert_eq!(
+        (stats.adopted_flows, stats.admitted, stats.expired_flows),
+        (6, 0, 0)
+    );
+    assert_eq!(net.agents[1].stats().tally_mismatches, mismatches);
+    assert_eq!(tally(&net.agents[0]), before);
+    assert!(
+        !net.switches[0].writes[written..]
+            .iter()
+            .any(|c| matches!(c, Change::InstallFlow { .. } | Change::RemoveFlow { .. })),
+        "no flow written since the restart"
+    );
+    net.assert_switches_match_agents();
+    // Teardowns of adopted flows give their rates back as usual.
+    for f in s.active.keys().copied().collect::<Vec<_>>() {
+        s.close(&mut net, &f);
+    }
+    assert_eq!(net.agents[0].routes()[0].used_bps, 0);
+    net.assert_switches_match_agents();
+}
+
+#[test]
+fn an_adopted_flow_that_no_refresh_confirms_expires_after_k_periods() {
+    let mut net = net();
+    let east = servers(&net.policy, "east");
+    let mut s = Servers::new();
+    for n in 0..4 {
+        assert!(s.open(&mut net, east[0], flow(n, 100_000_000)));
+    }
+    s.run_until(&mut net, 2 * R);
+    // Two servers stop while the DC's controller is down (their PathTears
+    // reached no one).
+    let gone: Vec<SimFlow> = s.active.keys().copied().take(2).collect();
+    for f in &gone {
+        s.active.remove(f);
+    }
+    net.agents[0] = fresh("dc-east", 1);
+    net.agents[0].adopt(net.now, &found(&net.switches[0]));
+    assert_eq!(net.agents[0].routes()[0].used_bps, 400_000_000);
+    let a = net.agents[0].start(net.now);
+    net.take(0, a);
+    net.check_tallies = false;
+    net.pump();
+    let restart = net.now;
+    s.run_until(&mut net, restart + K * R);
+    assert_eq!(
+        net.agents[0].routes()[0].used_bps,
+        400_000_000,
+        "nothing expires before K periods"
+    );
+    s.run_until(&mut net, restart + K * R + 2 * STEP);
+    assert_eq!(net.agents[0].stats().expired_flows, 2);
+    assert_eq!(net.agents[0].routes()[0].used_bps, 200_000_000);
+    net.assert_tallies_equal();
+    net.assert_switches_match_agents();
+}
+
+#[test]
+fn a_restarted_edge_adopts_what_its_switch_holds() {
+    let mut net = net();
+    let east = servers(&net.policy, "east");
+    let mut s = Servers::new();
+    for n in 0..5 {
+        assert!(s.open(&mut net, east[1], flow(n, 100_000_000)));
+    }
+    s.run_until(&mut net, 2 * R);
+    let before = tally(&net.agents[1]);
+    net.agents[1] = fresh("edge-n", 0);
+    let taken = net.agents[1].adopt(net.now, &found(&net.switches[1]));
+    assert_eq!(taken.flows.len(), 5);
+    assert_eq!(
+        tally(&net.agents[1]),
+        before,
+        "the tally, before any refresh"
+    );
+    let a = net.agents[1].start(net.now);
+    net.take(1, a);
+    net.pump();
+    let restart = net.now;
+    s.run_until(&mut net, restart + 2 * K * R);
+    let stats = net.agents[1].stats();
+    assert_eq!(
+        (
+            stats.adopted_flows,
+            stats.admitted,
+            stats.expired_flows,
+            stats.tally_mismatches
+        ),
+        (5, 0, 0, 0),
+        "the DC's refreshes find the adopted tally equal to theirs"
+    );
+    assert_eq!(tally(&net.agents[1]), before);
+    net.assert_switches_match_agents();
+    // A new flow is installed on the adopted book as usual.
+    assert!(s.open(&mut net, east[1], flow(9, 100_000_000)));
+    net.assert_tallies_equal();
+    net.assert_switches_match_agents();
+}
+
+#[test]
+fn only_what_the_agent_could_have_written_is_adopted() {
+    use fairshare_controller::agent::{FlowKey, Found};
+    let net = net();
+    let mut switch = found(&net.switches[0]);
+    let vip = net.policy.services[0].vip;
+    let client = client(&net.policy, "north", 3);
+    let good = FlowKey {
+        src: vip,
+        dst: client,
+        protocol: 6,
+        src_port: net.policy.services[0].port,
+        dst_port: 30_000,
+    };
+    switch.flows = vec![
+        (good, 0, 10_000_000),
+        // No such service port.
+        (
+            FlowKey {
+                src_port: 9,
+                ..good
+            },
+            0,
+            10_000_000,
+        ),
+        // Nothing reserved.
+        (
+            FlowKey {
+                dst_port: 30_001,
+                ..good
+            },
+            0,
+            0,
+        ),
+        // A cell this DC does not have.
+        (
+            FlowKey {
+                dst_port: 30_002,
+                ..good
+            },
+            99,
+            10_000_000,
+        ),
+        // A client that is not behind the cell's edge.
+        (
+            FlowKey {
+                dst: "192.0.2.200".parse().expect("address"),
+                ..good
+            },
+            0,
+            10_000_000,
+        ),
+    ];
+    let mut a = fresh("dc-east", 1);
+    let taken = a.adopt(Duration::ZERO, &switch);
+    assert_eq!(taken.flows, vec![(good, 0, 10_000_000)]);
+    assert_eq!(taken.route_meters, switch.route_meters);
+    assert_eq!(a.stats().not_adopted, 4);
+    let cell0 = &a.routes()[0];
+    assert_eq!(
+        (cell0.offered_bps, cell0.used_bps, cell0.aggregate_bps),
+        (
+            switch.route_meters[&0] + 10_000_000,
+            10_000_000,
+            switch.route_meters[&0]
+        )
+    );
+    // A route whose aggregate cell the switch does not hold configured
+    // keeps the agent's own start; a started agent adopts nothing.
+    let mut b = fresh("dc-east", 2);
+    let only_flows = Found {
+        route_meters: Default::default(),
+        flows: vec![(good, 0, 10_000_000)],
+    };
+    assert_eq!(b.adopt(Duration::ZERO, &only_flows), Found::default());
+    let mut c = fresh("dc-east", 3);
+    c.start(Duration::ZERO);
+    assert_eq!(c.adopt(Duration::ZERO, &switch), Found::default());
+    assert!(c.flows().is_empty());
 }

@@ -2,11 +2,14 @@
 //! loopback, real RSVP frames through the switches' CPU ports, the lab's
 //! links and simulated hosts.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use anyhow::{bail, ensure, Context, Result};
+use fairshare_controller::agent::K;
 use fairshare_controller::demo::{first_overreservation, Demo, DemoConfig, Report};
 use fairshare_controller::deploy::Deployment;
+use fairshare_controller::run::Status;
 use fairshare_controller::sim::{FlowState, SimConfig};
 use fairshare_p4rt::EntityKind;
 use fairshare_rsvp::{Body, Message};
@@ -462,41 +465,321 @@ async fn recalculation_reoffers_changed_shares_but_never_below_what_is_used() ->
     Ok(())
 }
 
+/// A route's tally as one controller reports it: (dc, edge, offered,
+/// used, aggregate meter, flows).
+fn tally(s: &Status) -> Vec<(String, String, u64, u64, u64, usize)> {
+    s.routes
+        .iter()
+        .map(|r| {
+            (
+                r.dc.clone(),
+                r.edge.clone(),
+                r.offered_bps,
+                r.used_bps,
+                r.aggregate_bps,
+                r.flows,
+            )
+        })
+        .collect()
+}
+
+/// Waits until the status of `switch`'s controller satisfies `pred`.
+async fn status_where(
+    demo: &Demo,
+    switch: &str,
+    timeout: Duration,
+    pred: impl Fn(&Status) -> bool,
+) -> Result<Status> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let s = demo.status(switch).context("no such controller")?;
+        if pred(&s) {
+            return Ok(s);
+        }
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "{switch}: the condition never held: {s:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// The identity (match fields, in field-id order, encoded) of a `flows`
+/// entry.
+fn flow_identity(t: &fairshare_p4rt::proto::p4::v1::TableEntry) -> Vec<u8> {
+    use prost::Message;
+    let mut m = t.r#match.clone();
+    m.sort_by_key(|f| f.field_id);
+    m.iter().flat_map(|f| f.encode_to_vec()).collect()
+}
+
+/// The `flows` entries `switch` holds, read back over P4Runtime.
+async fn flow_entries(demo: &Demo, switch: &str) -> Result<BTreeSet<Vec<u8>>> {
+    use fairshare_p4rt::proto::p4::v1 as p4;
+    let plan = demo.deployment.switch(switch)?;
+    let (_, flows) = program_ids(plan)?;
+    let node = demo.lab().node(switch).context("node")?;
+    let mut client =
+        p4::p4_runtime_client::P4RuntimeClient::connect(format!("http://{}", node.addr)).await?;
+    let mut stream = client
+        .read(p4::ReadRequest {
+            device_id: plan.device_id,
+            entities: vec![p4::Entity {
+                entity: Some(p4::entity::Entity::TableEntry(p4::TableEntry {
+                    table_id: flows,
+                    ..Default::default()
+                })),
+            }],
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    let mut held = BTreeSet::new();
+    while let Some(r) = stream.message().await? {
+        for e in r.entities {
+            if let Some(p4::entity::Entity::TableEntry(t)) = e.entity {
+                held.insert(flow_identity(&t));
+            }
+        }
+    }
+    Ok(held)
+}
+
+/// The writes in `records` that touch one of the `flows` entries in
+/// `present` (an INSERT of one already there, a MODIFY or a DELETE).
+fn writes_to(
+    records: &[fairshare_controller::session::WriteRecord],
+    flows_table: u32,
+    present: &BTreeSet<Vec<u8>>,
+) -> Vec<String> {
+    use fairshare_p4rt::proto::p4::v1 as p4;
+    let mut out = Vec::new();
+    for r in records {
+        for u in &r.updates {
+            if let Some(p4::entity::Entity::TableEntry(t)) =
+                u.entity.as_ref().and_then(|e| e.entity.as_ref())
+            {
+                if t.table_id == flows_table && present.contains(&flow_identity(t)) {
+                    out.push(format!("{:?} {:?}", u.r#type, t.r#match));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Three flows admitted on TINY's route, both ends agreeing.
+async fn three_flows(demo: &Demo) -> Result<()> {
+    offers_reached(demo).await?;
+    for _ in 0..3 {
+        ensure!(request(demo, 0, 0).await? == FlowState::Admitted);
+    }
+    demo.wait_for(Duration::from_secs(3), |r| {
+        r.routes
+            .iter()
+            .all(|x| x.tally_equal && x.used_bps == 750_000_000)
+    })
+    .await
+    .with_context(|| format!("tallies differ: {:?}", demo.report()))?;
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_restarted_dc_controller_rebuilds_its_tally_from_the_servers_refreshes() -> Result<()> {
+async fn a_restarted_dc_controller_adopts_the_flows_it_reads_back() -> Result<()> {
     let deployment = deployment(TINY)?;
     let share = deployment.shares.get(0, 0).context("the route's share")?;
     let mut demo = Demo::start(deployment, config(Duration::from_secs(60))).await?;
-    offers_reached(&demo).await?;
-    for _ in 0..3 {
-        ensure!(request(&demo, 0, 0).await? == FlowState::Admitted);
-    }
+    three_flows(&demo).await?;
+    let before = demo.status("dc1-sw").context("dc1-sw")?;
+    let present = flow_entries(&demo, "dc1-sw").await?;
+    ensure!(present.len() == 3, "{} flow entries", present.len());
+    let old_writes = demo.writes("dc1-sw");
+
     demo.restart_controller("dc1-sw").await?;
-    // Within three refresh periods (300 ms) of the servers' Paths, the new
-    // controller holds the three flows again and both ends agree.
-    let r = demo
-        .wait_for(Duration::from_secs(3), |r| {
-            r.routes.len() == 1
-                && !r.routes.is_empty()
-                && r.routes.iter().all(|x| {
-                    x.used_bps == 750_000_000 && x.edge_used_bps == 750_000_000 && x.tally_equal
-                })
-        })
-        .await
-        .with_context(|| format!("no convergence after the restart: {:?}", demo.report()))?;
-    ensure!(r.routes[0].flows == 3);
+    // As soon as the new controller has its switch, before any refresh
+    // could have admitted anything, its tally is the old one: read back.
+    let after = status_where(&demo, "dc1-sw", Duration::from_secs(5), |s| {
+        s.primary && !s.routes.is_empty()
+    })
+    .await?;
+    ensure!(
+        tally(&after) == tally(&before),
+        "tally after the restart {:?}, before {:?}",
+        tally(&after),
+        tally(&before)
+    );
+    ensure!(
+        after.stats.adopted_flows == 3 && after.stats.admitted == 0,
+        "{:?}",
+        after.stats
+    );
+    // The servers' refreshes confirm the adopted flows: more than K
+    // periods of them pass without an admission or an expiry.
+    let confirmed = status_where(&demo, "dc1-sw", Duration::from_secs(5), |s| {
+        s.stats.refreshes_forwarded >= 3 * (u64::from(K) + 1)
+    })
+    .await?;
+    ensure!(
+        confirmed.stats.admitted == 0 && confirmed.stats.expired_flows == 0,
+        "the adopted flows were admitted again or expired: {:?}",
+        confirmed.stats
+    );
+    ensure!(tally(&confirmed) == tally(&before));
+    let r = demo.report();
+    ensure!(
+        r.routes
+            .iter()
+            .all(|x| x.tally_equal && x.used_bps == 750_000_000),
+        "{r:?}"
+    );
+
+    // Nothing of what the switch held was written again, and every write
+    // of both controllers, in order, kept the route within its share.
+    let plan = demo.deployment.switch("dc1-sw")?;
+    let (meter, flows) = program_ids(plan)?;
+    let new_writes = demo.writes("dc1-sw");
+    let rewritten = writes_to(&new_writes, flows, &present);
+    ensure!(rewritten.is_empty(), "flows written again: {rewritten:?}");
+    ensure!(flow_entries(&demo, "dc1-sw").await? == present);
+    let all: Vec<_> = old_writes.iter().chain(&new_writes).cloned().collect();
+    ensure!(
+        first_overreservation(&all, meter, flows, |c| (c == 0).then_some(share)).is_none(),
+        "over-reservation in dc1-sw's writes"
+    );
+    // One more fits, then the share is full.
     ensure!(request(&demo, 0, 0).await? == FlowState::Admitted);
     ensure!(
         request(&demo, 0, 0).await? == FlowState::Rejected,
-        "still no over-admission"
+        "no over-admission"
     );
+    ensure!(demo.stop().await.invariant_violations == 0);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_edge_controller_adopts_the_flows_it_reads_back() -> Result<()> {
+    let deployment = deployment(TINY)?;
+    let share = deployment.shares.get(0, 0).context("the route's share")?;
+    let mut demo = Demo::start(deployment, config(Duration::from_secs(60))).await?;
+    three_flows(&demo).await?;
+    let before = demo.status("e1-sw").context("e1-sw")?;
+    let dc_before = demo.status("dc1-sw").context("dc1-sw")?;
+    let present = flow_entries(&demo, "e1-sw").await?;
+    ensure!(present.len() == 3, "{} flow entries", present.len());
+    let old_writes = demo.writes("e1-sw");
+
+    demo.restart_controller("e1-sw").await?;
+    let after = status_where(&demo, "e1-sw", Duration::from_secs(5), |s| {
+        s.primary && !s.routes.is_empty()
+    })
+    .await?;
+    ensure!(
+        tally(&after) == tally(&before),
+        "tally after the restart {:?}, before {:?}",
+        tally(&after),
+        tally(&before)
+    );
+    ensure!(after.stats.adopted_flows == 3, "{:?}", after.stats);
+    // The DC's next refresh finds the edge's tally equal to its own, and
+    // the flows stay through more than K periods of refreshes.
+    status_where(&demo, "dc1-sw", Duration::from_secs(5), |s| {
+        s.stats.refreshes_forwarded >= dc_before.stats.refreshes_forwarded + 3 * (u64::from(K) + 1)
+    })
+    .await?;
+    let later = demo.status("e1-sw").context("e1-sw")?;
+    ensure!(
+        later.stats.tally_mismatches == 0
+            && later.stats.expired_flows == 0
+            && later.stats.admitted == 0,
+        "{:?}",
+        later.stats
+    );
+    ensure!(tally(&later) == tally(&before));
+    let r = demo.report();
+    ensure!(
+        r.routes
+            .iter()
+            .all(|x| x.tally_equal && x.edge_used_bps == 750_000_000),
+        "{r:?}"
+    );
+    let plan = demo.deployment.switch("e1-sw")?;
+    let (meter, flows) = program_ids(plan)?;
+    let new_writes = demo.writes("e1-sw");
+    let rewritten = writes_to(&new_writes, flows, &present);
+    ensure!(rewritten.is_empty(), "flows written again: {rewritten:?}");
+    let all: Vec<_> = old_writes.iter().chain(&new_writes).cloned().collect();
+    ensure!(
+        first_overreservation(&all, meter, flows, |c| (c == 0).then_some(share)).is_none(),
+        "over-reservation in e1-sw's writes"
+    );
+    ensure!(request(&demo, 0, 0).await? == FlowState::Admitted);
+    ensure!(request(&demo, 0, 0).await? == FlowState::Rejected);
+    ensure!(demo.stop().await.invariant_violations == 0);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_adopted_flow_that_no_refresh_confirms_expires() -> Result<()> {
+    let deployment = deployment(TINY)?;
+    let share = deployment.shares.get(0, 0).context("the route's share")?;
+    let refresh = config(Duration::ZERO).refresh;
+    let mut demo = Demo::start(deployment, config(Duration::from_secs(60))).await?;
+    three_flows(&demo).await?;
+    let old_writes = demo.writes("dc1-sw");
+    // While the DC's controller is down, one server ends its flow: its
+    // PathTear reaches no controller, and it refreshes no more.
+    demo.kill_controller("dc1-sw").await?;
+    let ended = demo
+        .sim
+        .flows()
+        .into_iter()
+        .find(|f| f.state == FlowState::Admitted)
+        .context("an admitted flow")?;
+    ensure!(demo.end_flow(ended.client, ended.client_port));
+    demo.relaunch_controller("dc1-sw")?;
+    let after = status_where(&demo, "dc1-sw", Duration::from_secs(5), |s| {
+        s.primary && !s.routes.is_empty()
+    })
+    .await?;
+    let adopted_at = tokio::time::Instant::now();
+    ensure!(
+        after.stats.adopted_flows == 3 && after.routes[0].used_bps == 750_000_000,
+        "{after:?}"
+    );
+    // K periods later the unconfirmed flow expires, and both ends hold
+    // the two others.
+    let r = demo
+        .wait_for(Duration::from_secs(5), |r| {
+            r.routes.iter().all(|x| {
+                x.used_bps == 500_000_000 && x.edge_used_bps == 500_000_000 && x.tally_equal
+            })
+        })
+        .await
+        .with_context(|| format!("the unconfirmed flow did not expire: {:?}", demo.report()))?;
+    let waited = adopted_at.elapsed();
+    let dc = demo.status("dc1-sw").context("dc1-sw")?;
+    ensure!(
+        dc.stats.expired_flows == 1 && dc.stats.admitted == 0,
+        "{:?}",
+        dc.stats
+    );
+    ensure!(
+        waited >= refresh * K,
+        "expired after {waited:?}, before {K} periods of {refresh:?}"
+    );
+    ensure!(r.invariant_violations == 0);
     let plan = demo.deployment.switch("dc1-sw")?;
     let (meter, flows) = program_ids(plan)?;
+    let all: Vec<_> = old_writes
+        .iter()
+        .chain(&demo.writes("dc1-sw"))
+        .cloned()
+        .collect();
     ensure!(
-        first_overreservation(&demo.writes("dc1-sw"), meter, flows, |c| (c == 0)
-            .then_some(share))
-        .is_none()
+        first_overreservation(&all, meter, flows, |c| (c == 0).then_some(share)).is_none(),
+        "over-reservation in dc1-sw's writes"
     );
+    ensure!(flow_entries(&demo, "dc1-sw").await?.len() == 2);
     ensure!(demo.stop().await.invariant_violations == 0);
     Ok(())
 }
@@ -593,6 +876,156 @@ async fn a_burst_of_requests_is_admitted_up_to_the_share_and_no_further() -> Res
     let last = demo.stop().await;
     ensure!(
         last.invariant_violations == 0 && last.switches.iter().all(|s| s.write_failures == 0),
+        "{last:?}"
+    );
+    Ok(())
+}
+
+/// The real controllers and switches with the lab's core losing,
+/// duplicating and holding back RSVP between the switches. The seed is
+/// `FAIRSHARE_FAULT_SEED` when set (to try others), else a fixed one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_duplicated_and_reordered_rsvp_in_the_core_converge_within_three_refresh_periods(
+) -> Result<()> {
+    use fairshare_controller::lab::Faults;
+    let deployment = deployment(TWO)?;
+    let refresh = config(Duration::ZERO).refresh;
+    let tick = config(Duration::ZERO).tick;
+    let sim_tick = config(Duration::ZERO).sim_tick;
+    let seed = std::env::var("FAIRSHARE_FAULT_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5eed);
+    let demo = Demo::start(deployment, config(Duration::from_secs(60))).await?;
+    demo.wait_for(Duration::from_secs(5), |r| {
+        r.routes.len() == 2
+            && r.routes
+                .iter()
+                .all(|x| x.edge_offered_bps == x.offered_bps && x.offered_bps > 0)
+    })
+    .await
+    .with_context(|| format!("the offers never reached the edge: {:?}", demo.report()))?;
+    let lab = demo.lab();
+    let max_delay = refresh / 2;
+    lab.set_faults(Some(Faults {
+        seed,
+        drop: 0.25,
+        duplicate: 0.2,
+        delay: 0.25,
+        max_delay,
+        rsvp_only: true,
+    }));
+    // With faults on: requests (more than the two offers hold) and
+    // teardowns, for five refresh periods.
+    let mut unequal = 0;
+    for i in 0..25 {
+        demo.request(0, 0).context("request")?;
+        if i % 3 == 2 {
+            if let Some(f) = demo
+                .sim
+                .flows()
+                .into_iter()
+                .find(|f| f.state == FlowState::Admitted)
+            {
+                demo.end_flow(f.client, f.client_port);
+            }
+        }
+        tokio::time::sleep(refresh / 5).await;
+        unequal += usize::from(!demo.report().routes.iter().all(|x| x.tally_equal));
+    }
+    lab.set_faults(None);
+    // The faults stop once the last frame held back has arrived.
+    let deadline = tokio::time::Instant::now() + max_delay * 4;
+    while lab.held_back() > 0 {
+        ensure!(tokio::time::Instant::now() < deadline, "frames still held");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let quiet = tokio::time::Instant::now();
+    let faults = lab.fault_counts();
+    ensure!(
+        faults.dropped > 0 && faults.duplicated > 0 && faults.delayed > 0,
+        "{faults:?}"
+    );
+    let dc_switch = |dc: &str| format!("{dc}-sw");
+    // Converged: both ends agree on every route, and each DC holds
+    // exactly the flows its servers hold as admitted, none waiting.
+    let converged = |r: &Report| {
+        let flows = demo.sim.flows();
+        r.routes.iter().all(|x| {
+            x.tally_equal
+                && x.flows
+                    == flows
+                        .iter()
+                        .filter(|f| {
+                            f.state == FlowState::Admitted
+                                && f.dc_switch.as_deref() == Some(dc_switch(&x.dc).as_str())
+                        })
+                        .count()
+        }) && !flows
+            .iter()
+            .any(|f| f.reached.is_some() && f.state == FlowState::Pending)
+    };
+    let r = demo
+        .wait_for(refresh * (K + 2), converged)
+        .await
+        .with_context(|| {
+            format!(
+                "no convergence in {:?} after the faults stopped: {:?} {:?}",
+                refresh * (K + 2),
+                demo.report(),
+                demo.sim.flows()
+            )
+        })?;
+    let took = quiet.elapsed();
+    let edge = demo.status("e1-sw").context("e1-sw")?;
+    println!(
+        "seed {seed}: {faults:?}; tallies unequal at {unequal} of 25 looks during the faults; \
+         {} mismatches and {} stale offers at the edge; converged {took:?} after the faults stopped",
+        edge.stats.tally_mismatches, edge.stats.stale
+    );
+    // Within K refresh periods, give or take the timers' granularity: the
+    // controllers look at their timers every `tick`, the servers refresh
+    // on a `sim_tick` and the report is polled every 10 ms.
+    let slack = tick * 2 + sim_tick + Duration::from_millis(10);
+    ensure!(
+        took <= refresh * K + slack,
+        "converged {took:?} after the faults stopped, more than {K} periods of {refresh:?}"
+    );
+    ensure!(
+        r.routes.iter().map(|x| x.flows).sum::<usize>() > 0,
+        "flows held: {r:?}"
+    );
+    // The state holds: a refresh period later nothing has moved, and every
+    // switch holds the flows its controller does.
+    tokio::time::sleep(refresh).await;
+    ensure!(
+        converged(&demo.report()),
+        "converged, then not: {:?}",
+        demo.report()
+    );
+    let by_dc: std::collections::BTreeMap<String, usize> = demo
+        .report()
+        .routes
+        .iter()
+        .map(|x| (dc_switch(&x.dc), x.flows))
+        .collect();
+    for (sw, n) in &by_dc {
+        ensure!(flow_entries(&demo, sw).await?.len() == *n, "{sw}");
+    }
+    ensure!(flow_entries(&demo, "e1-sw").await?.len() == by_dc.values().sum::<usize>());
+    // No write of any controller ever reserved more than a route's share.
+    for sw in ["d1-sw", "d2-sw", "e1-sw"] {
+        let plan = demo.deployment.switch(sw)?;
+        let (meter, flows) = program_ids(plan)?;
+        ensure!(
+            first_overreservation(&demo.writes(sw), meter, flows, |_| Some(1_000_000_000))
+                .is_none(),
+            "{sw} reserved more than a share"
+        );
+    }
+    let last = demo.stop().await;
+    ensure!(
+        last.invariant_violations == 0 && last.undeliverable_frames == 0,
         "{last:?}"
     );
     Ok(())

@@ -77,3 +77,75 @@ async fn a_request_reaches_its_server_and_the_servers_path_is_punted_to_the_dc_s
     ensure!(lab.undeliverable() == 0);
     Ok(())
 }
+
+#[test]
+fn a_seed_gives_each_link_the_same_fates_at_the_rates_asked() {
+    use fairshare_controller::lab::{Fate, Faults};
+    let faults = Faults {
+        seed: 7,
+        drop: 0.2,
+        duplicate: 0.1,
+        delay: 0.3,
+        max_delay: Duration::from_millis(50),
+        rsvp_only: true,
+    };
+    let n = 20_000;
+    let fates = |f: &Faults, from: &str, to: &str| -> Vec<Fate> {
+        (0..n).map(|i| f.fate(from, to, i)).collect()
+    };
+    let a = fates(&faults, "dc1-sw", "e1-sw");
+    assert_eq!(
+        a,
+        fates(&faults, "dc1-sw", "e1-sw"),
+        "the same seed, the same fates"
+    );
+    assert_ne!(
+        a,
+        fates(&faults, "e1-sw", "dc1-sw"),
+        "each link has its own"
+    );
+    let other = Faults { seed: 8, ..faults };
+    assert_ne!(
+        a,
+        fates(&other, "dc1-sw", "e1-sw"),
+        "another seed, other fates"
+    );
+    let share = |k: usize, of: usize| k as f64 / of as f64;
+    let dropped = a.iter().filter(|f| f.dropped).count();
+    let kept: Vec<&Fate> = a.iter().filter(|f| !f.dropped).collect();
+    let delayed = kept.iter().filter(|f| f.delay.is_some()).count();
+    let copied = kept.iter().filter(|f| f.copy.is_some()).count();
+    assert!(
+        (share(dropped, a.len()) - 0.2).abs() < 0.02,
+        "{dropped} dropped"
+    );
+    assert!(
+        (share(delayed, kept.len()) - 0.3).abs() < 0.02,
+        "{delayed} delayed"
+    );
+    assert!(
+        (share(copied, kept.len()) - 0.1).abs() < 0.02,
+        "{copied} copied"
+    );
+    assert!(a
+        .iter()
+        .flat_map(|f| [f.delay, f.copy])
+        .flatten()
+        .all(|d| d > Duration::ZERO && d <= faults.max_delay));
+    assert!(a
+        .iter()
+        .filter(|f| f.dropped)
+        .all(|f| f.delay.is_none() && f.copy.is_none()));
+    let off = Faults {
+        drop: 0.0,
+        duplicate: 0.0,
+        delay: 0.0,
+        ..faults
+    };
+    assert!(fates(&off, "dc1-sw", "e1-sw").iter().all(|f| *f
+        == Fate {
+            dropped: false,
+            delay: None,
+            copy: None
+        }));
+}

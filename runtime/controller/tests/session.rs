@@ -315,3 +315,77 @@ async fn the_guard_refuses_a_write_that_would_reserve_more_than_the_offer() -> R
     ensure!(on_switch == now, "switch {on_switch}, session {now}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_controller_takes_over_what_the_switch_holds_and_writes_nothing() -> Result<()>
+{
+    use fairshare_controller::agent::Found;
+    use fairshare_controller::writes::{FlowKey, Program};
+    let sw = SwitchProcess::start("127.0.0.1:0".parse()?, 1)?;
+    let cfg = config(&sw.addr.to_string(), 1)?;
+    let rules = metro_rules("dc-east", &cfg.pipeline)?;
+    let (mut s, _) = Session::open(cfg, &rules).await?;
+    let program = Program::new(s.index().clone())?;
+    let share: u64 = 2_524_500_907;
+    let rate = 20_000_000;
+    let key = FlowKey {
+        src: "203.0.113.10".parse()?,
+        dst: "198.51.100.7".parse()?,
+        protocol: 6,
+        src_port: 80,
+        dst_port: 40000,
+    };
+    s.write(vec![program.route_meter(0, share - rate)?]).await?;
+    s.write(vec![program.install_flow(&key, 0, rate)?]).await?;
+    drop(s);
+
+    // The next controller reads the flow and the shrunk aggregate back,
+    // takes both over, and has nothing to write.
+    let mut found = None;
+    let (s2, est) = Session::open_adopting(config(&sw.addr.to_string(), 2)?, &rules, |read| {
+        let f = program.found(read);
+        let kept = program.kept(read, &f);
+        found = Some(f);
+        kept
+    })
+    .await?;
+    let found = found.context("the read-back was offered")?;
+    ensure!(
+        found.flows == vec![(key, 0, rate)],
+        "flows found: {:?}",
+        found.flows
+    );
+    let aggregate = found.route_meters.get(&0).copied().context("cell 0")?;
+    ensure!(
+        aggregate == (share - rate) / 8 * 8,
+        "aggregate found {aggregate}"
+    );
+    // Every route's aggregate cell and the flow.
+    ensure!(
+        est.adopted == found.route_meters.len() + 1 && est.sync.total() == 0,
+        "{} taken over, {:?} written",
+        est.adopted,
+        est.sync
+    );
+    let flows_entry = program.install_flow(&key, 0, rate)?;
+    let Some(p4::entity::Entity::TableEntry(t)) = flows_entry.entity.and_then(|e| e.entity) else {
+        anyhow::bail!("install_flow writes a table entry");
+    };
+    ensure!(s2
+        .desired()
+        .entry(&fairshare_controller::desired::EntryKey::of(&t))
+        .is_some());
+    drop(s2);
+
+    // A controller that takes nothing over puts the initial rules back:
+    // the flow is deleted and the aggregate grows to the share again.
+    let (_s3, est) = Session::open_adopting(config(&sw.addr.to_string(), 3)?, &rules, |_| {
+        program.kept(&[], &Found::default())
+    })
+    .await?;
+    ensure!(
+        est.adopted == 0 && est.sync.deleted == 1 && est.sync.meters == 1,
+        "{est:?}"
+    );
+    Ok(())
+}

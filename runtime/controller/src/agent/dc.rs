@@ -59,8 +59,8 @@ use fairshare_rsvp::{
 
 use super::wire::{self, Tally};
 use super::{
-    expired, period, refresh_ms, Action, AgentError, Change, FlowKey, RouteReport, Settings,
-    Shadow, Stats,
+    adopted, expired, period, refresh_ms, Action, AgentError, Change, FlowKey, Found, RouteReport,
+    Settings, Shadow, Stats,
 };
 use crate::{Book, FlowId, Plan, Step};
 
@@ -106,14 +106,17 @@ struct Route {
 struct Flow {
     id: FlowId,
     route: usize,
-    server: usize,
+    /// The server whose Path holds it; `None` for a flow adopted from the
+    /// switch until its server's first refresh names it.
+    server: Option<usize>,
     rate_bps: u64,
     /// The admitted token bucket, as forwarded.
     tspec: TokenBucket,
     session: Session,
     /// The server's SENDER_TEMPLATE port (the service port).
     sender_port: u16,
-    /// The previous hop of the server's Path (where PathErr and Resv go).
+    /// The previous hop of the server's Path (where PathErr and Resv go;
+    /// unspecified until an adopted flow's first refresh).
     phop: Ipv4Addr,
     last: Duration,
     period: Duration,
@@ -247,6 +250,88 @@ impl DcAgent {
         out
     }
 
+    /// See [`super::Agent::adopt`].
+    pub(super) fn adopt(&mut self, now: Duration, found: &Found) -> Found {
+        let mut taken = Found::default();
+        if self.next_refresh.is_some() || !self.flows.is_empty() {
+            return taken;
+        }
+        let mut per_route: Vec<Vec<(FlowKey, u64)>> = vec![Vec::new(); self.routes.len()];
+        for &(key, cell, rate) in &found.flows {
+            let r = self
+                .routes
+                .iter()
+                .position(|r| r.cell == cell)
+                .filter(|&r| {
+                    rate > 0 && found.route_meters.contains_key(&cell) && self.holds(&key, r)
+                });
+            match r {
+                Some(r) => per_route[r].push((key, rate)),
+                None => self.stats.not_adopted += 1,
+            }
+        }
+        for (r, flows) in per_route.into_iter().enumerate() {
+            let cell = self.routes[r].cell;
+            let Some(&aggregate_bps) = found.route_meters.get(&cell) else {
+                continue;
+            };
+            let mut ids = Vec::with_capacity(flows.len());
+            for _ in &flows {
+                ids.push(self.next_id);
+                self.next_id += 1;
+            }
+            let (book, configured, kept) = adopted(aggregate_bps, cell, &flows, &ids);
+            self.stats.not_adopted += (flows.len() - kept.len()) as u64;
+            let route = &mut self.routes[r];
+            route.book = book;
+            route.configured = configured;
+            route.flows = kept.len() as u32;
+            for (id, key, rate) in kept {
+                self.flows.insert(
+                    key,
+                    Flow {
+                        id,
+                        route: r,
+                        server: None,
+                        rate_bps: rate,
+                        tspec: wire::bucket(rate),
+                        session: Session {
+                            dest: key.dst.into(),
+                            protocol: key.protocol,
+                            flags: 0,
+                            port: key.dst_port,
+                        },
+                        sender_port: key.src_port,
+                        phop: Ipv4Addr::UNSPECIFIED,
+                        last: now,
+                        period: self.settings.refresh,
+                    },
+                );
+                taken.flows.push((key, cell, rate));
+                self.stats.adopted_flows += 1;
+            }
+            taken.route_meters.insert(cell, aggregate_bps);
+        }
+        taken
+    }
+
+    /// Whether this DC could have admitted the flow `key` on route `r`: its
+    /// client is behind the route's edge and its sender is the VIP and port
+    /// of one of this DC's services.
+    fn holds(&self, key: &FlowKey, r: usize) -> bool {
+        let c = u32::from(key.dst);
+        let route = self
+            .prefixes
+            .iter()
+            .find(|&&(net, mask, _)| c & mask == net)
+            .map(|&(_, _, r)| r);
+        route == Some(r)
+            && self
+                .services
+                .iter()
+                .any(|s| s.vip == key.src && s.protocol == key.protocol && s.port == key.src_port)
+    }
+
     /// Withdraws every offer: a PathTear per aggregate, and no more
     /// refreshes. Flows stay until their servers tear them down or they
     /// expire.
@@ -364,12 +449,26 @@ impl DcAgent {
         };
         let period = period(p.time_values.refresh_ms);
         if let Some(f) = self.flows.get_mut(&id.key) {
-            if f.server != id.server {
-                self.routes[id.route].rejected += 1;
-                self.stats.rejected += 1;
-                self.stats.conflicts += 1;
-                return self.path_err(server, phop, p.session, sender.clone());
-            }
+            let confirmed = match f.server {
+                Some(s) if s != id.server => {
+                    self.routes[id.route].rejected += 1;
+                    self.stats.rejected += 1;
+                    self.stats.conflicts += 1;
+                    return self.path_err(server, phop, p.session, sender.clone());
+                }
+                Some(_) => false,
+                None => {
+                    // An adopted flow: its server's refresh names it, and
+                    // its token bucket is the server's again when it asks
+                    // for the rate the switch's meter holds.
+                    f.server = Some(id.server);
+                    self.servers[id.server].used_bps += f.rate_bps;
+                    if wire::bucket_bps(&sender.tspec).map(|b| b / 8) == Some(f.rate_bps / 8) {
+                        f.tspec = sender.tspec;
+                    }
+                    true
+                }
+            };
             // A refresh: forwarded without re-admission, at the admitted rate.
             f.last = now;
             f.period = period;
@@ -378,6 +477,9 @@ impl DcAgent {
             self.stats.refreshes_forwarded += 1;
             let mut out = vec![];
             self.push_forwarded_path(&mut out, msg, p, &id.key, tspec);
+            if confirmed {
+                self.push_steering(&mut out);
+            }
             return out;
         }
         let Some(rate) = wire::bucket_bps(&sender.tspec) else {
@@ -406,7 +508,7 @@ impl DcAgent {
             Flow {
                 id: fid,
                 route: id.route,
-                server: id.server,
+                server: Some(id.server),
                 rate_bps: rate,
                 tspec: sender.tspec,
                 session: p.session,
@@ -430,7 +532,14 @@ impl DcAgent {
             return vec![];
         };
         let key = match self.identify(&t.session, &sender.template) {
-            Ok(id) if self.flows.get(&id.key).is_some_and(|f| f.server == server) => id.key,
+            Ok(id)
+                if self
+                    .flows
+                    .get(&id.key)
+                    .is_some_and(|f| f.server.unwrap_or(id.server) == server) =>
+            {
+                id.key
+            }
             _ => {
                 self.stats.ignored += 1;
                 return vec![];
@@ -446,7 +555,9 @@ impl DcAgent {
         let Some(f) = self.flows.remove(&key) else {
             return vec![];
         };
-        self.servers[f.server].used_bps -= f.rate_bps;
+        if let Some(s) = f.server {
+            self.servers[s].used_bps -= f.rate_bps;
+        }
         let route = &mut self.routes[f.route];
         let Some(plan) = route.book.tear_down(f.id) else {
             return vec![];
@@ -722,11 +833,16 @@ impl DcAgent {
             src_port: port,
             dst_port: session.port,
         };
-        let Some(f) = self.flows.get(&key) else {
+        // An adopted flow whose server has not refreshed yet has nowhere
+        // to go: the edge's next Resv will.
+        let Some((server, phop)) = self
+            .flows
+            .get(&key)
+            .and_then(|f| f.server.map(|s| (s, f.phop)))
+        else {
             self.stats.ignored += 1;
             return vec![];
         };
-        let (server, phop) = (f.server, f.phop);
         let server_filter = FilterSpec::Port {
             addr: self.servers[server].address.into(),
             port,

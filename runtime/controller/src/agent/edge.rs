@@ -55,8 +55,8 @@ use fairshare_rsvp::{Body, FilterSpec, Hop, Message, Path, PathTear, Session, To
 
 use super::wire::{self, Tally};
 use super::{
-    expired, period, refresh_ms, Action, AgentError, Change, FlowKey, RouteReport, Settings,
-    Shadow, Stats,
+    adopted, expired, period, refresh_ms, Action, AgentError, Change, FlowKey, Found, RouteReport,
+    Settings, Shadow, Stats,
 };
 use crate::{Book, FlowId};
 
@@ -95,6 +95,9 @@ struct Flow {
     tspec: TokenBucket,
     session: Session,
     installed: bool,
+    /// Adopted from the switch and not refreshed since: its token bucket
+    /// is a stand-in until the DC's forwarded Path gives the real one.
+    adopted: bool,
     last: Duration,
     period: Duration,
 }
@@ -214,6 +217,85 @@ impl EdgeAgent {
         vec![]
     }
 
+    /// See [`super::Agent::adopt`]. The offers are not adopted: the DCs'
+    /// next aggregate Paths bring them.
+    pub(super) fn adopt(&mut self, now: Duration, found: &Found) -> Found {
+        let mut taken = Found::default();
+        if self.next_refresh.is_some() || !self.flows.is_empty() {
+            return taken;
+        }
+        let mut per_route: Vec<Vec<(FlowKey, u64)>> = vec![Vec::new(); self.routes.len()];
+        for &(key, cell, rate) in &found.flows {
+            let r = self
+                .routes
+                .iter()
+                .position(|r| r.cell == cell)
+                .filter(|&r| {
+                    rate > 0 && found.route_meters.contains_key(&cell) && self.holds(&key, r)
+                });
+            match r {
+                Some(r) => per_route[r].push((key, rate)),
+                None => self.stats.not_adopted += 1,
+            }
+        }
+        for (r, flows) in per_route.into_iter().enumerate() {
+            let cell = self.routes[r].cell;
+            let Some(&aggregate_bps) = found.route_meters.get(&cell) else {
+                continue;
+            };
+            let mut ids = Vec::with_capacity(flows.len());
+            for _ in &flows {
+                ids.push(self.next_id);
+                self.next_id += 1;
+            }
+            let (book, configured, kept) = adopted(aggregate_bps, cell, &flows, &ids);
+            self.stats.not_adopted += (flows.len() - kept.len()) as u64;
+            let route = &mut self.routes[r];
+            route.book = book;
+            route.configured = configured;
+            route.flows = kept.len() as u32;
+            for (id, key, rate) in kept {
+                self.flows.insert(
+                    key,
+                    Flow {
+                        id,
+                        route: r,
+                        rate_bps: rate,
+                        tspec: wire::bucket(rate),
+                        session: Session {
+                            dest: key.dst.into(),
+                            protocol: key.protocol,
+                            flags: 0,
+                            port: key.dst_port,
+                        },
+                        installed: true,
+                        adopted: true,
+                        last: now,
+                        period: self.settings.refresh,
+                    },
+                );
+                taken.flows.push((key, cell, rate));
+                self.stats.adopted_flows += 1;
+            }
+            taken.route_meters.insert(cell, aggregate_bps);
+        }
+        taken
+    }
+
+    /// Whether this edge could have installed the flow `key` on route `r`:
+    /// its client is behind this edge and its sender is the VIP and port
+    /// of a service the route's DC serves.
+    fn holds(&self, key: &FlowKey, r: usize) -> bool {
+        let c = u32::from(key.dst);
+        self.clients.iter().any(|&(net, mask)| c & mask == net)
+            && self.services.iter().any(|s| {
+                s.vip == key.src
+                    && s.protocol == key.protocol
+                    && s.port == key.src_port
+                    && s.routes.contains(&r)
+            })
+    }
+
     /// Gives every offer back: a ResvTear per aggregate it holds, and no
     /// more refreshes.
     pub(super) fn stop(&mut self, _now: Duration) -> Vec<Action> {
@@ -320,6 +402,12 @@ impl EdgeAgent {
             }
             f.last = now;
             f.period = period;
+            if f.adopted {
+                f.adopted = false;
+                if wire::bucket_bps(&sender.tspec).map(|b| b / 8) == Some(f.rate_bps / 8) {
+                    f.tspec = sender.tspec;
+                }
+            }
             if f.installed {
                 return vec![];
             }
@@ -340,6 +428,7 @@ impl EdgeAgent {
                 tspec: sender.tspec,
                 session: p.session,
                 installed: false,
+                adopted: false,
                 last: now,
                 period,
             },

@@ -58,6 +58,11 @@
 //!   [`Settings::refresh`] (TIME_VALUES carries the period), and state not
 //!   refreshed for more than [`K`] periods of the sender's TIME_VALUES
 //!   expires. A flow's state expiring is a teardown.
+//! * A restarted agent can take over what its switch holds
+//!   ([`Agent::adopt`]) before it starts: its books are then what the
+//!   switch enforces, so its first offer announces the tally the edge
+//!   already holds, and the servers' refreshes of adopted flows are
+//!   refreshes, not admissions.
 //! * The DC is the authority on a route's tally. The edge adopts the DC's
 //!   offer from every aggregate Path, counts a mismatch when a refresh finds
 //!   its used or flow count different from the DC's, and converges within
@@ -95,6 +100,7 @@ mod dc;
 mod edge;
 pub mod wire;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::Ipv4Addr;
 use std::time::Duration;
@@ -269,6 +275,25 @@ pub struct Stats {
     pub invariant_violations: u64,
     /// Messages that could not be encoded (never expected).
     pub emit_errors: u64,
+    /// Flows taken over from what the switch held when the agent started
+    /// ([`Agent::adopt`]).
+    pub adopted_flows: u64,
+    /// Flows the switch held that the agent did not take over (no route
+    /// or service of its own, a zero rate, or a route whose aggregate
+    /// meter was not configured); the resynchronisation removes them.
+    pub not_adopted: u64,
+}
+
+/// What a switch held of the routes when its controller started, as read
+/// back over P4Runtime: what [`Agent::adopt`] starts from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Found {
+    /// The committed rate of each configured `route_meter` cell, in bits
+    /// per second.
+    pub route_meters: BTreeMap<u32, u64>,
+    /// The `flows` entries with action `reserved_flow(cell)`: key, cell
+    /// and the committed rate of the entry's direct meter (b/s).
+    pub flows: Vec<(FlowKey, u32, u64)>,
 }
 
 /// Why an agent cannot be built.
@@ -396,6 +421,33 @@ impl Agent {
         match &mut self.inner {
             Inner::Dc(a) => a.start(now),
             Inner::Edge(a) => a.start(now),
+        }
+    }
+
+    /// Takes over what the switch held when this agent's controller
+    /// started (a restarted controller finds its predecessor's flows):
+    /// for every route whose aggregate meter cell is configured, the
+    /// route's book becomes offered = aggregate meter + the flows' rates,
+    /// used = the flows' rates, and what the agent has written becomes
+    /// exactly what was read, so the first refresh announces the tally the
+    /// switch enforces and no write is needed. Only flows this agent could
+    /// have written are taken (a route and a service of its own, a rate
+    /// above zero); the others are left out and counted in
+    /// [`Stats::not_adopted`]. Returns what was taken over: the caller
+    /// keeps those entries and cells on the switch and resynchronises the
+    /// rest.
+    ///
+    /// An adopted flow is soft state like any other: it expires unless a
+    /// refresh of its Path confirms it within [`K`] periods (of
+    /// [`Settings::refresh`], until the refresh gives its own period). A
+    /// DC learns an adopted flow's server from the server's first refresh.
+    ///
+    /// Call it once, before [`Agent::start`]; an agent that has started or
+    /// holds a flow adopts nothing.
+    pub fn adopt(&mut self, now: Duration, found: &Found) -> Found {
+        match &mut self.inner {
+            Inner::Dc(a) => a.adopt(now, found),
+            Inner::Edge(a) => a.adopt(now, found),
         }
     }
 
@@ -528,6 +580,40 @@ fn period(refresh_ms: u32) -> Duration {
 /// The TIME_VALUES value of a period.
 fn refresh_ms(d: Duration) -> u32 {
     u32::try_from(d.as_millis()).unwrap_or(u32::MAX).max(1)
+}
+
+/// A route rebuilt from a read-back: the aggregate meter at
+/// `aggregate_bps` and `flows` (key, rate) with the ids `ids`, on a book
+/// that offers exactly what they reserve together. Returns the book, what
+/// is written, and the flows taken, in order (a flow whose rate the book
+/// cannot hold, as when the sum overflows, is left out).
+fn adopted(
+    aggregate_bps: u64,
+    cell: u32,
+    flows: &[(FlowKey, u64)],
+    ids: &[crate::FlowId],
+) -> (crate::Book, Shadow, Vec<(crate::FlowId, FlowKey, u64)>) {
+    let used = flows
+        .iter()
+        .fold(0u64, |acc, (_, rate)| acc.saturating_add(*rate));
+    let mut book = crate::Book::new(aggregate_bps.saturating_add(used));
+    let mut configured = Shadow::new(aggregate_bps);
+    let mut kept = Vec::with_capacity(flows.len());
+    for (&(key, rate_bps), &id) in flows.iter().zip(ids) {
+        if book.admit(id, rate_bps).is_err() {
+            continue;
+        }
+        configured.apply(
+            Some(id),
+            &Change::InstallFlow {
+                key,
+                cell,
+                rate_bps,
+            },
+        );
+        kept.push((id, key, rate_bps));
+    }
+    (book, configured, kept)
 }
 
 /// What an agent has written for one route: the aggregate meter and the
