@@ -81,6 +81,9 @@ pub struct PipelineSpec {
     pub json: Option<String>,
     /// A rules file as `fairshare compile` writes it, for `json`.
     pub rules: Option<String>,
+    /// The P4Info of `json` in protobuf text format (as `fairshare compile`
+    /// writes `fairshare.p4info.txtpb`); `simple_switch_grpc` needs it.
+    pub p4info: Option<String>,
     /// The CPU port, for `json` pipelines (a policy's switch names its own).
     pub cpu_port: Option<u32>,
     /// Load the switch's generated rules (default true).
