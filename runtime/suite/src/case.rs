@@ -409,6 +409,12 @@ impl Case {
                 ))
             }
         }
+        if p.json.is_none() && (p.p4info.is_some() || p.rules.is_some()) {
+            return Err(bad(
+                "pipeline".into(),
+                "`rules` and `p4info` go with `json` (a policy's are compiled with it)".into(),
+            ));
+        }
         let mut setup = vec![];
         for (i, s) in cf.setup.iter().enumerate() {
             let place = format!("setup[{i}]");

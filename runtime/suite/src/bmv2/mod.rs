@@ -349,15 +349,36 @@ fn run_inner(
         }
         "simple_switch_grpc"
     };
+    // What the switch prints (little, in this build) goes to a log, shown
+    // when it stops early: a missing library is the usual reason.
+    let log_path = dir.join("switch.log");
+    let log =
+        std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
+    let log2 = log.try_clone().map_err(|e| e.to_string())?;
     let child = Command::new(b.program(program))
         .current_dir(&dir)
         .args(&args)
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdout(log)
+        .stderr(log2)
         .spawn()
         .map_err(|e| format!("{program}: {e}"))?;
-    let _guard = Running(child);
+    let mut guard = Running(child);
+    let mut early_exit = |e: String| -> String {
+        match guard.0.try_wait() {
+            Ok(Some(status)) => {
+                let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+                let tail: Vec<&str> = text.lines().rev().take(10).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                format!(
+                    "{e}\n{program} exited at start ({status}); its output:\n{}\n(missing libraries? \
+                     ../shared/bmv2/install-deps.sh installs them, as root)",
+                    tail.join("\n")
+                )
+            }
+            _ => e,
+        }
+    };
 
     // Each FIFO is opened from its own thread (the switch opens them in
     // its own order) and gets its pcap header; the open files come back.
@@ -378,18 +399,25 @@ fn run_inner(
         });
     }
     drop(tx);
-    let mut ctl: Box<dyn Control + '_> = match b.target {
-        Target::Bmv2Cli => Box::new(cli::Cli::connect(b, control_port, &sw, &p.json)?),
-        _ => Box::new(grpc::Grpc::connect(control_port, p, &sw)?),
+    let connected: Result<Box<dyn Control + '_>, String> = match b.target {
+        Target::Bmv2Cli => {
+            cli::Cli::connect(b, control_port, &sw, &p.json).map(|c| Box::new(c) as Box<_>)
+        }
+        _ => grpc::Grpc::connect(control_port, p, &sw).map(|c| Box::new(c) as Box<_>),
     };
+    let mut ctl = connected.map_err(&mut early_exit)?;
     let mut fifos = BTreeMap::new();
     while fifos.len() < files.len() {
         match rx.recv_timeout(Duration::from_secs(10)) {
             Ok((port, Ok(f))) => {
                 fifos.insert(port, f);
             }
-            Ok((port, Err(e))) => return Err(format!("port {port}: {e}")),
-            Err(_) => return Err(format!("{program} did not open every port within 10 s")),
+            Ok((port, Err(e))) => return Err(early_exit(format!("port {port}: {e}"))),
+            Err(_) => {
+                return Err(early_exit(format!(
+                    "{program} did not open every port within 10 s"
+                )))
+            }
         }
     }
 
