@@ -507,3 +507,30 @@ fn run_inner(
     }
     Ok(run)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_being_written_is_not_read_yet() {
+        let a = Packet {
+            at_us: 1,
+            frame: vec![1; 60],
+        };
+        let b = Packet {
+            at_us: 2,
+            frame: vec![2; 70],
+        };
+        let whole = pcap::write(&[a.clone(), b]);
+        for cut in [whole.len() - 1, whole.len() - 70, 24 + 16 + 60 + 15] {
+            assert_eq!(
+                complete_records(&whole[..cut]),
+                vec![a.clone()],
+                "cut at {cut}"
+            );
+        }
+        assert_eq!(complete_records(&whole).len(), 2);
+        assert!(complete_records(&whole[..10]).is_empty());
+    }
+}
