@@ -123,7 +123,8 @@ pub fn run_suite(
     } else {
         (None, Default::default())
     };
-    let work = std::env::temp_dir().join(format!("fairshare-suite-{}", std::process::id()));
+    let work =
+        WorkDir(std::env::temp_dir().join(format!("fairshare-suite-{}", std::process::id())));
     let mut pipelines = Pipelines::new(dir);
     let mut s = Summary {
         passed: 0,
@@ -182,7 +183,7 @@ pub fn run_suite(
             None => fairshare_suite::run_fairshare(&case, &p)?,
             Some(b) => {
                 let expected = fairshare_suite::read_expected(&case)?.unwrap_or_default();
-                bmv2::run(b, &case, &p, &expected, &work)?
+                bmv2::run(b, &case, &p, &expected, &work.0)?
             }
         };
         if bless {
@@ -219,7 +220,6 @@ pub fn run_suite(
             }
         }
     }
-    let _ = std::fs::remove_dir_all(&work);
     if dirs.is_empty() {
         return Err(fairshare_suite::Error::BadCase {
             file: dir.join("cases"),
@@ -231,4 +231,13 @@ pub fn run_suite(
         });
     }
     Ok(s)
+}
+
+/// The BMv2 runs' scratch folder, removed however the run ends.
+struct WorkDir(PathBuf);
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
