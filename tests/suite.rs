@@ -363,21 +363,7 @@ fn a_bmv2_json_without_p4info_is_skipped_on_simple_switch_grpc_and_runs_with_one
     let Some(b) = bmv2_or_skip(Target::Bmv2) else {
         return;
     };
-    // The scratch suite has no ../shared/bmv2 beside it: say where BMv2 is.
-    let home = b.bin.parent().expect("bin/ has a parent");
-    let fairshare_test = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_fairshare"))
-            .arg("test")
-            .args(args)
-            .env("FAIRSHARE_BMV2", home)
-            .output()
-            .expect("run fairshare");
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).to_string()
-                + &String::from_utf8_lossy(&out.stderr),
-        )
-    };
+    let fairshare_test = |args: &[&str]| fairshare_test_on(&b, args);
     let (code, out) = fairshare_test(&[d, "--target", "bmv2"]);
     assert_eq!(code, 0, "{out}");
     assert!(
@@ -392,6 +378,58 @@ fn a_bmv2_json_without_p4info_is_skipped_on_simple_switch_grpc_and_runs_with_one
     assert_eq!(code, 0, "{out}");
     assert!(
         out.contains("pass ttl-expiry") && out.contains("1 passed, 0 failed"),
+        "{out}"
+    );
+}
+
+/// `fairshare test` with `FAIRSHARE_BMV2` pointing at `b` (a scratch suite
+/// has no ../shared/bmv2 beside it).
+fn fairshare_test_on(b: &bmv2::Bmv2, args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_fairshare"))
+        .arg("test")
+        .args(args)
+        .env("FAIRSHARE_BMV2", b.bin.parent().expect("bin/ has a parent"))
+        .output()
+        .expect("run fairshare");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[test]
+fn a_mismatch_on_simple_switch_grpc_fails_with_the_decoded_diff_unless_listed() {
+    let Some(b) = bmv2_or_skip(Target::Bmv2) else {
+        return;
+    };
+    // ttl-expiry now sends TTL 3 where its expected output was blessed for
+    // TTL 2: simple_switch_grpc forwards it with TTL 2.
+    let dir = scratch_suite("bmv2-mismatch", "ttl-expiry");
+    let toml = dir.join("cases/ttl-expiry/case.toml");
+    let text = std::fs::read_to_string(&toml).expect("read");
+    std::fs::write(&toml, text.replacen("ttl = 2 }", "ttl = 3 }", 1)).expect("write");
+    let d = dir.to_str().expect("utf-8");
+    let (code, out) = fairshare_test_on(&b, &[d, "--target", "bmv2"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("FAIL ttl-expiry")
+            && out.contains("port 1 (expected/1.pcap")
+            && out.contains("ipv4.ttl: expected 1, got 2")
+            && out.contains("0 passed, 1 failed"),
+        "{out}"
+    );
+    // Listed as differing on BMv2, the same run does not fail.
+    std::fs::write(
+        dir.join("bmv2-differences.txt"),
+        "# A case edited for this test.\nttl-expiry: its input was changed\n",
+    )
+    .expect("write");
+    let (code, out) = fairshare_test_on(&b, &[d, "--target", "bmv2"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("diff ttl-expiry")
+            && out.contains("expected on BMv2: its input was changed")
+            && out.contains("0 passed, 0 failed, 1 differ on BMv2 as listed"),
         "{out}"
     );
 }
