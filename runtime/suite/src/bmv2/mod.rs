@@ -29,9 +29,13 @@
 //! input moves between the files and the P4Runtime stream (which BMv2 does
 //! not order against each other), the runner waits until the frames
 //! expected before that time are out and the outputs have stopped growing
-//! for 200 ms. The packets written before a write are all processed before
-//! it only when they come from one port (or from ports that have ended):
-//! other cases must be listed as differing. At the end it waits for as many
+//! for 200 ms (5 s at most). The packets written before a write are all
+//! processed before it only when they come from one port (or from ports
+//! that have ended); otherwise BMv2 may hold one until the next packet of
+//! another port is written, after the write (vip-steer-per-edge's answer
+//! is held so, and settling waits its full 5 s; its result does not depend
+//! on the write). A case whose held packet depends on the write must be
+//! listed as differing. At the end it waits for as many
 //! frames as `expected/` holds (10 s at most, or 3 s without a new frame,
 //! and 200 ms more to catch extra ones) and reads the counters.
 //!
