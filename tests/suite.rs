@@ -1,6 +1,13 @@
 //! The pcap regression suite of `bmv2-tests/` in `cargo test`: every case
-//! on the fairshare switch, every case on real BMv2 when it is found, and
-//! `fairshare test`'s exit codes and reports.
+//! on the fairshare switch, every case on real `simple_switch_grpc` (over
+//! P4Runtime) when it is found, a few on `simple_switch` through its CLI,
+//! and `fairshare test`'s exit codes and reports.
+//!
+//! BMv2 is found through `FAIRSHARE_BMV2` (a folder with `bin/`), then
+//! `../shared/bmv2` beside the workspace root, then `PATH`. Without it the
+//! BMv2 tests print `skipped: <reason>` and pass, unless
+//! `FAIRSHARE_REQUIRE_PEERS=1` (or `FAIRSHARE_REQUIRE_BMV2=1`), when they
+//! fail.
 
 use fairshare_suite::network::{self, NetworkCase};
 use fairshare_suite::{bmv2, Case, Pipelines, Target};
@@ -42,38 +49,45 @@ fn every_case_passes_on_the_fairshare_switch() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-#[test]
-fn every_case_passes_on_bmv2_or_differs_as_listed() {
-    let b = match bmv2::find(Path::new(env!("CARGO_MANIFEST_DIR"))) {
-        Ok(b) => b,
+/// BMv2 for `target`, or `None` after printing why the test skips (it
+/// fails instead when peers are required).
+fn bmv2_or_skip(target: Target) -> Option<bmv2::Bmv2> {
+    match bmv2::find(Path::new(env!("CARGO_MANIFEST_DIR")), target) {
+        Ok(b) => Some(b),
         Err(why) => {
-            assert!(
-                std::env::var_os("FAIRSHARE_REQUIRE_BMV2").is_none_or(|v| v != "1"),
-                "FAIRSHARE_REQUIRE_BMV2=1 but {why}"
-            );
+            let required = ["FAIRSHARE_REQUIRE_PEERS", "FAIRSHARE_REQUIRE_BMV2"]
+                .iter()
+                .find(|v| std::env::var(v).as_deref() == Ok("1"));
+            if let Some(v) = required {
+                panic!("{v}=1 but {why}");
+            }
             println!("skipped: {why}");
-            return;
+            None
         }
-    };
-    let known = bmv2::known_differences(&suite()).expect("bmv2-differences.txt");
-    let dirs = packet_cases();
-    for name in known.keys() {
-        assert!(
-            dirs.iter().any(|d| d.ends_with(name)),
-            "bmv2-differences.txt names `{name}`, which is not a case"
-        );
     }
-    let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("suite-bmv2");
+}
+
+/// Runs `dirs` on BMv2; returns the failures that the list of known
+/// differences does not excuse.
+fn run_on_bmv2(b: &bmv2::Bmv2, dirs: &[PathBuf], work: &str) -> Vec<String> {
+    let known = bmv2::known_differences(&suite()).expect("bmv2-differences.txt");
+    let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join(work);
     let mut pipelines = Pipelines::new(&suite());
     let mut failures = vec![];
-    for d in &dirs {
+    for d in dirs {
         let case = Case::read(d).unwrap_or_else(|e| panic!("{e}"));
         let p = pipelines.load(&case).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            bmv2::cannot_run(&p, b.target),
+            None,
+            "{}: every case of the suite runs on BMv2",
+            case.name
+        );
         let expected = fairshare_suite::read_expected(&case)
             .expect("expected/")
             .expect("blessed");
-        let run = bmv2::run(&b, &case, &p, &expected, &work).unwrap_or_else(|e| panic!("{e}"));
-        let v = fairshare_suite::check(&case, &p, &run, Target::Bmv2).expect("check");
+        let run = bmv2::run(b, &case, &p, &expected, &work).unwrap_or_else(|e| panic!("{e}"));
+        let v = fairshare_suite::check(&case, &p, &run, b.target).expect("check");
         match (v.passed(), known.get(&case.name)) {
             (false, None) => failures.push(format!("{}:\n{v}", case.name)),
             (false, Some(why)) => println!("{}: differs on BMv2, as listed: {why}", case.name),
@@ -81,6 +95,45 @@ fn every_case_passes_on_bmv2_or_differs_as_listed() {
             (true, None) => {}
         }
     }
+    let _ = std::fs::remove_dir_all(&work);
+    failures
+}
+
+#[test]
+fn every_case_passes_on_simple_switch_grpc_or_differs_as_listed() {
+    let Some(b) = bmv2_or_skip(Target::Bmv2) else {
+        return;
+    };
+    let known = bmv2::known_differences(&suite()).expect("bmv2-differences.txt");
+    let dirs = packet_cases();
+    for name in known.keys() {
+        assert!(
+            dirs.iter().any(|d| d.ends_with(name)),
+            "bmv2-differences.txt names `{name}`, which is not a packet case"
+        );
+    }
+    let failures = run_on_bmv2(&b, &dirs, "suite-bmv2-grpc");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn cases_pass_on_simple_switch_through_its_cli() {
+    let Some(b) = bmv2_or_skip(Target::Bmv2Cli) else {
+        return;
+    };
+    // Table writes and deletes by handle, a timeline, the CPU port as a
+    // file in both directions (a punt, and the runt packet-out that
+    // simple_switch_grpc cannot take).
+    let dirs: Vec<PathBuf> = [
+        "no-route-drop",
+        "packet-out-runt",
+        "rsvp-punt",
+        "timeline-control-plane",
+    ]
+    .iter()
+    .map(|n| suite().join("cases").join(n))
+    .collect();
+    let failures = run_on_bmv2(&b, &dirs, "suite-bmv2-cli");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
@@ -148,12 +201,15 @@ fn a_network_case_reports_a_changed_tally_field_by_field_and_a_wrong_count() {
         "{out}"
     );
     // With --target bmv2 the network cases are skipped, saying why.
-    if bmv2::find(Path::new(env!("CARGO_MANIFEST_DIR"))).is_ok() {
+    if bmv2::find(Path::new(env!("CARGO_MANIFEST_DIR")), Target::Bmv2).is_ok() {
         let s = suite();
         let args = [s.to_str().expect("utf-8"), "--target", "bmv2"];
         let (code, out) = fairshare_test(&[&args[..], &["-f", "network-admit"]].concat());
         assert_eq!(code, 0, "{out}");
-        assert!(out.contains("skip network-admit"), "{out}");
+        assert!(
+            out.contains("skip network-admit") && out.contains("0 passed, 0 failed, 1 skipped"),
+            "{out}"
+        );
     }
 }
 
@@ -272,4 +328,108 @@ fn bad_input_exits_2_with_the_file_and_the_place() {
     }
     let (code, out) = fairshare_test(&[dir.to_str().expect("utf-8"), "--filter", "no-such-case"]);
     assert_eq!(code, 2, "{out}");
+}
+
+#[test]
+fn a_bmv2_json_without_p4info_is_skipped_on_simple_switch_grpc_and_runs_with_one() {
+    // ttl-expiry with its pipeline given as files (as `fairshare compile`
+    // writes them) instead of the example's name.
+    let dir = scratch_suite("json", "ttl-expiry");
+    let case_dir = dir.join("cases/ttl-expiry");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let src = std::fs::read_to_string(root.join("examples/single.fsp")).expect("single.fsp");
+    let (_, policy) = fairshare_policy::load(&src).expect("single.fsp checks");
+    let topo = fairshare_alloc::Topology::build(&policy).expect("topology");
+    let shares = fairshare_alloc::allocate(&topo, &policy, policy.algorithm);
+    let out = fairshare_codegen::compile(&policy, &topo, &shares).expect("compiles");
+    let sw = out
+        .switches
+        .iter()
+        .find(|s| s.name == "dc1-sw")
+        .expect("dc1-sw");
+    let pipe = out.pipeline_of("dc1-sw").expect("pipeline");
+    std::fs::write(case_dir.join("dc1.json"), &pipe.json).expect("write");
+    std::fs::write(case_dir.join("dc1.rules.json"), &sw.rules_json).expect("write");
+    std::fs::write(case_dir.join("dc1.p4info.txtpb"), &pipe.p4info).expect("write");
+    let toml = case_dir.join("case.toml");
+    let by_name = "example = \"single\"\nswitch = \"dc1-sw\"";
+    let text = std::fs::read_to_string(&toml).expect("read");
+    assert!(text.contains(by_name));
+    let files = "json = \"dc1.json\"\nrules = \"dc1.rules.json\"\ncpu_port = 255";
+    std::fs::write(&toml, text.replacen(by_name, files, 1)).expect("write");
+    let d = dir.to_str().expect("utf-8");
+    let (code, out) = fairshare_test(&[d]);
+    assert_eq!(code, 0, "the files are the example's pipeline: {out}");
+    let Some(b) = bmv2_or_skip(Target::Bmv2) else {
+        return;
+    };
+    let fairshare_test = |args: &[&str]| fairshare_test_on(&b, args);
+    let (code, out) = fairshare_test(&[d, "--target", "bmv2"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("skip ttl-expiry")
+            && out.contains("a BMv2 JSON without a P4Info")
+            && out.contains("0 passed, 0 failed, 1 skipped"),
+        "{out}"
+    );
+    let with_p4info = files.to_string() + "\np4info = \"dc1.p4info.txtpb\"";
+    std::fs::write(&toml, text.replacen(by_name, &with_p4info, 1)).expect("write");
+    let (code, out) = fairshare_test(&[d, "--target", "bmv2"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("pass ttl-expiry") && out.contains("1 passed, 0 failed"),
+        "{out}"
+    );
+}
+
+/// `fairshare test` with `FAIRSHARE_BMV2` pointing at `b` (a scratch suite
+/// has no ../shared/bmv2 beside it).
+fn fairshare_test_on(b: &bmv2::Bmv2, args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_fairshare"))
+        .arg("test")
+        .args(args)
+        .env("FAIRSHARE_BMV2", b.bin.parent().expect("bin/ has a parent"))
+        .output()
+        .expect("run fairshare");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[test]
+fn a_mismatch_on_simple_switch_grpc_fails_with_the_decoded_diff_unless_listed() {
+    let Some(b) = bmv2_or_skip(Target::Bmv2) else {
+        return;
+    };
+    // ttl-expiry now sends TTL 3 where its expected output was blessed for
+    // TTL 2: simple_switch_grpc forwards it with TTL 2.
+    let dir = scratch_suite("bmv2-mismatch", "ttl-expiry");
+    let toml = dir.join("cases/ttl-expiry/case.toml");
+    let text = std::fs::read_to_string(&toml).expect("read");
+    std::fs::write(&toml, text.replacen("ttl = 2 }", "ttl = 3 }", 1)).expect("write");
+    let d = dir.to_str().expect("utf-8");
+    let (code, out) = fairshare_test_on(&b, &[d, "--target", "bmv2"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("FAIL ttl-expiry")
+            && out.contains("port 1 (expected/1.pcap")
+            && out.contains("ipv4.ttl: expected 1, got 2")
+            && out.contains("0 passed, 1 failed"),
+        "{out}"
+    );
+    // Listed as differing on BMv2, the same run does not fail.
+    std::fs::write(
+        dir.join("bmv2-differences.txt"),
+        "# A case edited for this test.\nttl-expiry: its input was changed\n",
+    )
+    .expect("write");
+    let (code, out) = fairshare_test_on(&b, &[d, "--target", "bmv2"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("diff ttl-expiry")
+            && out.contains("expected on BMv2: its input was changed")
+            && out.contains("0 passed, 0 failed, 1 differ on BMv2 as listed"),
+        "{out}"
+    );
 }

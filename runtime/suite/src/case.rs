@@ -81,6 +81,9 @@ pub struct PipelineSpec {
     pub json: Option<String>,
     /// A rules file as `fairshare compile` writes it, for `json`.
     pub rules: Option<String>,
+    /// The P4Info of `json` in protobuf text format (as `fairshare compile`
+    /// writes `fairshare.p4info.txtpb`); `simple_switch_grpc` needs it.
+    pub p4info: Option<String>,
     /// The CPU port, for `json` pipelines (a policy's switch names its own).
     pub cpu_port: Option<u32>,
     /// Load the switch's generated rules (default true).
@@ -405,6 +408,12 @@ impl Case {
                     "expected exactly one of `example`, `policy` or `json`".into(),
                 ))
             }
+        }
+        if p.json.is_none() && (p.p4info.is_some() || p.rules.is_some()) {
+            return Err(bad(
+                "pipeline".into(),
+                "`rules` and `p4info` go with `json` (a policy's are compiled with it)".into(),
+            ));
         }
         let mut setup = vec![];
         for (i, s) in cf.setup.iter().enumerate() {

@@ -57,8 +57,9 @@
 //! on the decoded RSVP as well.
 //!
 //! Boundary: the fairshare switch is used through its public API only;
-//! BMv2 runs as `simple_switch` processes with pcap FIFOs and
-//! `simple_switch_CLI` (Thrift) for the control plane ([`bmv2`]).
+//! BMv2 runs as `simple_switch_grpc` processes with pcap FIFOs as ports and
+//! P4Runtime for the pipeline, the control plane and the CPU port, or as
+//! `simple_switch` with `simple_switch_CLI` (Thrift) ([`bmv2`]).
 
 pub mod bmv2;
 pub mod case;
@@ -107,8 +108,17 @@ pub enum Error {
 pub enum Target {
     /// The fairshare software switch, in-process.
     Fairshare,
-    /// Real BMv2 `simple_switch`.
+    /// Real BMv2 `simple_switch_grpc`, driven over P4Runtime.
     Bmv2,
+    /// Real BMv2 `simple_switch`, driven through `simple_switch_CLI`.
+    Bmv2Cli,
+}
+
+impl Target {
+    /// Whether this is a BMv2 target.
+    pub fn is_bmv2(self) -> bool {
+        self != Target::Fairshare
+    }
 }
 
 /// The case folders under `<suite>/cases/` whose name contains `filter`,
@@ -132,11 +142,15 @@ pub fn discover(suite: &Path, filter: Option<&str>) -> Result<Vec<PathBuf>, Erro
     Ok(dirs)
 }
 
-/// A pipeline ready to load: the BMv2 JSON, the rules of its switch and
-/// the CPU port.
+/// A pipeline ready to load: the BMv2 JSON, its P4Info, the rules of its
+/// switch and the CPU port.
 #[derive(Debug, Clone)]
 pub struct Pipeline {
     pub json: String,
+    /// The P4Info in protobuf text format (`None` for a BMv2 JSON given
+    /// without one: such a pipeline runs on the fairshare switch and on
+    /// `simple_switch`, not on `simple_switch_grpc`).
+    pub p4info: Option<String>,
     pub rules: Option<Rules>,
     pub cpu_port: Option<u32>,
 }
@@ -197,6 +211,7 @@ impl Pipelines {
             })?;
             Pipeline {
                 json: pipe.json.clone(),
+                p4info: Some(pipe.p4info.clone()),
                 rules: Some(rules),
                 cpu_port: Some(u32::from(pipe.params.cpu_port)),
             }
@@ -220,8 +235,19 @@ impl Pipelines {
                 }
                 None => None,
             };
+            let p4info = match &spec.p4info {
+                Some(f) => {
+                    let f = case.dir.join(f);
+                    Some(std::fs::read_to_string(&f).map_err(|e| Error::Io {
+                        path: f.clone(),
+                        source: e,
+                    })?)
+                }
+                None => None,
+            };
             Pipeline {
                 json,
+                p4info,
                 rules,
                 cpu_port: spec.cpu_port,
             }

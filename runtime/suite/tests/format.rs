@@ -187,6 +187,10 @@ fn a_bad_case_names_its_place() {
             "expected `switch`",
         ),
         (format!("{head}{packet}colour = 1\n"), "unknown field"),
+        (
+            format!("{}p4info = \"p.txtpb\"\n{packet}", head),
+            "pipeline: `rules` and `p4info` go with `json`",
+        ),
     ] {
         let e = case_error(&body);
         assert!(e.contains(want), "expected `{want}` in: {e}");
