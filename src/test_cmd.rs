@@ -15,6 +15,7 @@
 
 use anyhow::Result;
 use clap::{Args, ValueEnum};
+use fairshare_controller::lab::Backend;
 use fairshare_suite::network::{self, NetworkCase};
 use fairshare_suite::{bmv2, Case, Pipelines, Target};
 use std::path::{Path, PathBuf};
@@ -137,15 +138,26 @@ pub fn run_suite(
         let t0 = Instant::now();
         if network::is_network(d) {
             let name = d.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            if target.is_bmv2() {
-                println!(
-                    "skip {name:<40} (a network case: BMv2 switches are not joined into a lab network; see bmv2-differences.txt)"
-                );
-                s.skipped += 1;
-                continue;
-            }
+            let backend = match (&b, target) {
+                (None, _) => Backend::Fairshare,
+                (Some(b), Target::Bmv2) => {
+                    if let Some(why) = no_namespaces() {
+                        println!("skip {name:<40} (a network case on BMv2 needs {why})");
+                        s.skipped += 1;
+                        continue;
+                    }
+                    Backend::Bmv2(b.program("simple_switch_grpc"))
+                }
+                (Some(_), _) => {
+                    println!(
+                        "skip {name:<40} (a network case: its controllers need simple_switch_grpc, not the CLI)"
+                    );
+                    s.skipped += 1;
+                    continue;
+                }
+            };
             let case = NetworkCase::read(d, dir)?;
-            let run = network::run(&case)?;
+            let run = network::run_with(&case, &backend)?;
             if bless {
                 network::bless(&case, &run)?;
                 s.blessed += 1;
@@ -231,6 +243,28 @@ pub fn run_suite(
         });
     }
     Ok(s)
+}
+
+/// Why this process cannot make network namespaces (the BMv2 network
+/// cases put each switch in one), if it cannot.
+fn no_namespaces() -> Option<String> {
+    let name = format!("fsprobe{}", std::process::id() % 100_000);
+    match std::process::Command::new("ip")
+        .args(["netns", "add", &name])
+        .output()
+    {
+        Ok(o) if o.status.success() => {
+            let _ = std::process::Command::new("ip")
+                .args(["netns", "del", &name])
+                .output();
+            None
+        }
+        Ok(o) => Some(format!(
+            "network namespaces (`ip netns add`: {})",
+            String::from_utf8_lossy(&o.stderr).trim()
+        )),
+        Err(e) => Some(format!("the `ip` command ({e})")),
+    }
 }
 
 /// The BMv2 runs' scratch folder, removed however the run ends.

@@ -67,10 +67,14 @@ pub fn meter_config(rate_bps: u64) -> p4::MeterConfig {
 /// server (Stratum) hands them to the device in whole kilobits per second
 /// and kilobits (bytes divided by 125, the remainder dropped) and reads
 /// them back times 125; on such a target every byte-meter value is
-/// written rounded down to a multiple of 125 bytes. Rounding down keeps
-/// the over-reservation invariant (what is configured never grows); a flow
-/// gets less than 1 kbit/s below what it asked for. Packet meters pass
-/// unchanged (Stratum keeps packets per second as they are).
+/// written as a multiple of 125 bytes, by the rules of
+/// `fairshare_tofino::meter::for_stratum`: rates rounded down, which keeps
+/// the over-reservation invariant (what is configured never grows; a flow
+/// gets less than 1 kbit/s below what it asked for), bursts rounded up (a
+/// burst never shrinks below a packet). A rate under 1 kbit/s, which that
+/// function refuses, cannot be refused in the middle of an intercept: it
+/// becomes zero here. Packet meters pass unchanged (Stratum keeps packets
+/// per second as they are).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum MeterGrain {
     /// Bytes per second and bytes, as written.
@@ -89,16 +93,22 @@ impl MeterGrain {
         }
     }
 
-    /// A byte meter's config as the target keeps it.
+    /// A byte meter's config as the target keeps it: rates rounded down,
+    /// bursts up, to the step.
     pub fn fit(self, c: p4::MeterConfig) -> p4::MeterConfig {
         let step = self.step();
         let down = |v: i64| v.max(0) / step * step;
+        let up = |v: i64| {
+            (v.max(0) as u64)
+                .div_ceil(step as u64)
+                .saturating_mul(step as u64) as i64
+        };
         p4::MeterConfig {
             cir: down(c.cir),
-            cburst: down(c.cburst),
+            cburst: up(c.cburst),
             pir: down(c.pir),
-            pburst: down(c.pburst),
-            eburst: down(c.eburst),
+            pburst: up(c.pburst),
+            eburst: up(c.eburst),
         }
     }
 

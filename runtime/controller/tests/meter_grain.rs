@@ -32,10 +32,16 @@ fn kilobits_round_every_value_down_to_125_bytes_and_bytes_keep_them() {
         let c = entity::meter_config(v, v + 7, v * 2 + 1, v / 3);
         assert_eq!(MeterGrain::Byte.fit(c), c);
         let k = MeterGrain::Kbit.fit(c);
-        for (got, was) in values(&k).into_iter().zip(values(&c)) {
+        // Rates (cir, pir) down, bursts (cburst, pburst, eburst) up.
+        for (i, (got, was)) in values(&k).into_iter().zip(values(&c)).enumerate() {
             assert_eq!(got % 125, 0, "{got} from {was}");
-            assert!(got <= was && was - got < 125, "{got} from {was}");
+            if i == 0 || i == 2 {
+                assert!(got <= was && was - got < 125, "rate {got} from {was}");
+            } else {
+                assert!(got >= was && got - was < 125, "burst {got} from {was}");
+            }
         }
+        assert_eq!(MeterGrain::Kbit.fit(k), k, "fitting twice changes nothing");
     }
 }
 

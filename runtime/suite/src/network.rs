@@ -62,6 +62,7 @@ use crate::{Error, Verdict};
 use fairshare_controller::agent::wire::Tally;
 use fairshare_controller::demo::{Demo, DemoConfig, RouteLine};
 use fairshare_controller::deploy::Deployment;
+use fairshare_controller::lab::Backend;
 use fairshare_controller::sim::{FlowState, SimConfig};
 use fairshare_rsvp::{Body, Message};
 use serde::Deserialize;
@@ -434,21 +435,32 @@ pub fn demo_config(epoch: u32) -> DemoConfig {
 /// is stopped and started afresh, at most [`START_ATTEMPTS`] times. The
 /// frames of a discarded start are not compared.
 pub fn run(case: &NetworkCase) -> Result<NetworkRun, Error> {
+    run_with(case, &Backend::Fairshare)
+}
+
+/// [`run`] on the switches of `backend`: with
+/// [`Backend::Bmv2`], a `simple_switch_grpc` per switch in a network
+/// namespace of its own, joined through veth pairs (needs root).
+pub fn run_with(case: &NetworkCase, backend: &Backend) -> Result<NetworkRun, Error> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| Error::Network(format!("starting a runtime: {e}")))?;
-    rt.block_on(run_async(case))
+    rt.block_on(run_async(case, backend))
 }
 
 /// How long a step may take to go quiet.
 const STEP_TIMEOUT: Duration = Duration::from_secs(15);
 
-async fn run_async(case: &NetworkCase) -> Result<NetworkRun, Error> {
+async fn run_async(case: &NetworkCase, backend: &Backend) -> Result<NetworkRun, Error> {
     let mut attempt = 1;
     let demo = loop {
-        let demo = Demo::start(case.deployment.clone(), demo_config(case.epoch))
+        let config = DemoConfig {
+            backend: backend.clone(),
+            ..demo_config(case.epoch)
+        };
+        let demo = Demo::start(case.deployment.clone(), config)
             .await
             .map_err(|e| {
                 Error::Network(format!("{}: the network did not start: {e}", case.name))
