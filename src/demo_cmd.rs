@@ -17,7 +17,7 @@ use clap::Args;
 use fairshare_controller::demo::{Demo, DemoConfig, Report};
 use fairshare_controller::deploy::Deployment;
 use fairshare_controller::lab::Backend;
-use fairshare_controller::sim::SimConfig;
+use fairshare_controller::sim::{FlowState, SimConfig};
 
 use crate::compile::{write_atomically, EXIT_BAD_INPUT};
 use crate::controller_cmd::{init_logging, load_policy, parse_duration};
@@ -37,6 +37,13 @@ pub struct DemoArgs {
     /// to its subscribers, each service equally).
     #[arg(long, default_value_t = 200.0)]
     pub rate: f64,
+    /// Instead of --rate for --duration: make N requests one after another,
+    /// each once the one before has its answer (admitted or refused), so
+    /// that the same seed gives the same demand in the same order on any
+    /// switch (compare a run with --bmv2 and one without). The servers send
+    /// no data then: how much they send follows the wall clock.
+    #[arg(long, value_name = "N")]
+    pub requests: Option<u64>,
     /// How long a flow lasts once its server has it.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub hold: Duration,
@@ -183,8 +190,12 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
 async fn drive(deployment: Deployment, config: DemoConfig, args: &DemoArgs) -> Result<Report> {
     let policy = deployment.policy.clone();
     let demo = Demo::start(deployment, config).await?;
+    let demand = match args.requests {
+        Some(n) => format!("{n} requests, one after another"),
+        None => format!("requests for {:?} at {}/s", args.duration, args.rate),
+    };
     println!(
-        "{} switches ({}), {} controllers; requests for {:?} at {}/s",
+        "{} switches ({}), {} controllers; {demand}",
         policy.switches().count(),
         if args.bmv2 {
             "simple_switch_grpc, one network namespace each"
@@ -192,18 +203,43 @@ async fn drive(deployment: Deployment, config: DemoConfig, args: &DemoArgs) -> R
             "fairshare's, on 127.0.0.1"
         },
         demo.controllers.len(),
-        args.duration,
-        args.rate
     );
     let weights: Vec<u64> = policy.edges.iter().map(|e| e.subscribers.max(1)).collect();
     let mut rng = Rng(args.seed.max(1).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    if let Some(n) = args.requests {
+        demo.sim.set_data(false);
+        let services = policy.services.len().max(1) as u64;
+        for i in 0..n {
+            let edge = rng.pick(&weights);
+            let service = (rng.next() % services) as usize;
+            let Some((client, port)) = demo.request(edge, service) else {
+                continue;
+            };
+            // The answer: the flow admitted or refused (5 s at most).
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline
+                && demo.sim.flows().iter().any(|f| {
+                    f.client == client && f.client_port == port && f.state == FlowState::Pending
+                })
+            {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            if (i + 1) % 100 == 0 {
+                let r = demo.report();
+                println!(
+                    "requests {} admitted {} rejected {}, violations {}",
+                    r.sim.requests, r.sim.admitted, r.sim.rejected, r.invariant_violations
+                );
+            }
+        }
+    }
     let start = Instant::now();
     let every = Duration::from_secs_f64(1.0 / args.rate);
     let mut next = start;
     let mut last_print = start;
     let mut ctrl_c = Box::pin(tokio::signal::ctrl_c());
     let mut interrupted = false;
-    while start.elapsed() < args.duration {
+    while args.requests.is_none() && start.elapsed() < args.duration {
         tokio::select! {
             _ = &mut ctrl_c => { interrupted = true; break; }
             _ = tokio::time::sleep_until(next.into()) => {}

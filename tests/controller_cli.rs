@@ -330,3 +330,142 @@ fn the_controller_pushes_a_packed_tofino_config_to_a_p4runtime_device() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("SetForwardingPipelineConfig"), "{err}");
 }
+
+/// `simple_switch_grpc`'s folder (`FAIRSHARE_BMV2`, `../shared/bmv2`,
+/// then the folder above it on PATH), or `None` after printing why the
+/// test skips (it fails instead under `FAIRSHARE_REQUIRE_BMV2=1`).
+fn bmv2_with_namespaces_or_skip() -> Option<PathBuf> {
+    let has = |d: &Path| d.join("bin/simple_switch_grpc").is_file();
+    let dir = match std::env::var_os("FAIRSHARE_BMV2") {
+        Some(d) => Some(PathBuf::from(d)).filter(|d| has(d)),
+        None => Some(root().join("../shared/bmv2"))
+            .filter(|d| has(d))
+            .or_else(|| {
+                std::env::split_paths(&std::env::var_os("PATH")?)
+                    .find(|d| d.join("simple_switch_grpc").is_file())
+                    .and_then(|d| d.parent().map(Path::to_path_buf))
+                    .filter(|d| has(d))
+            }),
+    };
+    let probe = format!("fsprobe{}", std::process::id() % 100_000);
+    let namespaces = Command::new("ip")
+        .args(["netns", "add", &probe])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if namespaces {
+        let _ = Command::new("ip").args(["netns", "del", &probe]).output();
+    }
+    let why = match (&dir, namespaces) {
+        (None, _) => "no simple_switch_grpc (FAIRSHARE_BMV2, ../shared/bmv2 or PATH)",
+        (Some(_), false) => "network namespaces cannot be made here (`ip netns add` needs root)",
+        (Some(_), true) => return dir,
+    };
+    if std::env::var("FAIRSHARE_REQUIRE_BMV2").is_ok_and(|v| v == "1") {
+        panic!("FAIRSHARE_REQUIRE_BMV2=1 but {why}");
+    }
+    println!("skipped: {why}");
+    None
+}
+
+const TWO_DCS: &str = r#"
+network "two" {
+  recalc every 60s
+  datacenter d1 {
+    switch d1-sw { cpu-port 255  device-id 1 }
+    uplink 10Gbps
+    server a { address 10.1.0.1  port 1  capacity 5Gbps  response 1ms }
+  }
+  datacenter d2 {
+    switch d2-sw { cpu-port 255  device-id 2 }
+    uplink 10Gbps
+    server b { address 10.2.0.1  port 1  capacity 5Gbps  response 1ms }
+  }
+  edge e1 {
+    switch e1-sw { cpu-port 255  device-id 3 }
+    clients 192.0.2.0/24
+    subscribers 100
+  }
+  router core
+  link e1 <-> core { capacity 10Gbps  distance 1ms }
+  link core <-> d1 { capacity 1Gbps  distance 1ms }
+  link core <-> d2 { capacity 1Gbps  distance 2ms }
+  service web { vip 203.0.113.1 tcp/80  at d1, d2  flow-rate 250Mbps }
+}
+"#;
+
+#[test]
+fn the_demo_on_simple_switch_grpc_reports_what_fairshares_switch_reports() {
+    let Some(bmv2) = bmv2_with_namespaces_or_skip() else {
+        return;
+    };
+    // Two DCs with a 1 Gb/s route each to one edge, 250 Mb/s flows: eight
+    // fit, the edge moving to the second DC when the first is full.
+    let dir = scratch("demo-requests-policy");
+    let policy = dir.join("two.fsp");
+    fs::write(&policy, TWO_DCS).expect("write the policy");
+    // The same 12 requests, one after another, on each kind of switch.
+    let run = |extra: &[&str], name: &str| -> serde_json::Value {
+        let out = scratch(name);
+        let o = bin()
+            .current_dir(root())
+            .env("FAIRSHARE_BMV2", &bmv2)
+            .arg("demo")
+            .arg(&policy)
+            // Nothing periodic within the run: each run's length follows
+            // its switches' speed.
+            .args(["--requests", "12", "--seed", "3", "--refresh", "60s"])
+            .args(extra)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .expect("run fairshare demo");
+        let stdout = String::from_utf8_lossy(&o.stdout).to_string();
+        assert!(
+            o.status.success(),
+            "demo {extra:?} failed: {stdout}\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        if extra.contains(&"--bmv2") {
+            assert!(
+                stdout.contains("simple_switch_grpc, one network namespace each"),
+                "{stdout}"
+            );
+        }
+        serde_json::from_slice(&fs::read(out.join("report.json")).expect("report.json"))
+            .expect("report.json is JSON")
+    };
+    let fairshare = run(&[], "demo-requests-fairshare");
+    let bmv2 = run(&["--bmv2"], "demo-requests-bmv2");
+    let routes = |r: &serde_json::Value| -> Vec<serde_json::Value> {
+        r["routes"]
+            .as_array()
+            .expect("routes")
+            .iter()
+            .map(|x| {
+                serde_json::json!([
+                    x["dc"],
+                    x["edge"],
+                    x["offered_bps"],
+                    x["used_bps"],
+                    x["admitted"],
+                    x["rejected"],
+                    x["tally_equal"]
+                ])
+            })
+            .collect()
+    };
+    let (want, got) = (routes(&fairshare), routes(&bmv2));
+    assert_eq!(got, want, "routes on BMv2 (left) and on fairshare's switch");
+    let total = |column: usize| {
+        want.iter()
+            .map(|r| r[column].as_u64().unwrap_or(0))
+            .sum::<u64>()
+    };
+    assert_eq!(
+        (total(4), total(5)),
+        (8, 4),
+        "eight admitted, four refused: {want:?}"
+    );
+    assert!(want.iter().all(|r| r[6] == true), "{want:?}");
+    assert_eq!(bmv2["invariant_violations"], 0, "{bmv2}");
+}

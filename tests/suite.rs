@@ -216,15 +216,9 @@ fn a_network_case_reports_a_changed_tally_field_by_field_and_a_wrong_count() {
 
 /// Whether this process can make network namespaces; prints why not.
 fn namespaces_or_skip() -> bool {
-    let name = format!("fsprobe{}", std::process::id() % 100_000);
-    let made = std::process::Command::new("ip")
-        .args(["netns", "add", &name])
-        .output()
-        .is_ok_and(|o| o.status.success());
+    static ANSWER: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let made = *ANSWER.get_or_init(probe_namespaces);
     if made {
-        let _ = std::process::Command::new("ip")
-            .args(["netns", "del", &name])
-            .output();
         return true;
     }
     let required = ["FAIRSHARE_REQUIRE_PEERS", "FAIRSHARE_REQUIRE_BMV2"]
@@ -235,6 +229,22 @@ fn namespaces_or_skip() -> bool {
     }
     println!("skipped: network namespaces cannot be made here (`ip netns add` needs root)");
     false
+}
+
+/// Makes and removes a namespace (once per process: tests run side by
+/// side).
+fn probe_namespaces() -> bool {
+    let name = format!("fsprobe{}", std::process::id() % 100_000);
+    let made = std::process::Command::new("ip")
+        .args(["netns", "add", &name])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if made {
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &name])
+            .output();
+    }
+    made
 }
 
 /// The network cases on real simple_switch_grpc switches, each in a

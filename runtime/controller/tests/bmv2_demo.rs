@@ -57,8 +57,14 @@ fn find_simple_switch_grpc() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// Whether this process may make namespaces and veth pairs.
+/// Whether this process may make namespaces and veth pairs (asked once:
+/// the tests run side by side).
 fn can_make_namespaces() -> bool {
+    static ANSWER: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ANSWER.get_or_init(probe_namespaces)
+}
+
+fn probe_namespaces() -> bool {
     let name = format!("fsprobe{}", std::process::id() % 100_000);
     let made = std::process::Command::new("ip")
         .args(["netns", "add", &name])
