@@ -152,7 +152,22 @@ async fn latency(n: usize) {
     lat.sort();
     to_release.sort();
     to_forward.sort();
+    // The same intercepts as the DC controller saw them: its packet-in of
+    // the server's Path to its packet-out of the forwarded Path.
+    let mut at_controller = demo
+        .controllers
+        .iter()
+        .find(|c| c.switch == "dc1-sw")
+        .expect("the DC controller")
+        .status
+        .intercept_latencies();
+    at_controller.sort();
     let r = demo.stop().await;
+    assert_eq!(
+        at_controller.len(),
+        n,
+        "every intercept timed by the controller"
+    );
     assert_eq!(lat.len(), n, "every flow's Path forwarded once");
     assert_eq!(r.invariant_violations, 0);
     println!(
@@ -161,6 +176,13 @@ async fn latency(n: usize) {
         percentile(&lat, 0.9),
         percentile(&lat, 0.99),
         lat[lat.len() - 1]
+    );
+    println!(
+        "intercept latency at the controller, packet-in of the server's Path to packet-out of the forwarded Path (release out, two acknowledged writes between): p50 {:?}, p90 {:?}, p99 {:?}, max {:?}",
+        percentile(&at_controller, 0.5),
+        percentile(&at_controller, 0.9),
+        percentile(&at_controller, 0.99),
+        at_controller[at_controller.len() - 1]
     );
     if !to_release.is_empty() {
         println!(

@@ -81,9 +81,13 @@ pub struct Status {
     pub last_error: Option<String>,
 }
 
-/// A shared view of a controller's [`Status`].
+/// A shared view of a controller's [`Status`], and of its intercept
+/// latencies.
 #[derive(Debug, Clone, Default)]
-pub struct StatusHandle(Arc<Mutex<Status>>);
+pub struct StatusHandle(Arc<Mutex<Status>>, Arc<Mutex<Vec<Duration>>>);
+
+/// Intercept latencies kept at most (the oldest half goes first).
+const LATENCIES_KEPT: usize = 1 << 20;
 
 impl StatusHandle {
     pub fn new() -> StatusHandle {
@@ -97,6 +101,33 @@ impl StatusHandle {
     fn update(&self, f: impl FnOnce(&mut Status)) {
         f(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()));
     }
+
+    /// The latency of every intercept so far (the latest million), in
+    /// order: from the packet-in of a server's Path, as the client took it
+    /// off the stream, to the packet-out of the forwarded Path, handed to
+    /// the stream once the release is out and both writes are
+    /// acknowledged.
+    pub fn intercept_latencies(&self) -> Vec<Duration> {
+        self.1.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn record_intercept(&self, d: Duration) {
+        let mut v = self.1.lock().unwrap_or_else(|e| e.into_inner());
+        if v.len() >= LATENCIES_KEPT {
+            v.drain(..LATENCIES_KEPT / 2);
+        }
+        v.push(d);
+    }
+}
+
+/// Whether a call's actions are an intercept's: a packet-out ahead of its
+/// first write (the release), and one after it (the forwarded Path).
+fn is_intercept(actions: &[Action]) -> bool {
+    let out = |a: &Action| matches!(a, Action::PacketOut { .. });
+    actions
+        .iter()
+        .position(|a| matches!(a, Action::Write(_)))
+        .is_some_and(|w| actions[..w].iter().any(out) && actions[w..].iter().any(out))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -215,7 +246,17 @@ pub async fn run(
                             None => break,
                         }
                     }
-                    r.execute_batch(&mut session, batch).await;
+                    let intercepts: Vec<std::time::Instant> = batch
+                        .iter()
+                        .filter(|(a, _)| is_intercept(a))
+                        .map(|(_, at)| *at)
+                        .collect();
+                    let batch = batch.into_iter().map(|(a, _)| a).collect();
+                    if r.execute_batch(&mut session, batch).await {
+                        for at in intercepts {
+                            r.status.record_intercept(at.elapsed());
+                        }
+                    }
                 }
                 Event::Mastership(Mastership::Primary) => {
                     tracing::info!("{}: primary again; resynchronising", r.name);
@@ -264,10 +305,13 @@ impl Runner {
         self.start.elapsed()
     }
 
-    /// The agent's actions for one packet-in.
-    fn packet_in(&mut self, p: fairshare_p4rt::client::PacketIn) -> Vec<Action> {
+    /// The agent's actions for one packet-in, and when it was received.
+    fn packet_in(
+        &mut self,
+        p: fairshare_p4rt::client::PacketIn,
+    ) -> (Vec<Action>, std::time::Instant) {
         self.status.update(|s| s.packet_ins += 1);
-        match p.value("ingress_port").and_then(|v| u32::try_from(v).ok()) {
+        let actions = match p.value("ingress_port").and_then(|v| u32::try_from(v).ok()) {
             Some(port) => {
                 let now = self.now();
                 self.agent.packet_in(now, port, &p.payload)
@@ -276,7 +320,8 @@ impl Runner {
                 tracing::warn!("{}: a packet-in without ingress_port", self.name);
                 vec![]
             }
-        }
+        };
+        (actions, p.received)
     }
 
     /// Carries out the actions of several agent calls at once, with two
@@ -301,12 +346,15 @@ impl Runner {
     /// the flow's meter is in. When a write fails, the packet-outs of
     /// step 4 are not sent; the failure is counted, and the senders'
     /// refreshes bring the exchange back.
-    async fn execute_batch(&mut self, session: &mut Session, batch: Vec<Vec<Action>>) {
+    /// Whether every action was carried out.
+    async fn execute_batch(&mut self, session: &mut Session, batch: Vec<Vec<Action>>) -> bool {
         if batch.len() <= 1 {
             for actions in batch {
-                self.execute(session, actions).await;
+                if !self.execute(session, actions).await {
+                    return false;
+                }
             }
-            return;
+            return true;
         }
         let calls = batch.len() as u64;
         self.status.update(|s| s.batched_calls += calls);
@@ -329,7 +377,10 @@ impl Runner {
         for (port, frame) in early {
             match session.packet_out(port, frame) {
                 Ok(()) => self.status.update(|s| s.packet_outs += 1),
-                Err(e) => return self.fail(&e.to_string()),
+                Err(e) => {
+                    self.fail(&e.to_string());
+                    return false;
+                }
             }
         }
         let mut updates = Vec::with_capacity(changes.len());
@@ -338,7 +389,8 @@ impl Runner {
                 Ok(u) => updates.push(u),
                 Err(e) => {
                     self.status.update(|s| s.write_failures += 1);
-                    return self.fail(&format!("{c:?}: {e}"));
+                    self.fail(&format!("{c:?}: {e}"));
+                    return false;
                 }
             }
         }
@@ -348,15 +400,19 @@ impl Runner {
                 continue;
             }
             if !self.write_updates(session, wave).await {
-                return;
+                return false;
             }
         }
         for (port, frame) in late {
             match session.packet_out(port, frame) {
                 Ok(()) => self.status.update(|s| s.packet_outs += 1),
-                Err(e) => return self.fail(&e.to_string()),
+                Err(e) => {
+                    self.fail(&e.to_string());
+                    return false;
+                }
             }
         }
+        true
     }
 
     /// One checked WriteRequest; whether all of it took effect.
@@ -509,14 +565,15 @@ impl Runner {
         Ok((sw, dc_sw))
     }
 
-    async fn execute(&mut self, session: &mut Session, actions: Vec<Action>) {
+    /// Whether every action was carried out.
+    async fn execute(&mut self, session: &mut Session, actions: Vec<Action>) -> bool {
         for action in actions {
             match action {
                 Action::PacketOut { port, frame } => match session.packet_out(port, frame) {
                     Ok(()) => self.status.update(|s| s.packet_outs += 1),
                     Err(e) => {
                         self.fail(&e.to_string());
-                        return;
+                        return false;
                     }
                 },
                 Action::Write(change) => {
@@ -525,7 +582,7 @@ impl Runner {
                         Err(e) => {
                             self.fail(&format!("{change:?}: {e}"));
                             self.status.update(|s| s.write_failures += 1);
-                            return;
+                            return false;
                         }
                     };
                     let agent = &self.agent;
@@ -541,12 +598,13 @@ impl Runner {
                                 s.write_failures += 1;
                                 s.invariant_violations += u64::from(violation);
                             });
-                            return;
+                            return false;
                         }
                     }
                 }
             }
         }
+        true
     }
 }
 

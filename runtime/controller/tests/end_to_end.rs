@@ -141,6 +141,18 @@ async fn admission_until_the_share_is_exhausted_then_patherr_and_teardown_gives_
             && verdicts[4] == FlowState::Rejected,
         "four 250 Mb/s flows fit a 1 Gb/s share, the fifth gets a PathErr: {verdicts:?}"
     );
+    // The DC controller timed each admission's intercept, and only those.
+    let timed = demo
+        .controllers
+        .iter()
+        .find(|c| c.switch == "dc1-sw")
+        .context("the DC controller")?
+        .status
+        .intercept_latencies();
+    ensure!(
+        timed.len() == 4 && timed.iter().all(|d| *d > Duration::ZERO),
+        "four intercepts timed: {timed:?}"
+    );
     let r = demo.report();
     let line = route(&r, "dc1", "e1")?;
     ensure!(

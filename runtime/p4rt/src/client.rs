@@ -128,6 +128,8 @@ pub enum Mastership {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PacketIn {
     pub payload: Vec<u8>,
+    /// When the client took it off the stream.
+    pub received: std::time::Instant,
     /// Metadata by the P4Info name of its `packet_in` field, as canonical
     /// byte strings. A field id the P4Info does not know is named `#<id>`.
     pub metadata: BTreeMap<String, Vec<u8>>,
@@ -257,6 +259,7 @@ pub fn decode_packet_in(index: Option<&P4InfoIndex>, packet: p4::PacketIn) -> Pa
         .collect();
     PacketIn {
         payload: packet.payload,
+        received: std::time::Instant::now(),
         metadata,
     }
 }
