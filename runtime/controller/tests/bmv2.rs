@@ -15,7 +15,7 @@ mod common;
 
 use std::io::Write;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -50,21 +50,6 @@ network "tiny" {
   service web { vip 203.0.113.1 tcp/80  at dc1  flow-rate 250Mbps }
 }
 "#;
-
-fn find_simple_switch_grpc() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("FAIRSHARE_BMV2") {
-        let p = PathBuf::from(dir).join("bin/simple_switch_grpc");
-        return p.is_file().then_some(p);
-    }
-    let shared = common::root().join("../shared/bmv2/bin/simple_switch_grpc");
-    if shared.is_file() {
-        return Some(shared);
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join("simple_switch_grpc"))
-        .find(|p| p.is_file())
-}
 
 /// SIGTERM, then SIGKILL after three seconds: never left running.
 struct Running(Child);
@@ -177,7 +162,7 @@ fn server_path() -> Result<Vec<u8>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_controller_drives_simple_switch_grpc_through_an_admission() -> Result<()> {
-    let Some(bin) = find_simple_switch_grpc() else {
+    let Some(bin) = common::find_simple_switch_grpc() else {
         if std::env::var_os("FAIRSHARE_REQUIRE_BMV2").is_some_and(|v| v == "1") {
             bail!("FAIRSHARE_REQUIRE_BMV2=1 but no simple_switch_grpc in FAIRSHARE_BMV2, ../shared/bmv2 or PATH");
         }

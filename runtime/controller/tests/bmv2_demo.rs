@@ -12,7 +12,6 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, ensure, Context, Result};
@@ -41,21 +40,6 @@ network "tiny" {
   service web { vip 203.0.113.1 tcp/80  at dc1  flow-rate 250Mbps }
 }
 "#;
-
-fn find_simple_switch_grpc() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("FAIRSHARE_BMV2") {
-        let p = PathBuf::from(dir).join("bin/simple_switch_grpc");
-        return p.is_file().then_some(p);
-    }
-    let shared = common::root().join("../shared/bmv2/bin/simple_switch_grpc");
-    if shared.is_file() {
-        return Some(shared);
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join("simple_switch_grpc"))
-        .find(|p| p.is_file())
-}
 
 /// Whether this process may make namespaces and veth pairs (asked once:
 /// the tests run side by side).
@@ -99,30 +83,6 @@ fn config(backend: Backend) -> DemoConfig {
         epoch: Some(7),
         backend,
         ..DemoConfig::default()
-    }
-}
-
-/// Makes a request and waits until its server has an answer.
-async fn request(demo: &Demo, edge: usize, service: usize) -> Result<FlowState> {
-    let (client, port) = demo.request(edge, service).context("request")?;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let f = demo
-            .sim
-            .flows()
-            .into_iter()
-            .find(|f| f.client == client && f.client_port == port)
-            .context("the flow")?;
-        if f.state != FlowState::Pending {
-            return Ok(f.state);
-        }
-        if tokio::time::Instant::now() > deadline {
-            bail!(
-                "no answer for {client}:{port}: {f:?}, report {:?}",
-                demo.report()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 
@@ -172,7 +132,7 @@ async fn scripted(
     .with_context(|| format!("the offers never reached the edge: {:?}", demo.report()))?;
     let mut verdicts = vec![];
     for &(edge, service) in script {
-        verdicts.push(request(&demo, edge, service).await?);
+        verdicts.push(common::request(&demo, edge, service).await?);
     }
     let report = demo
         .wait_for(Duration::from_secs(5), |r| {
@@ -200,7 +160,7 @@ async fn scripted(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_mission_flow_on_simple_switch_grpc_matches_fairshares_switch() -> Result<()> {
-    let Some(bin) = find_simple_switch_grpc() else {
+    let Some(bin) = common::find_simple_switch_grpc() else {
         return skip("no simple_switch_grpc (FAIRSHARE_BMV2, ../shared/bmv2 or PATH)");
     };
     if !can_make_namespaces() {
@@ -237,7 +197,7 @@ async fn the_mission_flow_on_simple_switch_grpc_matches_fairshares_switch() -> R
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metro_on_simple_switch_grpc_makes_the_same_choices_and_tallies() -> Result<()> {
-    let Some(bin) = find_simple_switch_grpc() else {
+    let Some(bin) = common::find_simple_switch_grpc() else {
         return skip("no simple_switch_grpc (FAIRSHARE_BMV2, ../shared/bmv2 or PATH)");
     };
     if !can_make_namespaces() {

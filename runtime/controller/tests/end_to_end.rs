@@ -2,10 +2,12 @@
 //! loopback, real RSVP frames through the switches' CPU ports, the lab's
 //! links and simulated hosts.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{ensure, Context, Result};
 use fairshare_controller::agent::K;
 use fairshare_controller::demo::{first_overreservation, Demo, DemoConfig, Report};
 use fairshare_controller::deploy::Deployment;
@@ -90,30 +92,6 @@ async fn offers_reached(demo: &Demo) -> Result<()> {
     .with_context(|| format!("the offers never reached the edge: {:?}", demo.report()))
 }
 
-/// Makes a request and waits until its server has an answer.
-async fn request(demo: &Demo, edge: usize, service: usize) -> Result<FlowState> {
-    let (client, port) = demo.request(edge, service).context("request")?;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        let f = demo
-            .sim
-            .flows()
-            .into_iter()
-            .find(|f| f.client == client && f.client_port == port)
-            .context("the flow")?;
-        if f.state != FlowState::Pending {
-            return Ok(f.state);
-        }
-        if tokio::time::Instant::now() > deadline {
-            bail!(
-                "no answer for {client}:{port}: {f:?}, report {:?}",
-                demo.report()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admission_until_the_share_is_exhausted_then_patherr_and_teardown_gives_it_back(
 ) -> Result<()> {
@@ -126,7 +104,7 @@ async fn admission_until_the_share_is_exhausted_then_patherr_and_teardown_gives_
 
     let mut verdicts = Vec::new();
     for _ in 0..5 {
-        verdicts.push(request(&demo, 0, 0).await?);
+        verdicts.push(common::request(&demo, 0, 0).await?);
         // After every exchange, both ends agree.
         let r = demo
             .wait_for(Duration::from_secs(3), |r| {
@@ -235,7 +213,7 @@ async fn admission_until_the_share_is_exhausted_then_patherr_and_teardown_gives_
         .with_context(|| format!("the share did not come back: {:?}", demo.report()))?;
     ensure!(r.invariant_violations == 0);
     ensure!(
-        request(&demo, 0, 0).await? == FlowState::Admitted,
+        common::request(&demo, 0, 0).await? == FlowState::Admitted,
         "room again after teardown"
     );
     let last = demo.stop().await;
@@ -253,7 +231,7 @@ async fn a_switch_restart_mid_run_is_resynchronised_without_over_admission() -> 
     let demo = Demo::start(deployment, config(Duration::from_secs(60))).await?;
     offers_reached(&demo).await?;
     for _ in 0..2 {
-        ensure!(request(&demo, 0, 0).await? == FlowState::Admitted);
+        ensure!(common::request(&demo, 0, 0).await? == FlowState::Admitted);
     }
     let before = demo.status("dc1-sw").context("dc1-sw")?;
 
@@ -280,7 +258,7 @@ async fn a_switch_restart_mid_run_is_resynchronised_without_over_admission() -> 
     // two more fit, the fifth does not.
     let mut verdicts = Vec::new();
     for _ in 0..3 {
-        verdicts.push(request(&demo, 0, 0).await?);
+        verdicts.push(common::request(&demo, 0, 0).await?);
     }
     ensure!(
         verdicts
@@ -373,7 +351,7 @@ async fn an_edge_with_two_offers_moves_to_the_dc_with_room() -> Result<()> {
     .with_context(|| format!("the offers never reached the edge: {:?}", demo.report()))?;
     let mut verdicts = Vec::new();
     for _ in 0..9 {
-        verdicts.push(request(&demo, 0, 0).await?);
+        verdicts.push(common::request(&demo, 0, 0).await?);
         demo.wait_for(Duration::from_secs(3), |r| {
             !r.routes.is_empty() && r.routes.iter().all(|x| x.tally_equal)
         })
@@ -423,7 +401,7 @@ async fn recalculation_reoffers_changed_shares_but_never_below_what_is_used() ->
     .await
     .context("the offer never reached the edge")?;
     for _ in 0..2 {
-        ensure!(request(&demo, 0, 0).await? == FlowState::Admitted);
+        ensure!(common::request(&demo, 0, 0).await? == FlowState::Admitted);
     }
     // The link shrinks to 600 Mb/s: 500 Mb/s are used, so the share drops
     // to 600 Mb/s, and only 100 Mb/s are left.
@@ -438,7 +416,7 @@ async fn recalculation_reoffers_changed_shares_but_never_below_what_is_used() ->
     })
     .await
     .with_context(|| format!("the smaller share was not re-offered: {:?}", demo.report()))?;
-    ensure!(request(&demo, 0, 0).await? == FlowState::Rejected);
+    ensure!(common::request(&demo, 0, 0).await? == FlowState::Rejected);
     // Below what is used: the share stays at the 500 Mb/s in use.
     std::fs::write(
         &file,
@@ -463,7 +441,7 @@ async fn recalculation_reoffers_changed_shares_but_never_below_what_is_used() ->
     })
     .await
     .with_context(|| format!("the larger share was not re-offered: {:?}", demo.report()))?;
-    ensure!(request(&demo, 0, 0).await? == FlowState::Admitted);
+    ensure!(common::request(&demo, 0, 0).await? == FlowState::Admitted);
     let plan = demo.deployment.switch("dc1-sw")?;
     let (meter, flows) = program_ids(plan)?;
     // The largest offer ever made bounds every write.
@@ -584,7 +562,7 @@ fn writes_to(
 async fn three_flows(demo: &Demo) -> Result<()> {
     offers_reached(demo).await?;
     for _ in 0..3 {
-        ensure!(request(demo, 0, 0).await? == FlowState::Admitted);
+        ensure!(common::request(demo, 0, 0).await? == FlowState::Admitted);
     }
     demo.wait_for(Duration::from_secs(3), |r| {
         r.routes
@@ -659,9 +637,9 @@ async fn a_restarted_dc_controller_adopts_the_flows_it_reads_back() -> Result<()
         "over-reservation in dc1-sw's writes"
     );
     // One more fits, then the share is full.
-    ensure!(request(&demo, 0, 0).await? == FlowState::Admitted);
+    ensure!(common::request(&demo, 0, 0).await? == FlowState::Admitted);
     ensure!(
-        request(&demo, 0, 0).await? == FlowState::Rejected,
+        common::request(&demo, 0, 0).await? == FlowState::Rejected,
         "no over-admission"
     );
     ensure!(demo.stop().await.invariant_violations == 0);
@@ -724,8 +702,8 @@ async fn a_restarted_edge_controller_adopts_the_flows_it_reads_back() -> Result<
         first_overreservation(&all, meter, flows, |c| (c == 0).then_some(share)).is_none(),
         "over-reservation in e1-sw's writes"
     );
-    ensure!(request(&demo, 0, 0).await? == FlowState::Admitted);
-    ensure!(request(&demo, 0, 0).await? == FlowState::Rejected);
+    ensure!(common::request(&demo, 0, 0).await? == FlowState::Admitted);
+    ensure!(common::request(&demo, 0, 0).await? == FlowState::Rejected);
     ensure!(demo.stop().await.invariant_violations == 0);
     Ok(())
 }
@@ -820,7 +798,7 @@ async fn an_rsvp_flood_is_capped_by_the_punt_meter_and_admissions_go_on() -> Res
     }
     let flood_time = t.elapsed();
     ensure!(
-        request(&demo, 0, 0).await? == FlowState::Admitted,
+        common::request(&demo, 0, 0).await? == FlowState::Admitted,
         "admissions go on"
     );
     let plan = demo.deployment.switch("dc1-sw")?;

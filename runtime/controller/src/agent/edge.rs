@@ -224,20 +224,9 @@ impl EdgeAgent {
         if self.next_refresh.is_some() || !self.flows.is_empty() {
             return taken;
         }
-        let mut per_route: Vec<Vec<(FlowKey, u64)>> = vec![Vec::new(); self.routes.len()];
-        for &(key, cell, rate) in &found.flows {
-            let r = self
-                .routes
-                .iter()
-                .position(|r| r.cell == cell)
-                .filter(|&r| {
-                    rate > 0 && found.route_meters.contains_key(&cell) && self.holds(&key, r)
-                });
-            match r {
-                Some(r) => per_route[r].push((key, rate)),
-                None => self.stats.not_adopted += 1,
-            }
-        }
+        let cells: Vec<u32> = self.routes.iter().map(|r| r.cell).collect();
+        let (per_route, left) = super::found_by_route(found, &cells, |k, r| self.holds(k, r));
+        self.stats.not_adopted += left;
         for (r, flows) in per_route.into_iter().enumerate() {
             let cell = self.routes[r].cell;
             let Some(&aggregate_bps) = found.route_meters.get(&cell) else {

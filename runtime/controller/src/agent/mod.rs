@@ -587,6 +587,29 @@ fn refresh_ms(d: Duration) -> u32 {
 /// that offers exactly what they reserve together. Returns the book, what
 /// is written, and the flows taken, in order (a flow whose rate the book
 /// cannot hold, as when the sum overflows, is left out).
+/// The flows of `found` grouped by the route whose cell they name
+/// (`cells[r]` is route `r`'s), keeping those with a rate, a configured
+/// route meter and that `holds(key, r)` accepts; and how many were left.
+fn found_by_route(
+    found: &Found,
+    cells: &[u32],
+    holds: impl Fn(&FlowKey, usize) -> bool,
+) -> (Vec<Vec<(FlowKey, u64)>>, u64) {
+    let mut per_route: Vec<Vec<(FlowKey, u64)>> = vec![Vec::new(); cells.len()];
+    let mut left = 0;
+    for &(key, cell, rate) in &found.flows {
+        let r = cells
+            .iter()
+            .position(|&c| c == cell)
+            .filter(|&r| rate > 0 && found.route_meters.contains_key(&cell) && holds(&key, r));
+        match r {
+            Some(r) => per_route[r].push((key, rate)),
+            None => left += 1,
+        }
+    }
+    (per_route, left)
+}
+
 fn adopted(
     aggregate_bps: u64,
     cell: u32,

@@ -100,3 +100,46 @@ impl Drop for SwitchProcess {
         }
     }
 }
+
+pub fn find_simple_switch_grpc() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("FAIRSHARE_BMV2") {
+        let p = PathBuf::from(dir).join("bin/simple_switch_grpc");
+        return p.is_file().then_some(p);
+    }
+    let shared = root().join("../shared/bmv2/bin/simple_switch_grpc");
+    if shared.is_file() {
+        return Some(shared);
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join("simple_switch_grpc"))
+        .find(|p| p.is_file())
+}
+
+/// Makes a request and waits until its server has an answer.
+pub async fn request(
+    demo: &fairshare_controller::demo::Demo,
+    edge: usize,
+    service: usize,
+) -> Result<fairshare_controller::sim::FlowState> {
+    let (client, port) = demo.request(edge, service).context("request")?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let f = demo
+            .sim
+            .flows()
+            .into_iter()
+            .find(|f| f.client == client && f.client_port == port)
+            .context("the flow")?;
+        if f.state != fairshare_controller::sim::FlowState::Pending {
+            return Ok(f.state);
+        }
+        if tokio::time::Instant::now() > deadline {
+            anyhow::bail!(
+                "no answer for {client}:{port}: {f:?}, report {:?}",
+                demo.report()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
