@@ -289,7 +289,11 @@ fn read_port(
                     io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
                 ) => {}
             Err(e) => {
-                tracing::warn!("reading port {port}: {e}");
+                // The interface goes with the namespace when the switch
+                // stops: only an error before that is worth a word.
+                if !stop.load(Ordering::Relaxed) {
+                    tracing::warn!("reading port {port}: {e}");
+                }
                 return;
             }
         }
