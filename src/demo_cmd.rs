@@ -68,6 +68,10 @@ pub struct DemoArgs {
     /// `FAIRSHARE_BMV2/bin`, else PATH), each in a network namespace of
     /// its own with its ports on veth pairs, instead of fairshare's switch.
     /// Needs root; the namespaces and interfaces are removed at the end.
+    /// BMv2 carries far fewer packets per second than fairshare's switch:
+    /// at the default --rate its 64-packet queues overflow (lost refreshes
+    /// expire and re-admit flows, tallies may still differ at the end);
+    /// --rate 20 or --requests N stays within what it carries.
     #[arg(long)]
     pub bmv2: bool,
     /// Log every step of the protocol.
