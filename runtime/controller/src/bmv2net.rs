@@ -228,6 +228,7 @@ impl Drop for Bmv2Switch {
             // `ip netns exec` execs the switch: the child is the switch.
             let _ = Command::new("kill")
                 .args(["-TERM", &child.id().to_string()])
+                .stderr(Stdio::null())
                 .status();
             let deadline = Instant::now() + Duration::from_secs(3);
             while Instant::now() < deadline {

@@ -494,13 +494,18 @@ pub struct Lab {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LabError {
+    // The underlying errors are part of the messages, not sources, so that
+    // a chain of causes does not print them twice.
     #[error("starting the lab's servers: {0}")]
-    Io(#[from] std::io::Error),
-    #[error("writing {path}: {source}")]
-    Write {
-        path: String,
-        source: std::io::Error,
-    },
+    Io(std::io::Error),
+    #[error("writing {path}: {error}")]
+    Write { path: String, error: std::io::Error },
+}
+
+impl From<std::io::Error> for LabError {
+    fn from(e: std::io::Error) -> LabError {
+        LabError::Io(e)
+    }
 }
 
 impl Lab {
@@ -769,9 +774,9 @@ impl Lab {
     /// [`LabError::Write`] naming the file.
     pub fn write_pcaps(&self, dir: &Path) -> Result<Vec<String>, LabError> {
         let pcap_dir = dir.join("pcap");
-        let werr = |path: &Path, source: std::io::Error| LabError::Write {
+        let werr = |path: &Path, error: std::io::Error| LabError::Write {
             path: path.display().to_string(),
-            source,
+            error,
         };
         std::fs::create_dir_all(&pcap_dir).map_err(|e| werr(&pcap_dir, e))?;
         let captures = self
