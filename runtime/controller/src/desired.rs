@@ -39,8 +39,7 @@ impl EntryKey {
         fields.sort_by_key(|f| f.field_id);
         let mut matches = Vec::new();
         for f in fields {
-            f.encode_length_delimited(&mut matches)
-                .expect("a Vec grows as needed");
+            matches.extend(f.encode_length_delimited_to_vec());
         }
         EntryKey {
             table_id: entry.table_id,

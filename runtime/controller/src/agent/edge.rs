@@ -232,12 +232,7 @@ impl EdgeAgent {
             let Some(&aggregate_bps) = found.route_meters.get(&cell) else {
                 continue;
             };
-            let mut ids = Vec::with_capacity(flows.len());
-            for _ in &flows {
-                ids.push(self.next_id);
-                self.next_id += 1;
-            }
-            let (book, configured, kept) = adopted(aggregate_bps, cell, &flows, &ids);
+            let (book, configured, kept) = adopted(aggregate_bps, cell, &flows, &mut self.next_id);
             self.stats.not_adopted += (flows.len() - kept.len()) as u64;
             let route = &mut self.routes[r];
             route.book = book;

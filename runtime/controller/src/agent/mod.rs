@@ -614,7 +614,7 @@ fn adopted(
     aggregate_bps: u64,
     cell: u32,
     flows: &[(FlowKey, u64)],
-    ids: &[crate::FlowId],
+    next_id: &mut crate::FlowId,
 ) -> (crate::Book, Shadow, Vec<(crate::FlowId, FlowKey, u64)>) {
     let used = flows
         .iter()
@@ -622,7 +622,9 @@ fn adopted(
     let mut book = crate::Book::new(aggregate_bps.saturating_add(used));
     let mut configured = Shadow::new(aggregate_bps);
     let mut kept = Vec::with_capacity(flows.len());
-    for (&(key, rate_bps), &id) in flows.iter().zip(ids) {
+    for &(key, rate_bps) in flows {
+        let id = *next_id;
+        *next_id += 1;
         if book.admit(id, rate_bps).is_err() {
             continue;
         }
