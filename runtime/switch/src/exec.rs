@@ -109,6 +109,75 @@ impl Phv {
         }
     }
 
+    /// The header vector borrowed apart, as [`Exec`] runs on it.
+    pub(crate) fn view(&mut self) -> PhvMut<'_> {
+        PhvMut {
+            vals: &mut self.vals,
+            valid: &mut self.valid,
+            stack_next: &mut self.stack_next,
+            wide: &mut self.wide,
+            orig: &mut self.orig,
+            dirty: &mut self.dirty,
+            vl_bits: &mut self.vl_bits,
+            union_stack_next: &mut self.union_stack_next,
+            win: &mut self.win,
+            valid_init: &self.valid_init,
+            fill: &self.fill,
+            keep: self.keep,
+        }
+    }
+}
+
+/// A [`Phv`]'s parts, each borrowed on its own. [`Exec`] holds this by
+/// value, so that the slices' addresses stay in registers while values
+/// are written (through a borrowed `Phv` every access would read the
+/// vector's address again after each write).
+pub(crate) struct PhvMut<'a> {
+    pub vals: &'a mut [u128],
+    pub valid: &'a mut [bool],
+    pub stack_next: &'a mut [u32],
+    pub wide: &'a mut [Vec<u8>],
+    pub orig: &'a mut [u32],
+    pub dirty: &'a mut [u64],
+    pub vl_bits: &'a mut [u32],
+    pub union_stack_next: &'a mut [u32],
+    win: &'a mut [u8; PLAN_WINDOW],
+    valid_init: &'a [bool],
+    fill: &'a [(u32, u128)],
+    keep: bool,
+}
+
+impl PhvMut<'_> {
+    /// Copies the values into another header vector, reusing its buffers.
+    pub(crate) fn copy_to(&self, dst: &mut Phv) {
+        dst.vals.clear();
+        dst.vals.extend_from_slice(self.vals);
+        dst.valid.clear();
+        dst.valid.extend_from_slice(self.valid);
+        dst.stack_next.clear();
+        dst.stack_next.extend_from_slice(self.stack_next);
+        if dst.wide.len() == self.wide.len() {
+            dst.wide.clone_from_slice(self.wide);
+        } else {
+            dst.wide = self.wide.to_vec();
+        }
+        dst.orig.clear();
+        dst.orig.extend_from_slice(self.orig);
+        dst.dirty.clear();
+        dst.dirty.extend_from_slice(self.dirty);
+    }
+
+    /// Takes the values of another header vector of the same program
+    /// (one made by [`PhvMut::copy_to`] from a view of the same program).
+    pub(crate) fn copy_from(&mut self, src: &Phv) {
+        self.vals.copy_from_slice(&src.vals);
+        self.valid.copy_from_slice(&src.valid);
+        self.stack_next.copy_from_slice(&src.stack_next);
+        self.wide.clone_from_slice(&src.wide);
+        self.orig.copy_from_slice(&src.orig);
+        self.dirty.copy_from_slice(&src.dirty);
+    }
+
     fn reset(&mut self, p: &Program) {
         if self.keep {
             for h in p.headers.iter().filter(|h| h.metadata) {
@@ -124,11 +193,11 @@ impl Phv {
         self.vl_bits.fill(0);
         self.orig.fill(NOT_EXTRACTED);
         if !self.keep {
-            for w in &mut self.wide {
+            for w in self.wide.iter_mut() {
                 w.fill(0);
             }
         }
-        for &(f, v) in &self.fill {
+        for &(f, v) in self.fill {
             self.vals[f as usize] = v;
         }
     }
@@ -219,7 +288,7 @@ pub(crate) struct Exec<'a> {
     pub meters: &'a mut [Vec<Meter>],
     pub counters: &'a mut [Vec<(u64, u64)>],
     pub registers: &'a mut [Vec<u128>],
-    pub phv: &'a mut Phv,
+    pub phv: PhvMut<'a>,
     pub key: &'a mut Vec<u128>,
     pub key2: &'a mut Vec<u128>,
     pub buf: &'a mut Vec<u8>,
@@ -464,7 +533,7 @@ impl Exec<'_> {
         // packet goes on for 16 bytes past the header, else from a copy of
         // the header's bytes with room after them.
         let n = (hi.bits / 8) as usize;
-        let phv = &mut *self.phv;
+        let phv = &mut self.phv;
         let first = hi.first_field as usize;
         let Some(vals) = phv.vals.get_mut(first..first + hi.plan.len()) else {
             return;
@@ -1209,7 +1278,7 @@ impl Exec<'_> {
                 }
                 CalcInput::Const(v, w) => (*v, *w),
                 CalcInput::Bytes(f) => {
-                    let Some((bytes, pad, width)) = held_bytes(self.p, self.phv, *f) else {
+                    let Some((bytes, pad, width)) = held_bytes(self.p, &self.phv, *f) else {
                         continue;
                     };
                     let mut done = 0u32;
@@ -1249,13 +1318,14 @@ impl Exec<'_> {
         if let Some(plan) = &c.csum {
             if plan.headers.iter().all(|h| self.phv.valid[*h as usize]) {
                 let mut sum = plan.konst;
+                let vals = &self.phv.vals[..];
                 if plan.narrow {
                     for &(f, k) in &plan.terms {
-                        sum += (self.phv.vals[f as usize] as u64) << k;
+                        sum += (vals.get(f as usize).copied().unwrap_or(0) as u64) << k;
                     }
                 } else {
                     for &(f, k) in &plan.terms {
-                        sum += fold32(self.phv.vals[f as usize]) << k;
+                        sum += fold32(vals.get(f as usize).copied().unwrap_or(0)) << k;
                     }
                 }
                 if let Some(k) = plan.payload {
@@ -1275,7 +1345,7 @@ impl Exec<'_> {
                 }
                 CalcInput::Const(v, w) => sum.push(*v, *w),
                 CalcInput::Bytes(f) => {
-                    if let Some((bytes, pad, width)) = held_bytes(self.p, self.phv, *f) {
+                    if let Some((bytes, pad, width)) = held_bytes(self.p, &self.phv, *f) {
                         let mut done = 0u32;
                         while done < width {
                             let n = (width - done).min(64);
@@ -1655,7 +1725,7 @@ fn binop(op: BinOp, x: u128, y: u128) -> u128 {
 /// The bytes of a field held as bytes, where its value starts in them
 /// (in bits) and its width (the current one for a variable-length field);
 /// `None` when its header is invalid.
-fn held_bytes<'x>(p: &Program, phv: &'x Phv, f: Fid) -> Option<(&'x [u8], usize, u32)> {
+fn held_bytes<'x>(p: &Program, phv: &'x PhvMut<'_>, f: Fid) -> Option<(&'x [u8], usize, u32)> {
     let fi = &p.fields[f as usize];
     if !phv.valid[fi.header as usize] {
         return None;

@@ -394,7 +394,7 @@ impl Switch {
             meters,
             counters,
             registers,
-            phv,
+            phv: phv.view(),
             key,
             key2,
             buf,

@@ -243,11 +243,16 @@ fn copy_phv(dst: &mut Phv, src: &Phv) {
 
 /// Zeroes every field of every metadata header (BMv2's `reset_metadata`).
 fn reset_metadata(p: &Program, phv: &mut Phv) {
+    reset_metadata_in(p, &mut phv.vals, &mut phv.wide);
+}
+
+/// [`reset_metadata`] on a header vector's values and wide values.
+fn reset_metadata_in(p: &Program, vals: &mut [u128], wide: &mut [Vec<u8>]) {
     for h in p.headers.iter().filter(|h| h.metadata) {
         for f in h.first_field..h.first_field + h.n_fields {
-            phv.vals[f as usize] = 0;
+            vals[f as usize] = 0;
             if let Some(w) = p.fields[f as usize].wide {
-                phv.wide[w as usize].fill(0);
+                wide[w as usize].fill(0);
             }
         }
     }
@@ -303,7 +308,7 @@ pub(crate) fn end_of_ingress(
     if group != 0 {
         ex.std_set(p.std.instance_type, instance_type::REPLICATION.into());
         let mut phv = pre.phv(p);
-        copy_phv(&mut phv, ex.phv);
+        ex.phv.copy_to(&mut phv);
         let origin = Origin {
             data: pkt.data,
             cursor: pkt.cursor,
@@ -321,7 +326,7 @@ pub(crate) fn end_of_ingress(
     }
     ex.std_set(p.std.instance_type, instance_type::NORMAL.into());
     let mut phv = pre.phv(p);
-    copy_phv(&mut phv, ex.phv);
+    ex.phv.copy_to(&mut phv);
     pre.queue.push_back(Job::Egress(EgressJob {
         phv,
         data: pkt.data.to_vec(),
@@ -358,7 +363,7 @@ fn ingress_clone(
     let p = ex.p;
     let keep = preserved(ex, list);
     let mut saved = pre.phv(p);
-    copy_phv(&mut saved, ex.phv);
+    ex.phv.copy_to(&mut saved);
     let ingress_port = ex.std_get(p.std.ingress_port);
     ex.reset();
     ex.std_set(p.std.ingress_port, ingress_port);
@@ -373,14 +378,14 @@ fn ingress_clone(
     };
     // A parser error is not recorded: the copy's metadata is reset below.
     let _ = ex.parse(&mut again);
-    reset_metadata(p, ex.phv);
+    reset_metadata_in(p, ex.phv.vals, ex.phv.wide);
     for (f, v) in keep {
         ex.std_set(Some(f), v);
     }
     ex.std_set(p.std.instance_type, instance_type::INGRESS_CLONE.into());
     let mut phv = pre.phv(p);
-    copy_phv(&mut phv, ex.phv);
-    copy_phv(ex.phv, &saved);
+    ex.phv.copy_to(&mut phv);
+    ex.phv.copy_from(&saved);
     pre.spare.push(saved);
     let origin = Origin {
         data: pkt.data,
@@ -497,7 +502,7 @@ pub(crate) fn end_of_egress(
             None => ex.stats.clone_no_session += 1,
             Some(s) => {
                 let mut phv = pre.phv(p);
-                copy_phv(&mut phv, ex.phv);
+                ex.phv.copy_to(&mut phv);
                 reset_metadata(p, &mut phv);
                 for &f in &p.field_lists[list as usize] {
                     set_in(p, &mut phv, Some(f), ex.phv.vals[f as usize]);
@@ -576,7 +581,7 @@ fn drain_queue(
     while let Some(job) = pre.queue.pop_front() {
         match job {
             Job::Egress(j) => {
-                copy_phv(ex.phv, &j.phv);
+                ex.phv.copy_from(&j.phv);
                 egress_job(ex, pre, &j, j.port, now_us, out, emit);
                 pre.spare.push(j.phv);
             }
@@ -589,7 +594,7 @@ fn drain_queue(
                     } else {
                         ex.stats.replicated += 1;
                     }
-                    copy_phv(ex.phv, &m.packet.phv);
+                    ex.phv.copy_from(&m.packet.phv);
                     ex.std_set(p.std.egress_rid, u128::from(r.rid));
                     egress_job(ex, pre, &m.packet, r.port, now_us, out, emit);
                 }
