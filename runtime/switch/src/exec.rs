@@ -891,6 +891,17 @@ impl Exec<'_> {
 
     /// Walks a control from `start`.
     pub(crate) fn control(&mut self, start: Option<Node>, pkt: &mut PktState<'_>) {
+        // The tables are set aside while the control runs (actions do not
+        // read them), so that an action can read its parameters in place
+        // in its entry; an empty slice stands in for them, which costs
+        // nothing.
+        let tables = std::mem::take(&mut self.tables);
+        self.walk(start, tables, pkt);
+        self.tables = tables;
+    }
+
+    #[inline(always)]
+    fn walk(&mut self, start: Option<Node>, tables: &mut [TableState], pkt: &mut PktState<'_>) {
         let mut node = start;
         let mut steps = 0u32;
         pkt.exit = false;
@@ -921,7 +932,7 @@ impl Exec<'_> {
                     }
                 }
                 Node::Table(t) => {
-                    let next = self.apply_table(t, pkt);
+                    let next = self.apply_table(tables, t, pkt);
                     // Only an action can call `exit`.
                     if pkt.exit {
                         break;
@@ -932,20 +943,21 @@ impl Exec<'_> {
         }
     }
 
-    fn apply_table(&mut self, t: u32, pkt: &mut PktState<'_>) -> Option<Node> {
+    #[inline(always)]
+    fn apply_table(
+        &mut self,
+        tables: &mut [TableState],
+        t: u32,
+        pkt: &mut PktState<'_>,
+    ) -> Option<Node> {
         let p = self.p;
         let ti = &p.tables[t as usize];
-        // The tables are set aside while the action runs (actions do not
-        // read them), so that it can read its parameters in place; an
-        // empty slice stands in for them, which costs nothing.
-        let tables = std::mem::take(&mut self.tables);
         let table = &mut tables[t as usize];
         if table.len == 0 {
             // Nothing to look up (keyless tables, tables not filled yet):
             // the default action, with no counter or meter to run.
             let action = table.default.action;
             self.run_action(action, &table.default.data, pkt);
-            self.tables = tables;
             return ti.next_after(false, action);
         }
         let hit = if let (Some(k64), true) = (&ti.key64, table.is_packed()) {
@@ -1000,7 +1012,6 @@ impl Exec<'_> {
         };
         let action = call.action;
         self.run_action(action, &call.data, pkt);
-        self.tables = tables;
         ti.next_after(hit.is_some(), action)
     }
 
