@@ -698,6 +698,9 @@ impl Exec<'_> {
     /// Runs the parser. Returns the error code it stopped on, if any.
     pub(crate) fn parse(&mut self, pkt: &mut PktState<'_>) -> Option<u32> {
         let p = self.p;
+        if !p.fast_parse.is_empty() {
+            return self.parse_fast(pkt);
+        }
         let mut state = p.parse_start?;
         let mut steps = 0u32;
         loop {
@@ -887,6 +890,42 @@ impl Exec<'_> {
                 None => return None,
             }
         }
+    }
+
+    /// [`Exec::parse`] for a parser whose states are all
+    /// [`crate::program::FastState`]s: the same steps, the same errors.
+    fn parse_fast(&mut self, pkt: &mut PktState<'_>) -> Option<u32> {
+        let p = self.p;
+        let mut state = p.parse_start?;
+        for _ in 0..MAX_STEPS {
+            let Some(st) = p.fast_parse.get(state as usize) else {
+                return Some(p.errors.no_match);
+            };
+            tracing::trace!(state = %p.parse_states[state as usize].name, cursor = pkt.cursor, "parse state");
+            if let Some((h, n)) = st.extract {
+                let n = n as usize;
+                if pkt.cursor + n > pkt.data.len() {
+                    return Some(p.errors.packet_too_short);
+                }
+                self.extract(h, pkt.data, pkt.cursor);
+                pkt.cursor += n;
+            }
+            for &(d, s) in &st.copies {
+                let v = self.phv.vals[s as usize];
+                self.set(d, v);
+            }
+            let vals = &self.phv.vals;
+            let mut key = 0u64;
+            for &(f, pos) in &st.fields {
+                key |= (vals[f as usize] as u64).wrapping_shl(pos);
+            }
+            match st.transitions.iter().find(|(v, m, _)| key & m == *v) {
+                None => return Some(p.errors.no_match),
+                Some((_, _, Some(n))) => state = *n,
+                Some((_, _, None)) => return None,
+            }
+        }
+        Some(p.errors.no_match)
     }
 
     /// Walks a control from `start`.

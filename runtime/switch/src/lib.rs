@@ -941,7 +941,8 @@ mod tests {
     }
 
     /// The layouts made at load (extraction plans, checksum layouts,
-    /// copies of extracted headers, expressions fused into single nodes)
+    /// copies of extracted headers, expressions fused into single nodes,
+    /// parser states run in one step)
     /// give the same packets, ports and counts as the general paths, on the fairshare pipeline with its
     /// rules: every truncation and many single-byte mutations of frames
     /// that take the NAT, routing and CPU paths.
@@ -975,6 +976,10 @@ mod tests {
         };
         assert_eq!(fused(&general), 0, "the general program has no fused nodes");
         assert!(fused(&fast) > 0, "the fast program has fused nodes");
+        assert!(
+            !fast.prog.fast_parse.is_empty() && general.prog.fast_parse.is_empty(),
+            "only the fast program parses one step per state"
+        );
 
         let frames = [
             frame([192, 0, 2, 5], [203, 0, 113, 1], 6, 40000, 80),

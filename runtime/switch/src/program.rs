@@ -577,6 +577,57 @@ pub(crate) struct PackedSelect {
     pub fields64: Option<(Vec<(Fid, u32)>, Vec<(u64, u64, Option<u32>)>)>,
 }
 
+/// A parser state of the shape p4c gives fixed headers, run in one step
+/// (see [`Program::fast_parse`]): extract a header (or none), copy fields
+/// into fields, select on fields packed in 64 bits.
+#[derive(Debug, Clone)]
+pub(crate) struct FastState {
+    /// The header extracted and its length in bytes.
+    pub extract: Option<(Hid, u32)>,
+    /// `(destination, source)` of each field copy, in order.
+    pub copies: Vec<(Fid, Fid)>,
+    /// The select's fields and where their bits go, as
+    /// [`PackedSelect::fields64`] has them.
+    pub fields: Vec<(Fid, u32)>,
+    /// The transitions on the packed key, as [`PackedSelect::fields64`]
+    /// has them.
+    pub transitions: Vec<(u64, u64, Option<u32>)>,
+}
+
+/// Every parser state as a [`FastState`], or none when one of them has
+/// another shape.
+fn fast_parse(states: &[ParseState], headers: &[HeaderInfo]) -> Vec<FastState> {
+    let fast = |s: &ParseState| -> Option<FastState> {
+        let (fields, transitions) = s.packed.as_ref()?.fields64.clone()?;
+        let mut ops = s.ops.as_slice();
+        let extract = match ops.first() {
+            Some(ParseOp::Extract(h)) => {
+                ops = &ops[1..];
+                Some((*h, headers.get(*h as usize)?.bits / 8))
+            }
+            _ => None,
+        };
+        let copies = ops
+            .iter()
+            .map(|op| match op {
+                ParseOp::Set(d, Expr::Field(s)) => Some((*d, *s)),
+                _ => None,
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(FastState {
+            extract,
+            copies,
+            fields,
+            transitions,
+        })
+    };
+    states
+        .iter()
+        .map(fast)
+        .collect::<Option<Vec<_>>>()
+        .unwrap_or_default()
+}
+
 /// Packs a select's transitions (see [`ParseState::packed`]).
 fn pack_select(
     key: &[KeySrc],
@@ -923,6 +974,9 @@ pub struct Program {
     pub(crate) unions: Vec<UnionInfo>,
     pub(crate) union_stacks: Vec<UnionStackInfo>,
     pub(crate) parse_states: Vec<ParseState>,
+    /// `parse_states` as [`FastState`]s, by the same index, when every
+    /// state has that shape (empty otherwise).
+    pub(crate) fast_parse: Vec<FastState>,
     pub(crate) parse_start: Option<u32>,
     /// The packet headers the deparser emits, in order (metadata left out).
     pub(crate) deparse: Vec<Hid>,
@@ -965,6 +1019,7 @@ impl Program {
         for s in &mut self.parse_states {
             s.packed = None;
         }
+        self.fast_parse.clear();
         for t in &mut self.tables {
             t.key64 = None;
         }
@@ -2828,6 +2883,7 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
     for a in &mut actions {
         a.ops = action_ops(&a.prims, &field_hot);
     }
+    let fast_parse = fast_parse(&parse_states, &ctx.headers);
     Ok(Program {
         copy_extracted: true,
         field_hot,
@@ -2836,6 +2892,7 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
         stacks: ctx.stacks,
         unions: ctx.unions,
         union_stacks: ctx.union_stacks,
+        fast_parse,
         parse_states,
         parse_start,
         deparse,
