@@ -1470,9 +1470,9 @@ impl Exec<'_> {
         if self.deparse_in_place(pkt, out) {
             return;
         }
-        for &h in &self.p.deparse {
+        for &(h, _, _) in &self.p.deparse_packet {
             let hi = &self.p.headers[h as usize];
-            if !self.phv.valid[h as usize] || hi.metadata {
+            if !self.phv.valid[h as usize] {
                 continue;
             }
             let at = out.len();
@@ -1550,15 +1550,14 @@ impl Exec<'_> {
             return false;
         }
         let mut at = 0usize;
-        for &h in &self.p.deparse {
-            let hi = &self.p.headers[h as usize];
-            if !self.phv.valid[h as usize] || hi.metadata {
+        for &(h, bytes, in_place) in &self.p.deparse_packet {
+            if !self.phv.valid[h as usize] {
                 continue;
             }
-            if self.phv.orig[h as usize] as usize != at || hi.plan.is_empty() || hi.n_fields > 64 {
+            if !in_place || self.phv.orig[h as usize] as usize != at {
                 return false;
             }
-            at += (hi.bits / 8) as usize;
+            at += bytes as usize;
         }
         if at != pkt.cursor {
             return false;
@@ -1568,7 +1567,7 @@ impl Exec<'_> {
         // Sixteen spare bytes let every field be written through a
         // 16-byte window.
         out.resize(len + 16, 0);
-        for &h in &self.p.deparse {
+        for &(h, _, _) in &self.p.deparse_packet {
             let mut dirty = self.phv.dirty[h as usize];
             if dirty == 0 || !self.phv.valid[h as usize] {
                 continue;

@@ -978,8 +978,11 @@ pub struct Program {
     /// state has that shape (empty otherwise).
     pub(crate) fast_parse: Vec<FastState>,
     pub(crate) parse_start: Option<u32>,
-    /// The packet headers the deparser emits, in order (metadata left out).
-    pub(crate) deparse: Vec<Hid>,
+    /// The packet headers the deparser emits, in its order (metadata left
+    /// out): each with its length in bytes and whether it can be emitted
+    /// on top of the bytes it was extracted from (it has an extraction
+    /// plan of at most 64 fields).
+    pub(crate) deparse_packet: Vec<(Hid, u32, bool)>,
     pub(crate) actions: Vec<ActionInfo>,
     pub(crate) tables: Vec<TableInfo>,
     pub(crate) conds: Vec<CondInfo>,
@@ -2884,6 +2887,14 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
         a.ops = action_ops(&a.prims, &field_hot);
     }
     let fast_parse = fast_parse(&parse_states, &ctx.headers);
+    let deparse_packet = deparse
+        .iter()
+        .filter_map(|&h| {
+            let hi = &ctx.headers[h as usize];
+            let in_place = !hi.plan.is_empty() && hi.n_fields <= 64;
+            (!hi.metadata).then_some((h, hi.bits / 8, in_place))
+        })
+        .collect();
     Ok(Program {
         copy_extracted: true,
         field_hot,
@@ -2895,7 +2906,7 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
         fast_parse,
         parse_states,
         parse_start,
-        deparse,
+        deparse_packet,
         actions,
         tables,
         conds,
