@@ -39,6 +39,8 @@ pub(crate) struct HeaderInfo {
     /// headers of at most [`PLAN_MAX_BYTES`] bytes without wide fields;
     /// empty otherwise (the fields are then read one by one).
     pub plan: Vec<ExtractField>,
+    /// Every field of `plan` is read through an 8-byte window.
+    pub plan_narrow: bool,
 }
 
 /// The variable-length (`varbit`) field of a header. Its value is kept as
@@ -2092,6 +2094,11 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
         }
         header_ix.insert(h.name.clone(), hi as Hid);
         header_by_id.insert(h.id, hi as Hid);
+        let plan = if varbit.is_some() {
+            vec![]
+        } else {
+            extract_plan(&fields[first as usize..], first, off, h.metadata)
+        };
         headers.push(HeaderInfo {
             name: h.name.clone(),
             first_field: first,
@@ -2102,11 +2109,8 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
             union: None,
             htype: ti as u32,
             varbit,
-            plan: if varbit.is_some() {
-                vec![]
-            } else {
-                extract_plan(&fields[first as usize..], first, off, h.metadata)
-            },
+            plan_narrow: plan.iter().all(|x| x.narrow),
+            plan,
         });
     }
     let mut stacks = vec![];
