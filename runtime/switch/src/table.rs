@@ -239,6 +239,9 @@ pub(crate) struct TableState {
     /// scanned and has no range key: every entry is then also kept as its
     /// packed value and mask, in [`TableState::scan`].
     scan_widths: Option<Vec<u32>>,
+    /// `packed_widths` or `scan_widths` is set (see
+    /// [`TableState::is_packed`]).
+    packed: bool,
     /// `(value, mask, handle)` of every entry, packed as
     /// [`TableState::lookup_packed`] takes keys, best first (the order of
     /// [`Index::Scan`]); empty unless `scan_widths` is set.
@@ -250,6 +253,13 @@ impl TableState {
         let hashed = keys
             .iter()
             .all(|k| matches!(k.kind, MatchKind::Exact | MatchKind::Lpm));
+        let packed_widths: Option<Vec<u32>> = (hashed
+            && keys.iter().map(|k| k.width).sum::<u32>() <= 128)
+            .then(|| keys.iter().map(|k| k.width).collect());
+        let scan_widths: Option<Vec<u32>> = (!hashed
+            && keys.iter().all(|k| k.kind != MatchKind::Range)
+            && keys.iter().map(|k| k.width).sum::<u32>() <= 128)
+            .then(|| keys.iter().map(|k| k.width).collect());
         TableState {
             slots: vec![],
             free: vec![],
@@ -261,12 +271,9 @@ impl TableState {
             default,
             len: 0,
             seq: 0,
-            packed_widths: (hashed && keys.iter().map(|k| k.width).sum::<u32>() <= 128)
-                .then(|| keys.iter().map(|k| k.width).collect()),
-            scan_widths: (!hashed
-                && keys.iter().all(|k| k.kind != MatchKind::Range)
-                && keys.iter().map(|k| k.width).sum::<u32>() <= 128)
-                .then(|| keys.iter().map(|k| k.width).collect()),
+            packed: packed_widths.is_some() || scan_widths.is_some(),
+            packed_widths,
+            scan_widths,
             scan: vec![],
         }
     }
@@ -519,7 +526,7 @@ impl TableState {
     /// [`TableState::lookup_packed`]).
     #[inline]
     pub(crate) fn is_packed(&self) -> bool {
-        self.packed_widths.is_some() || self.scan_widths.is_some()
+        self.packed
     }
 
     /// The entry matching a key packed as [`TableState::is_packed`] says:
