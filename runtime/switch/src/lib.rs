@@ -413,7 +413,7 @@ impl Switch {
         };
         ex.std_set(p.std.ingress_port, u128::from(port));
         ex.std_set(p.std.packet_length, data.len() as u128);
-        ex.std_set(p.std.instance_type, 0);
+        // `instance_type` is NORMAL (0): the reset zeroed the metadata.
         ex.std_set(p.std.ingress_global_timestamp, u128::from(now_us));
         let pre = &mut self.pre;
         pre::ingress(&mut ex, &mut pkt, pre, 0, out, emit);
