@@ -954,12 +954,12 @@ impl Exec<'_> {
                     let ci = &self.p.conds[c as usize];
                     let vals = &self.phv.vals;
                     let v = match ci.test {
-                        Test::Eq(f, c) => vals[f as usize] == c,
-                        Test::Ne(f, c) => vals[f as usize] != c,
-                        Test::Lt(f, c) => vals[f as usize] < c,
-                        Test::Le(f, c) => vals[f as usize] <= c,
-                        Test::Gt(f, c) => vals[f as usize] > c,
-                        Test::Ge(f, c) => vals[f as usize] >= c,
+                        Test::Eq(f, c) => vals[f as usize] as u64 == c,
+                        Test::Ne(f, c) => vals[f as usize] as u64 != c,
+                        Test::Lt(f, c) => (vals[f as usize] as u64) < c,
+                        Test::Le(f, c) => vals[f as usize] as u64 <= c,
+                        Test::Gt(f, c) => vals[f as usize] as u64 > c,
+                        Test::Ge(f, c) => vals[f as usize] as u64 >= c,
                         Test::Valid(h) => self.phv.valid[h as usize],
                         Test::NotValid(h) => !self.phv.valid[h as usize],
                         Test::Expr => self.eval(&ci.expr, &[]) != 0,

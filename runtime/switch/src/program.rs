@@ -798,15 +798,18 @@ pub(crate) struct CondInfo {
 }
 
 /// A condition of a shape p4c emits most, decided in one step: an
-/// unsigned field compared with a constant, or a header's validity.
+/// unsigned field of 64 bits or fewer compared with a constant that fits
+/// in 64 bits (a field's value never has bits above its width, so the
+/// comparison in 64 bits is the comparison of the values), or a header's
+/// validity.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Test {
-    Eq(Fid, u128),
-    Ne(Fid, u128),
-    Lt(Fid, u128),
-    Le(Fid, u128),
-    Gt(Fid, u128),
-    Ge(Fid, u128),
+    Eq(Fid, u64),
+    Ne(Fid, u64),
+    Lt(Fid, u64),
+    Le(Fid, u64),
+    Gt(Fid, u64),
+    Ge(Fid, u64),
     Valid(Hid),
     NotValid(Hid),
     /// Any other shape: the expression is evaluated.
@@ -814,18 +817,26 @@ pub(crate) enum Test {
 }
 
 impl Test {
-    pub(crate) fn of(e: &Expr) -> Test {
-        match *e {
-            Expr::FieldOp(BinOp::Eq, f, c) => Test::Eq(f, c),
-            Expr::FieldOp(BinOp::Ne, f, c) => Test::Ne(f, c),
-            Expr::FieldOp(BinOp::Lt, f, c) => Test::Lt(f, c),
-            Expr::FieldOp(BinOp::Le, f, c) => Test::Le(f, c),
-            Expr::FieldOp(BinOp::Gt, f, c) => Test::Gt(f, c),
-            Expr::FieldOp(BinOp::Ge, f, c) => Test::Ge(f, c),
-            Expr::Valid(h) => Test::Valid(h),
-            Expr::NotValid(h) => Test::NotValid(h),
-            _ => Test::Expr,
-        }
+    pub(crate) fn of(e: &Expr, fields: &[FieldInfo]) -> Test {
+        let narrow = |f: Fid, c: u128| {
+            let c = u64::try_from(c).ok()?;
+            (fields.get(f as usize)?.width <= 64).then_some((f, c))
+        };
+        let test = match *e {
+            Expr::FieldOp(op, f, c) => narrow(f, c).and_then(|(f, c)| match op {
+                BinOp::Eq => Some(Test::Eq(f, c)),
+                BinOp::Ne => Some(Test::Ne(f, c)),
+                BinOp::Lt => Some(Test::Lt(f, c)),
+                BinOp::Le => Some(Test::Le(f, c)),
+                BinOp::Gt => Some(Test::Gt(f, c)),
+                BinOp::Ge => Some(Test::Ge(f, c)),
+                _ => None,
+            }),
+            Expr::Valid(h) => Some(Test::Valid(h)),
+            Expr::NotValid(h) => Some(Test::NotValid(h)),
+            _ => None,
+        };
+        test.unwrap_or(Test::Expr)
     }
 }
 
@@ -2793,7 +2804,7 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
             let path = format!("{base}.conditionals[{ci}]");
             let expr = ctx.expr(&path, &c.expression, &Scope::Plain)?;
             conds.push(CondInfo {
-                test: Test::of(&expr),
+                test: Test::of(&expr, &ctx.fields),
                 expr,
                 if_true: node(&format!("{path}.true_next"), &c.true_next)?,
                 if_false: node(&format!("{path}.false_next"), &c.false_next)?,
