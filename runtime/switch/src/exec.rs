@@ -530,14 +530,25 @@ impl Exec<'_> {
         }
         tracing::trace!(header = %hi.name, at, "extract");
         // Every field is read through a 16-byte window: in place when the
-        // packet goes on for 16 bytes past the header, else from a copy of
-        // the header's bytes with room after them.
+        // packet goes on for 16 bytes past the header's window (of 32
+        // bytes for a short header, else of `PLAN_MAX_BYTES`), else from
+        // a copy of the header's bytes with room after them.
         let n = (hi.bits / 8) as usize;
         let phv = &mut self.phv;
         let first = hi.first_field as usize;
         let Some(vals) = phv.vals.get_mut(first..first + hi.plan.len()) else {
             return;
         };
+        if n <= SHORT_HEADER {
+            if let Some(win) = data
+                .get(at..at + SHORT_WINDOW)
+                .and_then(|w| <&[u8; SHORT_WINDOW]>::try_from(w).ok())
+            {
+                run_plan(&hi.plan, hi.plan_narrow, win, vals);
+                self.extracted(h, at);
+                return;
+            }
+        }
         match data
             .get(at..at + PLAN_WINDOW)
             .and_then(|w| <&[u8; PLAN_WINDOW]>::try_from(w).ok())
@@ -550,6 +561,13 @@ impl Exec<'_> {
                 run_plan(&hi.plan, hi.plan_narrow, &phv.win, vals);
             }
         }
+        self.extracted(h, at);
+    }
+
+    /// Marks a header extracted at byte `at`: valid, its bytes there, no
+    /// field written since.
+    #[inline(always)]
+    fn extracted(&mut self, h: Hid, at: usize) {
         self.mark_valid(h);
         self.phv.orig[h as usize] = at as u32;
         self.phv.dirty[h as usize] = 0;
@@ -1692,15 +1710,25 @@ impl Csum {
 /// header a plan reads, and 16 more.
 const PLAN_WINDOW: usize = PLAN_MAX_BYTES + 16;
 const _: () = assert!(PLAN_MAX_BYTES.is_power_of_two());
+/// Headers this long or shorter (Ethernet, IPv4 and TCP without options)
+/// are read in place through a shorter window, [`SHORT_WINDOW`]: from
+/// short packets too.
+const SHORT_HEADER: usize = 32;
+const SHORT_WINDOW: usize = SHORT_HEADER + 16;
+const _: () = assert!(SHORT_HEADER.is_power_of_two() && SHORT_HEADER <= PLAN_MAX_BYTES);
 
 /// Reads a header's fields out of its bytes, which start `win` (the bytes
 /// after the header are shifted out), into `vals`, the header's fields.
 /// `narrow`: every field of the plan is (the loop then has no branch).
+/// The header is at most `W - 16` bytes long, a power of two.
 #[inline(always)]
-fn run_plan(plan: &[ExtractField], narrow: bool, win: &[u8; PLAN_WINDOW], vals: &mut [u128]) {
+fn run_plan<const W: usize>(plan: &[ExtractField], narrow: bool, win: &[u8; W], vals: &mut [u128]) {
+    // A plan's fields start within the header's first `W - 16` bytes (a
+    // power of two): the remainder changes nothing, and it shows that
+    // every window is in the array.
     if narrow {
         for (x, v) in plan.iter().zip(vals) {
-            let b = x.byte as usize % PLAN_MAX_BYTES;
+            let b = x.byte as usize % (W - 16);
             let mut a = [0u8; 8];
             a.copy_from_slice(&win[b..b + 8]);
             *v = u128::from((u64::from_be_bytes(a) >> x.shift) & x.mask as u64);
@@ -1708,10 +1736,7 @@ fn run_plan(plan: &[ExtractField], narrow: bool, win: &[u8; PLAN_WINDOW], vals: 
         return;
     }
     for (x, v) in plan.iter().zip(vals) {
-        // A plan's fields start within the first `PLAN_MAX_BYTES` bytes
-        // (a power of two): the remainder changes nothing, and it shows
-        // that every window is in the array.
-        let b = x.byte as usize % PLAN_MAX_BYTES;
+        let b = x.byte as usize % (W - 16);
         *v = if x.narrow {
             let mut a = [0u8; 8];
             a.copy_from_slice(&win[b..b + 8]);
