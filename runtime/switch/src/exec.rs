@@ -953,12 +953,22 @@ impl Exec<'_> {
         // in its entry; an empty slice stands in for them, which costs
         // nothing.
         let tables = std::mem::take(&mut self.tables);
-        self.walk(start, tables, pkt);
+        let p = self.p;
+        self.walk(p, start, tables, pkt);
         self.tables = tables;
     }
 
-    #[inline(always)]
-    fn walk(&mut self, start: Option<Node>, tables: &mut [TableState], pkt: &mut PktState<'_>) {
+    /// [`Exec::control`] with the program passed on its own: a function's
+    /// own shared reference lets the compiler keep what it reads of the
+    /// program in registers while the header vector is written.
+    #[inline(never)]
+    fn walk(
+        &mut self,
+        p: &Program,
+        start: Option<Node>,
+        tables: &mut [TableState],
+        pkt: &mut PktState<'_>,
+    ) {
         let mut node = start;
         let mut steps = 0u32;
         pkt.exit = false;
@@ -969,7 +979,7 @@ impl Exec<'_> {
             }
             node = match n {
                 Node::Cond(c) => {
-                    let ci = &self.p.conds[c as usize];
+                    let ci = &p.conds[c as usize];
                     let vals = &self.phv.vals;
                     let v = match ci.test {
                         Test::Eq(f, c) => vals[f as usize] as u64 == c,
@@ -989,7 +999,7 @@ impl Exec<'_> {
                     }
                 }
                 Node::Table(t) => {
-                    let next = self.apply_table(tables, t, pkt);
+                    let next = self.apply_table(p, tables, t, pkt);
                     // Only an action can call `exit`.
                     if pkt.exit {
                         break;
@@ -1003,18 +1013,18 @@ impl Exec<'_> {
     #[inline(always)]
     fn apply_table(
         &mut self,
+        p: &Program,
         tables: &mut [TableState],
         t: u32,
         pkt: &mut PktState<'_>,
     ) -> Option<Node> {
-        let p = self.p;
         let ti = &p.tables[t as usize];
         let table = &mut tables[t as usize];
         if table.len == 0 {
             // Nothing to look up (keyless tables, tables not filled yet):
             // the default action, with no counter or meter to run.
             let action = table.default.action;
-            self.run_action(action, &table.default.data, pkt);
+            self.run_action(p, action, &table.default.data, pkt);
             return ti.next_after(false, action);
         }
         let hit = if let (Some(k64), true) = (&ti.key64, table.is_packed()) {
@@ -1068,14 +1078,14 @@ impl Exec<'_> {
             None => &table.default,
         };
         let action = call.action;
-        self.run_action(action, &call.data, pkt);
+        self.run_action(p, action, &call.data, pkt);
         ti.next_after(hit.is_some(), action)
     }
 
     /// Runs an action's primitives.
     #[inline(always)]
-    fn run_action(&mut self, action: u32, params: &[u128], pkt: &mut PktState<'_>) {
-        let a = &self.p.actions[action as usize];
+    fn run_action(&mut self, p: &Program, action: u32, params: &[u128], pkt: &mut PktState<'_>) {
+        let a = &p.actions[action as usize];
         for op in &a.ops {
             match *op {
                 ActOp::SetParam {
