@@ -187,7 +187,7 @@ impl PhvMut<'_> {
         } else {
             self.vals.fill(0);
         }
-        self.valid.copy_from_slice(&self.valid_init);
+        self.valid.copy_from_slice(self.valid_init);
         self.stack_next.fill(0);
         self.union_stack_next.fill(0);
         self.vl_bits.fill(0);
@@ -558,7 +558,7 @@ impl Exec<'_> {
                 // The bytes past the header are shifted out: whatever the
                 // buffer holds there from before does not matter.
                 phv.win[..n].copy_from_slice(&data[at..at + n]);
-                run_plan(&hi.plan, hi.plan_narrow, &phv.win, vals);
+                run_plan(&hi.plan, hi.plan_narrow, phv.win, vals);
             }
         }
         self.extracted(h, at);
@@ -607,7 +607,7 @@ impl Exec<'_> {
             let (fd, fs) = ((d.first_field + i) as usize, (s.first_field + i) as usize);
             self.phv.vals[fd] = self.phv.vals[fs];
             if let (Some(wd), Some(ws)) = (self.p.fields[fd].wide, self.p.fields[fs].wide) {
-                copy_wide(&mut self.phv.wide, wd as usize, ws as usize);
+                copy_wide(self.phv.wide, wd as usize, ws as usize);
             }
         }
         self.phv.vl_bits[dst as usize] = match d.varbit {
@@ -1320,7 +1320,7 @@ impl Exec<'_> {
             Prim::AssignVl { dst, src } => {
                 let (fd, fs) = (&p.fields[*dst as usize], &p.fields[*src as usize]);
                 if let (Some(wd), Some(ws)) = (fd.wide, fs.wide) {
-                    copy_wide(&mut self.phv.wide, wd as usize, ws as usize);
+                    copy_wide(self.phv.wide, wd as usize, ws as usize);
                     let bits = self.phv.vl_bits[fs.header as usize].min(fd.width);
                     self.phv.vl_bits[fd.header as usize] = bits;
                     self.phv.dirty[fd.header as usize] = u64::MAX;
