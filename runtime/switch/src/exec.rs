@@ -952,6 +952,11 @@ impl Exec<'_> {
         // read them), so that an action can read its parameters in place
         // in its entry; an empty slice stands in for them, which costs
         // nothing.
+        if start.is_none() {
+            // An empty control (v1model's egress, often).
+            pkt.exit = false;
+            return;
+        }
         let tables = std::mem::take(&mut self.tables);
         let p = self.p;
         self.walk(p, start, tables, pkt);
