@@ -555,10 +555,7 @@ impl Client {
             ..Default::default()
         };
         self.unary
-            .call::<_, p4::SetForwardingPipelineConfigResponse>(
-                "/p4.v1.P4Runtime/SetForwardingPipelineConfig",
-                request,
-            )
+            .call::<_, p4::SetForwardingPipelineConfigResponse>(unary::SET_PIPELINE, request)
             .await
             .map_err(|s| rpc_error("SetForwardingPipelineConfig", s))?;
         Ok(())
@@ -579,10 +576,7 @@ impl Client {
         };
         Ok(self
             .unary
-            .call::<_, p4::GetForwardingPipelineConfigResponse>(
-                "/p4.v1.P4Runtime/GetForwardingPipelineConfig",
-                request,
-            )
+            .call::<_, p4::GetForwardingPipelineConfigResponse>(unary::GET_PIPELINE, request)
             .await
             .map_err(|s| rpc_error("GetForwardingPipelineConfig", s))?
             .config)
@@ -684,10 +678,7 @@ impl Client {
     pub async fn capabilities(&mut self) -> Result<String, Error> {
         Ok(self
             .unary
-            .call::<_, p4::CapabilitiesResponse>(
-                "/p4.v1.P4Runtime/Capabilities",
-                p4::CapabilitiesRequest {},
-            )
+            .call::<_, p4::CapabilitiesResponse>(unary::CAPABILITIES, p4::CapabilitiesRequest {})
             .await
             .map_err(|s| rpc_error("Capabilities", s))?
             .p4runtime_api_version)
@@ -781,7 +772,7 @@ fn rpc_error(rpc: &'static str, s: tonic::Status) -> Error {
 /// One Write RPC.
 async fn write(unary: &unary::Unary, request: p4::WriteRequest) -> Result<(), Error> {
     unary
-        .call::<_, p4::WriteResponse>("/p4.v1.P4Runtime/Write", request)
+        .call::<_, p4::WriteResponse>(unary::WRITE, request)
         .await
         .map(|_| ())
         .map_err(write_error)
@@ -872,6 +863,16 @@ mod unary {
     use tonic::codegen::http::{self, header, uri};
     use tonic::{Code, Status};
 
+    // The methods called here, checked when compiled.
+    pub(super) const WRITE: uri::PathAndQuery =
+        uri::PathAndQuery::from_static("/p4.v1.P4Runtime/Write");
+    pub(super) const CAPABILITIES: uri::PathAndQuery =
+        uri::PathAndQuery::from_static("/p4.v1.P4Runtime/Capabilities");
+    pub(super) const SET_PIPELINE: uri::PathAndQuery =
+        uri::PathAndQuery::from_static("/p4.v1.P4Runtime/SetForwardingPipelineConfig");
+    pub(super) const GET_PIPELINE: uri::PathAndQuery =
+        uri::PathAndQuery::from_static("/p4.v1.P4Runtime/GetForwardingPipelineConfig");
+
     /// The largest answer accepted (a GetForwardingPipelineConfig carries
     /// the whole BMv2 JSON).
     const MAX_ANSWER: usize = 1 << 30;
@@ -928,8 +929,13 @@ mod unary {
             })
         }
 
-        /// Calls `path` (`/package.Service/Method`) with `request`.
-        pub(super) async fn call<Q, R>(&self, path: &'static str, request: Q) -> Result<R, Status>
+        /// Calls `path` (`/package.Service/Method`, one of the constants
+        /// of this module) with `request`.
+        pub(super) async fn call<Q, R>(
+            &self,
+            path: uri::PathAndQuery,
+            request: Q,
+        ) -> Result<R, Status>
         where
             Q: prost::Message,
             R: prost::Message + Default,
@@ -947,19 +953,24 @@ mod unary {
             request
                 .encode(&mut body)
                 .map_err(|e| Status::internal(format!("encoding the request: {e}")))?;
-            let uri = http::Uri::builder()
-                .scheme(self.scheme.clone())
-                .authority(self.authority.clone())
-                .path_and_query(path)
-                .build()
-                .map_err(|e| Status::internal(format!("request URI: {e}")))?;
-            let head = http::Request::builder()
-                .method(http::Method::POST)
-                .uri(uri)
-                .header(header::CONTENT_TYPE, "application/grpc")
-                .header(header::TE, "trailers")
-                .body(())
-                .map_err(|e| Status::internal(format!("request headers: {e}")))?;
+            // Built from parts that are already checked: no parsing per call.
+            let uri = http::Uri::from_parts({
+                let mut parts = uri::Parts::default();
+                parts.scheme = Some(self.scheme.clone());
+                parts.authority = Some(self.authority.clone());
+                parts.path_and_query = Some(path);
+                parts
+            })
+            .map_err(|e| Status::internal(format!("request URI: {e}")))?;
+            let mut head = http::Request::new(());
+            *head.method_mut() = http::Method::POST;
+            *head.uri_mut() = uri;
+            let headers = head.headers_mut();
+            headers.insert(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static("application/grpc"),
+            );
+            headers.insert(header::TE, header::HeaderValue::from_static("trailers"));
             let mut send = self.send.clone().ready().await.map_err(unavailable)?;
             let (answer, mut stream) = send.send_request(head, false).map_err(unavailable)?;
             stream.send_data(body.into(), true).map_err(unavailable)?;
