@@ -38,6 +38,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_client(true)
         .build_server(true)
         .build_transport(true)
+        // Decodes each message from one contiguous buffer (see
+        // src/codec.rs).
+        .codec_path("crate::codec::Codec")
         // Written by hand to keep field-number order on the wire (see
         // src/manual.rs).
         .extern_path(".p4.v1.Replica", "crate::manual::Replica")

@@ -555,10 +555,7 @@ impl Client {
             ..Default::default()
         };
         self.unary
-            .call::<_, p4::SetForwardingPipelineConfigResponse>(
-                "/p4.v1.P4Runtime/SetForwardingPipelineConfig",
-                request,
-            )
+            .call::<_, p4::SetForwardingPipelineConfigResponse>(unary::SET_PIPELINE, request)
             .await
             .map_err(|s| rpc_error("SetForwardingPipelineConfig", s))?;
         Ok(())
@@ -579,10 +576,7 @@ impl Client {
         };
         Ok(self
             .unary
-            .call::<_, p4::GetForwardingPipelineConfigResponse>(
-                "/p4.v1.P4Runtime/GetForwardingPipelineConfig",
-                request,
-            )
+            .call::<_, p4::GetForwardingPipelineConfigResponse>(unary::GET_PIPELINE, request)
             .await
             .map_err(|s| rpc_error("GetForwardingPipelineConfig", s))?
             .config)
@@ -684,10 +678,7 @@ impl Client {
     pub async fn capabilities(&mut self) -> Result<String, Error> {
         Ok(self
             .unary
-            .call::<_, p4::CapabilitiesResponse>(
-                "/p4.v1.P4Runtime/Capabilities",
-                p4::CapabilitiesRequest {},
-            )
+            .call::<_, p4::CapabilitiesResponse>(unary::CAPABILITIES, p4::CapabilitiesRequest {})
             .await
             .map_err(|s| rpc_error("Capabilities", s))?
             .p4runtime_api_version)
@@ -780,11 +771,102 @@ fn rpc_error(rpc: &'static str, s: tonic::Status) -> Error {
 
 /// One Write RPC.
 async fn write(unary: &unary::Unary, request: p4::WriteRequest) -> Result<(), Error> {
+    let body = write_body(&request).map_err(write_error)?;
     unary
-        .call::<_, p4::WriteResponse>("/p4.v1.P4Runtime/Write", request)
+        .call_framed::<p4::WriteResponse, _>(unary::WRITE, body, request)
         .await
         .map(|_| ())
         .map_err(write_error)
+}
+
+/// A Write request, encoded and framed: the bytes prost encodes (fields in
+/// field-number order), with the length of each table entry worked out
+/// once. prost works out a nested message's length again at every level
+/// it is nested in, and a table entry sits three levels below the
+/// request: in a batch of table entries, lengths cost more than writing
+/// the bytes. Updates of other entities are left to prost as they are.
+fn write_body(request: &p4::WriteRequest) -> Result<unary::Framed, tonic::Status> {
+    use p4::entity::Entity as E;
+    use prost::encoding::{
+        encode_key, encode_varint, encoded_len_varint, int32, key_len, WireType,
+    };
+    use prost::Message;
+    // The fields before `updates` (4) and after it, as prost encodes them
+    // (the deprecated `role_id` too: it is still on the wire).
+    #[allow(deprecated)]
+    let head = p4::WriteRequest {
+        device_id: request.device_id,
+        role_id: request.role_id,
+        election_id: request.election_id,
+        ..Default::default()
+    };
+    let tail = p4::WriteRequest {
+        atomicity: request.atomicity,
+        role: request.role.clone(),
+        ..Default::default()
+    };
+    fn entry(u: &p4::Update) -> Option<&p4::TableEntry> {
+        match u.entity.as_ref().and_then(|e| e.entity.as_ref()) {
+            Some(E::TableEntry(t)) => Some(t),
+            _ => None,
+        }
+    }
+    // Per update: the table entry's length, when the update is one.
+    let entry_lens: Vec<usize> = request
+        .updates
+        .iter()
+        .map(|u| entry(u).map_or(0, |t| t.encoded_len()))
+        .collect();
+    // The length of an update holding a table entry of `len` bytes.
+    let update_len = |u: &p4::Update, len: usize| {
+        let entity = key_len(2) + encoded_len_varint(len as u64) + len;
+        let kind = if u.r#type != 0 {
+            int32::encoded_len(1, &u.r#type)
+        } else {
+            0
+        };
+        kind + key_len(2) + encoded_len_varint(entity as u64) + entity
+    };
+    let mut len = head.encoded_len() + tail.encoded_len();
+    for (u, &entry_len) in request.updates.iter().zip(&entry_lens) {
+        len += match entry(u) {
+            Some(_) => {
+                let n = update_len(u, entry_len);
+                key_len(4) + encoded_len_varint(n as u64) + n
+            }
+            None => prost::encoding::message::encoded_len(4, u),
+        };
+    }
+    let mut body = unary::Framed::with_capacity(len)?;
+    let buf = &mut body.0;
+    head.encode_raw(buf);
+    for (u, &entry_len) in request.updates.iter().zip(&entry_lens) {
+        let Some(t) = entry(u) else {
+            prost::encoding::message::encode(4, u, buf);
+            continue;
+        };
+        encode_key(4, WireType::LengthDelimited, buf);
+        encode_varint(update_len(u, entry_len) as u64, buf);
+        if u.r#type != 0 {
+            int32::encode(1, &u.r#type, buf);
+        }
+        encode_key(2, WireType::LengthDelimited, buf);
+        encode_varint(
+            (key_len(2) + encoded_len_varint(entry_len as u64) + entry_len) as u64,
+            buf,
+        );
+        encode_key(2, WireType::LengthDelimited, buf);
+        encode_varint(entry_len as u64, buf);
+        t.encode_raw(buf);
+    }
+    tail.encode_raw(buf);
+    if buf.len() != 5 + len {
+        return Err(tonic::Status::internal(format!(
+            "encoding the request: expected {len} bytes, wrote {}",
+            buf.len() - 5
+        )));
+    }
+    Ok(body)
 }
 
 /// The error of a failed Write: the per-update errors when the status
@@ -872,9 +954,38 @@ mod unary {
     use tonic::codegen::http::{self, header, uri};
     use tonic::{Code, Status};
 
+    // The methods called here, checked when compiled.
+    pub(super) const WRITE: uri::PathAndQuery =
+        uri::PathAndQuery::from_static("/p4.v1.P4Runtime/Write");
+    pub(super) const CAPABILITIES: uri::PathAndQuery =
+        uri::PathAndQuery::from_static("/p4.v1.P4Runtime/Capabilities");
+    pub(super) const SET_PIPELINE: uri::PathAndQuery =
+        uri::PathAndQuery::from_static("/p4.v1.P4Runtime/SetForwardingPipelineConfig");
+    pub(super) const GET_PIPELINE: uri::PathAndQuery =
+        uri::PathAndQuery::from_static("/p4.v1.P4Runtime/GetForwardingPipelineConfig");
+
     /// The largest answer accepted (a GetForwardingPipelineConfig carries
     /// the whole BMv2 JSON).
     const MAX_ANSWER: usize = 1 << 30;
+
+    /// A gRPC request message behind its 5-byte prefix (not compressed,
+    /// the length), with room for the message.
+    pub(super) struct Framed(pub(super) Vec<u8>);
+
+    impl Framed {
+        /// The prefix of a message of `len` bytes.
+        pub(super) fn with_capacity(len: usize) -> Result<Framed, Status> {
+            let framed_len = u32::try_from(len).map_err(|_| {
+                Status::resource_exhausted(format!(
+                    "expected a request of at most 4 GiB, found {len} bytes"
+                ))
+            })?;
+            let mut body = Vec::with_capacity(5 + len);
+            body.push(0);
+            body.extend_from_slice(&framed_len.to_be_bytes());
+            Ok(Framed(body))
+        }
+    }
 
     /// One HTTP/2 connection to the device; cheap to clone.
     #[derive(Clone)]
@@ -928,41 +1039,60 @@ mod unary {
             })
         }
 
-        /// Calls `path` (`/package.Service/Method`) with `request`.
-        pub(super) async fn call<Q, R>(&self, path: &'static str, request: Q) -> Result<R, Status>
+        /// Calls `path` (`/package.Service/Method`, one of the constants
+        /// of this module) with `request`.
+        pub(super) async fn call<Q, R>(
+            &self,
+            path: uri::PathAndQuery,
+            request: Q,
+        ) -> Result<R, Status>
         where
             Q: prost::Message,
             R: prost::Message + Default,
         {
-            let unavailable = |e: h2::Error| Status::unavailable(format!("HTTP/2: {e}"));
-            let len = request.encoded_len();
-            let framed_len = u32::try_from(len).map_err(|_| {
-                Status::resource_exhausted(format!(
-                    "expected a request of at most 4 GiB, found {len} bytes"
-                ))
-            })?;
-            let mut body = Vec::with_capacity(5 + len);
-            body.push(0);
-            body.extend_from_slice(&framed_len.to_be_bytes());
+            let mut body = Framed::with_capacity(request.encoded_len())?;
             request
-                .encode(&mut body)
+                .encode(&mut body.0)
                 .map_err(|e| Status::internal(format!("encoding the request: {e}")))?;
-            let uri = http::Uri::builder()
-                .scheme(self.scheme.clone())
-                .authority(self.authority.clone())
-                .path_and_query(path)
-                .build()
-                .map_err(|e| Status::internal(format!("request URI: {e}")))?;
-            let head = http::Request::builder()
-                .method(http::Method::POST)
-                .uri(uri)
-                .header(header::CONTENT_TYPE, "application/grpc")
-                .header(header::TE, "trailers")
-                .body(())
-                .map_err(|e| Status::internal(format!("request headers: {e}")))?;
+            self.call_framed(path, body, request).await
+        }
+
+        /// Calls `path` with a request encoded already; `spent` (what the
+        /// request was encoded from) is dropped once the request is sent,
+        /// while the device works on it.
+        pub(super) async fn call_framed<R, T>(
+            &self,
+            path: uri::PathAndQuery,
+            body: Framed,
+            spent: T,
+        ) -> Result<R, Status>
+        where
+            R: prost::Message + Default,
+        {
+            let unavailable = |e: h2::Error| Status::unavailable(format!("HTTP/2: {e}"));
+            let body = body.0;
+            // Built from parts that are already checked: no parsing per call.
+            let uri = http::Uri::from_parts({
+                let mut parts = uri::Parts::default();
+                parts.scheme = Some(self.scheme.clone());
+                parts.authority = Some(self.authority.clone());
+                parts.path_and_query = Some(path);
+                parts
+            })
+            .map_err(|e| Status::internal(format!("request URI: {e}")))?;
+            let mut head = http::Request::new(());
+            *head.method_mut() = http::Method::POST;
+            *head.uri_mut() = uri;
+            let headers = head.headers_mut();
+            headers.insert(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static("application/grpc"),
+            );
+            headers.insert(header::TE, header::HeaderValue::from_static("trailers"));
             let mut send = self.send.clone().ready().await.map_err(unavailable)?;
             let (answer, mut stream) = send.send_request(head, false).map_err(unavailable)?;
             stream.send_data(body.into(), true).map_err(unavailable)?;
+            drop(spent);
             let (head, mut body) = answer.await.map_err(unavailable)?.into_parts();
             if head.status != http::StatusCode::OK {
                 return Err(Status::new(
@@ -1182,6 +1312,157 @@ mod tests {
                 highest_election_id: Some(7)
             }
         );
+    }
+
+    /// Write requests of every shape `write_body` treats apart: table
+    /// entries of each match kind and with the less common fields set,
+    /// other entities, updates without an entity or a type, and the
+    /// request's own fields set or left out (deprecated fields too: they
+    /// are still on the wire).
+    #[allow(deprecated)]
+    fn write_requests() -> Vec<p4::WriteRequest> {
+        use p4::field_match::FieldMatchType as F;
+        let field = |id: u32, m: F| p4::FieldMatch {
+            field_id: id,
+            field_match_type: Some(m),
+        };
+        let matches = vec![
+            field(
+                1,
+                F::Exact(p4::field_match::Exact {
+                    value: vec![10, 0, 0, 1],
+                }),
+            ),
+            field(
+                2,
+                F::Lpm(p4::field_match::Lpm {
+                    value: vec![192, 0, 2, 0],
+                    prefix_len: 24,
+                }),
+            ),
+            field(
+                3,
+                F::Ternary(p4::field_match::Ternary {
+                    value: vec![0x12],
+                    mask: vec![0xf0],
+                }),
+            ),
+            field(
+                4,
+                F::Range(p4::field_match::Range {
+                    low: vec![1],
+                    high: vec![0x01, 0x00],
+                }),
+            ),
+            field(5, F::Optional(p4::field_match::Optional { value: vec![7] })),
+        ];
+        let action = |id: u32| {
+            Some(p4::TableAction {
+                r#type: Some(p4::table_action::Type::Action(p4::Action {
+                    action_id: id,
+                    params: vec![p4::action::Param {
+                        param_id: 1,
+                        value: vec![0xab; 200],
+                    }],
+                })),
+            })
+        };
+        let table = |entry: p4::TableEntry| p4::Entity {
+            entity: Some(p4::entity::Entity::TableEntry(entry)),
+        };
+        let update = |kind: i32, entity: Option<p4::Entity>| p4::Update {
+            r#type: kind,
+            entity,
+        };
+        let plain = p4::TableEntry {
+            table_id: 0x0200_0001,
+            r#match: matches.clone(),
+            action: action(0x0100_0002),
+            ..Default::default()
+        };
+        let rich = p4::TableEntry {
+            priority: 10,
+            controller_metadata: 3,
+            meter_config: Some(p4::MeterConfig {
+                cir: 1000,
+                cburst: 100,
+                pir: 2000,
+                pburst: 200,
+                ..Default::default()
+            }),
+            counter_data: Some(p4::CounterData {
+                byte_count: 1 << 40,
+                packet_count: 5,
+            }),
+            is_default_action: true,
+            idle_timeout_ns: -1,
+            metadata: b"cookie".to_vec(),
+            ..plain.clone()
+        };
+        let meter = p4::Entity {
+            entity: Some(p4::entity::Entity::MeterEntry(p4::MeterEntry {
+                meter_id: 0x1500_0001,
+                index: Some(p4::Index { index: 4 }),
+                ..Default::default()
+            })),
+        };
+        // Enough entries that lengths take more than one varint byte.
+        let many: Vec<p4::Update> = (0..300u32)
+            .map(|n| {
+                update(
+                    1,
+                    Some(table(p4::TableEntry {
+                        table_id: n,
+                        ..plain.clone()
+                    })),
+                )
+            })
+            .collect();
+        let updates = vec![
+            update(1, Some(table(plain.clone()))),
+            update(2, Some(table(rich))),
+            update(0, Some(table(plain.clone()))),
+            update(-5, Some(table(p4::TableEntry::default()))),
+            update(3, Some(meter)),
+            update(1, Some(p4::Entity { entity: None })),
+            update(1, None),
+            update(0, None),
+        ];
+        vec![
+            p4::WriteRequest::default(),
+            p4::WriteRequest {
+                updates: updates.clone(),
+                ..Default::default()
+            },
+            p4::WriteRequest {
+                device_id: 7,
+                role_id: 2,
+                role: "edge".into(),
+                election_id: Some(p4::Uint128 { high: 1, low: 2 }),
+                updates,
+                atomicity: 2,
+            },
+            p4::WriteRequest {
+                election_id: Some(p4::Uint128 { high: 0, low: 1 }),
+                updates: many,
+                ..Default::default()
+            },
+        ]
+    }
+
+    #[test]
+    fn write_bodies_are_the_bytes_prost_encodes_behind_the_grpc_prefix() {
+        use prost::Message;
+        for request in write_requests() {
+            let expected = request.encode_to_vec();
+            let body = write_body(&request).expect("a request that encodes").0;
+            assert_eq!(body[0], 0, "not compressed");
+            assert_eq!(
+                u32::from_be_bytes([body[1], body[2], body[3], body[4]]) as usize,
+                expected.len()
+            );
+            assert_eq!(&body[5..], expected.as_slice());
+        }
     }
 
     #[tokio::test]

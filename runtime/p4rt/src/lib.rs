@@ -22,6 +22,8 @@
 //! - [`client`]: an async client for one device (connect with backoff,
 //!   arbitration, pipeline push, writes, reads, packet IO), as the
 //!   controller uses it.
+//! - [`codec`]: the gRPC codec of the generated client and server (prost
+//!   messages, each decoded from one contiguous buffer).
 //! - [`entity`]: table entries, meter, counter and register cells and
 //!   replication entries built by name through a [`P4InfoIndex`].
 //!
@@ -40,6 +42,7 @@
 
 pub mod bytestring;
 pub mod client;
+pub mod codec;
 pub mod entity;
 mod error;
 mod manual;

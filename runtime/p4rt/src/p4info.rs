@@ -9,6 +9,39 @@
 //! entities of one kind is not indexed.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// A multiplicative hasher for the ids and entity kinds the index is
+/// looked up by on every table write: ids are distinct small numbers, and
+/// SipHash over them cost more than the rest of a lookup.
+#[derive(Default, Clone, Copy)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(u64::from(*b));
+        }
+    }
+    fn write_u32(&mut self, v: u32) {
+        self.write_u64(u64::from(v));
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_usize(&mut self, v: usize) {
+        self.write_u64(v as u64);
+    }
+    fn write_isize(&mut self, v: isize) {
+        self.write_u64(v as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A map keyed by P4Info ids (or entity kinds).
+type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
 use std::fmt;
 
 use crate::proto::p4::config::v1 as cfg;
@@ -94,7 +127,7 @@ impl fmt::Display for EntityKind {
 /// Positions of one kind's entities in their P4Info list.
 #[derive(Debug, Default, Clone)]
 struct KindIndex {
-    by_id: HashMap<u32, usize>,
+    by_id: IdMap<u32, usize>,
     by_name: HashMap<String, usize>,
     by_alias: HashMap<String, Option<usize>>,
 }
@@ -172,7 +205,7 @@ impl KindIndex {
 /// parameters of an action, fields of a controller header).
 #[derive(Debug, Default, Clone)]
 struct MemberIndex {
-    by_id: HashMap<u32, usize>,
+    by_id: IdMap<u32, usize>,
     by_name: HashMap<String, usize>,
 }
 
@@ -205,13 +238,13 @@ impl MemberIndex {
 #[derive(Debug, Clone)]
 pub struct P4InfoIndex {
     info: cfg::P4Info,
-    kinds: HashMap<EntityKind, KindIndex>,
+    kinds: IdMap<EntityKind, KindIndex>,
     /// Match fields per table id.
-    match_fields: HashMap<u32, MemberIndex>,
+    match_fields: IdMap<u32, MemberIndex>,
     /// Parameters per action id.
-    params: HashMap<u32, MemberIndex>,
+    params: IdMap<u32, MemberIndex>,
     /// Header fields per controller header id.
-    metadata: HashMap<u32, MemberIndex>,
+    metadata: IdMap<u32, MemberIndex>,
 }
 
 fn preambles<T>(
@@ -256,7 +289,7 @@ impl P4InfoIndex {
     /// [`Error::DuplicateMember`] for the first problem found.
     pub fn new(info: cfg::P4Info) -> Result<Self, Error> {
         let mut owners = HashMap::new();
-        let mut kinds = HashMap::new();
+        let mut kinds = IdMap::default();
         let i = &info;
         let lists: [(EntityKind, Vec<Option<&cfg::Preamble>>); 11] = [
             (
@@ -308,7 +341,7 @@ impl P4InfoIndex {
             kinds.insert(kind, KindIndex::build(kind, list.into_iter(), &mut owners)?);
         }
 
-        let mut match_fields = HashMap::new();
+        let mut match_fields = IdMap::default();
         for table in &info.tables {
             let parent = format!("table \"{}\"", name_of(table.preamble.as_ref()));
             let members = table.match_fields.iter().map(|m| (m.id, m.name.as_str()));
@@ -317,7 +350,7 @@ impl P4InfoIndex {
                 MemberIndex::build(&parent, members)?,
             );
         }
-        let mut params = HashMap::new();
+        let mut params = IdMap::default();
         for action in &info.actions {
             let parent = format!("action \"{}\"", name_of(action.preamble.as_ref()));
             let members = action.params.iter().map(|p| (p.id, p.name.as_str()));
@@ -326,7 +359,7 @@ impl P4InfoIndex {
                 MemberIndex::build(&parent, members)?,
             );
         }
-        let mut metadata = HashMap::new();
+        let mut metadata = IdMap::default();
         for header in &info.controller_packet_metadata {
             let parent = format!(
                 "controller header \"{}\"",

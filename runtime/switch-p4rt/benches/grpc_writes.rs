@@ -11,6 +11,13 @@
 //! `FAIRSHARE_BENCH_TARGET=bmv2` runs the same requests, through the same
 //! client, against a real `simple_switch_grpc` (from `FAIRSHARE_BMV2`,
 //! `../shared/bmv2` or PATH) instead of fairshare's server.
+//!
+//! For instruction counts (`valgrind --tool=callgrind`, run twice with
+//! different counts and take the difference), `FAIRSHARE_BENCH_SINGLE`
+//! sets the number of single-update inserts (and deletes),
+//! `FAIRSHARE_BENCH_ROUNDS` the number of batch rounds, and
+//! `FAIRSHARE_BENCH_PHASES` which parts run (a comma-separated subset of
+//! `single,in-flight,batches,capabilities`; all by default).
 
 use std::path::Path;
 use std::time::Instant;
@@ -25,6 +32,36 @@ use fairshare_switch_p4rt::{Config, P4rtSwitch};
 const SINGLE: u32 = 4_000;
 const BATCH: u32 = 1_000;
 const BATCH_ROUNDS: u32 = 20;
+
+/// What the environment asks of the run (see the module docs).
+struct Plan {
+    single: u32,
+    rounds: u32,
+    phases: String,
+}
+
+impl Plan {
+    fn from_env() -> Result<Plan> {
+        let number = |name: &str, default: u32| -> Result<u32> {
+            match std::env::var(name) {
+                Ok(v) => v
+                    .parse()
+                    .with_context(|| format!("{name}: expected a number, found `{v}`")),
+                Err(_) => Ok(default),
+            }
+        };
+        Ok(Plan {
+            single: number("FAIRSHARE_BENCH_SINGLE", SINGLE)?,
+            rounds: number("FAIRSHARE_BENCH_ROUNDS", BATCH_ROUNDS)?,
+            phases: std::env::var("FAIRSHARE_BENCH_PHASES")
+                .unwrap_or_else(|_| "single,in-flight,batches,capabilities".to_owned()),
+        })
+    }
+
+    fn runs(&self, phase: &str) -> bool {
+        self.phases.split(',').any(|p| p.trim() == phase)
+    }
+}
 const IN_FLIGHT: usize = 16;
 
 fn pipeline() -> Result<(String, String)> {
@@ -233,108 +270,115 @@ async fn measure(addr: std::net::SocketAddr, json: String, p4info: P4Info) -> Re
     .await?;
     client.set_pipeline(json.into_bytes(), p4info).await?;
     use p4::update::Type::{Delete, Insert};
+    let plan = Plan::from_env()?;
+    let single_count = plan.single;
 
     // Single-update requests: inserts, then deletes.
-    let inserts = (0..SINGLE)
-        .map(|n| flow(&index, n, Insert))
-        .collect::<Result<Vec<_>>>()?;
-    let deletes = (0..SINGLE)
-        .map(|n| flow(&index, n, Delete))
-        .collect::<Result<Vec<_>>>()?;
-    let start = Instant::now();
-    for u in inserts {
-        client.write_one(u).await?;
+    if plan.runs("single") {
+        let inserts = (0..single_count)
+            .map(|n| flow(&index, n, Insert))
+            .collect::<Result<Vec<_>>>()?;
+        let deletes = (0..single_count)
+            .map(|n| flow(&index, n, Delete))
+            .collect::<Result<Vec<_>>>()?;
+        let start = Instant::now();
+        for u in inserts {
+            client.write_one(u).await?;
+        }
+        let single_inserts = start.elapsed();
+        for u in deletes {
+            client.write_one(u).await?;
+        }
+        let single = start.elapsed();
+        println!(
+            "(single-update inserts {:.0}/s, deletes {:.0}/s)",
+            f64::from(single_count) / single_inserts.as_secs_f64(),
+            f64::from(single_count) / (single - single_inserts).as_secs_f64()
+        );
+        println!(
+            "single-update writes: {} in {:.3} s = {:.0} writes/s",
+            2 * single_count,
+            single.as_secs_f64(),
+            f64::from(2 * single_count) / single.as_secs_f64()
+        );
     }
-    let single_inserts = start.elapsed();
-    for u in deletes {
-        client.write_one(u).await?;
-    }
-    let single = start.elapsed();
-    println!(
-        "(single-update inserts {:.0}/s, deletes {:.0}/s)",
-        f64::from(SINGLE) / single_inserts.as_secs_f64(),
-        f64::from(SINGLE) / (single - single_inserts).as_secs_f64()
-    );
-    let single_rate = f64::from(2 * SINGLE) / single.as_secs_f64();
 
     // The same single-update requests with IN_FLIGHT of them outstanding
     // at a time, as a controller with independent updates can send them
     // (HTTP/2 carries them side by side on the one connection).
-    let inserts = (0..SINGLE)
-        .map(|n| flow(&index, n, Insert))
-        .collect::<Result<Vec<_>>>()?;
-    let deletes = (0..SINGLE)
-        .map(|n| flow(&index, n, Delete))
-        .collect::<Result<Vec<_>>>()?;
-    let start = Instant::now();
-    for phase in [inserts, deletes] {
-        let mut tasks = tokio::task::JoinSet::new();
-        let per_task = phase.len().div_ceil(IN_FLIGHT);
-        let mut rest = phase.into_iter();
-        for _ in 0..IN_FLIGHT {
-            let chunk: Vec<p4::Update> = rest.by_ref().take(per_task).collect();
-            let writer = client.writer();
-            tasks.spawn(async move {
-                for u in chunk {
-                    writer.write(vec![u]).await?;
-                }
-                Ok::<(), fairshare_p4rt::Error>(())
-            });
+    if plan.runs("in-flight") {
+        let inserts = (0..single_count)
+            .map(|n| flow(&index, n, Insert))
+            .collect::<Result<Vec<_>>>()?;
+        let deletes = (0..single_count)
+            .map(|n| flow(&index, n, Delete))
+            .collect::<Result<Vec<_>>>()?;
+        let start = Instant::now();
+        for phase in [inserts, deletes] {
+            let mut tasks = tokio::task::JoinSet::new();
+            let per_task = phase.len().div_ceil(IN_FLIGHT);
+            let mut rest = phase.into_iter();
+            for _ in 0..IN_FLIGHT {
+                let chunk: Vec<p4::Update> = rest.by_ref().take(per_task).collect();
+                let writer = client.writer();
+                tasks.spawn(async move {
+                    for u in chunk {
+                        writer.write(vec![u]).await?;
+                    }
+                    Ok::<(), fairshare_p4rt::Error>(())
+                });
+            }
+            while let Some(done) = tasks.join_next().await {
+                done??;
+            }
         }
-        while let Some(done) = tasks.join_next().await {
-            done??;
-        }
+        let pipelined = start.elapsed();
+        println!(
+            "single-update writes, {IN_FLIGHT} in flight: {} in {:.3} s = {:.0} writes/s",
+            2 * single_count,
+            pipelined.as_secs_f64(),
+            f64::from(2 * single_count) / pipelined.as_secs_f64()
+        );
     }
-    let pipelined = start.elapsed();
-    let pipelined_rate = f64::from(2 * SINGLE) / pipelined.as_secs_f64();
 
     // 1,000-update batches: a batch of inserts, then one of deletes. The
     // updates are built before the clock starts.
-    let inserts = (0..BATCH)
-        .map(|n| flow(&index, n, Insert))
-        .collect::<Result<Vec<_>>>()?;
-    let deletes = (0..BATCH)
-        .map(|n| flow(&index, n, Delete))
-        .collect::<Result<Vec<_>>>()?;
-    let batches: Vec<Vec<p4::Update>> = (0..BATCH_ROUNDS)
-        .flat_map(|_| [inserts.clone(), deletes.clone()])
-        .collect();
-    let start = Instant::now();
-    for b in batches {
-        client.write(b).await?;
+    if plan.runs("batches") {
+        let inserts = (0..BATCH)
+            .map(|n| flow(&index, n, Insert))
+            .collect::<Result<Vec<_>>>()?;
+        let deletes = (0..BATCH)
+            .map(|n| flow(&index, n, Delete))
+            .collect::<Result<Vec<_>>>()?;
+        let batches: Vec<Vec<p4::Update>> = (0..plan.rounds)
+            .flat_map(|_| [inserts.clone(), deletes.clone()])
+            .collect();
+        let start = Instant::now();
+        for b in batches {
+            client.write(b).await?;
+        }
+        let batched = start.elapsed();
+        println!(
+            "1,000-update batches: {} entries in {:.3} s = {:.0} entries/s",
+            2 * BATCH * plan.rounds,
+            batched.as_secs_f64(),
+            f64::from(2 * BATCH * plan.rounds) / batched.as_secs_f64()
+        );
     }
-    let batched = start.elapsed();
-    let batched_rate = f64::from(2 * BATCH * BATCH_ROUNDS) / batched.as_secs_f64();
 
     // The floor: Capabilities, which touches no switch state.
-    let start = Instant::now();
-    for _ in 0..SINGLE {
-        client.capabilities().await?;
+    if plan.runs("capabilities") {
+        let start = Instant::now();
+        for _ in 0..single_count {
+            client.capabilities().await?;
+        }
+        let floor = start.elapsed();
+        println!(
+            "Capabilities RPCs (no switch work): {} in {:.3} s = {:.0} RPCs/s",
+            single_count,
+            floor.as_secs_f64(),
+            f64::from(single_count) / floor.as_secs_f64()
+        );
     }
-    let floor = start.elapsed();
-    println!(
-        "Capabilities RPCs (no switch work): {} in {:.3} s = {:.0} RPCs/s",
-        SINGLE,
-        floor.as_secs_f64(),
-        f64::from(SINGLE) / floor.as_secs_f64()
-    );
-    println!(
-        "single-update writes: {} in {:.3} s = {:.0} writes/s",
-        2 * SINGLE,
-        single.as_secs_f64(),
-        single_rate
-    );
-    println!(
-        "single-update writes, {IN_FLIGHT} in flight: {} in {:.3} s = {:.0} writes/s",
-        2 * SINGLE,
-        pipelined.as_secs_f64(),
-        pipelined_rate
-    );
-    println!(
-        "1,000-update batches: {} entries in {:.3} s = {:.0} entries/s",
-        2 * BATCH * BATCH_ROUNDS,
-        batched.as_secs_f64(),
-        batched_rate
-    );
     Ok(())
 }

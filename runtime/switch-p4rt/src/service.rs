@@ -404,6 +404,25 @@ impl Service {
     }
 }
 
+/// Write requests with at least this many updates are freed after their
+/// answer has been sent (see [`free_later`]); freeing fewer costs less
+/// than putting it off.
+const FREE_LATER: usize = 64;
+
+/// Frees a large Write request once the task answering it has handed its
+/// answer on: a task that yields first runs after the tasks already
+/// scheduled, the connection's among them, so the answer goes out while
+/// the request's updates are freed (a thousand table entries take about
+/// as long to free as to decode). Small requests are freed at once.
+fn free_later(req: p4::WriteRequest) {
+    if req.updates.len() >= FREE_LATER {
+        tokio::spawn(async move {
+            tokio::task::yield_now().await;
+            drop(req);
+        });
+    }
+}
+
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
 #[tonic::async_trait]
@@ -443,6 +462,8 @@ impl P4Runtime for Service {
                 .map(|u| Self::write_one(pipe, u))
                 .collect()
         };
+        drop(state);
+        free_later(req);
         let failed = results.iter().filter(|r| r.is_err()).count();
         if failed == 0 {
             return Ok(Response::new(p4::WriteResponse {}));

@@ -217,6 +217,13 @@ fn pack(values: &[u128], widths: &[u32]) -> u128 {
         .fold(0u128, |acc, (v, w)| acc.checked_shl(*w).unwrap_or(0) | v)
 }
 
+/// An entry's key as a hashed table's index holds it: packed (with the
+/// packed masks of its group), or as words.
+enum IndexKey {
+    Packed(u128, u128),
+    Words(Box<[u128]>),
+}
+
 #[derive(Debug, Clone)]
 enum Index {
     Hashed(Vec<Group>),
@@ -305,7 +312,13 @@ impl TableState {
                 info.len()
             ));
         }
-        let (mut value, mut masks, mut ranges, mut prefix) = (vec![], vec![], vec![], 0);
+        let n = keys.len();
+        let (mut value, mut masks, mut ranges, mut prefix) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            0,
+        );
         for (k, m) in info.iter().zip(keys) {
             let full = mask(k.width);
             let fits = |v: u128, what: &str| {
@@ -384,14 +397,25 @@ impl TableState {
         priority: u32,
     ) -> Result<Option<u32>, String> {
         let (value, masks, ranges, _) = Self::normalise(info, keys)?;
-        Ok(match &self.index {
+        Ok(self.find_normalised(&value, &masks, &ranges, priority))
+    }
+
+    /// [`TableState::find`] for keys [`TableState::normalise`] has checked.
+    fn find_normalised(
+        &self,
+        value: &[u128],
+        masks: &[u128],
+        ranges: &[Option<(u128, u128)>],
+        priority: u32,
+    ) -> Option<u32> {
+        match &self.index {
             Index::Hashed(groups) => {
                 groups
                     .iter()
                     .find(|g| g.masks == masks)
                     .and_then(|g| match &self.packed_widths {
-                        Some(w) => g.packed.get(pack(&value, w)),
-                        None => g.map.get(value.as_slice()).copied(),
+                        Some(w) => g.packed.get(pack(value, w)),
+                        None => g.map.get(value).copied(),
                     })
             }
             Index::Scan(order) => order.iter().copied().find(|h| {
@@ -402,7 +426,7 @@ impl TableState {
                         && s.priority == priority
                 })
             }),
-        })
+        }
     }
 
     /// Adds an entry whose keys and action were checked by the caller.
@@ -413,18 +437,30 @@ impl TableState {
         call: ActionCall,
         priority: u32,
     ) -> Result<u32, InsertError> {
-        if let Some(h) = self.find(info, &keys, priority).map_err(InsertError::Bad)? {
-            return Err(InsertError::Duplicate(h));
-        }
         let (value, masks, ranges, prefix) =
             Self::normalise(info, &keys).map_err(InsertError::Bad)?;
+        if let Some(h) = self.find_normalised(&value, &masks, &ranges, priority) {
+            return Err(InsertError::Duplicate(h));
+        }
+        // What the index needs of the key, taken before the stored entry
+        // owns it.
+        let (group_masks, index_key) = match &self.index {
+            Index::Hashed(groups) => (
+                (!groups.iter().any(|g| g.masks == masks)).then(|| masks.clone()),
+                match &self.packed_widths {
+                    Some(w) => IndexKey::Packed(pack(&value, w), pack(&masks, w)),
+                    None => IndexKey::Words(value.clone().into_boxed_slice()),
+                },
+            ),
+            Index::Scan(_) => (None, IndexKey::Packed(0, 0)),
+        };
         self.seq += 1;
         let stored = Stored {
             keys,
             call,
             priority,
-            value: value.clone(),
-            masks: masks.clone(),
+            value,
+            masks,
             ranges,
             seq: self.seq,
             packets: 0,
@@ -443,26 +479,28 @@ impl TableState {
         };
         match &mut self.index {
             Index::Hashed(groups) => {
-                let gi = match groups.iter().position(|g| g.masks == masks) {
-                    Some(i) => i,
-                    None => {
-                        groups.push(Group {
-                            prefix,
-                            packed_mask: self.packed_widths.as_ref().map_or(0, |w| pack(&masks, w)),
-                            masks: masks.clone(),
-                            map: WordMap::default(),
-                            packed: PackedMap::default(),
-                        });
-                        groups.sort_by_key(|g| std::cmp::Reverse(g.prefix));
-                        groups.iter().position(|g| g.masks == masks).unwrap_or(0)
-                    }
+                let packed_mask = match index_key {
+                    IndexKey::Packed(_, m) => m,
+                    IndexKey::Words(_) => 0,
                 };
-                match &self.packed_widths {
-                    Some(w) => {
-                        groups[gi].packed.insert(pack(&value, w), handle);
-                    }
-                    None => {
-                        groups[gi].map.insert(value.into_boxed_slice(), handle);
+                if let Some(masks) = group_masks {
+                    groups.push(Group {
+                        prefix,
+                        packed_mask,
+                        masks,
+                        map: WordMap::default(),
+                        packed: PackedMap::default(),
+                    });
+                    groups.sort_by_key(|g| std::cmp::Reverse(g.prefix));
+                }
+                let masks = &self.slots[handle as usize]
+                    .as_ref()
+                    .map_or(&[][..], |s| s.masks.as_slice());
+                let gi = groups.iter().position(|g| g.masks == *masks).unwrap_or(0);
+                match index_key {
+                    IndexKey::Packed(key, _) => groups[gi].packed.insert(key, handle),
+                    IndexKey::Words(key) => {
+                        groups[gi].map.insert(key, handle);
                     }
                 }
             }
