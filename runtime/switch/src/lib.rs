@@ -21,7 +21,10 @@
 //!   origin), so that meters give the same colours on every run.
 //! * The shortcuts laid out at load give the same bytes, ports and counts
 //!   as the general paths they stand for (a test runs both): headers are
-//!   extracted through a per-header plan of 8- or 16-byte windows; a
+//!   extracted through a per-header plan of 8- or 16-byte windows (in
+//!   place in the packet when it goes on far enough, else from a copy);
+//!   a parser whose every state extracts a header, copies fields and
+//!   selects on fields of 64 bits or fewer runs one step per state; a
 //!   header extracted from the packet is deparsed by copying its bytes,
 //!   with only the fields written since (tracked per header, one bit per
 //!   field) emitted on top, and when the valid headers are exactly those
@@ -34,7 +37,9 @@
 //!   they are evaluated; the expression shapes p4c emits most
 //!   (`field op constant`, the same masked with a constant,
 //!   `isValid() && field op constant`, `!isValid()`) are single
-//!   expression nodes; a table with no entries runs its default action
+//!   expression nodes, and conditions of the shape `field op constant`
+//!   on fields of 64 bits or fewer compare in 64 bits (a field's value
+//!   never has bits above its width); a table with no entries runs its default action
 //!   without a lookup; actions read their parameters in place in the
 //!   table entry.
 //!
