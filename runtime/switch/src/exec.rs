@@ -276,7 +276,8 @@ pub(crate) struct PktState<'d> {
     pub length: usize,
 }
 
-/// Longest walk through a control, a guard against a cyclic JSON.
+/// Most parser states one packet goes through (a parser may loop, as over
+/// a header stack; a packet that loops longer stops with `NoMatch`).
 const MAX_STEPS: u32 = 100_000;
 
 pub(crate) struct Exec<'a> {
@@ -974,14 +975,10 @@ impl Exec<'_> {
         tables: &mut [TableState],
         pkt: &mut PktState<'_>,
     ) {
+        // The graph has no cycles (refused at load): the walk ends.
         let mut node = start;
-        let mut steps = 0u32;
         pkt.exit = false;
         while let Some(n) = node {
-            steps += 1;
-            if steps > MAX_STEPS {
-                break;
-            }
             node = match n {
                 Node::Cond(c) => {
                     let ci = &p.conds[c as usize];

@@ -13,6 +13,9 @@
 //!   common path (buffers are kept from packet to packet).
 //! * A JSON the switch cannot run faithfully is refused at load with the
 //!   JSON path of the object and the reason; nothing is silently skipped.
+//!   That includes a control whose tables and conditionals lead back to
+//!   one of them (p4c never writes one; a packet would never leave it), so
+//!   a walk through a control always ends.
 //! * No input panics: malformed packets follow P4 parser-error semantics
 //!   (v1model: the parser stops, `standard_metadata.parser_error` is set and
 //!   ingress runs), and control-plane requests that do not fit the program

@@ -579,6 +579,62 @@ pub(crate) struct PackedSelect {
     pub fields64: Option<(Vec<(Fid, u32)>, Vec<(u64, u64, Option<u32>)>)>,
 }
 
+/// A node on a cycle of the controls' graph, if there is one (depth
+/// first, iteratively: a long chain of nodes does not grow the stack).
+fn control_cycle(tables: &[TableInfo], conds: &[CondInfo]) -> Option<Node> {
+    let index = |n: Node| match n {
+        Node::Table(t) => t as usize,
+        Node::Cond(c) => tables.len() + c as usize,
+    };
+    let next = |n: Node| -> Vec<Node> {
+        match n {
+            Node::Table(t) => tables[t as usize]
+                .next_dense
+                .iter()
+                .flat_map(|&(miss, hit)| [miss, hit])
+                .flatten()
+                .collect(),
+            Node::Cond(c) => {
+                let ci = &conds[c as usize];
+                [ci.if_true, ci.if_false].into_iter().flatten().collect()
+            }
+        }
+    };
+    // 0: not seen; 1: on the current path; 2: done.
+    let mut state = vec![0u8; tables.len() + conds.len()];
+    let all = (0..tables.len() as u32)
+        .map(Node::Table)
+        .chain((0..conds.len() as u32).map(Node::Cond));
+    for root in all {
+        if state[index(root)] != 0 {
+            continue;
+        }
+        state[index(root)] = 1;
+        let mut stack = vec![(root, next(root), 0usize)];
+        while let Some((n, succ, i)) = stack.last_mut() {
+            match succ.get(*i).copied() {
+                Some(m) => {
+                    *i += 1;
+                    match state[index(m)] {
+                        1 => return Some(m),
+                        0 => {
+                            state[index(m)] = 1;
+                            let succ = next(m);
+                            stack.push((m, succ, 0));
+                        }
+                        _ => {}
+                    }
+                }
+                None => {
+                    state[index(*n)] = 2;
+                    stack.pop();
+                }
+            }
+        }
+    }
+    None
+}
+
 /// A parser state of the shape p4c gives fixed headers, run in one step
 /// (see [`Program::fast_parse`]): extract a header (or none), copy fields
 /// into fields, select on fields packed in 64 bits.
@@ -2768,6 +2824,9 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
     // Pipelines.
     let mut tables = vec![];
     let mut conds = vec![];
+    // The JSON path of each table and conditional, by node index.
+    let mut table_paths = vec![];
+    let mut cond_paths = vec![];
     let mut ingress = None;
     let mut egress = None;
     for (pi, pl) in doc.pipelines.iter().enumerate() {
@@ -2799,6 +2858,7 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
         for (ti, t) in pl.tables.iter().enumerate() {
             let path = format!("{base}.tables[{ti}]");
             tables.push(compile_table(&ctx, &path, t, &node)?);
+            table_paths.push(path);
         }
         for (ci, c) in pl.conditionals.iter().enumerate() {
             let path = format!("{base}.conditionals[{ci}]");
@@ -2809,6 +2869,7 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
                 if_true: node(&format!("{path}.true_next"), &c.true_next)?,
                 if_false: node(&format!("{path}.false_next"), &c.false_next)?,
             });
+            cond_paths.push(path);
         }
         let init = node(&format!("{base}.init_table"), &pl.init_table)?;
         match pl.name.as_str() {
@@ -2821,6 +2882,20 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
                 )
             }
         }
+    }
+
+    // A walk through a control must end: no cycles.
+    if let Some(n) = control_cycle(&tables, &conds) {
+        let (path, name) = match n {
+            Node::Table(t) => (&table_paths[t as usize], tables[t as usize].name.as_str()),
+            Node::Cond(c) => (&cond_paths[c as usize], "a conditional"),
+        };
+        return refused(
+            path,
+            format!(
+                "the control's graph has a cycle through {name}: a packet would never leave it"
+            ),
+        );
     }
 
     // Checksums.

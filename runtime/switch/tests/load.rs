@@ -103,4 +103,14 @@ fn refusals_name_the_json_path() {
         }
         other => panic!("expected a refusal, got {other:?}"),
     }
+    // A table that leads back to itself: a walk through the control would
+    // never end.
+    let cycle = base.replace("\"to_port\": null", "\"to_port\": \"fwd\"");
+    match Switch::load(&cycle) {
+        Err(Error::Refused { path, reason }) => {
+            assert_eq!(path, "$.pipelines[0].tables[0]");
+            assert!(reason.contains("cycle through fwd"), "{reason}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
 }
