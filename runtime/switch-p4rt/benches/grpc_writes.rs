@@ -78,6 +78,11 @@ fn pipeline() -> Result<(String, String)> {
 }
 
 /// The flows entry number `n` (distinct keys for distinct `n`).
+/// Updates of `kind` for flows 0 to `count - 1`.
+fn flows(index: &P4InfoIndex, count: u32, kind: p4::update::Type) -> Result<Vec<p4::Update>> {
+    (0..count).map(|n| flow(index, n, kind)).collect()
+}
+
 fn flow(index: &P4InfoIndex, n: u32, kind: p4::update::Type) -> Result<p4::Update> {
     let table = index
         .id(EntityKind::Table, "Ingress.flows")
@@ -275,12 +280,8 @@ async fn measure(addr: std::net::SocketAddr, json: String, p4info: P4Info) -> Re
 
     // Single-update requests: inserts, then deletes.
     if plan.runs("single") {
-        let inserts = (0..single_count)
-            .map(|n| flow(&index, n, Insert))
-            .collect::<Result<Vec<_>>>()?;
-        let deletes = (0..single_count)
-            .map(|n| flow(&index, n, Delete))
-            .collect::<Result<Vec<_>>>()?;
+        let inserts = flows(&index, single_count, Insert)?;
+        let deletes = flows(&index, single_count, Delete)?;
         let start = Instant::now();
         for u in inserts {
             client.write_one(u).await?;
@@ -307,12 +308,8 @@ async fn measure(addr: std::net::SocketAddr, json: String, p4info: P4Info) -> Re
     // at a time, as a controller with independent updates can send them
     // (HTTP/2 carries them side by side on the one connection).
     if plan.runs("in-flight") {
-        let inserts = (0..single_count)
-            .map(|n| flow(&index, n, Insert))
-            .collect::<Result<Vec<_>>>()?;
-        let deletes = (0..single_count)
-            .map(|n| flow(&index, n, Delete))
-            .collect::<Result<Vec<_>>>()?;
+        let inserts = flows(&index, single_count, Insert)?;
+        let deletes = flows(&index, single_count, Delete)?;
         let start = Instant::now();
         for phase in [inserts, deletes] {
             let mut tasks = tokio::task::JoinSet::new();
@@ -344,12 +341,8 @@ async fn measure(addr: std::net::SocketAddr, json: String, p4info: P4Info) -> Re
     // 1,000-update batches: a batch of inserts, then one of deletes. The
     // updates are built before the clock starts.
     if plan.runs("batches") {
-        let inserts = (0..BATCH)
-            .map(|n| flow(&index, n, Insert))
-            .collect::<Result<Vec<_>>>()?;
-        let deletes = (0..BATCH)
-            .map(|n| flow(&index, n, Delete))
-            .collect::<Result<Vec<_>>>()?;
+        let inserts = flows(&index, BATCH, Insert)?;
+        let deletes = flows(&index, BATCH, Delete)?;
         let batches: Vec<Vec<p4::Update>> = (0..plan.rounds)
             .flat_map(|_| [inserts.clone(), deletes.clone()])
             .collect();
