@@ -141,7 +141,7 @@ pub fn run_suite(
             let backend = match (&b, target) {
                 (None, _) => Backend::Fairshare,
                 (Some(b), Target::Bmv2) => {
-                    if let Some(why) = no_namespaces() {
+                    if let Some(why) = fairshare_controller::bmv2net::namespaces_unavailable() {
                         println!("skip {name:<40} (a network case on BMv2 needs {why})");
                         s.skipped += 1;
                         continue;
@@ -243,28 +243,6 @@ pub fn run_suite(
         });
     }
     Ok(s)
-}
-
-/// Why this process cannot make network namespaces (the BMv2 network
-/// cases put each switch in one), if it cannot.
-fn no_namespaces() -> Option<String> {
-    let name = format!("fsprobe{}", std::process::id() % 100_000);
-    match std::process::Command::new("ip")
-        .args(["netns", "add", &name])
-        .output()
-    {
-        Ok(o) if o.status.success() => {
-            let _ = std::process::Command::new("ip")
-                .args(["netns", "del", &name])
-                .output();
-            None
-        }
-        Ok(o) => Some(format!(
-            "network namespaces (`ip netns add`: {})",
-            String::from_utf8_lossy(&o.stderr).trim()
-        )),
-        Err(e) => Some(format!("the `ip` command ({e})")),
-    }
 }
 
 /// The BMv2 runs' scratch folder, removed however the run ends.

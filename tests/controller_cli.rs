@@ -347,18 +347,13 @@ fn bmv2_with_namespaces_or_skip() -> Option<PathBuf> {
                     .filter(|d| has(d))
             }),
     };
-    let probe = format!("fsprobe{}", std::process::id() % 100_000);
-    let namespaces = Command::new("ip")
-        .args(["netns", "add", &probe])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if namespaces {
-        let _ = Command::new("ip").args(["netns", "del", &probe]).output();
-    }
-    let why = match (&dir, namespaces) {
-        (None, _) => "no simple_switch_grpc (FAIRSHARE_BMV2, ../shared/bmv2 or PATH)",
-        (Some(_), false) => "network namespaces cannot be made here (`ip netns add` needs root)",
-        (Some(_), true) => return dir,
+    let why = match (
+        &dir,
+        fairshare_controller::bmv2net::namespaces_unavailable(),
+    ) {
+        (None, _) => "no simple_switch_grpc (FAIRSHARE_BMV2, ../shared/bmv2 or PATH)".to_string(),
+        (Some(_), Some(why)) => why,
+        (Some(_), None) => return dir,
     };
     if std::env::var("FAIRSHARE_REQUIRE_BMV2").is_ok_and(|v| v == "1") {
         panic!("FAIRSHARE_REQUIRE_BMV2=1 but {why}");

@@ -216,35 +216,17 @@ fn a_network_case_reports_a_changed_tally_field_by_field_and_a_wrong_count() {
 
 /// Whether this process can make network namespaces; prints why not.
 fn namespaces_or_skip() -> bool {
-    static ANSWER: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    let made = *ANSWER.get_or_init(probe_namespaces);
-    if made {
+    let Some(why) = fairshare_controller::bmv2net::namespaces_unavailable() else {
         return true;
-    }
+    };
     let required = ["FAIRSHARE_REQUIRE_PEERS", "FAIRSHARE_REQUIRE_BMV2"]
         .iter()
         .find(|v| std::env::var(v).as_deref() == Ok("1"));
     if let Some(v) = required {
-        panic!("{v}=1 but network namespaces cannot be made here (`ip netns add` needs root)");
+        panic!("{v}=1 but {why}");
     }
-    println!("skipped: network namespaces cannot be made here (`ip netns add` needs root)");
+    println!("skipped: {why}");
     false
-}
-
-/// Makes and removes a namespace (once per process: tests run side by
-/// side).
-fn probe_namespaces() -> bool {
-    let name = format!("fsprobe{}", std::process::id() % 100_000);
-    let made = std::process::Command::new("ip")
-        .args(["netns", "add", &name])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if made {
-        let _ = std::process::Command::new("ip")
-            .args(["netns", "del", &name])
-            .output();
-    }
-    made
 }
 
 /// The network cases on real simple_switch_grpc switches, each in a

@@ -79,6 +79,29 @@ fn no_ipv6(ns: Option<&str>, name: &str) -> io::Result<()> {
     ip(&["netns", "exec", ns, "sh", "-c", &format!("echo 1 > {path}")])
 }
 
+/// Why this process cannot make the network namespaces a [`Bmv2Switch`]
+/// runs in, or `None` when it can. Found out once per process, by making
+/// and removing one (callers may run side by side).
+pub fn namespaces_unavailable() -> Option<String> {
+    static ANSWER: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    ANSWER.get_or_init(probe_namespaces).clone()
+}
+
+fn probe_namespaces() -> Option<String> {
+    let name = format!("fsprobe{}", std::process::id() % 100_000);
+    match Command::new("ip").args(["netns", "add", &name]).output() {
+        Ok(o) if o.status.success() => {
+            let _ = Command::new("ip").args(["netns", "del", &name]).output();
+            None
+        }
+        Ok(o) => Some(format!(
+            "network namespaces cannot be made here (`ip netns add`: {})",
+            String::from_utf8_lossy(&o.stderr).trim()
+        )),
+        Err(e) => Some(format!("the `ip` command cannot be run ({e})")),
+    }
+}
+
 /// The names a lab gives its namespaces and interfaces: the process id
 /// (modulo 1,000) and the lab's number in the process (modulo 10), so that
 /// labs side by side, in one process or several, do not share them.

@@ -41,27 +41,6 @@ network "tiny" {
 }
 "#;
 
-/// Whether this process may make namespaces and veth pairs (asked once:
-/// the tests run side by side).
-fn can_make_namespaces() -> bool {
-    static ANSWER: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ANSWER.get_or_init(probe_namespaces)
-}
-
-fn probe_namespaces() -> bool {
-    let name = format!("fsprobe{}", std::process::id() % 100_000);
-    let made = std::process::Command::new("ip")
-        .args(["netns", "add", &name])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if made {
-        let _ = std::process::Command::new("ip")
-            .args(["netns", "del", &name])
-            .output();
-    }
-    made
-}
-
 fn skip(reason: &str) -> Result<()> {
     if std::env::var("FAIRSHARE_REQUIRE_BMV2").is_ok_and(|v| v == "1") {
         bail!("FAIRSHARE_REQUIRE_BMV2=1 but {reason}");
@@ -163,8 +142,8 @@ async fn the_mission_flow_on_simple_switch_grpc_matches_fairshares_switch() -> R
     let Some(bin) = common::find_simple_switch_grpc() else {
         return skip("no simple_switch_grpc (FAIRSHARE_BMV2, ../shared/bmv2 or PATH)");
     };
-    if !can_make_namespaces() {
-        return skip("cannot make network namespaces here (`ip netns add` needs root)");
+    if let Some(why) = fairshare_controller::bmv2net::namespaces_unavailable() {
+        return skip(&why);
     }
     let script = [(0, 0); 6];
     let (want_verdicts, want_routes, _, _) = scripted(TINY, &script, Backend::Fairshare).await?;
@@ -200,8 +179,8 @@ async fn metro_on_simple_switch_grpc_makes_the_same_choices_and_tallies() -> Res
     let Some(bin) = common::find_simple_switch_grpc() else {
         return skip("no simple_switch_grpc (FAIRSHARE_BMV2, ../shared/bmv2 or PATH)");
     };
-    if !can_make_namespaces() {
-        return skip("cannot make network namespaces here (`ip netns add` needs root)");
+    if let Some(why) = fairshare_controller::bmv2net::namespaces_unavailable() {
+        return skip(&why);
     }
     let src = std::fs::read_to_string(common::root().join("examples/metro.fsp"))?;
     let (_, policy) = fairshare_policy::load(&src).map_err(|e| anyhow::anyhow!("{e:?}"))?;
