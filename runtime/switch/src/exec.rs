@@ -34,7 +34,9 @@ pub(crate) struct Phv {
     pub wide: Vec<Vec<u8>>,
     /// Per header: the byte offset in the packet it was extracted from, or
     /// [`NOT_EXTRACTED`] once its fields no longer come from one place in
-    /// the packet (added, copied into, never extracted).
+    /// the packet (added, copied into, never extracted). Only a valid
+    /// header's entry means anything: every way a header becomes valid
+    /// sets it, so it is not reset between packets.
     pub orig: Vec<u32>,
     /// Per header: the fields written since extraction, one bit per field
     /// (see [`crate::program::FieldHot::dirty_bit`]).
@@ -46,8 +48,11 @@ pub(crate) struct Phv {
     /// Fields of packet headers keep their values from the packet before.
     pub keep: bool,
     /// Per header: the current length in bits of its variable-length
-    /// field (0 for headers without one).
+    /// field (0 for headers without one, always: in a program without
+    /// such fields the lengths need no reset).
     pub vl_bits: Vec<u32>,
+    /// Some header has a variable-length field.
+    varbit: bool,
     /// Per header union stack: the next element to extract.
     pub union_stack_next: Vec<u32>,
     /// Room to read a header near the end of a packet through its
@@ -77,6 +82,7 @@ impl Phv {
             fill: vec![],
             keep: false,
             vl_bits: vec![0; p.headers.len()],
+            varbit: p.headers.iter().any(|h| h.varbit.is_some()),
             union_stack_next: vec![0; p.union_stacks.len()],
             win: [0; PLAN_WINDOW],
         }
@@ -124,6 +130,7 @@ impl Phv {
             valid_init: &self.valid_init,
             fill: &self.fill,
             keep: self.keep,
+            varbit: self.varbit,
         }
     }
 }
@@ -145,6 +152,7 @@ pub(crate) struct PhvMut<'a> {
     valid_init: &'a [bool],
     fill: &'a [(u32, u128)],
     keep: bool,
+    varbit: bool,
 }
 
 impl PhvMut<'_> {
@@ -188,10 +196,15 @@ impl PhvMut<'_> {
             self.vals.fill(0);
         }
         self.valid.copy_from_slice(self.valid_init);
-        self.stack_next.fill(0);
-        self.union_stack_next.fill(0);
-        self.vl_bits.fill(0);
-        self.orig.fill(NOT_EXTRACTED);
+        if !self.stack_next.is_empty() {
+            self.stack_next.fill(0);
+        }
+        if !self.union_stack_next.is_empty() {
+            self.union_stack_next.fill(0);
+        }
+        if self.varbit {
+            self.vl_bits.fill(0);
+        }
         if !self.keep {
             for w in self.wide.iter_mut() {
                 w.fill(0);
@@ -1633,8 +1646,15 @@ impl Exec<'_> {
         self.get_opt(f)
     }
 
+    #[inline(always)]
     pub(crate) fn std_set(&mut self, f: Option<Fid>, v: u128) {
-        self.set_opt(f, v);
+        match f {
+            // Metadata is never deparsed: no dirty bit to keep.
+            Some(f) if self.p.std.in_metadata => {
+                self.phv.vals[f as usize] = v & self.p.field_hot[f as usize].mask;
+            }
+            f => self.set_opt(f, v),
+        }
     }
 
     pub(crate) fn reset(&mut self) {

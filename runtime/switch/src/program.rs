@@ -1021,6 +1021,9 @@ pub(crate) struct StdMeta {
     pub parser_error: Option<Fid>,
     pub ingress_global_timestamp: Option<Fid>,
     pub egress_global_timestamp: Option<Fid>,
+    /// Every one of these fields is in a metadata header (as p4c lays
+    /// them out): writes need not mark them for the deparser.
+    pub in_metadata: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -2952,6 +2955,26 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
         parser_error: sm("parser_error"),
         ingress_global_timestamp: sm("ingress_global_timestamp"),
         egress_global_timestamp: sm("egress_global_timestamp"),
+        in_metadata: false,
+    };
+    let std = StdMeta {
+        in_metadata: [
+            std.ingress_port,
+            std.egress_spec,
+            std.egress_port,
+            std.instance_type,
+            std.packet_length,
+            std.mcast_grp,
+            std.egress_rid,
+            std.checksum_error,
+            std.parser_error,
+            std.ingress_global_timestamp,
+            std.egress_global_timestamp,
+        ]
+        .into_iter()
+        .flatten()
+        .all(|f| ctx.headers[ctx.fields[f as usize].header as usize].metadata),
+        ..std
     };
     if std.egress_spec.is_none() && ingress.is_some() {
         return refused(
