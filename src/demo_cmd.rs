@@ -153,7 +153,10 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
             }
         }
     } else {
-        Backend::Fairshare
+        // The switches' servers on the controllers' runtime: no thread
+        // hand-off between a controller and its switch (the demo never
+        // restarts a switch).
+        Backend::FairshareShared
     };
     let mut deployment = Deployment::build(policy).context("compiling the policy")?;
     deployment.set_punt_rate(args.punt_rate);

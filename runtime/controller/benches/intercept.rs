@@ -11,6 +11,11 @@
 //! * Throughput: `FAIRSHARE_BENCH_FLOWS` requests at once; admitted flows
 //!   per second from the first request to the last server's Resv.
 //!
+//! The switches' P4Runtime servers run on the controllers' runtime, as
+//! `fairshare demo` runs them; `FAIRSHARE_BENCH_SERVERS=own` gives each
+//! its own runtime thread instead (a hand-off between threads at every
+//! request and answer).
+//!
 //! Run with `cargo bench -p fairshare-controller --bench intercept`.
 
 use std::net::IpAddr;
@@ -18,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use fairshare_controller::demo::{Demo, DemoConfig};
 use fairshare_controller::deploy::Deployment;
+use fairshare_controller::lab::Backend;
 use fairshare_controller::sim::SimConfig;
 use fairshare_rsvp::{Body, Message};
 
@@ -74,6 +80,10 @@ async fn start() -> Demo {
                 payload: 100,
             },
             sim_tick: Duration::from_secs(5),
+            backend: match std::env::var("FAIRSHARE_BENCH_SERVERS").as_deref() {
+                Ok("own") => Backend::Fairshare,
+                _ => Backend::FairshareShared,
+            },
             ..DemoConfig::default()
         },
     )

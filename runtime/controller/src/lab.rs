@@ -93,6 +93,11 @@ pub enum Backend {
     /// fairshare's switch, in this process.
     #[default]
     Fairshare,
+    /// fairshare's switch, in this process, its P4Runtime server run on
+    /// the tokio runtime that starts the lab (beside the controllers, when
+    /// they run there too): a controller's request is answered without a
+    /// hand-off to another thread. Its switches cannot be restarted alone.
+    FairshareShared,
     /// `simple_switch_grpc`, the binary given, one process per switch in
     /// a network namespace, data ports on veth pairs (needs root).
     Bmv2(std::path::PathBuf),
@@ -487,9 +492,16 @@ pub fn port_mac(sw: &Switch, port: u16) -> [u8; 6] {
 /// The lab: its switches, their servers' runtime and the link threads.
 pub struct Lab {
     handle: LabHandle,
-    /// One runtime per switch's server, so that one can be killed alone.
-    runtimes: Mutex<BTreeMap<String, tokio::runtime::Runtime>>,
+    /// Per switch, where its server runs: a runtime of its own, so that
+    /// one can be killed alone, or a task on the shared runtime.
+    runtimes: Mutex<BTreeMap<String, ServerRt>>,
     switches: BTreeMap<String, Switch>,
+}
+
+/// Where a lab switch's P4Runtime server runs.
+enum ServerRt {
+    Own(tokio::runtime::Runtime),
+    Shared(tokio::task::JoinHandle<()>),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -576,9 +588,23 @@ impl Lab {
                 .collect(),
         };
         match backend {
-            Backend::Fairshare => {
+            Backend::Fairshare | Backend::FairshareShared => {
+                let on = match backend {
+                    Backend::FairshareShared => {
+                        Some(tokio::runtime::Handle::try_current().map_err(|e| {
+                            std::io::Error::other(format!(
+                                "switch servers on the caller's runtime, but there is none: {e}"
+                            ))
+                        })?)
+                    }
+                    _ => None,
+                };
                 for sw in policy.switches() {
-                    lab.spawn(sw, "127.0.0.1:0".parse().map_err(std::io::Error::other)?)?;
+                    lab.spawn(
+                        sw,
+                        "127.0.0.1:0".parse().map_err(std::io::Error::other)?,
+                        on.as_ref(),
+                    )?;
                 }
             }
             Backend::Bmv2(bin) => {
@@ -595,14 +621,15 @@ impl Lab {
         Ok(lab)
     }
 
-    /// Starts switch `sw` (no pipeline) with its server on `addr`, and the
-    /// link thread that carries what it sends.
-    fn spawn(&self, sw: &Switch, addr: SocketAddr) -> Result<(), LabError> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name(format!("p4rt-{}", sw.name))
-            .enable_all()
-            .build()?;
+    /// Starts switch `sw` (no pipeline) with its server on `addr` — on a
+    /// runtime of its own, or on `shared` — and the link thread that
+    /// carries what it sends.
+    fn spawn(
+        &self,
+        sw: &Switch,
+        addr: SocketAddr,
+        shared: Option<&tokio::runtime::Handle>,
+    ) -> Result<(), LabError> {
         let (tx, rx) = mpsc::channel();
         let p4rt = P4rtSwitch::new(
             Config {
@@ -628,7 +655,7 @@ impl Lab {
         let addr = listener.local_addr()?;
         listener.set_nonblocking(true)?;
         let server = p4rt.clone();
-        runtime.spawn(async move {
+        let serve = async move {
             match tokio::net::TcpListener::from_std(listener) {
                 Ok(l) => {
                     if let Err(e) = server.run(l, std::future::pending()).await {
@@ -637,7 +664,19 @@ impl Lab {
                 }
                 Err(e) => tracing::error!("lab switch listener: {e}"),
             }
-        });
+        };
+        let rt = match shared {
+            Some(h) => ServerRt::Shared(h.spawn(serve)),
+            None => {
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .thread_name(format!("p4rt-{}", sw.name))
+                    .enable_all()
+                    .build()?;
+                rt.spawn(serve);
+                ServerRt::Own(rt)
+            }
+        };
         let node = Node {
             name: sw.name.clone(),
             device_id: sw.device_id,
@@ -665,7 +704,7 @@ impl Lab {
         self.runtimes
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(sw.name.clone(), runtime);
+            .insert(sw.name.clone(), rt);
         Ok(())
     }
 
@@ -730,17 +769,21 @@ impl Lab {
             .node(switch)
             .map(|n| n.addr)
             .ok_or_else(|| std::io::Error::other(format!("no switch {switch}")))?;
-        let old = self
-            .runtimes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(switch);
-        if let Some(rt) = old {
+        let mut runtimes = self.runtimes.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(ServerRt::Shared(_)) = runtimes.get(switch) {
+            return Err(std::io::Error::other(format!(
+                "{switch}'s server runs on the shared runtime: the lab restarts only switches with their own"
+            ))
+            .into());
+        }
+        let old = runtimes.remove(switch);
+        drop(runtimes);
+        if let Some(ServerRt::Own(rt)) = old {
             // Off any async context: a runtime cannot be shut down from
             // inside another's.
             let _ = std::thread::spawn(move || rt.shutdown_timeout(Duration::from_secs(1))).join();
         }
-        self.spawn(&sw, addr)
+        self.spawn(&sw, addr, None)
     }
 
     pub fn handle(&self) -> LabHandle {
@@ -812,7 +855,11 @@ impl Lab {
         let runtimes =
             std::mem::take(&mut *self.runtimes.lock().unwrap_or_else(|e| e.into_inner()));
         for rt in runtimes.into_values() {
-            rt.shutdown_background();
+            match rt {
+                ServerRt::Own(rt) => rt.shutdown_background(),
+                // Its connections end with their clients.
+                ServerRt::Shared(task) => task.abort(),
+            }
         }
         // The link threads end when their switches (and so the senders)
         // are gone; they are not waited for, as hosts may hold handles.

@@ -871,6 +871,48 @@ async fn a_burst_of_requests_is_admitted_up_to_the_share_and_no_further() -> Res
     Ok(())
 }
 
+/// The switches' servers on the runtime the controllers run on (as
+/// `fairshare demo` starts them): the same admissions and PathErrs, and a
+/// restart of such a switch is refused, naming why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switch_servers_on_the_controllers_runtime_admit_the_same_and_refuse_a_restart(
+) -> Result<()> {
+    use fairshare_controller::lab::Backend;
+    let deployment = deployment(TINY)?;
+    let share = deployment.shares.get(0, 0).context("the route's share")?;
+    let demo = Demo::start(
+        deployment,
+        DemoConfig {
+            backend: Backend::FairshareShared,
+            ..config(Duration::from_secs(60))
+        },
+    )
+    .await?;
+    offers_reached(&demo).await?;
+    for _ in 0..6 {
+        demo.request(0, 0).context("request")?;
+    }
+    let r = demo
+        .wait_for(Duration::from_secs(10), |r| {
+            r.sim.admitted + r.sim.rejected == 6 && r.routes.iter().all(|x| x.tally_equal)
+        })
+        .await
+        .with_context(|| format!("the requests did not settle: {:?}", demo.report()))?;
+    ensure!(r.sim.admitted == 4 && r.sim.rejected == 2, "{:?}", r.sim);
+    ensure!(route(&r, "dc1", "e1")?.used_bps == share, "{r:?}");
+    let refused = demo
+        .restart_switch("dc1-sw")
+        .err()
+        .context("a switch on the shared runtime restarted")?;
+    ensure!(
+        refused.to_string().contains("shared runtime"),
+        "the refusal says why: {refused}"
+    );
+    let last = demo.stop().await;
+    ensure!(last.invariant_violations == 0, "{last:?}");
+    Ok(())
+}
+
 /// The real controllers and switches with the lab's core losing,
 /// duplicating and holding back RSVP between the switches. The seed is
 /// `FAIRSHARE_FAULT_SEED` when set (to try others), else a fixed one.
