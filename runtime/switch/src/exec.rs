@@ -7,7 +7,7 @@ use crate::hash::Algo;
 use crate::meter::{Meter, MeterUnit};
 use crate::program::{
     fold32, ActOp, BinOp, CalcInput, Expr, ExtractField, ExtractTo, Fid, HdrRef, Hid, KeySrc, Node,
-    ParseOp, Prim, Program, Test, UnOp, UnionRef, PLAN_MAX_BYTES,
+    ParseOp, Prim, Program, Test, UnOp, UnionRef, MAX_FIELDS, PLAN_MAX_BYTES,
 };
 use crate::table::TableState;
 
@@ -22,9 +22,11 @@ pub(crate) struct Runtime {
 }
 
 /// Per-packet header and metadata values, reused from packet to packet.
-#[derive(Debug, Clone)]
 pub(crate) struct Phv {
-    pub vals: Vec<u128>,
+    /// The values of the program's fields, in the first [`Phv::n_vals`]
+    /// slots; the others stay zero.
+    pub vals: Box<Vals>,
+    pub n_vals: usize,
     pub valid: Vec<bool>,
     /// How [`Phv::valid`] starts each packet: metadata valid, packet
     /// headers not.
@@ -60,6 +62,42 @@ pub(crate) struct Phv {
     win: [u8; PLAN_WINDOW],
 }
 
+/// A header vector's field values, by field id: a slot for every 16-bit
+/// id, so that indexing with a field id cut to 16 bits (see [`fx`]) needs
+/// no bounds check. The array is allocated zeroed and only the program's
+/// fields are ever written, so its pages past them are never touched.
+pub(crate) type Vals = [u128; MAX_FIELDS];
+
+/// The slot of field `f` in [`Vals`]: `f` itself, as every field id of a
+/// loaded program is below [`MAX_FIELDS`] (refused at load otherwise).
+#[inline(always)]
+pub(crate) fn fx(f: Fid) -> usize {
+    usize::from(f as u16)
+}
+const _: () = assert!(MAX_FIELDS == 1 << 16);
+
+impl std::fmt::Debug for Phv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The program's fields only, not every slot.
+        f.debug_struct("Phv")
+            .field("vals", &&self.vals[..self.n_vals])
+            .field("valid", &self.valid)
+            .field("orig", &self.orig)
+            .field("dirty", &self.dirty)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Zeroed field values.
+fn new_vals() -> Box<Vals> {
+    // Made on the heap: an array this size would not fit on a thread's
+    // stack. The conversion cannot fail (the lengths are the same).
+    vec![0u128; MAX_FIELDS]
+        .into_boxed_slice()
+        .try_into()
+        .expect("MAX_FIELDS values")
+}
+
 /// [`Phv::orig`] of a header whose bytes are not in the packet.
 pub(crate) const NOT_EXTRACTED: u32 = u32::MAX;
 
@@ -72,7 +110,8 @@ impl Phv {
             .map(|f| vec![0u8; f.width.div_ceil(8) as usize])
             .collect();
         Phv {
-            vals: vec![0; p.fields.len()],
+            vals: new_vals(),
+            n_vals: p.fields.len().min(MAX_FIELDS),
             valid: vec![false; p.headers.len()],
             valid_init: p.headers.iter().map(|h| h.metadata).collect(),
             stack_next: vec![0; p.stacks.len()],
@@ -119,6 +158,7 @@ impl Phv {
     pub(crate) fn view(&mut self) -> PhvMut<'_> {
         PhvMut {
             vals: &mut self.vals,
+            n_vals: self.n_vals,
             valid: &mut self.valid,
             stack_next: &mut self.stack_next,
             wide: &mut self.wide,
@@ -140,7 +180,8 @@ impl Phv {
 /// are written (through a borrowed `Phv` every access would read the
 /// vector's address again after each write).
 pub(crate) struct PhvMut<'a> {
-    pub vals: &'a mut [u128],
+    pub vals: &'a mut Vals,
+    pub n_vals: usize,
     pub valid: &'a mut [bool],
     pub stack_next: &'a mut [u32],
     pub wide: &'a mut [Vec<u8>],
@@ -158,8 +199,9 @@ pub(crate) struct PhvMut<'a> {
 impl PhvMut<'_> {
     /// Copies the values into another header vector, reusing its buffers.
     pub(crate) fn copy_to(&self, dst: &mut Phv) {
-        dst.vals.clear();
-        dst.vals.extend_from_slice(self.vals);
+        let n = self.n_vals;
+        dst.vals[..n].copy_from_slice(&self.vals[..n]);
+        dst.n_vals = n;
         dst.valid.clear();
         dst.valid.extend_from_slice(self.valid);
         dst.stack_next.clear();
@@ -178,7 +220,8 @@ impl PhvMut<'_> {
     /// Takes the values of another header vector of the same program
     /// (one made by [`PhvMut::copy_to`] from a view of the same program).
     pub(crate) fn copy_from(&mut self, src: &Phv) {
-        self.vals.copy_from_slice(&src.vals);
+        let n = self.n_vals;
+        self.vals[..n].copy_from_slice(&src.vals[..n]);
         self.valid.copy_from_slice(&src.valid);
         self.stack_next.copy_from_slice(&src.stack_next);
         self.wide.clone_from_slice(&src.wide);
@@ -193,7 +236,7 @@ impl PhvMut<'_> {
                 self.vals[f..f + h.n_fields as usize].fill(0);
             }
         } else {
-            self.vals.fill(0);
+            self.vals[..self.n_vals].fill(0);
         }
         self.valid.copy_from_slice(self.valid_init);
         if !self.stack_next.is_empty() {
@@ -211,7 +254,7 @@ impl PhvMut<'_> {
             }
         }
         for &(f, v) in self.fill {
-            self.vals[f as usize] = v;
+            self.vals[fx(f)] = v;
         }
     }
 }
@@ -313,14 +356,14 @@ pub(crate) struct Exec<'a> {
 impl Exec<'_> {
     #[inline]
     fn get(&self, f: Fid) -> u128 {
-        self.phv.vals[f as usize]
+        self.phv.vals[fx(f)]
     }
 
     /// Writes a field, cut to its width, and marks it modified.
     #[inline]
     fn set(&mut self, f: Fid, v: u128) {
         let h = &self.p.field_hot[f as usize];
-        self.phv.vals[f as usize] = v & h.mask;
+        self.phv.vals[fx(f)] = v & h.mask;
         self.phv.dirty[h.header as usize] |= h.dirty_bit;
     }
 
@@ -340,14 +383,14 @@ impl Exec<'_> {
     pub(crate) fn eval(&self, e: &Expr, params: &[u128]) -> u128 {
         match e {
             Expr::Const(c) => *c,
-            Expr::Field(f) => self.phv.vals[*f as usize],
+            Expr::Field(f) => self.phv.vals[fx(*f)],
             Expr::Valid(h) => u128::from(self.phv.valid[*h as usize]),
             Expr::Param(i) => params.get(*i as usize).copied().unwrap_or(0),
-            Expr::FieldOp(op, f, c) => binop(*op, self.phv.vals[*f as usize], *c),
+            Expr::FieldOp(op, f, c) => binop(*op, self.phv.vals[fx(*f)], *c),
             Expr::ValidAnd(h, op, f, c) => u128::from(
-                self.phv.valid[*h as usize] && binop(*op, self.phv.vals[*f as usize], *c) != 0,
+                self.phv.valid[*h as usize] && binop(*op, self.phv.vals[fx(*f)], *c) != 0,
             ),
-            Expr::FieldOpMask(op, f, c, m) => binop(*op, self.phv.vals[*f as usize], *c) & m,
+            Expr::FieldOpMask(op, f, c, m) => binop(*op, self.phv.vals[fx(*f)], *c) & m,
             Expr::NotValid(h) => u128::from(!self.phv.valid[*h as usize]),
             _ => self.eval_tree(e, params),
         }
@@ -357,8 +400,8 @@ impl Exec<'_> {
     fn eval_tree(&self, e: &Expr, params: &[u128]) -> u128 {
         match e {
             Expr::Const(c) => *c,
-            Expr::Field(f) => self.phv.vals[*f as usize],
-            Expr::FieldS(f, w) => sign_extend(self.phv.vals[*f as usize], *w),
+            Expr::Field(f) => self.phv.vals[fx(*f)],
+            Expr::FieldS(f, w) => sign_extend(self.phv.vals[fx(*f)], *w),
             Expr::Valid(h) => u128::from(self.phv.valid[*h as usize]),
             Expr::Param(i) => params.get(*i as usize).copied().unwrap_or(0),
             Expr::StackLast { stack, field } => {
@@ -369,7 +412,7 @@ impl Exec<'_> {
                 let h = self.p.stacks[*stack as usize].headers[n as usize - 1];
                 let f = self.p.headers[h as usize].first_field + field;
                 let fi = &self.p.fields[f as usize];
-                let v = self.phv.vals[f as usize];
+                let v = self.phv.vals[fx(f)];
                 if fi.signed {
                     sign_extend(v, fi.width)
                 } else {
@@ -394,11 +437,11 @@ impl Exec<'_> {
                 }
                 binop(*op, x, self.eval(b, params))
             }
-            Expr::FieldOp(op, f, c) => binop(*op, self.phv.vals[*f as usize], *c),
+            Expr::FieldOp(op, f, c) => binop(*op, self.phv.vals[fx(*f)], *c),
             Expr::ValidAnd(h, op, f, c) => u128::from(
-                self.phv.valid[*h as usize] && binop(*op, self.phv.vals[*f as usize], *c) != 0,
+                self.phv.valid[*h as usize] && binop(*op, self.phv.vals[fx(*f)], *c) != 0,
             ),
-            Expr::FieldOpMask(op, f, c, m) => binop(*op, self.phv.vals[*f as usize], *c) & m,
+            Expr::FieldOpMask(op, f, c, m) => binop(*op, self.phv.vals[fx(*f)], *c) & m,
             Expr::NotValid(h) => u128::from(!self.phv.valid[*h as usize]),
             Expr::Cond(c, a, b) => {
                 if self.eval(c, params) != 0 {
@@ -600,7 +643,7 @@ impl Exec<'_> {
             let fi = &self.p.fields[f as usize];
             let off = base + fi.bit_off as usize + if fi.after_varbit { vl as usize } else { 0 };
             match fi.wide {
-                None => self.phv.vals[f as usize] = read_bits(data, off, fi.width),
+                None => self.phv.vals[fx(f)] = read_bits(data, off, fi.width),
                 Some(slot) if fi.varbit => {
                     let buf = &mut self.phv.wide[slot as usize];
                     buf.fill(0);
@@ -720,7 +763,7 @@ impl Exec<'_> {
         self.phv.orig[h as usize] = NOT_EXTRACTED;
         let hi = &self.p.headers[h as usize];
         for f in hi.first_field..hi.first_field + hi.n_fields {
-            self.phv.vals[f as usize] = 0;
+            self.phv.vals[fx(f)] = 0;
             if let Some(w) = self.p.fields[f as usize].wide {
                 self.phv.wide[w as usize].fill(0);
             }
@@ -767,7 +810,7 @@ impl Exec<'_> {
                     }
                     ParseOp::Set(f, e) => {
                         let v = match *e {
-                            Expr::Field(g) => self.phv.vals[g as usize],
+                            Expr::Field(g) => self.phv.vals[fx(g)],
                             ref e => self.eval(e, &[]),
                         };
                         self.set(*f, v);
@@ -855,7 +898,7 @@ impl Exec<'_> {
                 let vals = &self.phv.vals;
                 let mut key = 0u64;
                 for &(f, pos) in fields {
-                    key |= (vals[f as usize] as u64).wrapping_shl(pos);
+                    key |= (vals[fx(f)] as u64).wrapping_shl(pos);
                 }
                 match transitions.iter().find(|(v, m, _)| key & m == *v) {
                     None => return Some(p.errors.no_match),
@@ -943,13 +986,13 @@ impl Exec<'_> {
                 pkt.cursor += n;
             }
             for &(d, s) in &st.copies {
-                let v = self.phv.vals[s as usize];
+                let v = self.phv.vals[fx(s)];
                 self.set(d, v);
             }
             let vals = &self.phv.vals;
             let mut key = 0u64;
             for &(f, pos) in &st.fields {
-                key |= (vals[f as usize] as u64).wrapping_shl(pos);
+                key |= (vals[fx(f)] as u64).wrapping_shl(pos);
             }
             match st.transitions.iter().find(|(v, m, _)| key & m == *v) {
                 None => return Some(p.errors.no_match),
@@ -997,12 +1040,12 @@ impl Exec<'_> {
                     let ci = &p.conds[c as usize];
                     let vals = &self.phv.vals;
                     let v = match ci.test {
-                        Test::Eq(f, c) => vals[f as usize] as u64 == c,
-                        Test::Ne(f, c) => vals[f as usize] as u64 != c,
-                        Test::Lt(f, c) => (vals[f as usize] as u64) < c,
-                        Test::Le(f, c) => vals[f as usize] as u64 <= c,
-                        Test::Gt(f, c) => vals[f as usize] as u64 > c,
-                        Test::Ge(f, c) => vals[f as usize] as u64 >= c,
+                        Test::Eq(f, c) => vals[fx(f)] as u64 == c,
+                        Test::Ne(f, c) => vals[fx(f)] as u64 != c,
+                        Test::Lt(f, c) => (vals[fx(f)] as u64) < c,
+                        Test::Le(f, c) => vals[fx(f)] as u64 <= c,
+                        Test::Gt(f, c) => vals[fx(f)] as u64 > c,
+                        Test::Ge(f, c) => vals[fx(f)] as u64 >= c,
                         Test::Valid(h) => self.phv.valid[h as usize],
                         Test::NotValid(h) => !self.phv.valid[h as usize],
                         Test::Expr => self.eval(&ci.expr, &[]) != 0,
@@ -1047,7 +1090,7 @@ impl Exec<'_> {
             let vals = &self.phv.vals;
             let mut key = 0u64;
             for &(f, pos, m) in k64 {
-                key |= (vals[f as usize] as u64 & m).wrapping_shl(pos);
+                key |= (vals[fx(f)] as u64 & m).wrapping_shl(pos);
             }
             table.lookup_packed(u128::from(key))
         } else if table.is_packed() {
@@ -1058,7 +1101,7 @@ impl Exec<'_> {
                 // A 128-bit key is the only one with a non-zero width, so
                 // `key` is 0 when it is shifted by 128 (modulo 128: by 0).
                 let v = match k.field {
-                    Some(f) => self.phv.vals[f as usize],
+                    Some(f) => self.phv.vals[fx(f)],
                     None => self.eval(&k.src, &[]),
                 };
                 key = key.wrapping_shl(k.width) | (v & k.key_mask);
@@ -1085,7 +1128,7 @@ impl Exec<'_> {
                     };
                     let colour = entry.meter.execute(pkt.now_us, amount);
                     let h = &p.field_hot[dst as usize];
-                    self.phv.vals[dst as usize] = u128::from(colour) & h.mask;
+                    self.phv.vals[fx(dst)] = u128::from(colour) & h.mask;
                     self.phv.dirty[h.header as usize] |= h.dirty_bit;
                 }
                 &entry.call
@@ -1111,7 +1154,7 @@ impl Exec<'_> {
                     mask,
                 } => {
                     let v = params.get(param as usize).copied().unwrap_or(0);
-                    self.phv.vals[fid as usize] = v & mask;
+                    self.phv.vals[fx(fid)] = v & mask;
                     self.phv.dirty[hdr as usize] |= bit;
                 }
                 ActOp::SetConst {
@@ -1120,7 +1163,7 @@ impl Exec<'_> {
                     bit,
                     value,
                 } => {
-                    self.phv.vals[fid as usize] = value;
+                    self.phv.vals[fx(fid)] = value;
                     self.phv.dirty[hdr as usize] |= bit;
                 }
                 ActOp::Prim(i) => {
@@ -1367,7 +1410,7 @@ impl Exec<'_> {
                     if !self.phv.valid[fi.header as usize] {
                         continue;
                     }
-                    (self.phv.vals[*f as usize], fi.width)
+                    (self.phv.vals[fx(*f)], fi.width)
                 }
                 CalcInput::Const(v, w) => (*v, *w),
                 CalcInput::Bytes(f) => {
@@ -1411,14 +1454,14 @@ impl Exec<'_> {
         if let Some(plan) = &c.csum {
             if plan.headers.iter().all(|h| self.phv.valid[*h as usize]) {
                 let mut sum = plan.konst;
-                let vals = &self.phv.vals[..];
+                let vals = &*self.phv.vals;
                 if plan.narrow {
                     for &(f, k) in &plan.terms {
-                        sum += (vals.get(f as usize).copied().unwrap_or(0) as u64) << k;
+                        sum += (vals[fx(f)] as u64) << k;
                     }
                 } else {
                     for &(f, k) in &plan.terms {
-                        sum += fold32(vals.get(f as usize).copied().unwrap_or(0)) << k;
+                        sum += fold32(vals[fx(f)]) << k;
                     }
                 }
                 if let Some(k) = plan.payload {
@@ -1433,7 +1476,7 @@ impl Exec<'_> {
                 CalcInput::Field(f) => {
                     let fi = &self.p.fields[*f as usize];
                     if self.phv.valid[fi.header as usize] {
-                        sum.push(self.phv.vals[*f as usize], fi.width);
+                        sum.push(self.phv.vals[fx(*f)], fi.width);
                     }
                 }
                 CalcInput::Const(v, w) => sum.push(*v, *w),
@@ -1487,7 +1530,7 @@ impl Exec<'_> {
             if let Some(c) = &ck.cond {
                 let v = match *c {
                     Expr::ValidAnd(h, op, f, k) => u128::from(
-                        self.phv.valid[h as usize] && binop(op, self.phv.vals[f as usize], k) != 0,
+                        self.phv.valid[h as usize] && binop(op, self.phv.vals[fx(f)], k) != 0,
                     ),
                     // p4c's `a && b` conditions, `a` first, as `eval_tree`
                     // takes them, without the call.
@@ -1541,7 +1584,7 @@ impl Exec<'_> {
                     while dirty != 0 {
                         let x = &hi.plan[dirty.trailing_zeros() as usize];
                         dirty &= dirty - 1;
-                        emit_field(w, x, self.phv.vals[x.fid as usize]);
+                        emit_field(w, x, self.phv.vals[fx(x.fid)]);
                     }
                     out.truncate(end);
                     continue;
@@ -1553,7 +1596,7 @@ impl Exec<'_> {
             if !hi.plan.is_empty() {
                 let w = &mut out[at..];
                 for x in &hi.plan {
-                    emit_field(w, x, self.phv.vals[x.fid as usize]);
+                    emit_field(w, x, self.phv.vals[fx(x.fid)]);
                 }
                 out.truncate(end);
                 continue;
@@ -1567,7 +1610,7 @@ impl Exec<'_> {
                 let off =
                     base + fi.bit_off as usize + if fi.after_varbit { vl as usize } else { 0 };
                 match fi.wide {
-                    None => write_bits(out, off, fi.width, self.phv.vals[f as usize]),
+                    None => write_bits(out, off, fi.width, self.phv.vals[fx(f)]),
                     Some(slot) if fi.varbit => {
                         paste_bits(&self.phv.wide[slot as usize], out, off, vl)
                     }
@@ -1651,7 +1694,7 @@ impl Exec<'_> {
         match f {
             // Metadata is never deparsed: no dirty bit to keep.
             Some(f) if self.p.std.in_metadata => {
-                self.phv.vals[f as usize] = v & self.p.field_hot[f as usize].mask;
+                self.phv.vals[fx(f)] = v & self.p.field_hot[f as usize].mask;
             }
             f => self.set_opt(f, v),
         }

@@ -14,7 +14,7 @@
 //! ports is not defined there and is this one here).
 
 use crate::error::Error;
-use crate::exec::{Exec, Phv, PktState};
+use crate::exec::{fx, Exec, Phv, PktState, Vals};
 use crate::program::{Fid, Program};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -233,7 +233,9 @@ fn check_port(p: &Program, port: u32) -> Result<(), String> {
 
 /// Copies a header vector into another, reusing its buffers.
 fn copy_phv(dst: &mut Phv, src: &Phv) {
-    dst.vals.clone_from(&src.vals);
+    let n = src.n_vals;
+    dst.vals[..n].copy_from_slice(&src.vals[..n]);
+    dst.n_vals = n;
     dst.valid.clone_from(&src.valid);
     dst.stack_next.clone_from(&src.stack_next);
     dst.wide.clone_from(&src.wide);
@@ -247,10 +249,10 @@ fn reset_metadata(p: &Program, phv: &mut Phv) {
 }
 
 /// [`reset_metadata`] on a header vector's values and wide values.
-fn reset_metadata_in(p: &Program, vals: &mut [u128], wide: &mut [Vec<u8>]) {
+fn reset_metadata_in(p: &Program, vals: &mut Vals, wide: &mut [Vec<u8>]) {
     for h in p.headers.iter().filter(|h| h.metadata) {
         for f in h.first_field..h.first_field + h.n_fields {
-            vals[f as usize] = 0;
+            vals[fx(f)] = 0;
             if let Some(w) = p.fields[f as usize].wide {
                 wide[w as usize].fill(0);
             }
@@ -262,7 +264,7 @@ fn reset_metadata_in(p: &Program, vals: &mut [u128], wide: &mut [Vec<u8>]) {
 fn set_in(p: &Program, phv: &mut Phv, f: Option<Fid>, v: u128) {
     if let Some(f) = f {
         let h = &p.field_hot[f as usize];
-        phv.vals[f as usize] = v & h.mask;
+        phv.vals[fx(f)] = v & h.mask;
         phv.dirty[h.header as usize] |= h.dirty_bit;
     }
 }
@@ -271,7 +273,7 @@ fn set_in(p: &Program, phv: &mut Phv, f: Option<Fid>, v: u128) {
 fn preserved(ex: &Exec<'_>, list: u16) -> Vec<(Fid, u128)> {
     ex.p.field_lists[list as usize]
         .iter()
-        .map(|&f| (f, ex.phv.vals[f as usize]))
+        .map(|&f| (f, ex.phv.vals[fx(f)]))
         .collect()
 }
 
@@ -505,7 +507,7 @@ pub(crate) fn end_of_egress(
                 ex.phv.copy_to(&mut phv);
                 reset_metadata(p, &mut phv);
                 for &f in &p.field_lists[list as usize] {
-                    set_in(p, &mut phv, Some(f), ex.phv.vals[f as usize]);
+                    set_in(p, &mut phv, Some(f), ex.phv.vals[fx(f)]);
                 }
                 set_in(
                     p,

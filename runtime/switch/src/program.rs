@@ -57,6 +57,12 @@ pub(crate) struct VarbitInfo {
 /// The longest header extracted through an [`ExtractField`] plan.
 pub(crate) const PLAN_MAX_BYTES: usize = 64;
 
+/// The most fields (of all header instances, metadata included) a program
+/// may have: a header vector holds a value for every field id below this,
+/// so that a field id cut to 16 bits indexes it without a bounds check
+/// on the hot path (see [`crate::exec::fx`]).
+pub const MAX_FIELDS: usize = 1 << 16;
+
 /// One field of a header extraction plan: the field is the bits of the
 /// big-endian window starting at byte `byte` of the header, shifted right
 /// by `shift` and masked. The window is 8 bytes when `narrow`, else 16.
@@ -2159,6 +2165,16 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
                 format!(
                     "header `{}` is {off} bits, not a whole number of bytes",
                     h.name
+                ),
+            );
+        }
+        if fields.len() > MAX_FIELDS {
+            return refused(
+                path,
+                format!(
+                    "the headers up to `{}` have {} fields in all; the switch holds at most {MAX_FIELDS}",
+                    h.name,
+                    fields.len()
                 ),
             );
         }

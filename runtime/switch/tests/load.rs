@@ -114,3 +114,43 @@ fn refusals_name_the_json_path() {
         other => panic!("expected a refusal, got {other:?}"),
     }
 }
+
+/// A program with more fields than a header vector holds (65,536, all
+/// header instances together) is refused at the header that goes over,
+/// not run with fields mixed up.
+#[test]
+fn a_program_with_too_many_fields_is_refused() {
+    let mut doc: serde_json::Value =
+        serde_json::from_str(include_str!("data/minimal.json")).expect("minimal.json");
+    // 300 headers of a 256-field type: 76,800 fields past the five of
+    // standard_metadata; the 256th header is the first over.
+    let fields: Vec<serde_json::Value> = (0..256)
+        .map(|i| serde_json::json!([format!("f{i}"), 8, false]))
+        .collect();
+    doc["header_types"]
+        .as_array_mut()
+        .expect("header_types")
+        .push(serde_json::json!({"name": "wide_t", "id": 1, "fields": fields}));
+    let headers = doc["headers"].as_array_mut().expect("headers");
+    for i in 0..300 {
+        headers.push(serde_json::json!({
+            "name": format!("h{i}"), "id": i + 1, "header_type": "wide_t", "metadata": false
+        }));
+    }
+    match Switch::load(&doc.to_string()) {
+        Err(Error::Refused { path, reason }) => {
+            assert_eq!(path, "$.headers[256]", "{reason}");
+            assert!(
+                reason.contains("65541 fields") && reason.contains("at most 65536"),
+                "{reason}"
+            );
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    // Just under the limit, it loads.
+    doc["headers"]
+        .as_array_mut()
+        .expect("headers")
+        .truncate(256);
+    assert!(Switch::load(&doc.to_string()).is_ok());
+}
