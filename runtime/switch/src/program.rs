@@ -61,7 +61,7 @@ pub(crate) const PLAN_MAX_BYTES: usize = 64;
 /// may have: a header vector holds a value for every field id below this,
 /// so that a field id cut to 16 bits indexes it without a bounds check
 /// on the hot path (see [`crate::exec::fx`]).
-pub const MAX_FIELDS: usize = 1 << 16;
+pub(crate) const MAX_FIELDS: usize = 1 << 16;
 
 /// One field of a header extraction plan: the field is the bits of the
 /// big-endian window starting at byte `byte` of the header, shifted right
