@@ -7,7 +7,7 @@ use crate::hash::Algo;
 use crate::meter::{Meter, MeterUnit};
 use crate::program::{
     fold32, ActOp, BinOp, CalcInput, Expr, ExtractField, ExtractTo, Fid, HdrRef, Hid, KeySrc, Node,
-    ParseOp, Prim, Program, Test, UnOp, UnionRef, MAX_FIELDS, PLAN_MAX_BYTES,
+    ParseOp, Prim, Program, Test, UnOp, UnionRef, MAX_FIELDS, MAX_HEADERS, PLAN_MAX_BYTES,
 };
 use crate::table::TableState;
 
@@ -27,7 +27,10 @@ pub(crate) struct Phv {
     /// slots; the others stay zero.
     pub vals: Box<Vals>,
     pub n_vals: usize,
-    pub valid: Vec<bool>,
+    /// Per header (the first [`Phv::n_headers`] slots, as all per-header
+    /// arrays here): whether it is valid.
+    pub valid: Box<[bool; MAX_HEADERS]>,
+    pub n_headers: usize,
     /// How [`Phv::valid`] starts each packet: metadata valid, packet
     /// headers not.
     valid_init: Vec<bool>,
@@ -39,10 +42,10 @@ pub(crate) struct Phv {
     /// the packet (added, copied into, never extracted). Only a valid
     /// header's entry means anything: every way a header becomes valid
     /// sets it, so it is not reset between packets.
-    pub orig: Vec<u32>,
+    pub orig: Box<[u32; MAX_HEADERS]>,
     /// Per header: the fields written since extraction, one bit per field
     /// (see [`crate::program::FieldHot::dirty_bit`]).
-    pub dirty: Vec<u64>,
+    pub dirty: Box<[u64; MAX_HEADERS]>,
     /// How the fields of packet headers start each packet (see
     /// [`crate::Switch::set_header_start`]): the values to write, when
     /// drawn from a seed.
@@ -81,22 +84,43 @@ impl std::fmt::Debug for Phv {
         // The program's fields only, not every slot.
         f.debug_struct("Phv")
             .field("vals", &&self.vals[..self.n_vals])
-            .field("valid", &self.valid)
-            .field("orig", &self.orig)
-            .field("dirty", &self.dirty)
+            .field("valid", &&self.valid[..self.n_headers])
+            .field("orig", &&self.orig[..self.n_headers])
+            .field("dirty", &&self.dirty[..self.n_headers])
             .finish_non_exhaustive()
     }
 }
 
-/// Zeroed field values.
-fn new_vals() -> Box<Vals> {
-    // Made on the heap: an array this size would not fit on a thread's
-    // stack. The conversion cannot fail (the lengths are the same).
-    vec![0u128; MAX_FIELDS]
+/// A header vector set aside (the copy a queued pass of a packet runs
+/// on): each part as long as the program needs, unlike [`Phv`]'s slots
+/// for every id.
+#[derive(Debug, Default)]
+pub(crate) struct Saved {
+    pub vals: Vec<u128>,
+    pub valid: Vec<bool>,
+    pub stack_next: Vec<u32>,
+    pub wide: Vec<Vec<u8>>,
+    pub orig: Vec<u32>,
+    pub dirty: Vec<u64>,
+}
+
+/// A zeroed array on the heap (one this size would not fit on a thread's
+/// stack); its pages are not touched until written.
+fn zeroed<T: Copy + Default, const N: usize>() -> Box<[T; N]> {
+    // The conversion cannot fail: the lengths are the same.
+    vec![T::default(); N]
         .into_boxed_slice()
         .try_into()
-        .expect("MAX_FIELDS values")
+        .unwrap_or_else(|_| unreachable!("a vector of N values"))
 }
+
+/// The slot of header `h` in the per-header arrays: `h` itself, as every
+/// header id of a loaded program is below [`MAX_HEADERS`].
+#[inline(always)]
+pub(crate) fn hx(h: Hid) -> usize {
+    usize::from(h as u16)
+}
+const _: () = assert!(MAX_HEADERS == 1 << 16);
 
 /// [`Phv::orig`] of a header whose bytes are not in the packet.
 pub(crate) const NOT_EXTRACTED: u32 = u32::MAX;
@@ -110,14 +134,17 @@ impl Phv {
             .map(|f| vec![0u8; f.width.div_ceil(8) as usize])
             .collect();
         Phv {
-            vals: new_vals(),
+            vals: zeroed(),
             n_vals: p.fields.len().min(MAX_FIELDS),
-            valid: vec![false; p.headers.len()],
+            valid: zeroed(),
+            n_headers: p.headers.len().min(MAX_HEADERS),
             valid_init: p.headers.iter().map(|h| h.metadata).collect(),
             stack_next: vec![0; p.stacks.len()],
             wide,
-            orig: vec![NOT_EXTRACTED; p.headers.len()],
-            dirty: vec![0; p.headers.len()],
+            // Any value: only a valid header's means anything, and every
+            // way to become valid sets it.
+            orig: zeroed(),
+            dirty: zeroed(),
             fill: vec![],
             keep: false,
             vl_bits: vec![0; p.headers.len()],
@@ -160,6 +187,7 @@ impl Phv {
             vals: &mut self.vals,
             n_vals: self.n_vals,
             valid: &mut self.valid,
+            n_headers: self.n_headers,
             stack_next: &mut self.stack_next,
             wide: &mut self.wide,
             orig: &mut self.orig,
@@ -182,11 +210,12 @@ impl Phv {
 pub(crate) struct PhvMut<'a> {
     pub vals: &'a mut Vals,
     pub n_vals: usize,
-    pub valid: &'a mut [bool],
+    pub valid: &'a mut [bool; MAX_HEADERS],
+    pub n_headers: usize,
     pub stack_next: &'a mut [u32],
     pub wide: &'a mut [Vec<u8>],
-    pub orig: &'a mut [u32],
-    pub dirty: &'a mut [u64],
+    pub orig: &'a mut [u32; MAX_HEADERS],
+    pub dirty: &'a mut [u64; MAX_HEADERS],
     pub vl_bits: &'a mut [u32],
     pub union_stack_next: &'a mut [u32],
     win: &'a mut [u8; PLAN_WINDOW],
@@ -197,13 +226,14 @@ pub(crate) struct PhvMut<'a> {
 }
 
 impl PhvMut<'_> {
-    /// Copies the values into another header vector, reusing its buffers.
-    pub(crate) fn copy_to(&self, dst: &mut Phv) {
-        let n = self.n_vals;
-        dst.vals[..n].copy_from_slice(&self.vals[..n]);
-        dst.n_vals = n;
+    /// Copies the values into a header vector set aside, reusing its
+    /// buffers.
+    pub(crate) fn copy_to(&self, dst: &mut Saved) {
+        dst.vals.clear();
+        dst.vals.extend_from_slice(&self.vals[..self.n_vals]);
+        let h = self.n_headers;
         dst.valid.clear();
-        dst.valid.extend_from_slice(self.valid);
+        dst.valid.extend_from_slice(&self.valid[..h]);
         dst.stack_next.clear();
         dst.stack_next.extend_from_slice(self.stack_next);
         if dst.wide.len() == self.wide.len() {
@@ -212,21 +242,27 @@ impl PhvMut<'_> {
             dst.wide = self.wide.to_vec();
         }
         dst.orig.clear();
-        dst.orig.extend_from_slice(self.orig);
+        dst.orig.extend_from_slice(&self.orig[..h]);
         dst.dirty.clear();
-        dst.dirty.extend_from_slice(self.dirty);
+        dst.dirty.extend_from_slice(&self.dirty[..h]);
     }
 
-    /// Takes the values of another header vector of the same program
-    /// (one made by [`PhvMut::copy_to`] from a view of the same program).
-    pub(crate) fn copy_from(&mut self, src: &Phv) {
-        let n = self.n_vals;
+    /// Takes the values of a header vector set aside by
+    /// [`PhvMut::copy_to`] from a view of the same program.
+    pub(crate) fn copy_from(&mut self, src: &Saved) {
+        let n = self.n_vals.min(src.vals.len());
         self.vals[..n].copy_from_slice(&src.vals[..n]);
-        self.valid.copy_from_slice(&src.valid);
-        self.stack_next.copy_from_slice(&src.stack_next);
-        self.wide.clone_from_slice(&src.wide);
-        self.orig.copy_from_slice(&src.orig);
-        self.dirty.copy_from_slice(&src.dirty);
+        let h = self.n_headers.min(src.valid.len());
+        self.valid[..h].copy_from_slice(&src.valid[..h]);
+        if self.stack_next.len() == src.stack_next.len() {
+            self.stack_next.copy_from_slice(&src.stack_next);
+        }
+        if self.wide.len() == src.wide.len() {
+            self.wide.clone_from_slice(&src.wide);
+        }
+        let h = h.min(src.orig.len()).min(src.dirty.len());
+        self.orig[..h].copy_from_slice(&src.orig[..h]);
+        self.dirty[..h].copy_from_slice(&src.dirty[..h]);
     }
 
     fn reset(&mut self, p: &Program) {
@@ -238,7 +274,7 @@ impl PhvMut<'_> {
         } else {
             self.vals[..self.n_vals].fill(0);
         }
-        self.valid.copy_from_slice(self.valid_init);
+        self.valid[..self.n_headers].copy_from_slice(self.valid_init);
         if !self.stack_next.is_empty() {
             self.stack_next.fill(0);
         }
@@ -364,7 +400,7 @@ impl Exec<'_> {
     fn set(&mut self, f: Fid, v: u128) {
         let h = &self.p.field_hot[f as usize];
         self.phv.vals[fx(f)] = v & h.mask;
-        self.phv.dirty[h.header as usize] |= h.dirty_bit;
+        self.phv.dirty[hx(h.header)] |= h.dirty_bit;
     }
 
     fn set_opt(&mut self, f: Option<Fid>, v: u128) {
@@ -384,14 +420,14 @@ impl Exec<'_> {
         match e {
             Expr::Const(c) => *c,
             Expr::Field(f) => self.phv.vals[fx(*f)],
-            Expr::Valid(h) => u128::from(self.phv.valid[*h as usize]),
+            Expr::Valid(h) => u128::from(self.phv.valid[hx(*h)]),
             Expr::Param(i) => params.get(*i as usize).copied().unwrap_or(0),
             Expr::FieldOp(op, f, c) => binop(*op, self.phv.vals[fx(*f)], *c),
-            Expr::ValidAnd(h, op, f, c) => u128::from(
-                self.phv.valid[*h as usize] && binop(*op, self.phv.vals[fx(*f)], *c) != 0,
-            ),
+            Expr::ValidAnd(h, op, f, c) => {
+                u128::from(self.phv.valid[hx(*h)] && binop(*op, self.phv.vals[fx(*f)], *c) != 0)
+            }
             Expr::FieldOpMask(op, f, c, m) => binop(*op, self.phv.vals[fx(*f)], *c) & m,
-            Expr::NotValid(h) => u128::from(!self.phv.valid[*h as usize]),
+            Expr::NotValid(h) => u128::from(!self.phv.valid[hx(*h)]),
             _ => self.eval_tree(e, params),
         }
     }
@@ -402,7 +438,7 @@ impl Exec<'_> {
             Expr::Const(c) => *c,
             Expr::Field(f) => self.phv.vals[fx(*f)],
             Expr::FieldS(f, w) => sign_extend(self.phv.vals[fx(*f)], *w),
-            Expr::Valid(h) => u128::from(self.phv.valid[*h as usize]),
+            Expr::Valid(h) => u128::from(self.phv.valid[hx(*h)]),
             Expr::Param(i) => params.get(*i as usize).copied().unwrap_or(0),
             Expr::StackLast { stack, field } => {
                 let n = self.phv.stack_next[*stack as usize];
@@ -438,11 +474,11 @@ impl Exec<'_> {
                 binop(*op, x, self.eval(b, params))
             }
             Expr::FieldOp(op, f, c) => binop(*op, self.phv.vals[fx(*f)], *c),
-            Expr::ValidAnd(h, op, f, c) => u128::from(
-                self.phv.valid[*h as usize] && binop(*op, self.phv.vals[fx(*f)], *c) != 0,
-            ),
+            Expr::ValidAnd(h, op, f, c) => {
+                u128::from(self.phv.valid[hx(*h)] && binop(*op, self.phv.vals[fx(*f)], *c) != 0)
+            }
             Expr::FieldOpMask(op, f, c, m) => binop(*op, self.phv.vals[fx(*f)], *c) & m,
-            Expr::NotValid(h) => u128::from(!self.phv.valid[*h as usize]),
+            Expr::NotValid(h) => u128::from(!self.phv.valid[hx(*h)]),
             Expr::Cond(c, a, b) => {
                 if self.eval(c, params) != 0 {
                     self.eval(a, params)
@@ -464,13 +500,13 @@ impl Exec<'_> {
             },
             Expr::RefValid(r) => u128::from(
                 self.header_at(r, params)
-                    .is_some_and(|h| self.phv.valid[h as usize]),
+                    .is_some_and(|h| self.phv.valid[hx(h)]),
             ),
             Expr::UnionValid(u) => u128::from(self.union_at(u, params).is_some_and(|u| {
                 self.p.unions[u as usize]
                     .headers
                     .iter()
-                    .any(|h| self.phv.valid[*h as usize])
+                    .any(|h| self.phv.valid[hx(*h)])
             })),
             Expr::StackSize(s) => u128::from(self.phv.stack_next[*s as usize]),
             Expr::StackLastIndex(s) => {
@@ -566,11 +602,11 @@ impl Exec<'_> {
     /// one, become invalid.
     #[inline]
     fn mark_valid(&mut self, h: Hid) {
-        self.phv.valid[h as usize] = true;
+        self.phv.valid[hx(h)] = true;
         if let Some(u) = self.p.headers[h as usize].union {
             for &o in &self.p.unions[u as usize].headers {
                 if o != h {
-                    self.phv.valid[o as usize] = false;
+                    self.phv.valid[hx(o)] = false;
                 }
             }
         }
@@ -626,8 +662,8 @@ impl Exec<'_> {
     #[inline(always)]
     fn extracted(&mut self, h: Hid, at: usize) {
         self.mark_valid(h);
-        self.phv.orig[h as usize] = at as u32;
-        self.phv.dirty[h as usize] = 0;
+        self.phv.orig[hx(h)] = at as u32;
+        self.phv.dirty[hx(h)] = 0;
     }
 
     /// [`Exec::extract`] field by field, for headers without a plan.
@@ -653,8 +689,8 @@ impl Exec<'_> {
             }
         }
         self.mark_valid(h);
-        self.phv.orig[h as usize] = at as u32;
-        self.phv.dirty[h as usize] = 0;
+        self.phv.orig[hx(h)] = at as u32;
+        self.phv.dirty[hx(h)] = 0;
     }
 
     /// Copies a header's fields and validity as they are (stack shifts).
@@ -671,16 +707,16 @@ impl Exec<'_> {
             Some(vb) => self.phv.vl_bits[src as usize].min(vb.max_bits),
             None => 0,
         };
-        self.phv.valid[dst as usize] = self.phv.valid[src as usize];
-        self.phv.orig[dst as usize] = NOT_EXTRACTED;
+        self.phv.valid[hx(dst)] = self.phv.valid[hx(src)];
+        self.phv.orig[hx(dst)] = NOT_EXTRACTED;
     }
 
     /// `assign_header` as BMv2 runs it: from an invalid header, only makes
     /// the destination invalid; else copies the fields and makes it valid
     /// (which invalidates the other members of its union).
     fn assign_header(&mut self, dst: Hid, src: Hid) {
-        if !self.phv.valid[src as usize] {
-            self.phv.valid[dst as usize] = false;
+        if !self.phv.valid[hx(src)] {
+            self.phv.valid[hx(dst)] = false;
             return;
         }
         self.copy_header(dst, src);
@@ -754,13 +790,13 @@ impl Exec<'_> {
         let (a, b) = (a as usize, b as usize);
         self.phv.vl_bits.swap(a, b);
         self.phv.valid.swap(a, b);
-        self.phv.orig[a] = NOT_EXTRACTED;
-        self.phv.orig[b] = NOT_EXTRACTED;
+        self.phv.orig[a & (MAX_HEADERS - 1)] = NOT_EXTRACTED;
+        self.phv.orig[b & (MAX_HEADERS - 1)] = NOT_EXTRACTED;
     }
 
     fn clear_header(&mut self, h: Hid) {
         self.phv.vl_bits[h as usize] = 0;
-        self.phv.orig[h as usize] = NOT_EXTRACTED;
+        self.phv.orig[hx(h)] = NOT_EXTRACTED;
         let hi = &self.p.headers[h as usize];
         for f in hi.first_field..hi.first_field + hi.n_fields {
             self.phv.vals[fx(f)] = 0;
@@ -1046,8 +1082,8 @@ impl Exec<'_> {
                         Test::Le(f, c) => vals[fx(f)] as u64 <= c,
                         Test::Gt(f, c) => vals[fx(f)] as u64 > c,
                         Test::Ge(f, c) => vals[fx(f)] as u64 >= c,
-                        Test::Valid(h) => self.phv.valid[h as usize],
-                        Test::NotValid(h) => !self.phv.valid[h as usize],
+                        Test::Valid(h) => self.phv.valid[hx(h)],
+                        Test::NotValid(h) => !self.phv.valid[hx(h)],
                         Test::Expr => self.eval(&ci.expr, &[]) != 0,
                     };
                     if v {
@@ -1129,7 +1165,7 @@ impl Exec<'_> {
                     let colour = entry.meter.execute(pkt.now_us, amount);
                     let h = &p.field_hot[dst as usize];
                     self.phv.vals[fx(dst)] = u128::from(colour) & h.mask;
-                    self.phv.dirty[h.header as usize] |= h.dirty_bit;
+                    self.phv.dirty[hx(h.header)] |= h.dirty_bit;
                 }
                 &entry.call
             }
@@ -1155,7 +1191,7 @@ impl Exec<'_> {
                 } => {
                     let v = params.get(param as usize).copied().unwrap_or(0);
                     self.phv.vals[fx(fid)] = v & mask;
-                    self.phv.dirty[hdr as usize] |= bit;
+                    self.phv.dirty[hx(hdr)] |= bit;
                 }
                 ActOp::SetConst {
                     fid,
@@ -1164,7 +1200,7 @@ impl Exec<'_> {
                     value,
                 } => {
                     self.phv.vals[fx(fid)] = value;
-                    self.phv.dirty[hdr as usize] |= bit;
+                    self.phv.dirty[hx(hdr)] |= bit;
                 }
                 ActOp::Prim(i) => {
                     let Some(prim) = a.prims.get(i as usize) else {
@@ -1203,17 +1239,17 @@ impl Exec<'_> {
             }
             Prim::AssignHeader { dst, src } => self.assign_header(*dst, *src),
             Prim::AddHeader(h) => {
-                if !self.phv.valid[*h as usize] {
+                if !self.phv.valid[hx(*h)] {
                     self.clear_header(*h);
                     self.mark_valid(*h);
                     pkt.length += self.header_bytes(*h);
                 }
             }
             Prim::RemoveHeader(h) => {
-                if self.phv.valid[*h as usize] {
+                if self.phv.valid[hx(*h)] {
                     pkt.length = pkt.length.saturating_sub(self.header_bytes(*h));
                 }
-                self.phv.valid[*h as usize] = false;
+                self.phv.valid[hx(*h)] = false;
             }
             Prim::MarkToDrop => {
                 self.set_opt(p.std.egress_spec, u128::from(self.drop_port));
@@ -1283,7 +1319,7 @@ impl Exec<'_> {
                     self.copy_header(hs[i], hs[i - n]);
                 }
                 for &h in &hs[..n] {
-                    self.phv.valid[h as usize] = false;
+                    self.phv.valid[hx(h)] = false;
                 }
                 let next = &mut self.phv.stack_next[*stack as usize];
                 *next = (*next + n as u32).min(hs.len() as u32);
@@ -1295,7 +1331,7 @@ impl Exec<'_> {
                     self.copy_header(hs[i], hs[i + n]);
                 }
                 for &h in &hs[hs.len() - n..] {
-                    self.phv.valid[h as usize] = false;
+                    self.phv.valid[hx(h)] = false;
                 }
                 let next = &mut self.phv.stack_next[*stack as usize];
                 *next = next.saturating_sub(n as u32);
@@ -1330,7 +1366,7 @@ impl Exec<'_> {
             }
             Prim::AddHeaderRef(r) => match self.header_at(r, params) {
                 Some(h) => {
-                    if !self.phv.valid[h as usize] {
+                    if !self.phv.valid[hx(h)] {
                         self.clear_header(h);
                         self.mark_valid(h);
                         pkt.length += self.header_bytes(h);
@@ -1340,10 +1376,10 @@ impl Exec<'_> {
             },
             Prim::RemoveHeaderRef(r) => match self.header_at(r, params) {
                 Some(h) => {
-                    if self.phv.valid[h as usize] {
+                    if self.phv.valid[hx(h)] {
                         pkt.length = pkt.length.saturating_sub(self.header_bytes(h));
                     }
-                    self.phv.valid[h as usize] = false;
+                    self.phv.valid[hx(h)] = false;
                 }
                 None => self.stats.index_errors += 1,
             },
@@ -1381,7 +1417,7 @@ impl Exec<'_> {
                     copy_wide(self.phv.wide, wd as usize, ws as usize);
                     let bits = self.phv.vl_bits[fs.header as usize].min(fd.width);
                     self.phv.vl_bits[fd.header as usize] = bits;
-                    self.phv.dirty[fd.header as usize] = u64::MAX;
+                    self.phv.dirty[hx(fd.header)] = u64::MAX;
                 }
             }
             Prim::Assert(e) => {
@@ -1407,7 +1443,7 @@ impl Exec<'_> {
             let (v, w) = match input {
                 CalcInput::Field(f) => {
                     let fi = &self.p.fields[*f as usize];
-                    if !self.phv.valid[fi.header as usize] {
+                    if !self.phv.valid[hx(fi.header)] {
                         continue;
                     }
                     (self.phv.vals[fx(*f)], fi.width)
@@ -1452,7 +1488,7 @@ impl Exec<'_> {
     fn csum16(&self, calc: u32, pkt: &PktState<'_>) -> u16 {
         let c = &self.p.calcs[calc as usize];
         if let Some(plan) = &c.csum {
-            if plan.headers.iter().all(|h| self.phv.valid[*h as usize]) {
+            if plan.headers.iter().all(|h| self.phv.valid[hx(*h)]) {
                 let mut sum = plan.konst;
                 let vals = &*self.phv.vals;
                 if plan.narrow {
@@ -1475,7 +1511,7 @@ impl Exec<'_> {
             match input {
                 CalcInput::Field(f) => {
                     let fi = &self.p.fields[*f as usize];
-                    if self.phv.valid[fi.header as usize] {
+                    if self.phv.valid[hx(fi.header)] {
                         sum.push(self.phv.vals[fx(*f)], fi.width);
                     }
                 }
@@ -1529,9 +1565,9 @@ impl Exec<'_> {
         for ck in &p.update {
             if let Some(c) = &ck.cond {
                 let v = match *c {
-                    Expr::ValidAnd(h, op, f, k) => u128::from(
-                        self.phv.valid[h as usize] && binop(op, self.phv.vals[fx(f)], k) != 0,
-                    ),
+                    Expr::ValidAnd(h, op, f, k) => {
+                        u128::from(self.phv.valid[hx(h)] && binop(op, self.phv.vals[fx(f)], k) != 0)
+                    }
                     // p4c's `a && b` conditions, `a` first, as `eval_tree`
                     // takes them, without the call.
                     Expr::Bin(BinOp::LAnd, ref a, ref b) => {
@@ -1558,14 +1594,14 @@ impl Exec<'_> {
         }
         for &(h, _, _) in &self.p.deparse_packet {
             let hi = &self.p.headers[h as usize];
-            if !self.phv.valid[h as usize] {
+            if !self.phv.valid[hx(h)] {
                 continue;
             }
             let at = out.len();
             let vl = self.phv.vl_bits[h as usize];
             let len = ((hi.bits + vl) / 8) as usize;
             let end = at + len;
-            let orig = self.phv.orig[h as usize];
+            let orig = self.phv.orig[hx(h)];
             let mut dirty = u64::MAX;
             if orig != NOT_EXTRACTED
                 && hi.n_fields <= 64
@@ -1574,7 +1610,7 @@ impl Exec<'_> {
             {
                 let o = orig as usize;
                 out.extend_from_slice(&pkt.data[o..o + len]);
-                dirty = self.phv.dirty[h as usize];
+                dirty = self.phv.dirty[hx(h)];
                 if dirty == 0 {
                     continue;
                 }
@@ -1637,10 +1673,10 @@ impl Exec<'_> {
         }
         let mut at = 0usize;
         for &(h, bytes, in_place) in &self.p.deparse_packet {
-            if !self.phv.valid[h as usize] {
+            if !self.phv.valid[hx(h)] {
                 continue;
             }
-            if !in_place || self.phv.orig[h as usize] as usize != at {
+            if !in_place || self.phv.orig[hx(h)] as usize != at {
                 return false;
             }
             at += bytes as usize;
@@ -1654,14 +1690,14 @@ impl Exec<'_> {
         // 16-byte window.
         out.resize(len + 16, 0);
         for &(h, _, _) in &self.p.deparse_packet {
-            let mut dirty = self.phv.dirty[h as usize];
-            if dirty == 0 || !self.phv.valid[h as usize] {
+            let mut dirty = self.phv.dirty[hx(h)];
+            if dirty == 0 || !self.phv.valid[hx(h)] {
                 continue;
             }
             let hi = &self.p.headers[h as usize];
             let first = hi.first_field as usize;
             let (Some(w), Some(vals)) = (
-                out.get_mut(self.phv.orig[h as usize] as usize..),
+                out.get_mut(self.phv.orig[hx(h)] as usize..),
                 self.phv.vals.get(first..first + hi.plan.len()),
             ) else {
                 continue;
@@ -1886,7 +1922,7 @@ fn binop(op: BinOp, x: u128, y: u128) -> u128 {
 /// `None` when its header is invalid.
 fn held_bytes<'x>(p: &Program, phv: &'x PhvMut<'_>, f: Fid) -> Option<(&'x [u8], usize, u32)> {
     let fi = &p.fields[f as usize];
-    if !phv.valid[fi.header as usize] {
+    if !phv.valid[hx(fi.header)] {
         return None;
     }
     let bytes = &phv.wide[fi.wide? as usize];

@@ -14,7 +14,7 @@
 //! ports is not defined there and is this one here).
 
 use crate::error::Error;
-use crate::exec::{fx, Exec, Phv, PktState, Vals};
+use crate::exec::{fx, Exec, PktState, Saved};
 use crate::program::{Fid, Program};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -83,7 +83,7 @@ pub(crate) struct Pre {
     pub groups: BTreeMap<u32, Vec<Replica>>,
     queue: VecDeque<Job>,
     /// Header vectors of finished jobs, kept for the next ones.
-    spare: Vec<Phv>,
+    spare: Vec<Saved>,
     /// Copies made for the packet being processed.
     made: u32,
 }
@@ -111,7 +111,7 @@ struct MulticastJob {
 
 #[derive(Debug)]
 struct EgressJob {
-    phv: Phv,
+    phv: Saved,
     /// The bytes the headers were extracted from, with the payload from
     /// `cursor` on.
     data: Vec<u8>,
@@ -145,8 +145,8 @@ pub(crate) struct Egress {
 }
 
 impl Pre {
-    fn phv(&mut self, p: &Program) -> Phv {
-        self.spare.pop().unwrap_or_else(|| Phv::new(p))
+    fn phv(&mut self) -> Saved {
+        self.spare.pop().unwrap_or_default()
     }
 
     /// Counts a copy against the caps; false when it must not be made.
@@ -231,11 +231,9 @@ fn check_port(p: &Program, port: u32) -> Result<(), String> {
     Ok(())
 }
 
-/// Copies a header vector into another, reusing its buffers.
-fn copy_phv(dst: &mut Phv, src: &Phv) {
-    let n = src.n_vals;
-    dst.vals[..n].copy_from_slice(&src.vals[..n]);
-    dst.n_vals = n;
+/// Copies a header vector set aside into another, reusing its buffers.
+fn copy_phv(dst: &mut Saved, src: &Saved) {
+    dst.vals.clone_from(&src.vals);
     dst.valid.clone_from(&src.valid);
     dst.stack_next.clone_from(&src.stack_next);
     dst.wide.clone_from(&src.wide);
@@ -244,15 +242,17 @@ fn copy_phv(dst: &mut Phv, src: &Phv) {
 }
 
 /// Zeroes every field of every metadata header (BMv2's `reset_metadata`).
-fn reset_metadata(p: &Program, phv: &mut Phv) {
+fn reset_metadata(p: &Program, phv: &mut Saved) {
     reset_metadata_in(p, &mut phv.vals, &mut phv.wide);
 }
 
 /// [`reset_metadata`] on a header vector's values and wide values.
-fn reset_metadata_in(p: &Program, vals: &mut Vals, wide: &mut [Vec<u8>]) {
+fn reset_metadata_in(p: &Program, vals: &mut [u128], wide: &mut [Vec<u8>]) {
     for h in p.headers.iter().filter(|h| h.metadata) {
         for f in h.first_field..h.first_field + h.n_fields {
-            vals[fx(f)] = 0;
+            if let Some(v) = vals.get_mut(f as usize) {
+                *v = 0;
+            }
             if let Some(w) = p.fields[f as usize].wide {
                 wide[w as usize].fill(0);
             }
@@ -260,12 +260,16 @@ fn reset_metadata_in(p: &Program, vals: &mut Vals, wide: &mut [Vec<u8>]) {
     }
 }
 
-/// Writes a field of a header vector that is not the one being run.
-fn set_in(p: &Program, phv: &mut Phv, f: Option<Fid>, v: u128) {
+/// Writes a field of a header vector set aside.
+fn set_in(p: &Program, phv: &mut Saved, f: Option<Fid>, v: u128) {
     if let Some(f) = f {
         let h = &p.field_hot[f as usize];
-        phv.vals[fx(f)] = v & h.mask;
-        phv.dirty[h.header as usize] |= h.dirty_bit;
+        if let Some(x) = phv.vals.get_mut(f as usize) {
+            *x = v & h.mask;
+        }
+        if let Some(d) = phv.dirty.get_mut(h.header as usize) {
+            *d |= h.dirty_bit;
+        }
     }
 }
 
@@ -309,7 +313,7 @@ pub(crate) fn end_of_ingress(
     let group = ex.std_get(p.std.mcast_grp);
     if group != 0 {
         ex.std_set(p.std.instance_type, instance_type::REPLICATION.into());
-        let mut phv = pre.phv(p);
+        let mut phv = pre.phv();
         ex.phv.copy_to(&mut phv);
         let origin = Origin {
             data: pkt.data,
@@ -327,7 +331,7 @@ pub(crate) fn end_of_ingress(
         return;
     }
     ex.std_set(p.std.instance_type, instance_type::NORMAL.into());
-    let mut phv = pre.phv(p);
+    let mut phv = pre.phv();
     ex.phv.copy_to(&mut phv);
     pre.queue.push_back(Job::Egress(EgressJob {
         phv,
@@ -364,7 +368,7 @@ fn ingress_clone(
 ) {
     let p = ex.p;
     let keep = preserved(ex, list);
-    let mut saved = pre.phv(p);
+    let mut saved = pre.phv();
     ex.phv.copy_to(&mut saved);
     let ingress_port = ex.std_get(p.std.ingress_port);
     ex.reset();
@@ -380,12 +384,12 @@ fn ingress_clone(
     };
     // A parser error is not recorded: the copy's metadata is reset below.
     let _ = ex.parse(&mut again);
-    reset_metadata_in(p, ex.phv.vals, ex.phv.wide);
+    reset_metadata_in(p, &mut ex.phv.vals[..], ex.phv.wide);
     for (f, v) in keep {
         ex.std_set(Some(f), v);
     }
     ex.std_set(p.std.instance_type, instance_type::INGRESS_CLONE.into());
-    let mut phv = pre.phv(p);
+    let mut phv = pre.phv();
     ex.phv.copy_to(&mut phv);
     ex.phv.copy_from(&saved);
     pre.spare.push(saved);
@@ -400,10 +404,10 @@ fn ingress_clone(
 }
 
 /// Sends a clone to its session's group, then to its port.
-fn send_clone(ex: &mut Exec<'_>, pre: &mut Pre, s: CloneSession, phv: Phv, o: &Origin<'_>) {
+fn send_clone(ex: &mut Exec<'_>, pre: &mut Pre, s: CloneSession, phv: Saved, o: &Origin<'_>) {
     match (s.group, s.port) {
         (Some(g), Some(port)) => {
-            let mut copy = pre.phv(ex.p);
+            let mut copy = pre.phv();
             copy_phv(&mut copy, &phv);
             multicast(ex, pre, u128::from(g), copy, o, true);
             to_port(ex, pre, phv, port, o);
@@ -414,7 +418,7 @@ fn send_clone(ex: &mut Exec<'_>, pre: &mut Pre, s: CloneSession, phv: Phv, o: &O
     }
 }
 
-fn to_port(ex: &mut Exec<'_>, pre: &mut Pre, phv: Phv, port: u32, o: &Origin<'_>) {
+fn to_port(ex: &mut Exec<'_>, pre: &mut Pre, phv: Saved, port: u32, o: &Origin<'_>) {
     if !pre.admit(o.generation, ex.stats) {
         pre.spare.push(phv);
         return;
@@ -436,7 +440,14 @@ fn to_port(ex: &mut Exec<'_>, pre: &mut Pre, phv: Phv, port: u32, o: &Origin<'_>
 /// One copy per replica of a group, each with its `egress_rid`; a group
 /// that is not configured or has no replicas drops the packet. The copies
 /// of a clone count as clones, the others as replicas.
-fn multicast(ex: &mut Exec<'_>, pre: &mut Pre, group: u128, phv: Phv, o: &Origin<'_>, clone: bool) {
+fn multicast(
+    ex: &mut Exec<'_>,
+    pre: &mut Pre,
+    group: u128,
+    phv: Saved,
+    o: &Origin<'_>,
+    clone: bool,
+) {
     let replicas = u32::try_from(group)
         .ok()
         .and_then(|g| pre.groups.get(&g))
@@ -503,7 +514,7 @@ pub(crate) fn end_of_egress(
         match pre.sessions.get(&u32::from(session)).copied() {
             None => ex.stats.clone_no_session += 1,
             Some(s) => {
-                let mut phv = pre.phv(p);
+                let mut phv = pre.phv();
                 ex.phv.copy_to(&mut phv);
                 reset_metadata(p, &mut phv);
                 for &f in &p.field_lists[list as usize] {

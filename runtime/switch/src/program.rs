@@ -63,6 +63,10 @@ pub(crate) const PLAN_MAX_BYTES: usize = 64;
 /// on the hot path (see [`crate::exec::fx`]).
 pub(crate) const MAX_FIELDS: usize = 1 << 16;
 
+/// The most header instances a program may have, for the same reason as
+/// [`MAX_FIELDS`] (see [`crate::exec::hx`]).
+pub(crate) const MAX_HEADERS: usize = 1 << 16;
+
 /// One field of a header extraction plan: the field is the bits of the
 /// big-endian window starting at byte `byte` of the header, shifted right
 /// by `shift` and masked. The window is 8 bytes when `narrow`, else 16.
@@ -2165,6 +2169,16 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
                 format!(
                     "header `{}` is {off} bits, not a whole number of bytes",
                     h.name
+                ),
+            );
+        }
+        if hi >= MAX_HEADERS {
+            return refused(
+                path,
+                format!(
+                    "header `{}` is header number {}; the switch holds at most {MAX_HEADERS}",
+                    h.name,
+                    hi + 1
                 ),
             );
         }
