@@ -45,12 +45,14 @@
 //!   never has bits above its width); a table with no entries runs its default action
 //!   without a lookup; actions read their parameters in place in the
 //!   table entry.
-//! * A program has at most 65,536 fields (all header instances together;
-//!   more is refused at load): the header vector keeps a value slot for
-//!   every 16-bit field id, so that field accesses on the hot path need
-//!   no bounds check and cannot go out of bounds. The slots are allocated
-//!   zeroed and only the program's are written, so the memory touched is
-//!   the program's fields.
+//! * A program has at most 65,536 fields (all header instances together)
+//!   and 65,536 header instances; more is refused at load. The header
+//!   vector the pipeline runs on keeps a slot for every 16-bit field id
+//!   (values) and header id (validity, offset in the packet, fields
+//!   written), so that accesses on the hot path need no bounds check and
+//!   cannot go out of bounds. The slots are allocated zeroed and only the
+//!   program's are written, so the memory touched is the program's; the
+//!   copies of a packet waiting in the queue keep only the program's part.
 //!
 //! Boundary: the core ([`Switch`]) has no ports, files, sockets or
 //! threads. [`port`] wraps it: a [`port::Port`] trait with pcap files,
