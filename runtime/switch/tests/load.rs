@@ -154,3 +154,32 @@ fn a_program_with_too_many_fields_is_refused() {
         .truncate(256);
     assert!(Switch::load(&doc.to_string()).is_ok());
 }
+
+/// The same for header instances: more than 65,536 (here of a type with
+/// no fields, so that the fields stay few) is refused at the first one
+/// over.
+#[test]
+fn a_program_with_too_many_headers_is_refused() {
+    let mut doc: serde_json::Value =
+        serde_json::from_str(include_str!("data/minimal.json")).expect("minimal.json");
+    doc["header_types"]
+        .as_array_mut()
+        .expect("header_types")
+        .push(serde_json::json!({"name": "empty_t", "id": 1, "fields": []}));
+    let headers = doc["headers"].as_array_mut().expect("headers");
+    for i in 0..65_536 {
+        headers.push(serde_json::json!({
+            "name": format!("e{i}"), "id": i + 1, "header_type": "empty_t", "metadata": false
+        }));
+    }
+    match Switch::load(&doc.to_string()) {
+        Err(Error::Refused { path, reason }) => {
+            assert_eq!(path, "$.headers[65536]", "{reason}");
+            assert!(
+                reason.contains("header number 65537") && reason.contains("at most 65536"),
+                "{reason}"
+            );
+        }
+        other => panic!("expected a refusal, got {:?}", other.map(|_| ())),
+    }
+}
