@@ -115,38 +115,49 @@ fn refusals_name_the_json_path() {
     }
 }
 
-/// A program with more fields than a header vector holds (65,536, all
-/// header instances together) is refused at the header that goes over,
-/// not run with fields mixed up.
-#[test]
-fn a_program_with_too_many_fields_is_refused() {
+/// `minimal.json` with `n` more packet headers of one more header type
+/// of `width` 8-bit fields.
+fn with_headers(width: usize, n: usize) -> serde_json::Value {
     let mut doc: serde_json::Value =
         serde_json::from_str(include_str!("data/minimal.json")).expect("minimal.json");
-    // 300 headers of a 256-field type: 76,800 fields past the five of
-    // standard_metadata; the 256th header is the first over.
-    let fields: Vec<serde_json::Value> = (0..256)
+    let fields: Vec<serde_json::Value> = (0..width)
         .map(|i| serde_json::json!([format!("f{i}"), 8, false]))
         .collect();
     doc["header_types"]
         .as_array_mut()
         .expect("header_types")
-        .push(serde_json::json!({"name": "wide_t", "id": 1, "fields": fields}));
+        .push(serde_json::json!({"name": "extra_t", "id": 1, "fields": fields}));
     let headers = doc["headers"].as_array_mut().expect("headers");
-    for i in 0..300 {
+    for i in 0..n {
         headers.push(serde_json::json!({
-            "name": format!("h{i}"), "id": i + 1, "header_type": "wide_t", "metadata": false
+            "name": format!("h{i}"), "id": i + 1, "header_type": "extra_t", "metadata": false
         }));
     }
+    doc
+}
+
+/// The refusal `Switch::load` gives `doc`: its path and reason.
+fn refusal(doc: &serde_json::Value) -> (String, String) {
     match Switch::load(&doc.to_string()) {
-        Err(Error::Refused { path, reason }) => {
-            assert_eq!(path, "$.headers[256]", "{reason}");
-            assert!(
-                reason.contains("65541 fields") && reason.contains("at most 65536"),
-                "{reason}"
-            );
-        }
-        other => panic!("expected a refusal, got {other:?}"),
+        Err(Error::Refused { path, reason }) => (path, reason),
+        other => panic!("expected a refusal, got {:?}", other.map(|_| ())),
     }
+}
+
+/// A program with more fields than a header vector holds (65,536, all
+/// header instances together) is refused at the header that goes over,
+/// not run with fields mixed up.
+#[test]
+fn a_program_with_too_many_fields_is_refused() {
+    // 300 headers of a 256-field type: 76,800 fields past the five of
+    // standard_metadata; the 256th header is the first over.
+    let mut doc = with_headers(256, 300);
+    let (path, reason) = refusal(&doc);
+    assert_eq!(path, "$.headers[256]", "{reason}");
+    assert!(
+        reason.contains("65541 fields") && reason.contains("at most 65536"),
+        "{reason}"
+    );
     // Just under the limit, it loads.
     doc["headers"]
         .as_array_mut()
@@ -160,26 +171,10 @@ fn a_program_with_too_many_fields_is_refused() {
 /// over.
 #[test]
 fn a_program_with_too_many_headers_is_refused() {
-    let mut doc: serde_json::Value =
-        serde_json::from_str(include_str!("data/minimal.json")).expect("minimal.json");
-    doc["header_types"]
-        .as_array_mut()
-        .expect("header_types")
-        .push(serde_json::json!({"name": "empty_t", "id": 1, "fields": []}));
-    let headers = doc["headers"].as_array_mut().expect("headers");
-    for i in 0..65_536 {
-        headers.push(serde_json::json!({
-            "name": format!("e{i}"), "id": i + 1, "header_type": "empty_t", "metadata": false
-        }));
-    }
-    match Switch::load(&doc.to_string()) {
-        Err(Error::Refused { path, reason }) => {
-            assert_eq!(path, "$.headers[65536]", "{reason}");
-            assert!(
-                reason.contains("header number 65537") && reason.contains("at most 65536"),
-                "{reason}"
-            );
-        }
-        other => panic!("expected a refusal, got {:?}", other.map(|_| ())),
-    }
+    let (path, reason) = refusal(&with_headers(0, 65_536));
+    assert_eq!(path, "$.headers[65536]", "{reason}");
+    assert!(
+        reason.contains("header number 65537") && reason.contains("at most 65536"),
+        "{reason}"
+    );
 }
