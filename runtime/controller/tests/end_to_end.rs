@@ -824,6 +824,20 @@ async fn an_rsvp_flood_is_capped_by_the_punt_meter_and_admissions_go_on() -> Res
     Ok(())
 }
 
+/// Sends `n` requests at once from the first edge to the first service
+/// and waits (10 s at most) until each is admitted or refused and the two
+/// ends' tallies agree.
+async fn requests_settle(demo: &Demo, n: u64) -> Result<Report> {
+    for _ in 0..n {
+        demo.request(0, 0).context("request")?;
+    }
+    demo.wait_for(Duration::from_secs(10), |r| {
+        r.sim.admitted + r.sim.rejected == n && r.routes.iter().all(|x| x.tally_equal)
+    })
+    .await
+    .with_context(|| format!("{n} requests did not settle: {:?}", demo.report()))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_requests_is_admitted_up_to_the_share_and_no_further() -> Result<()> {
     // Twelve requests at once, through the DC's and the edge's batched
@@ -832,15 +846,7 @@ async fn a_burst_of_requests_is_admitted_up_to_the_share_and_no_further() -> Res
     let share = deployment.shares.get(0, 0).context("the route's share")?;
     let demo = Demo::start(deployment, config(Duration::from_secs(60))).await?;
     offers_reached(&demo).await?;
-    for _ in 0..12 {
-        demo.request(0, 0).context("request")?;
-    }
-    let r = demo
-        .wait_for(Duration::from_secs(10), |r| {
-            r.sim.admitted + r.sim.rejected == 12 && r.routes.iter().all(|x| x.tally_equal)
-        })
-        .await
-        .with_context(|| format!("the burst did not settle: {:?}", demo.report()))?;
+    let r = requests_settle(&demo, 12).await?;
     ensure!(r.sim.admitted == 4 && r.sim.rejected == 8, "{:?}", r.sim);
     let batched: u64 = ["dc1-sw", "e1-sw"]
         .iter()
@@ -889,15 +895,7 @@ async fn switch_servers_on_the_controllers_runtime_admit_the_same_and_refuse_a_r
     )
     .await?;
     offers_reached(&demo).await?;
-    for _ in 0..6 {
-        demo.request(0, 0).context("request")?;
-    }
-    let r = demo
-        .wait_for(Duration::from_secs(10), |r| {
-            r.sim.admitted + r.sim.rejected == 6 && r.routes.iter().all(|x| x.tally_equal)
-        })
-        .await
-        .with_context(|| format!("the requests did not settle: {:?}", demo.report()))?;
+    let r = requests_settle(&demo, 6).await?;
     ensure!(r.sim.admitted == 4 && r.sim.rejected == 2, "{:?}", r.sim);
     ensure!(route(&r, "dc1", "e1")?.used_bps == share, "{r:?}");
     let refused = demo
