@@ -70,6 +70,10 @@ pub struct ControllerArgs {
     /// The election id; the highest of the switch's controllers is primary.
     #[arg(long, default_value_t = 1)]
     pub election_id: u64,
+    /// How long, in microseconds, a write keeps the controller polling for
+    /// the switch's answer before its thread sleeps (0 turns it off).
+    #[arg(long = "busy-poll-us", value_name = "US", default_value_t = fairshare_p4rt::busy::DEFAULT_BUDGET.as_micros() as u64)]
+    pub busy_poll_us: u64,
     /// Push this BMv2 JSON instead of fairshare's (with --p4info).
     #[arg(long, requires = "p4info", conflicts_with = "tofino_build")]
     pub pipeline_json: Option<PathBuf>,
@@ -291,6 +295,7 @@ pub fn run_cmd(args: &ControllerArgs) -> Result<ExitCode> {
                 device_id: args.device_id.unwrap_or(plan.device_id),
                 election_id: u128::from(args.election_id),
                 backoff: Backoff::default(),
+                busy_poll: Duration::from_micros(args.busy_poll_us),
                 ..ClientConfig::default()
             },
             pipeline,

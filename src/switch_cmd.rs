@@ -52,6 +52,16 @@ pub struct SwitchArgs {
         requires = "grpc"
     )]
     device_id: u64,
+    /// With --grpc: how long, in microseconds, the server keeps polling a
+    /// connection after its last request or answer, so that a controller's
+    /// next request is read at once (0 turns it off).
+    #[arg(
+        long = "busy-poll-us",
+        value_name = "US",
+        default_value_t = fairshare_p4rt::busy::DEFAULT_BUDGET.as_micros() as u64,
+        requires = "grpc"
+    )]
+    busy_poll_us: u64,
     /// A rules.json as `fairshare compile` writes it: table entries and meter configurations.
     #[arg(long)]
     rules: Option<PathBuf>,
@@ -347,6 +357,7 @@ fn serve_grpc(a: &SwitchArgs, addr: std::net::SocketAddr) -> Result<ExitCode> {
         device_id: a.device_id,
         cpu_port: a.cpu_port.unwrap_or(255),
         drop_port: a.drop_port,
+        busy_poll: Duration::from_micros(a.busy_poll_us),
     };
     let listener = match std::net::TcpListener::bind(addr) {
         Ok(l) => l,

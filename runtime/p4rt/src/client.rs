@@ -92,6 +92,10 @@ pub struct ClientConfig {
     pub arbitration_timeout: Duration,
     /// Packet-ins buffered for the receiver before new ones are dropped.
     pub packet_in_capacity: usize,
+    /// How long a unary call (Write, pipeline, Capabilities) keeps its
+    /// thread polling for the answer before letting it sleep
+    /// ([`crate::busy`]); zero turns it off.
+    pub busy_poll: Duration,
 }
 
 impl Default for ClientConfig {
@@ -103,6 +107,7 @@ impl Default for ClientConfig {
             backoff: Backoff::default(),
             arbitration_timeout: Duration::from_secs(5),
             packet_in_capacity: 1024,
+            busy_poll: crate::busy::DEFAULT_BUDGET,
         }
     }
 }
@@ -332,14 +337,19 @@ impl Client {
             let rpc = P4RuntimeClient::new(channel)
                 .max_decoding_message_size(usize::MAX)
                 .max_encoding_message_size(usize::MAX);
-            let unary =
-                match unary::Unary::connect(endpoint.uri(), config.backoff.connect_timeout).await {
-                    Ok(u) => u,
-                    Err(e) => {
-                        last = e;
-                        continue;
-                    }
-                };
+            let unary = match unary::Unary::connect(
+                endpoint.uri(),
+                config.backoff.connect_timeout,
+                config.busy_poll,
+            )
+            .await
+            {
+                Ok(u) => u,
+                Err(e) => {
+                    last = e;
+                    continue;
+                }
+            };
             match Self::open(rpc, unary, config.clone()).await {
                 Ok(client) => return client.await_arbitration().await,
                 Err(Opened::Retry(e)) => last = e,
@@ -993,6 +1003,7 @@ mod unary {
         send: h2::client::SendRequest<Bytes>,
         scheme: uri::Scheme,
         authority: uri::Authority,
+        busy_poll: std::time::Duration,
     }
 
     impl Unary {
@@ -1000,6 +1011,7 @@ mod unary {
         pub(super) async fn connect(
             uri: &http::Uri,
             timeout: std::time::Duration,
+            busy_poll: std::time::Duration,
         ) -> Result<Unary, String> {
             let authority = uri
                 .authority()
@@ -1036,6 +1048,7 @@ mod unary {
                 send,
                 scheme,
                 authority,
+                busy_poll,
             })
         }
 
@@ -1093,71 +1106,80 @@ mod unary {
             let (answer, mut stream) = send.send_request(head, false).map_err(unavailable)?;
             stream.send_data(body.into(), true).map_err(unavailable)?;
             drop(spent);
-            let (head, mut body) = answer.await.map_err(unavailable)?.into_parts();
-            if head.status != http::StatusCode::OK {
-                return Err(Status::new(
-                    http_code(head.status),
-                    format!("expected HTTP status 200, found {}", head.status),
-                ));
-            }
-            // A "trailers-only" answer carries its status in the headers.
-            if let Some(status) = status_of(&head.headers)? {
-                return Err(match status.code() {
-                    Code::Ok => Status::internal("expected an answer message, found none"),
-                    _ => status,
-                });
-            }
-            let mut data: Option<Bytes> = None;
-            while let Some(chunk) = body.data().await {
-                let chunk = chunk.map_err(unavailable)?;
-                let _ = body.flow_control().release_capacity(chunk.len());
-                data = Some(match data {
-                    None => chunk,
-                    Some(so_far) => {
-                        if so_far.len() + chunk.len() > MAX_ANSWER {
-                            return Err(Status::resource_exhausted(format!(
-                                "expected an answer of at most {MAX_ANSWER} bytes"
-                            )));
-                        }
-                        let mut joined = Vec::with_capacity(so_far.len() + chunk.len());
-                        joined.extend_from_slice(&so_far);
-                        joined.extend_from_slice(&chunk);
-                        joined.into()
-                    }
-                });
-            }
-            let trailers = body.trailers().await.map_err(unavailable)?;
-            match trailers.as_ref().map(status_of).transpose()?.flatten() {
-                None => {
-                    return Err(Status::internal(
-                        "expected a grpc-status trailer, found none",
-                    ))
-                }
-                Some(status) if status.code() != Code::Ok => return Err(status),
-                Some(_) => {}
-            }
-            let mut data = data.unwrap_or_default();
-            if data.len() < 5 {
-                return Err(Status::internal(format!(
-                    "expected an answer message (5 bytes of framing at least), found {} bytes",
-                    data.len()
-                )));
-            }
-            let compressed = data.get_u8();
-            let declared = data.get_u32() as usize;
-            if compressed != 0 {
-                return Err(Status::unimplemented(
-                    "expected an uncompressed answer, found a compressed one",
-                ));
-            }
-            if declared != data.len() {
-                return Err(Status::internal(format!(
-                    "expected one answer message of {declared} bytes, found {} bytes",
-                    data.len()
-                )));
-            }
-            R::decode(data).map_err(|e| Status::internal(format!("decoding the answer: {e}")))
+            crate::busy::busy_poll(answer_of(answer), self.busy_poll).await
         }
+    }
+
+    /// The answer message of a unary call whose request has been sent.
+    async fn answer_of<R>(answer: h2::client::ResponseFuture) -> Result<R, Status>
+    where
+        R: prost::Message + Default,
+    {
+        let unavailable = |e: h2::Error| Status::unavailable(format!("HTTP/2: {e}"));
+        let (head, mut body) = answer.await.map_err(unavailable)?.into_parts();
+        if head.status != http::StatusCode::OK {
+            return Err(Status::new(
+                http_code(head.status),
+                format!("expected HTTP status 200, found {}", head.status),
+            ));
+        }
+        // A "trailers-only" answer carries its status in the headers.
+        if let Some(status) = status_of(&head.headers)? {
+            return Err(match status.code() {
+                Code::Ok => Status::internal("expected an answer message, found none"),
+                _ => status,
+            });
+        }
+        let mut data: Option<Bytes> = None;
+        while let Some(chunk) = body.data().await {
+            let chunk = chunk.map_err(unavailable)?;
+            let _ = body.flow_control().release_capacity(chunk.len());
+            data = Some(match data {
+                None => chunk,
+                Some(so_far) => {
+                    if so_far.len() + chunk.len() > MAX_ANSWER {
+                        return Err(Status::resource_exhausted(format!(
+                            "expected an answer of at most {MAX_ANSWER} bytes"
+                        )));
+                    }
+                    let mut joined = Vec::with_capacity(so_far.len() + chunk.len());
+                    joined.extend_from_slice(&so_far);
+                    joined.extend_from_slice(&chunk);
+                    joined.into()
+                }
+            });
+        }
+        let trailers = body.trailers().await.map_err(unavailable)?;
+        match trailers.as_ref().map(status_of).transpose()?.flatten() {
+            None => {
+                return Err(Status::internal(
+                    "expected a grpc-status trailer, found none",
+                ))
+            }
+            Some(status) if status.code() != Code::Ok => return Err(status),
+            Some(_) => {}
+        }
+        let mut data = data.unwrap_or_default();
+        if data.len() < 5 {
+            return Err(Status::internal(format!(
+                "expected an answer message (5 bytes of framing at least), found {} bytes",
+                data.len()
+            )));
+        }
+        let compressed = data.get_u8();
+        let declared = data.get_u32() as usize;
+        if compressed != 0 {
+            return Err(Status::unimplemented(
+                "expected an uncompressed answer, found a compressed one",
+            ));
+        }
+        if declared != data.len() {
+            return Err(Status::internal(format!(
+                "expected one answer message of {declared} bytes, found {} bytes",
+                data.len()
+            )));
+        }
+        R::decode(data).map_err(|e| Status::internal(format!("decoding the answer: {e}")))
     }
 
     /// The gRPC code for an HTTP status other than 200, as gRPC maps them.

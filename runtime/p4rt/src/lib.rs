@@ -24,6 +24,8 @@
 //!   controller uses it.
 //! - [`codec`]: the gRPC codec of the generated client and server (prost
 //!   messages, each decoded from one contiguous buffer).
+//! - [`busy`]: busy polling for short round trips (the client's unary
+//!   calls, the server's connections).
 //! - [`entity`]: table entries, meter, counter and register cells and
 //!   replication entries built by name through a [`P4InfoIndex`].
 //!
@@ -40,6 +42,7 @@
 //! assert_eq!(port.to_u128(), Some(5));
 //! ```
 
+pub mod busy;
 pub mod bytestring;
 pub mod client;
 pub mod codec;

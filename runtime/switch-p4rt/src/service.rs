@@ -56,6 +56,10 @@ pub(crate) struct Shared {
 pub(crate) struct Service(pub(crate) Arc<Shared>);
 
 impl Shared {
+    pub(crate) fn busy_poll(&self) -> std::time::Duration {
+        self.config.busy_poll
+    }
+
     pub(crate) fn new(
         config: Config,
         output: Option<std::sync::mpsc::Sender<(u32, Vec<u8>)>>,
