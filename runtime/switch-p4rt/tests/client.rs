@@ -21,9 +21,15 @@ struct Server {
 }
 
 async fn serve(listener: tokio::net::TcpListener) -> Result<Server> {
+    serve_with(listener, Config::default().busy_poll).await
+}
+
+/// [`serve`] with the server busy-polling its connections for `busy_poll`.
+async fn serve_with(listener: tokio::net::TcpListener, busy_poll: Duration) -> Result<Server> {
     let switch = P4rtSwitch::new(
         Config {
             cpu_port: CPU_PORT,
+            busy_poll,
             ..Config::default()
         },
         None,
@@ -57,6 +63,15 @@ impl Server {
 async fn client_drives_the_switch_server_through_the_controller_scenario() -> Result<()> {
     let server = serve(tokio::net::TcpListener::bind("127.0.0.1:0").await?).await?;
     client_scenario::run(&server.addr.to_string(), 0, CPU_PORT).await?;
+    ensure!(server.switch.has_pipeline());
+    server.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scenario_runs_the_same_with_busy_polling_off_on_both_ends() -> Result<()> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let server = serve_with(listener, Duration::ZERO).await?;
+    client_scenario::run_with(&server.addr.to_string(), 0, CPU_PORT, Duration::ZERO).await?;
     ensure!(server.switch.has_pipeline());
     server.stop().await
 }

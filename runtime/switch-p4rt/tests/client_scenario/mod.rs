@@ -101,6 +101,20 @@ async fn standing_becomes(client: &Client, want: fn(&Mastership) -> bool) -> Res
 
 /// The whole scenario against the device at `addr`.
 pub async fn run(addr: &str, device_id: u64, cpu_port: u32) -> Result<()> {
+    run_with(addr, device_id, cpu_port, ClientConfig::default().busy_poll).await
+}
+
+/// [`run`] with the clients busy-polling their answers for `busy_poll`.
+pub async fn run_with(
+    addr: &str,
+    device_id: u64,
+    cpu_port: u32,
+    busy_poll: std::time::Duration,
+) -> Result<()> {
+    let config = |device_id, election_id| ClientConfig {
+        busy_poll,
+        ..config(device_id, election_id)
+    };
     let (json, p4info, rules) = single_example()?;
     let index = P4InfoIndex::new(p4info.clone())?;
 
