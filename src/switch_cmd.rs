@@ -44,6 +44,12 @@ pub struct SwitchArgs {
     /// are not served in this mode yet.
     #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:9559", conflicts_with_all = ["json", "rules", "pcap_in", "pcap_out", "pcap_dir", "iface", "packet_in"])]
     grpc: Option<std::net::SocketAddr>,
+    /// With --grpc: start without a pipeline, as `simple_switch_grpc
+    /// --no-p4` does. A P4Runtime switch here always starts so (the
+    /// controller pushes the pipeline); the flag is taken so that a
+    /// simple_switch_grpc command line carries over.
+    #[arg(long = "no-p4", requires = "grpc")]
+    no_p4: bool,
     /// The P4Runtime device id (with --grpc).
     #[arg(
         long = "device-id",

@@ -35,7 +35,7 @@ fn grpc_switch() -> (std::process::Child, u16) {
     let port = free_port();
     let child = bin()
         .args(["switch", "--grpc", &format!("127.0.0.1:{port}")])
-        .args(["--device-id", "1", "--cpu-port", "255"])
+        .args(["--no-p4", "--device-id", "1", "--cpu-port", "255"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
