@@ -12,9 +12,11 @@
 //! read as soon as it is there. After the budget the task waits as any
 //! other, so an idle connection costs nothing.
 //!
-//! A budget of zero turns busy polling off. It trades CPU time for latency:
-//! a waiting client, or a server between a controller's requests, keeps one
-//! CPU busy for up to the budget.
+//! A budget of zero turns busy polling off, and a process that may run on
+//! one CPU only never busy-polls. It trades CPU time for latency: a waiting
+//! client, or a server between a controller's requests, keeps one CPU busy
+//! for up to the budget, yielding it at every turn to any other thread
+//! ready to run there.
 
 use std::future::Future;
 use std::io;
@@ -31,9 +33,21 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 /// `fairshare-controller`; see BENCHMARKS.md).
 pub const DEFAULT_BUDGET: Duration = Duration::from_millis(1);
 
+/// Whether this process may run on more than one CPU (its affinity and
+/// cgroup quota allow it): on one CPU a thread polling for an answer only
+/// takes time from the thread that is to send it, so nothing busy-polls.
+fn several_cpus() -> bool {
+    static SEVERAL: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SEVERAL.get_or_init(|| std::thread::available_parallelism().is_ok_and(|n| n.get() > 1))
+}
+
 /// Asks the runtime to poll the current task again once it has looked at
 /// its sockets and timers (what `tokio::task::yield_now` does).
+/// The thread also yields its CPU to any other thread that is ready to run
+/// there, the other side of the exchange above all: where both share one
+/// CPU, spinning without that would hold back the very answer awaited.
 fn poll_again(cx: &mut Context<'_>) {
+    std::thread::yield_now();
     let mut again = std::pin::pin!(tokio::task::yield_now());
     // A fresh yield is always pending: it has registered the task to be
     // polled again, which is all that is wanted of it.
@@ -64,7 +78,7 @@ impl<F: Future> Future for BusyPoll<F> {
         if let Poll::Ready(out) = self.inner.as_mut().poll(cx) {
             return Poll::Ready(out);
         }
-        if !self.budget.is_zero() {
+        if !self.budget.is_zero() && several_cpus() {
             let now = Instant::now();
             let since = *self.since.get_or_insert(now);
             if now.duration_since(since) < self.budget {
@@ -107,7 +121,7 @@ impl<T> BusyIo<T> {
     }
 
     fn idle(&self, cx: &mut Context<'_>) {
-        if !self.budget.is_zero() && self.last.elapsed() < self.budget {
+        if !self.budget.is_zero() && self.last.elapsed() < self.budget && several_cpus() {
             poll_again(cx);
         }
     }
@@ -204,13 +218,15 @@ mod tests {
         let mut f = busy_poll(std::future::pending::<()>(), Duration::from_millis(200));
         let mut f = Pin::new(&mut f);
         assert!(f.as_mut().poll(&mut cx).is_pending());
-        // Outside a runtime the request to poll again is a wake-up.
-        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        // Outside a runtime the request to poll again is a wake-up (none
+        // where the process has one CPU only).
+        let asked = usize::from(several_cpus());
+        assert_eq!(count.0.load(Ordering::SeqCst), asked);
         std::thread::sleep(Duration::from_millis(250));
         assert!(f.as_mut().poll(&mut cx).is_pending());
         assert_eq!(
             count.0.load(Ordering::SeqCst),
-            1,
+            asked,
             "no wake-up after the budget"
         );
     }
@@ -260,12 +276,13 @@ mod tests {
         let mut buf = [0u8; 4];
         let mut rb = ReadBuf::new(&mut buf);
         assert!(Pin::new(&mut a).poll_read(&mut cx, &mut rb).is_pending());
-        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        let asked = usize::from(several_cpus());
+        assert_eq!(count.0.load(Ordering::SeqCst), asked);
         std::thread::sleep(Duration::from_millis(250));
         assert!(Pin::new(&mut a).poll_read(&mut cx, &mut rb).is_pending());
         assert_eq!(
             count.0.load(Ordering::SeqCst),
-            1,
+            asked,
             "no wake-up after the budget"
         );
     }
