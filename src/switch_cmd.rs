@@ -34,6 +34,9 @@ use std::time::Duration;
 
 const EXIT_BAD_INPUT: u8 = 2;
 
+// The help of --busy-poll-us gives the default in microseconds.
+const _: () = assert!(fairshare_p4rt::busy::DEFAULT_BUDGET.as_micros() == 1000);
+
 #[derive(Args, Debug)]
 pub struct SwitchArgs {
     /// The BMv2 JSON pipeline (v1model, format 2.x).
@@ -48,26 +51,17 @@ pub struct SwitchArgs {
     /// --no-p4` does. A P4Runtime switch here always starts so (the
     /// controller pushes the pipeline); the flag is taken so that a
     /// simple_switch_grpc command line carries over.
-    #[arg(long = "no-p4", requires = "grpc")]
+    #[arg(long = "no-p4")]
     no_p4: bool,
-    /// The P4Runtime device id (with --grpc).
-    #[arg(
-        long = "device-id",
-        value_name = "N",
-        default_value_t = 0,
-        requires = "grpc"
-    )]
-    device_id: u64,
+    /// The P4Runtime device id (with --grpc) [default: 0].
+    #[arg(long = "device-id", value_name = "N")]
+    device_id: Option<u64>,
     /// With --grpc: how long, in microseconds, the server keeps polling a
     /// connection after its last request or answer, so that a controller's
     /// next request is read at once (0 turns it off).
-    #[arg(
-        long = "busy-poll-us",
-        value_name = "US",
-        default_value_t = fairshare_p4rt::busy::DEFAULT_BUDGET.as_micros() as u64,
-        requires = "grpc"
-    )]
-    busy_poll_us: u64,
+    /// [default: 1000]
+    #[arg(long = "busy-poll-us", value_name = "US")]
+    busy_poll_us: Option<u64>,
     /// A rules.json as `fairshare compile` writes it: table entries and meter configurations.
     #[arg(long)]
     rules: Option<PathBuf>,
@@ -129,6 +123,9 @@ pub fn run(a: &SwitchArgs) -> Result<ExitCode> {
     };
     if let Some(addr) = a.grpc {
         return serve_grpc(a, addr);
+    }
+    if a.device_id.is_some() || a.busy_poll_us.is_some() || a.no_p4 {
+        return bad("--device-id, --busy-poll-us and --no-p4 go with --grpc".into());
     }
     let Some(json) = &a.json else {
         return bad("expected --json FILE or --grpc ADDR".into());
@@ -360,10 +357,12 @@ pub fn run(a: &SwitchArgs) -> Result<ExitCode> {
 /// `--grpc`: a P4Runtime device without a pipeline.
 fn serve_grpc(a: &SwitchArgs, addr: std::net::SocketAddr) -> Result<ExitCode> {
     let config = fairshare_switch_p4rt::Config {
-        device_id: a.device_id,
+        device_id: a.device_id.unwrap_or(0),
         cpu_port: a.cpu_port.unwrap_or(255),
         drop_port: a.drop_port,
-        busy_poll: Duration::from_micros(a.busy_poll_us),
+        busy_poll: a
+            .busy_poll_us
+            .map_or(fairshare_p4rt::busy::DEFAULT_BUDGET, Duration::from_micros),
     };
     let listener = match std::net::TcpListener::bind(addr) {
         Ok(l) => l,

@@ -201,3 +201,25 @@ fn switch_refuses_an_interface_that_does_not_exist() {
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("fs-no-such-if"), "{stderr}");
 }
+
+#[test]
+fn options_of_the_p4runtime_device_are_refused_without_grpc() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let json = root.join("runtime/switch/tests/data/minimal.json");
+    for extra in [
+        &["--device-id", "3"][..],
+        &["--busy-poll-us", "0"][..],
+        &["--no-p4"][..],
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_fairshare"))
+            .arg("switch")
+            .arg("--json")
+            .arg(&json)
+            .args(extra)
+            .output()
+            .expect("run switch");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{extra:?}: {stderr}");
+        assert!(stderr.contains("go with --grpc"), "{extra:?}: {stderr}");
+    }
+}
