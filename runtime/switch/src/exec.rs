@@ -295,6 +295,12 @@ impl PhvMut<'_> {
     }
 }
 
+/// Marks the branch it is called on as the less likely one, so that a
+/// condition of the control graph is a branch the processor predicts
+/// rather than a selection whose next node waits for the test's value.
+#[cold]
+fn taken() {}
+
 /// Counts of what happened to packets, including every reason to drop one.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -1087,6 +1093,7 @@ impl Exec<'_> {
                         Test::Expr => self.eval(&ci.expr, &[]) != 0,
                     };
                     if v {
+                        taken();
                         ci.if_true
                     } else {
                         ci.if_false
