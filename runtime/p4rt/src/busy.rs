@@ -43,6 +43,7 @@ fn several_cpus() -> bool {
 
 /// Asks the runtime to poll the current task again once it has looked at
 /// its sockets and timers (what `tokio::task::yield_now` does).
+///
 /// The thread also yields its CPU to any other thread that is ready to run
 /// there, the other side of the exchange above all: where both share one
 /// CPU, spinning without that would hold back the very answer awaited.
