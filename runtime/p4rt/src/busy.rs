@@ -110,11 +110,6 @@ impl<T> BusyIo<T> {
         }
     }
 
-    /// The wrapped connection.
-    pub fn get_ref(&self) -> &T {
-        &self.io
-    }
-
     fn active(&mut self) {
         if !self.budget.is_zero() {
             self.last = Instant::now();
