@@ -7,7 +7,7 @@ use crate::hash::Algo;
 use crate::meter::{Meter, MeterUnit};
 use crate::program::{
     fold32, ActOp, BinOp, CalcInput, Expr, ExtractField, ExtractTo, Fid, HdrRef, Hid, KeySrc, Node,
-    ParseOp, Prim, Program, Test, UnOp, UnionRef, MAX_FIELDS, MAX_HEADERS, PLAN_MAX_BYTES,
+    ParseOp, Prim, Program, TestOn, UnOp, UnionRef, MAX_FIELDS, MAX_HEADERS, PLAN_MAX_BYTES,
 };
 use crate::table::TableState;
 
@@ -1081,16 +1081,10 @@ impl Exec<'_> {
                 Node::Cond(c) => {
                     let ci = &p.conds[c as usize];
                     let vals = &self.phv.vals;
-                    let v = match ci.test {
-                        Test::Eq(f, c) => vals[fx(f)] as u64 == c,
-                        Test::Ne(f, c) => vals[fx(f)] as u64 != c,
-                        Test::Lt(f, c) => (vals[fx(f)] as u64) < c,
-                        Test::Le(f, c) => vals[fx(f)] as u64 <= c,
-                        Test::Gt(f, c) => vals[fx(f)] as u64 > c,
-                        Test::Ge(f, c) => vals[fx(f)] as u64 >= c,
-                        Test::Valid(h) => self.phv.valid[hx(h)],
-                        Test::NotValid(h) => !self.phv.valid[hx(h)],
-                        Test::Expr => self.eval(&ci.expr, &[]) != 0,
+                    let v = match ci.test.on {
+                        TestOn::Field(f) => ci.test.holds(self.phv.vals[fx(f)] as u64),
+                        TestOn::Valid(h) => ci.test.holds(u64::from(self.phv.valid[hx(h)])),
+                        TestOn::Expr => self.eval(&ci.expr, &[]) != 0,
                     };
                     if v {
                         taken();

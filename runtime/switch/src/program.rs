@@ -863,22 +863,28 @@ pub(crate) struct CondInfo {
     pub if_false: Option<Node>,
 }
 
-/// A condition of a shape p4c emits most, decided in one step: an
-/// unsigned field of 64 bits or fewer compared with a constant that fits
-/// in 64 bits (a field's value never has bits above its width, so the
-/// comparison in 64 bits is the comparison of the values), or a header's
-/// validity.
+/// A condition of a shape p4c emits most, decided in one step with no
+/// dispatch on its kind: an unsigned field of 64 bits or fewer compared
+/// with a constant that fits in 64 bits (a field's value never has bits
+/// above its width, so the comparison in 64 bits is the comparison of the
+/// values), or a header's validity (as 0 or 1), tested for lying in a
+/// range: `value - lo <= span` in wrapping arithmetic, the answer then
+/// inverted when `invert` is set. `==` is the range `[c, c]`, `<=` is
+/// `[0, c]`, and `!=`, `>`, `>=` are the inverses of `==`, `<=`, `<`.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum Test {
-    Eq(Fid, u64),
-    Ne(Fid, u64),
-    Lt(Fid, u64),
-    Le(Fid, u64),
-    Gt(Fid, u64),
-    Ge(Fid, u64),
+pub(crate) struct Test {
+    pub on: TestOn,
+    pub lo: u64,
+    pub span: u64,
+    pub invert: bool,
+}
+
+/// What a [`Test`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TestOn {
+    Field(Fid),
     Valid(Hid),
-    NotValid(Hid),
-    /// Any other shape: the expression is evaluated.
+    /// Any other shape: the condition's expression is evaluated.
     Expr,
 }
 
@@ -888,21 +894,59 @@ impl Test {
             let c = u64::try_from(c).ok()?;
             (fields.get(f as usize)?.width <= 64).then_some((f, c))
         };
+        // `v < c` as a range: `[0, c - 1]`, empty when `c` is 0 (the
+        // inverse of the whole range).
+        let below = |c: u64| match c.checked_sub(1) {
+            Some(top) => (0, top, false),
+            None => (0, u64::MAX, true),
+        };
         let test = match *e {
-            Expr::FieldOp(op, f, c) => narrow(f, c).and_then(|(f, c)| match op {
-                BinOp::Eq => Some(Test::Eq(f, c)),
-                BinOp::Ne => Some(Test::Ne(f, c)),
-                BinOp::Lt => Some(Test::Lt(f, c)),
-                BinOp::Le => Some(Test::Le(f, c)),
-                BinOp::Gt => Some(Test::Gt(f, c)),
-                BinOp::Ge => Some(Test::Ge(f, c)),
-                _ => None,
+            Expr::FieldOp(op, f, c) => narrow(f, c).and_then(|(f, c)| {
+                let (lo, span, invert) = match op {
+                    BinOp::Eq => (c, 0, false),
+                    BinOp::Ne => (c, 0, true),
+                    BinOp::Le => (0, c, false),
+                    BinOp::Gt => (0, c, true),
+                    BinOp::Lt => below(c),
+                    BinOp::Ge => {
+                        let (lo, span, invert) = below(c);
+                        (lo, span, !invert)
+                    }
+                    _ => return None,
+                };
+                Some(Test {
+                    on: TestOn::Field(f),
+                    lo,
+                    span,
+                    invert,
+                })
             }),
-            Expr::Valid(h) => Some(Test::Valid(h)),
-            Expr::NotValid(h) => Some(Test::NotValid(h)),
+            Expr::Valid(h) => Some(Test {
+                on: TestOn::Valid(h),
+                lo: 1,
+                span: 0,
+                invert: false,
+            }),
+            Expr::NotValid(h) => Some(Test {
+                on: TestOn::Valid(h),
+                lo: 0,
+                span: 0,
+                invert: false,
+            }),
             _ => None,
         };
-        test.unwrap_or(Test::Expr)
+        test.unwrap_or(Test {
+            on: TestOn::Expr,
+            lo: 0,
+            span: 0,
+            invert: false,
+        })
+    }
+
+    /// The test's answer for the value it reads.
+    #[inline(always)]
+    pub(crate) fn holds(&self, v: u64) -> bool {
+        (v.wrapping_sub(self.lo) <= self.span) != self.invert
     }
 }
 
@@ -3363,4 +3407,67 @@ fn compile_table(
         .map(|a| (info.next_by_rule(false, a), info.next_by_rule(true, a)))
         .collect();
     Ok(info)
+}
+
+#[cfg(test)]
+mod test_tests {
+    use super::*;
+
+    fn field(width: u32) -> FieldInfo {
+        FieldInfo {
+            name: "h.f".into(),
+            short: "f".into(),
+            header: 0,
+            width,
+            signed: false,
+            bit_off: 0,
+            wide: None,
+            varbit: false,
+            after_varbit: false,
+        }
+    }
+
+    /// Every comparison a range test stands for answers as the
+    /// comparison does, at and around the edges of the 64-bit values.
+    #[test]
+    fn a_range_test_answers_as_the_comparison_it_stands_for() {
+        let fields = [field(64)];
+        let edges = [0u64, 1, 2, 7, 8, 9, u64::MAX / 2, u64::MAX - 1, u64::MAX];
+        let ops: [(BinOp, fn(u64, u64) -> bool); 6] = [
+            (BinOp::Eq, |v, c| v == c),
+            (BinOp::Ne, |v, c| v != c),
+            (BinOp::Lt, |v, c| v < c),
+            (BinOp::Le, |v, c| v <= c),
+            (BinOp::Gt, |v, c| v > c),
+            (BinOp::Ge, |v, c| v >= c),
+        ];
+        for (op, cmp) in ops {
+            for c in edges {
+                let t = Test::of(&Expr::FieldOp(op, 0, u128::from(c)), &fields);
+                assert_eq!(t.on, TestOn::Field(0), "{op:?} {c}");
+                for v in edges {
+                    assert_eq!(t.holds(v), cmp(v, c), "{v} {op:?} {c}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn validity_tests_read_the_valid_bit_and_other_shapes_fall_back() {
+        let fields = [field(64), field(65)];
+        let valid = Test::of(&Expr::Valid(3), &fields);
+        let not_valid = Test::of(&Expr::NotValid(3), &fields);
+        assert_eq!(valid.on, TestOn::Valid(3));
+        assert_eq!(not_valid.on, TestOn::Valid(3));
+        assert!(valid.holds(1) && !valid.holds(0));
+        assert!(not_valid.holds(0) && !not_valid.holds(1));
+        // A wide field, a constant over 64 bits, another operator.
+        for e in [
+            Expr::FieldOp(BinOp::Eq, 1, 5),
+            Expr::FieldOp(BinOp::Eq, 0, 1 << 64),
+            Expr::FieldOp(BinOp::Add, 0, 1),
+        ] {
+            assert_eq!(Test::of(&e, &fields).on, TestOn::Expr, "{e:?}");
+        }
+    }
 }
