@@ -7,7 +7,7 @@ use crate::hash::Algo;
 use crate::meter::{Meter, MeterUnit};
 use crate::program::{
     fold32, ActOp, BinOp, CalcInput, Expr, ExtractField, ExtractTo, Fid, HdrRef, Hid, KeySrc, Node,
-    ParseOp, Prim, Program, TestOn, UnOp, UnionRef, MAX_FIELDS, MAX_HEADERS, PLAN_MAX_BYTES,
+    ParseOp, Prim, Program, TableInfo, TestOn, UnOp, UnionRef, MAX_FIELDS, MAX_HEADERS, PLAN_MAX_BYTES,
 };
 use crate::table::TableState;
 
@@ -1080,11 +1080,10 @@ impl Exec<'_> {
             node = match n {
                 Node::Cond(c) => {
                     let ci = &p.conds[c as usize];
-                    let vals = &self.phv.vals;
                     let v = match ci.test.on {
                         TestOn::Field(f) => ci.test.holds(self.phv.vals[fx(f)] as u64),
                         TestOn::Valid(h) => ci.test.holds(u64::from(self.phv.valid[hx(h)])),
-                        TestOn::Expr => self.eval(&ci.expr, &[]) != 0,
+                        TestOn::Expr => self.eval_apart(&ci.expr) != 0,
                     };
                     if v {
                         taken();
@@ -1139,18 +1138,13 @@ impl Exec<'_> {
                 // `key` is 0 when it is shifted by 128 (modulo 128: by 0).
                 let v = match k.field {
                     Some(f) => self.phv.vals[fx(f)],
-                    None => self.eval(&k.src, &[]),
+                    None => self.eval_apart(&k.src),
                 };
                 key = key.wrapping_shl(k.width) | (v & k.key_mask);
             }
             table.lookup_packed(key)
         } else {
-            self.key.clear();
-            for k in &ti.keys {
-                let v = self.eval(&k.src, &[]) & k.key_mask;
-                self.key.push(v);
-            }
-            table.lookup(self.key, self.key2)
+            self.lookup_words(ti, table)
         };
         let call = match hit.and_then(|h| table.get_mut(h)) {
             Some(entry) => {
@@ -1175,6 +1169,25 @@ impl Exec<'_> {
         let action = call.action;
         self.run_action(p, action, &call.data, pkt);
         ti.next_after(hit.is_some(), action)
+    }
+
+    /// A table's entry for keys that do not pack into 128 bits, looked up
+    /// key by key (apart from the walk, which it would only make longer).
+    #[inline(never)]
+    fn lookup_words(&mut self, ti: &TableInfo, table: &TableState) -> Option<u32> {
+        self.key.clear();
+        for k in &ti.keys {
+            let v = self.eval(&k.src, &[]) & k.key_mask;
+            self.key.push(v);
+        }
+        table.lookup(self.key, self.key2)
+    }
+
+    /// [`Exec::eval`] with no parameters, called rather than inlined: for
+    /// the shapes of conditions and keys that the walk rarely meets.
+    #[inline(never)]
+    fn eval_apart(&self, e: &Expr) -> u128 {
+        self.eval(e, &[])
     }
 
     /// Runs an action's primitives.
