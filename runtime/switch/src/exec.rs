@@ -7,7 +7,8 @@ use crate::hash::Algo;
 use crate::meter::{Meter, MeterUnit};
 use crate::program::{
     fold32, ActOp, BinOp, CalcInput, Expr, ExtractField, ExtractTo, Fid, HdrRef, Hid, KeySrc, Node,
-    ParseOp, Prim, Program, TableInfo, TestOn, UnOp, UnionRef, MAX_FIELDS, MAX_HEADERS, PLAN_MAX_BYTES,
+    ParseOp, Prim, Program, TableInfo, TestOn, UnOp, UnionRef, MAX_FIELDS, MAX_HEADERS,
+    PLAN_MAX_BYTES,
 };
 use crate::table::TableState;
 

@@ -3433,7 +3433,8 @@ mod test_tests {
     fn a_range_test_answers_as_the_comparison_it_stands_for() {
         let fields = [field(64)];
         let edges = [0u64, 1, 2, 7, 8, 9, u64::MAX / 2, u64::MAX - 1, u64::MAX];
-        let ops: [(BinOp, fn(u64, u64) -> bool); 6] = [
+        type Cmp = fn(u64, u64) -> bool;
+        let ops: [(BinOp, Cmp); 6] = [
             (BinOp::Eq, |v, c| v == c),
             (BinOp::Ne, |v, c| v != c),
             (BinOp::Lt, |v, c| v < c),
