@@ -1084,7 +1084,7 @@ impl Exec<'_> {
                     let v = match ci.test.on {
                         TestOn::Field(f) => ci.test.holds(self.phv.vals[fx(f)] as u64),
                         TestOn::Valid(h) => ci.test.holds(u64::from(self.phv.valid[hx(h)])),
-                        TestOn::Expr => self.eval_apart(&ci.expr) != 0,
+                        TestOn::Expr => ci.test.holds(u64::from(self.eval_apart(&ci.expr) != 0)),
                     };
                     if v {
                         taken();

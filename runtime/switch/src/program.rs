@@ -884,7 +884,8 @@ pub(crate) struct Test {
 pub(crate) enum TestOn {
     Field(Fid),
     Valid(Hid),
-    /// Any other shape: the condition's expression is evaluated.
+    /// Any other shape: the condition's expression is evaluated, its
+    /// answer read as 0 or 1.
     Expr,
 }
 
@@ -935,9 +936,10 @@ impl Test {
             }),
             _ => None,
         };
+        // An expression's answer is read as 0 or 1.
         test.unwrap_or(Test {
             on: TestOn::Expr,
-            lo: 0,
+            lo: 1,
             span: 0,
             invert: false,
         })
@@ -3468,7 +3470,9 @@ mod test_tests {
             Expr::FieldOp(BinOp::Eq, 0, 1 << 64),
             Expr::FieldOp(BinOp::Add, 0, 1),
         ] {
-            assert_eq!(Test::of(&e, &fields).on, TestOn::Expr, "{e:?}");
+            let t = Test::of(&e, &fields);
+            assert_eq!(t.on, TestOn::Expr, "{e:?}");
+            assert!(t.holds(1) && !t.holds(0), "{e:?}");
         }
     }
 }
