@@ -6,9 +6,9 @@ use crate::bits::{mask, read_bits, sign_extend, write_bits};
 use crate::hash::Algo;
 use crate::meter::{Meter, MeterUnit};
 use crate::program::{
-    fold32, ActOp, BinOp, CalcInput, Expr, ExtractField, ExtractTo, Fid, HdrRef, Hid, KeySrc, Node,
-    ParseOp, Prim, Program, TableInfo, TestOn, UnOp, UnionRef, MAX_FIELDS, MAX_HEADERS,
-    PLAN_MAX_BYTES,
+    fold32, ActOp, BinOp, CalcInput, CsumPlan, Expr, ExtractField, ExtractTo, Fid, HdrRef, Hid,
+    KeySrc, Node, ParseOp, Prim, Program, SumReuse, TableInfo, TestOn, UnOp, UnionRef, KEPT_SUMS,
+    MAX_FIELDS, MAX_HEADERS, PLAN_MAX_BYTES,
 };
 use crate::table::TableState;
 
@@ -373,6 +373,20 @@ pub(crate) struct PktState<'d> {
     /// egress: the length it came in with, plus the headers
     /// `add_header` made valid, minus those `remove_header` made invalid.
     pub length: usize,
+    /// Sums of verify checksums kept for update checksums.
+    pub kept: KeptSums,
+}
+
+/// The raw sums of the verify checksums that update checksums take on
+/// (see [`crate::program::SumReuse`]), for one pass of a packet through
+/// the parser and on: bit `i` of `which` says that `sums[i]` holds
+/// verify checksum `i`'s, summed while its header, extracted at byte
+/// `orig[i]` of the packet, had no input field written.
+#[derive(Default)]
+pub(crate) struct KeptSums {
+    pub which: u8,
+    pub sums: [u64; KEPT_SUMS],
+    pub orig: [u32; KEPT_SUMS],
 }
 
 /// Most parser states one packet goes through (a parser may loop, as over
@@ -1502,25 +1516,39 @@ impl Exec<'_> {
     /// packing them and running [`crate::hash::csum16`]).
     fn csum16(&self, calc: u32, pkt: &PktState<'_>) -> u16 {
         let c = &self.p.calcs[calc as usize];
-        if let Some(plan) = &c.csum {
-            if plan.headers.iter().all(|h| self.phv.valid[hx(*h)]) {
-                let mut sum = plan.konst;
-                let vals = &*self.phv.vals;
-                if plan.narrow {
-                    for &(f, k) in &plan.terms {
-                        sum += (vals[fx(f)] as u64) << k;
-                    }
-                } else {
-                    for &(f, k) in &plan.terms {
-                        sum += fold32(vals[fx(f)]) << k;
-                    }
-                }
-                if let Some(k) = plan.payload {
-                    sum += fold32(u128::from(payload_sum(&pkt.data[pkt.cursor..]))) << k;
-                }
-                return Csum { sum, pos: 0 }.finish();
+        if let Some(sum) = c.csum.as_ref().and_then(|plan| self.plan_sum(plan, pkt)) {
+            return Csum { sum, pos: 0 }.finish();
+        }
+        self.csum16_inputs(calc, pkt)
+    }
+
+    /// The raw ones' complement sum of a calculation laid out at load, if
+    /// every header it reads is valid.
+    #[inline(always)]
+    fn plan_sum(&self, plan: &CsumPlan, pkt: &PktState<'_>) -> Option<u64> {
+        if !plan.headers.iter().all(|h| self.phv.valid[hx(*h)]) {
+            return None;
+        }
+        let mut sum = plan.konst;
+        let vals = &*self.phv.vals;
+        if plan.narrow {
+            for &(f, k) in &plan.terms {
+                sum += (vals[fx(f)] as u64) << k;
+            }
+        } else {
+            for &(f, k) in &plan.terms {
+                sum += fold32(vals[fx(f)]) << k;
             }
         }
+        if let Some(k) = plan.payload {
+            sum += fold32(u128::from(payload_sum(&pkt.data[pkt.cursor..]))) << k;
+        }
+        Some(sum)
+    }
+
+    /// [`Exec::csum16`] input by input.
+    fn csum16_inputs(&self, calc: u32, pkt: &PktState<'_>) -> u16 {
+        let c = &self.p.calcs[calc as usize];
         let mut sum = Csum::default();
         for input in &c.inputs {
             match input {
@@ -1558,21 +1586,83 @@ impl Exec<'_> {
 
     /// Verifies the checksums the program asks for; a mismatch sets
     /// `standard_metadata.checksum_error`.
-    pub(crate) fn verify_checksums(&mut self, pkt: &PktState<'_>) {
+    pub(crate) fn verify_checksums(&mut self, pkt: &mut PktState<'_>) {
         let p = self.p;
-        for ck in &p.verify {
+        pkt.kept.which = 0;
+        for (i, ck) in p.verify.iter().enumerate() {
             if let Some(c) = &ck.cond {
                 if self.eval(c, &[]) == 0 {
                     continue;
                 }
             }
-            let v =
-                u128::from(self.checksum(ck.calc, pkt)) & mask(p.fields[ck.target as usize].width);
+            let sum = match ck.keep {
+                Some(keep) => self.kept_sum(ck.calc, keep, i, pkt),
+                None => self.checksum(ck.calc, pkt),
+            };
+            let v = u128::from(sum) & mask(p.fields[ck.target as usize].width);
             if v != self.get(ck.target) {
                 self.set_opt(p.std.checksum_error, 1);
                 self.stats.checksum_errors += 1;
             }
         }
+    }
+
+    /// A verify checksum's `csum16`, its raw sum kept in `pkt` when the
+    /// header its inputs are fields of is as it was extracted.
+    fn kept_sum(
+        &self,
+        calc: u32,
+        (h, inputs): (Hid, u64),
+        i: usize,
+        pkt: &mut PktState<'_>,
+    ) -> u64 {
+        let plan = self.p.calcs[calc as usize].csum.as_ref();
+        let Some(sum) = plan.and_then(|plan| self.plan_sum(plan, pkt)) else {
+            return u64::from(self.csum16_inputs(calc, pkt));
+        };
+        let orig = self.phv.orig[hx(h)];
+        if orig != NOT_EXTRACTED && self.phv.dirty[hx(h)] & inputs == 0 && i < KEPT_SUMS {
+            pkt.kept.which |= 1 << i;
+            pkt.kept.sums[i] = sum;
+            pkt.kept.orig[i] = orig;
+        }
+        u64::from(Csum { sum, pos: 0 }.finish())
+    }
+
+    /// An update checksum from the sum its verify checksum kept, corrected
+    /// for the input fields written since: each one's old value is read
+    /// from the packet's bytes and its new one taken. `None` when the sum
+    /// was not kept, the header is no longer as extracted there, or the
+    /// corrected sum is a multiple of 2^16 - 1 (which a sum from scratch
+    /// alone tells apart from zero).
+    #[inline(always)]
+    fn reused_sum(&self, r: &SumReuse, pkt: &PktState<'_>) -> Option<u16> {
+        let i = r.verify as usize;
+        let h = hx(r.header);
+        let orig = self.phv.orig[h];
+        if pkt.kept.which & (1 << i) == 0 || orig != *pkt.kept.orig.get(i)? || !self.phv.valid[h] {
+            return None;
+        }
+        let mut sum = pkt.kept.sums[i];
+        let mut written = self.phv.dirty[h] & r.mask;
+        if written == 0 {
+            return Some(Csum { sum, pos: 0 }.finish());
+        }
+        let o = orig as usize;
+        let bytes = pkt.data.get(o..o + r.reach as usize)?;
+        while written != 0 {
+            let x = *r.inputs.get(written.trailing_zeros() as usize)?;
+            written &= written - 1;
+            let at = x.byte as usize;
+            let w: [u8; 8] = bytes.get(at..at + 8)?.try_into().ok()?;
+            let old = (u64::from_be_bytes(w) >> x.shift) & u64::from(x.mask);
+            let new = self.phv.vals[fx(x.fid)] as u64;
+            // Less the old term: plus a multiple of 2^16 - 1 above any
+            // term (below 2^48), less the term.
+            sum += (new << x.k) + (SUM_ZERO - (old << x.k));
+        }
+        let v = Csum { sum, pos: 0 }.finish();
+        (v != 0 && v != 0xffff).then_some(v)
     }
 
     pub(crate) fn update_checksums(&mut self, pkt: &PktState<'_>) {
@@ -1593,6 +1683,11 @@ impl Exec<'_> {
                 if v == 0 {
                     continue;
                 }
+            }
+            if let Some(v) = ck.reuse.as_ref().and_then(|r| self.reused_sum(r, pkt)) {
+                debug_assert_eq!(v, self.csum16(ck.calc, pkt), "a corrected sum");
+                self.set(ck.target, u128::from(v));
+                continue;
             }
             let v = u128::from(self.checksum(ck.calc, pkt));
             self.set(ck.target, v);
@@ -1766,6 +1861,10 @@ struct Csum {
     /// Bits pushed so far.
     pos: usize,
 }
+
+/// A multiple of 2^16 - 1 (zero in a ones' complement sum) above every
+/// term of a sum of fields of 32 bits or fewer, each shifted by less than 16.
+const SUM_ZERO: u64 = 0xffff << 32;
 
 /// The checksum sum of bytes as if they started a 16-bit word: a number
 /// below 2^16 that is a multiple of 2^16 - 1 apart from the 16-bit sum,

@@ -426,6 +426,7 @@ impl Switch {
             truncate: None,
             ops: pre::Ops::default(),
             length: data.len(),
+            kept: crate::exec::KeptSums::default(),
         };
         ex.std_set(p.std.ingress_port, u128::from(port));
         ex.std_set(p.std.packet_length, data.len() as u128);
@@ -962,8 +963,9 @@ mod tests {
     /// give the same packets, ports and counts as the general paths, on the fairshare pipeline with its
     /// rules: every truncation and many single-byte mutations of frames
     /// that take the NAT, routing and CPU paths.
-    #[test]
-    fn fast_paths_match_the_general_paths() {
+    /// The fairshare pipeline with its rules, loaded twice: with the
+    /// layouts made at load, and with the general paths only.
+    fn fast_and_general() -> (Switch, Switch) {
         let root = concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../../examples/expected/single"
@@ -996,6 +998,17 @@ mod tests {
             !fast.prog.fast_parse.is_empty() && general.prog.fast_parse.is_empty(),
             "only the fast program parses one step per state"
         );
+        assert!(
+            fast.prog.update.iter().any(|u| u.reuse.is_some())
+                && general.prog.update.iter().all(|u| u.reuse.is_none()),
+            "only the fast program corrects the verified IPv4 sum"
+        );
+        (fast, general)
+    }
+
+    #[test]
+    fn fast_paths_match_the_general_paths() {
+        let (mut fast, mut general) = fast_and_general();
 
         let frames = [
             frame([192, 0, 2, 5], [203, 0, 113, 1], 6, 40000, 80),
@@ -1032,5 +1045,34 @@ mod tests {
         assert_eq!(fast.stats(), general.stats());
         assert!(sent > 1000, "most inputs must go through ({sent} sent)");
         assert!(fast.stats().checksum_errors > 0 && fast.stats().parser_errors > 0);
+    }
+
+    /// The IPv4 checksum corrected from the verified sum (DNAT and the TTL
+    /// write two of its fields) is the one summed from scratch for every
+    /// identification value, so for every sum, the multiples of 2^16 - 1
+    /// among them.
+    #[test]
+    fn corrected_ipv4_checksums_match_sums_from_scratch() {
+        let (mut fast, mut general) = fast_and_general();
+        let base = frame([192, 0, 2, 5], [203, 0, 113, 1], 6, 40000, 80);
+        let mut zero = 0;
+        for id in 0..=u16::MAX {
+            let mut f = base.clone();
+            f[18..20].copy_from_slice(&id.to_be_bytes());
+            f[24..26].fill(0);
+            let c = hash::csum16(&f[14..34]).to_be_bytes();
+            f[24..26].copy_from_slice(&c);
+            let (mut a, mut b) = (vec![], vec![]);
+            fast.process(3, &f, 0, &mut |p, d| a.push((p, d.to_vec())));
+            general.process(3, &f, 0, &mut |p, d| b.push((p, d.to_vec())));
+            assert_eq!(a, b, "identification {id:#06x}");
+            let [(_, out)] = &a[..] else {
+                panic!("identification {id:#06x}: one packet out, not {}", a.len());
+            };
+            assert_ne!(out[30..34], f[30..34], "the destination is translated");
+            zero += usize::from(out[24..26] == [0, 0]);
+        }
+        assert!(zero > 0, "some sums are multiples of 2^16 - 1");
+        assert_eq!(fast.stats().checksum_errors, 0);
     }
 }

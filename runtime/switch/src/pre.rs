@@ -381,6 +381,7 @@ fn ingress_clone(
         truncate: None,
         ops: Ops::default(),
         length: pkt.data.len(),
+        kept: crate::exec::KeptSums::default(),
     };
     // A parser error is not recorded: the copy's metadata is reset below.
     let _ = ex.parse(&mut again);
@@ -632,6 +633,7 @@ fn drain_queue(
                     truncate: None,
                     ops: Ops::default(),
                     length: j.data.len(),
+                    kept: crate::exec::KeptSums::default(),
                 };
                 ingress(ex, &mut pkt, pre, j.generation, out, emit);
             }
@@ -661,6 +663,7 @@ fn egress_job(
             ..Ops::default()
         },
         length: j.length,
+        kept: crate::exec::KeptSums::default(),
     };
     let e = Egress {
         port,

@@ -1039,6 +1039,109 @@ pub(crate) struct ChecksumInfo {
     pub target: Fid,
     pub calc: u32,
     pub cond: Option<Expr>,
+    /// A verify checksum whose sum an update checksum takes on: the
+    /// header its inputs are fields of and their dirty bits (see
+    /// [`SumReuse`]).
+    pub keep: Option<(Hid, u64)>,
+    /// An update checksum that takes on a verify checksum's sum.
+    pub reuse: Option<SumReuse>,
+}
+
+/// The verify checksums whose sums a packet keeps for the update
+/// checksums: those below this index in [`Program::verify`].
+pub(crate) const KEPT_SUMS: usize = 4;
+
+/// An update checksum over the same inputs as a verify checksum, every
+/// input a field of one header read through its extraction plan (p4c's
+/// IPv4 header checksum, verified in the parser and updated after
+/// egress). The verify checksum keeps its sum when the header is as it
+/// was extracted; the update checksum then corrects that sum for the
+/// fields written since (their old values are in the packet's bytes, where
+/// the header was extracted from), instead of summing every field again.
+#[derive(Debug, Clone)]
+pub(crate) struct SumReuse {
+    /// The verify checksum, by index in [`Program::verify`] (below
+    /// [`KEPT_SUMS`]).
+    pub verify: u32,
+    pub header: Hid,
+    /// The inputs' dirty bits.
+    pub mask: u64,
+    /// Each input by its field's place in the header (its dirty bit).
+    pub inputs: Vec<ReusedInput>,
+    /// The bytes past the header's start that reading every input's old
+    /// value takes (through 8-byte windows).
+    pub reach: u32,
+}
+
+/// An input of a [`SumReuse`]: its field, read out of the header's bytes
+/// as its extraction plan reads it, and its shift in the sum.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ReusedInput {
+    pub fid: Fid,
+    pub byte: u32,
+    pub shift: u8,
+    pub k: u8,
+    pub mask: u32,
+}
+
+/// Links each update checksum to a verify checksum over the same inputs
+/// whose sum it can take on (see [`SumReuse`]).
+fn link_sum_reuse(
+    verify: &mut [ChecksumInfo],
+    update: &mut [ChecksumInfo],
+    calcs: &[CalcInfo],
+    headers: &[HeaderInfo],
+) {
+    // The header and the shifts by field place, for a calculation whose
+    // sum can be corrected field by field.
+    let shape = |calc: u32| -> Option<(&CsumPlan, Hid, u64, Vec<ReusedInput>)> {
+        let plan = calcs.get(calc as usize)?.csum.as_ref()?;
+        if !plan.narrow || plan.payload.is_some() || plan.headers.len() != 1 {
+            return None;
+        }
+        let h = plan.headers[0];
+        let hi = headers.get(h as usize)?;
+        if hi.metadata || hi.varbit.is_some() || hi.plan.is_empty() || hi.plan.len() > 64 {
+            return None;
+        }
+        let (mut mask, mut inputs) = (0u64, vec![ReusedInput::default(); hi.plan.len()]);
+        for &(f, k) in &plan.terms {
+            let i = f.checked_sub(hi.first_field)? as usize;
+            let x = hi.plan.get(i)?;
+            // A field summed twice would need two corrections.
+            if !x.narrow || mask & (1 << i) != 0 {
+                return None;
+            }
+            mask |= 1 << i;
+            inputs[i] = ReusedInput {
+                fid: f,
+                byte: x.byte,
+                shift: x.shift as u8,
+                k: k as u8,
+                mask: u32::try_from(x.mask).ok()?,
+            };
+        }
+        Some((plan, h, mask, inputs))
+    };
+    for u in update.iter_mut() {
+        let Some((up, h, mask, inputs)) = shape(u.calc) else {
+            continue;
+        };
+        let found = verify.iter().take(KEPT_SUMS).position(|v| {
+            shape(v.calc).is_some_and(|(vp, ..)| vp.terms == up.terms && vp.konst == up.konst)
+        });
+        if let Some(i) = found {
+            verify[i].keep = Some((h, mask));
+            let reach = inputs.iter().map(|x| x.byte + 8).max().unwrap_or(0);
+            u.reuse = Some(SumReuse {
+                verify: i as u32,
+                header: h,
+                mask,
+                inputs,
+                reach,
+            });
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -1146,6 +1249,12 @@ impl Program {
         }
         for c in &mut self.calcs {
             c.csum = None;
+        }
+        for u in &mut self.update {
+            u.reuse = None;
+        }
+        for v in &mut self.verify {
+            v.keep = None;
         }
         for s in &mut self.parse_states {
             s.packed = None;
@@ -3000,7 +3109,13 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
             Some(e) => Some(ctx.expr(&format!("{path}.if_cond"), e, &Scope::Plain)?),
             None => None,
         };
-        let info = ChecksumInfo { target, calc, cond };
+        let info = ChecksumInfo {
+            target,
+            calc,
+            cond,
+            keep: None,
+            reuse: None,
+        };
         if c.verify {
             verify.push(info.clone());
         }
@@ -3076,6 +3191,7 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
         a.ops = action_ops(&a.prims, &field_hot);
     }
     let fast_parse = fast_parse(&parse_states, &ctx.headers);
+    link_sum_reuse(&mut verify, &mut update, &calcs, &ctx.headers);
     let deparse_packet = deparse
         .iter()
         .filter_map(|&h| {
