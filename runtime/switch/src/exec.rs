@@ -1781,33 +1781,31 @@ impl Exec<'_> {
         if !self.p.copy_extracted {
             return false;
         }
+        out.extend_from_slice(pkt.data);
+        let len = out.len();
+        // Sixteen spare bytes let every field be written through a
+        // 16-byte window.
+        out.resize(len + 16, 0);
+        // The headers are checked as they are emitted: when one is not in
+        // place, what was written is thrown away.
         let mut at = 0usize;
         for &(h, bytes, in_place) in &self.p.deparse_packet {
             if !self.phv.valid[hx(h)] {
                 continue;
             }
             if !in_place || self.phv.orig[hx(h)] as usize != at {
+                out.clear();
                 return false;
             }
             at += bytes as usize;
-        }
-        if at != pkt.cursor {
-            return false;
-        }
-        out.extend_from_slice(pkt.data);
-        let len = out.len();
-        // Sixteen spare bytes let every field be written through a
-        // 16-byte window.
-        out.resize(len + 16, 0);
-        for &(h, _, _) in &self.p.deparse_packet {
             let mut dirty = self.phv.dirty[hx(h)];
-            if dirty == 0 || !self.phv.valid[hx(h)] {
+            if dirty == 0 {
                 continue;
             }
             let hi = &self.p.headers[h as usize];
             let first = hi.first_field as usize;
             let (Some(w), Some(vals)) = (
-                out.get_mut(self.phv.orig[hx(h)] as usize..),
+                out.get_mut(at - bytes as usize..),
                 self.phv.vals.get(first..first + hi.plan.len()),
             ) else {
                 continue;
@@ -1819,6 +1817,10 @@ impl Exec<'_> {
                 }
                 dirty &= dirty - 1;
             }
+        }
+        if at != pkt.cursor {
+            out.clear();
+            return false;
         }
         out.truncate(len);
         if let Some(n) = pkt.truncate {
