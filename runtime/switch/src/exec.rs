@@ -637,20 +637,39 @@ impl Exec<'_> {
     /// caller checked that the header is within `data`.
     #[inline(always)]
     fn extract(&mut self, h: Hid, data: &[u8], at: usize) {
-        let hi = &self.p.headers[h as usize];
+        let p = self.p;
+        let hi = &p.headers[h as usize];
         if hi.plan.is_empty() {
             self.extract_fields(h, data, at);
             return;
         }
         tracing::trace!(header = %hi.name, at, "extract");
+        let n = (hi.bits / 8) as usize;
+        self.extract_planned(n, &hi.plan, hi.plan_narrow, hi.first_field, data, at);
+        self.extracted(h, at);
+    }
+
+    /// Reads a header of `n` bytes through its plan (the fields from
+    /// `first` on) out of `data` at byte `at`. The caller checked that the
+    /// header is within `data`; it marks the header extracted.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn extract_planned(
+        &mut self,
+        n: usize,
+        plan: &[ExtractField],
+        narrow: bool,
+        first: Fid,
+        data: &[u8],
+        at: usize,
+    ) {
         // Every field is read through a 16-byte window: in place when the
         // packet goes on for 16 bytes past the header's window (of 32
         // bytes for a short header, else of `PLAN_MAX_BYTES`), else from
         // a copy of the header's bytes with room after them.
-        let n = (hi.bits / 8) as usize;
         let phv = &mut self.phv;
-        let first = hi.first_field as usize;
-        let Some(vals) = phv.vals.get_mut(first..first + hi.plan.len()) else {
+        let first = first as usize;
+        let Some(vals) = phv.vals.get_mut(first..first + plan.len()) else {
             return;
         };
         if n <= SHORT_HEADER {
@@ -658,8 +677,7 @@ impl Exec<'_> {
                 .get(at..at + SHORT_WINDOW)
                 .and_then(|w| <&[u8; SHORT_WINDOW]>::try_from(w).ok())
             {
-                run_plan(&hi.plan, hi.plan_narrow, win, vals);
-                self.extracted(h, at);
+                run_plan(plan, narrow, win, vals);
                 return;
             }
         }
@@ -667,15 +685,14 @@ impl Exec<'_> {
             .get(at..at + PLAN_WINDOW)
             .and_then(|w| <&[u8; PLAN_WINDOW]>::try_from(w).ok())
         {
-            Some(win) => run_plan(&hi.plan, hi.plan_narrow, win, vals),
+            Some(win) => run_plan(plan, narrow, win, vals),
             None => {
                 // The bytes past the header are shifted out: whatever the
                 // buffer holds there from before does not matter.
                 phv.win[..n].copy_from_slice(&data[at..at + n]);
-                run_plan(&hi.plan, hi.plan_narrow, phv.win, vals);
+                run_plan(plan, narrow, phv.win, vals);
             }
         }
-        self.extracted(h, at);
     }
 
     /// Marks a header extracted at byte `at`: valid, its bytes there, no
@@ -830,7 +847,9 @@ impl Exec<'_> {
     /// Runs the parser. Returns the error code it stopped on, if any.
     pub(crate) fn parse(&mut self, pkt: &mut PktState<'_>) -> Option<u32> {
         let p = self.p;
-        if !p.fast_parse.is_empty() {
+        // The states' and extractions' trace events come from the general
+        // path (the same results, one step at a time).
+        if !p.fast_parse.is_empty() && !tracing::enabled!(tracing::Level::TRACE) {
             return self.parse_fast(pkt);
         }
         let mut state = p.parse_start?;
@@ -1033,13 +1052,25 @@ impl Exec<'_> {
             let Some(st) = p.fast_parse.get(state as usize) else {
                 return Some(p.errors.no_match);
             };
-            tracing::trace!(state = %p.parse_states[state as usize].name, cursor = pkt.cursor, "parse state");
             if let Some((h, n)) = st.extract {
                 let n = n as usize;
-                if pkt.cursor + n > pkt.data.len() {
+                let at = pkt.cursor;
+                if at + n > pkt.data.len() {
                     return Some(p.errors.packet_too_short);
                 }
-                self.extract(h, pkt.data, pkt.cursor);
+                match &st.planned {
+                    Some(x) => {
+                        self.extract_planned(n, &x.plan, x.narrow, x.first_field, pkt.data, at);
+                        if x.in_union {
+                            self.mark_valid(h);
+                        } else {
+                            self.phv.valid[hx(h)] = true;
+                        }
+                        self.phv.orig[hx(h)] = at as u32;
+                        self.phv.dirty[hx(h)] = 0;
+                    }
+                    None => self.extract(h, pkt.data, at),
+                }
                 pkt.cursor += n;
             }
             for &(d, s) in &st.copies {

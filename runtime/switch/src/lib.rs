@@ -27,14 +27,21 @@
 //!   extracted through a per-header plan of 8- or 16-byte windows (in
 //!   place in the packet when it goes on far enough, else from a copy);
 //!   a parser whose every state extracts a header, copies fields and
-//!   selects on fields of 64 bits or fewer runs one step per state; a
-//!   header extracted from the packet is deparsed by copying its bytes,
+//!   selects on fields of 64 bits or fewer runs one step per state
+//!   (state by state, with a trace event per state and extraction, when
+//!   `tracing` is at the trace level); a header extracted from the packet is deparsed by copying its bytes,
 //!   with only the fields written since (tracked per header, one bit per
 //!   field) emitted on top, and when the valid headers are exactly those
 //!   extracted, back to back from the packet's first byte in deparser
 //!   order, the packet is copied whole and the written fields emitted on
 //!   top; a `csum16` whose input headers are all valid is summed with
-//!   shifts fixed at load; a parser select on unsigned keys is matched as
+//!   shifts fixed at load; an update checksum over the same fields of one
+//!   header as a verify checksum (p4c's IPv4 header checksum) takes on
+//!   the sum the verification made, when the header was then as
+//!   extracted, and corrects it for the fields written since (their old
+//!   values read from the packet's bytes), falling back to summing every
+//!   field when the corrected sum is a multiple of 2^16 - 1 (which only a
+//!   sum from scratch tells apart from zero); a parser select on unsigned keys is matched as
 //!   one packed number; a table whose exact and lpm keys add up to 128
 //!   bits or fewer is looked up with the keys packed into one number as
 //!   they are evaluated; the expression shapes p4c emits most

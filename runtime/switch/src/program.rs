@@ -652,6 +652,10 @@ fn control_cycle(tables: &[TableInfo], conds: &[CondInfo]) -> Option<Node> {
 pub(crate) struct FastState {
     /// The header extracted and its length in bytes.
     pub extract: Option<(Hid, u32)>,
+    /// The extracted header's plan, when it has one, with what reading
+    /// through it takes of the header, laid out here so that a state's
+    /// step reads them without going through the header.
+    pub planned: Option<FastExtract>,
     /// `(destination, source)` of each field copy, in order.
     pub copies: Vec<(Fid, Fid)>,
     /// The select's fields and where their bits go, as
@@ -660,6 +664,18 @@ pub(crate) struct FastState {
     /// The transitions on the packed key, as [`PackedSelect::fields64`]
     /// has them.
     pub transitions: Vec<(u64, u64, Option<u32>)>,
+}
+
+/// The extraction of a header with a plan by a [`FastState`].
+#[derive(Debug, Clone)]
+pub(crate) struct FastExtract {
+    pub plan: Vec<ExtractField>,
+    /// [`HeaderInfo::plan_narrow`].
+    pub narrow: bool,
+    pub first_field: Fid,
+    /// The header is a member of a union (extracting it invalidates the
+    /// other members).
+    pub in_union: bool,
 }
 
 /// Every parser state as a [`FastState`], or none when one of them has
@@ -682,8 +698,18 @@ fn fast_parse(states: &[ParseState], headers: &[HeaderInfo]) -> Vec<FastState> {
                 _ => None,
             })
             .collect::<Option<Vec<_>>>()?;
+        let planned = extract.and_then(|(h, _)| {
+            let hi = &headers[h as usize];
+            (!hi.plan.is_empty()).then(|| FastExtract {
+                plan: hi.plan.clone(),
+                narrow: hi.plan_narrow,
+                first_field: hi.first_field,
+                in_union: hi.union.is_some(),
+            })
+        });
         Some(FastState {
             extract,
+            planned,
             copies,
             fields,
             transitions,
