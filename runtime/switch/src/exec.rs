@@ -6,9 +6,9 @@ use crate::bits::{mask, read_bits, sign_extend, write_bits};
 use crate::hash::Algo;
 use crate::meter::{Meter, MeterUnit};
 use crate::program::{
-    fold32, ActOp, BinOp, CalcInput, CsumPlan, Expr, ExtractField, ExtractTo, Fid, HdrRef, Hid,
-    KeySrc, Node, ParseOp, Prim, Program, SumReuse, TableInfo, TestOn, UnOp, UnionRef, KEPT_SUMS,
-    MAX_FIELDS, MAX_HEADERS, PLAN_MAX_BYTES,
+    fold32, ActOp, BinOp, CalcInput, ChecksumInfo, CsumPlan, Expr, ExtractField, ExtractTo, Fid,
+    HdrRef, Hid, KeySrc, Node, ParseOp, Prim, Program, SumReuse, TableInfo, TestOn, UnOp, UnionRef,
+    KEPT_SUMS, MAX_FIELDS, MAX_HEADERS, PLAN_MAX_BYTES,
 };
 use crate::table::TableState;
 
@@ -1615,16 +1615,36 @@ impl Exec<'_> {
         }
     }
 
+    /// Whether a checksum's condition holds (or it has none).
+    #[inline(always)]
+    fn checksum_applies(&self, ck: &ChecksumInfo) -> bool {
+        if let Some((h, f, test)) = &ck.guard {
+            return self.phv.valid[hx(*h)] && test.holds(self.phv.vals[fx(*f)] as u64);
+        }
+        let Some(c) = &ck.cond else {
+            return true;
+        };
+        match *c {
+            Expr::ValidAnd(h, op, f, k) => {
+                self.phv.valid[hx(h)] && binop(op, self.phv.vals[fx(f)], k) != 0
+            }
+            // p4c's `a && b` conditions, `a` first, as `eval_tree` takes
+            // them, without the call.
+            Expr::Bin(BinOp::LAnd, ref a, ref b) => {
+                self.eval(a, &[]) != 0 && self.eval(b, &[]) != 0
+            }
+            ref e => self.eval(e, &[]) != 0,
+        }
+    }
+
     /// Verifies the checksums the program asks for; a mismatch sets
     /// `standard_metadata.checksum_error`.
     pub(crate) fn verify_checksums(&mut self, pkt: &mut PktState<'_>) {
         let p = self.p;
         pkt.kept.which = 0;
         for (i, ck) in p.verify.iter().enumerate() {
-            if let Some(c) = &ck.cond {
-                if self.eval(c, &[]) == 0 {
-                    continue;
-                }
+            if !self.checksum_applies(ck) {
+                continue;
             }
             let sum = match ck.keep {
                 Some(keep) => self.kept_sum(ck.calc, keep, i, pkt),
@@ -1699,21 +1719,8 @@ impl Exec<'_> {
     pub(crate) fn update_checksums(&mut self, pkt: &PktState<'_>) {
         let p = self.p;
         for ck in &p.update {
-            if let Some(c) = &ck.cond {
-                let v = match *c {
-                    Expr::ValidAnd(h, op, f, k) => {
-                        u128::from(self.phv.valid[hx(h)] && binop(op, self.phv.vals[fx(f)], k) != 0)
-                    }
-                    // p4c's `a && b` conditions, `a` first, as `eval_tree`
-                    // takes them, without the call.
-                    Expr::Bin(BinOp::LAnd, ref a, ref b) => {
-                        u128::from(self.eval(a, &[]) != 0 && self.eval(b, &[]) != 0)
-                    }
-                    ref e => self.eval(e, &[]),
-                };
-                if v == 0 {
-                    continue;
-                }
+            if !self.checksum_applies(ck) {
+                continue;
             }
             if let Some(v) = ck.reuse.as_ref().and_then(|r| self.reused_sum(r, pkt)) {
                 debug_assert_eq!(v, self.csum16(ck.calc, pkt), "a corrected sum");

@@ -49,7 +49,8 @@
 //!   `isValid() && field op constant`, `!isValid()`) are single
 //!   expression nodes, and conditions of the shape `field op constant`
 //!   on fields of 64 bits or fewer compare in 64 bits (a field's value
-//!   never has bits above its width); a table with no entries runs its default action
+//!   never has bits above its width), as do checksum conditions of the
+//!   shape `isValid() && field op constant`; a table with no entries runs its default action
 //!   without a lookup; actions read their parameters in place in the
 //!   table entry.
 //! * A program has at most 65,536 fields (all header instances together)

@@ -1065,6 +1065,9 @@ pub(crate) struct ChecksumInfo {
     pub target: Fid,
     pub calc: u32,
     pub cond: Option<Expr>,
+    /// `cond` when it is `isValid() && field op constant` with a test in
+    /// one step on the field: the header, the field and the test.
+    pub guard: Option<(Hid, Fid, Test)>,
     /// A verify checksum whose sum an update checksum takes on: the
     /// header its inputs are fields of and their dirty bits (see
     /// [`SumReuse`]).
@@ -1281,6 +1284,10 @@ impl Program {
         }
         for v in &mut self.verify {
             v.keep = None;
+            v.guard = None;
+        }
+        for u in &mut self.update {
+            u.guard = None;
         }
         for s in &mut self.parse_states {
             s.packed = None;
@@ -3135,10 +3142,18 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
             Some(e) => Some(ctx.expr(&format!("{path}.if_cond"), e, &Scope::Plain)?),
             None => None,
         };
+        let guard = match cond {
+            Some(Expr::ValidAnd(h, op, f, k)) => {
+                let test = Test::of(&Expr::FieldOp(op, f, k), &ctx.fields);
+                matches!(test.on, TestOn::Field(_)).then_some((h, f, test))
+            }
+            _ => None,
+        };
         let info = ChecksumInfo {
             target,
             calc,
             cond,
+            guard,
             keep: None,
             reuse: None,
         };
