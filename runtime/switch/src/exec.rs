@@ -6,9 +6,10 @@ use crate::bits::{mask, read_bits, sign_extend, write_bits};
 use crate::hash::Algo;
 use crate::meter::{Meter, MeterUnit};
 use crate::program::{
-    fold32, ActOp, BinOp, CalcInput, ChecksumInfo, CsumPlan, Expr, ExtractField, ExtractTo, Fid,
-    HdrRef, Hid, KeySrc, Node, ParseOp, Prim, Program, SumReuse, TableInfo, TestOn, UnOp, UnionRef,
-    KEPT_SUMS, MAX_FIELDS, MAX_HEADERS, PLAN_MAX_BYTES,
+    fold32, node_ref, ActOp, BinOp, CalcInput, ChecksumInfo, CsumPlan, Expr, ExtractField,
+    ExtractTo, Fid, HdrRef, Hid, KeySrc, Node, NodeRef, ParseOp, Prim, Program, SumReuse,
+    TableInfo, TestOn, UnOp, UnionRef, COND_REF, END_REF, KEPT_SUMS, MAX_FIELDS, MAX_HEADERS,
+    PLAN_MAX_BYTES,
 };
 use crate::table::TableState;
 
@@ -1120,33 +1121,32 @@ impl Exec<'_> {
         pkt: &mut PktState<'_>,
     ) {
         // The graph has no cycles (refused at load): the walk ends.
-        let mut node = start;
+        let mut node = node_ref(start);
         pkt.exit = false;
-        while let Some(n) = node {
-            node = match n {
-                Node::Cond(c) => {
-                    let ci = &p.conds[c as usize];
-                    let v = match ci.test.on {
-                        TestOn::Field(f) => ci.test.holds(self.phv.vals[fx(f)] as u64),
-                        TestOn::Valid(h) => ci.test.holds(u64::from(self.phv.valid[hx(h)])),
-                        TestOn::Expr => ci.test.holds(u64::from(self.eval_apart(&ci.expr) != 0)),
-                    };
-                    if v {
-                        taken();
-                        ci.if_true
-                    } else {
-                        ci.if_false
-                    }
-                }
-                Node::Table(t) => {
-                    let next = self.apply_table(p, tables, t, pkt);
-                    // Only an action can call `exit`.
-                    if pkt.exit {
-                        break;
-                    }
-                    next
-                }
-            };
+        loop {
+            if node & COND_REF != 0 {
+                let ci = &p.conds[(node & !COND_REF) as usize];
+                let v = match ci.test.on {
+                    TestOn::Field(f) => ci.test.holds(self.phv.vals[fx(f)] as u64),
+                    TestOn::Valid(h) => ci.test.holds(u64::from(self.phv.valid[hx(h)])),
+                    TestOn::Expr => ci.test.holds(u64::from(self.eval_apart(&ci.expr) != 0)),
+                };
+                node = if v {
+                    taken();
+                    ci.t
+                } else {
+                    ci.f
+                };
+                continue;
+            }
+            if node == END_REF {
+                break;
+            }
+            node = self.apply_table(p, tables, node, pkt);
+            // Only an action can call `exit`.
+            if pkt.exit {
+                break;
+            }
         }
     }
 
@@ -1157,7 +1157,7 @@ impl Exec<'_> {
         tables: &mut [TableState],
         t: u32,
         pkt: &mut PktState<'_>,
-    ) -> Option<Node> {
+    ) -> NodeRef {
         let ti = &p.tables[t as usize];
         let table = &mut tables[t as usize];
         if table.len == 0 {
@@ -1165,7 +1165,7 @@ impl Exec<'_> {
             // the default action, with no counter or meter to run.
             let action = table.default.action;
             self.run_action(p, action, &table.default.data, pkt);
-            return ti.next_after(false, action);
+            return ti.next_ref(false, action);
         }
         let hit = if let (Some(k64), true) = (&ti.key64, table.is_packed()) {
             // Plain fields of 64 bits or fewer in all: packed in 64 bits.
@@ -1214,7 +1214,7 @@ impl Exec<'_> {
         };
         let action = call.action;
         self.run_action(p, action, &call.data, pkt);
-        ti.next_after(hit.is_some(), action)
+        ti.next_ref(hit.is_some(), action)
     }
 
     /// A table's entry for keys that do not pack into 128 bits, looked up

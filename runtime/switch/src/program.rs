@@ -795,6 +795,23 @@ pub(crate) enum Node {
     Cond(u32),
 }
 
+/// A control node, or the control's end, in one number as the walk takes
+/// it: a table's index, a condition's index with [`COND_REF`] set, or
+/// [`END_REF`] (see [`node_ref`]).
+pub(crate) type NodeRef = u32;
+pub(crate) const COND_REF: NodeRef = 1 << 31;
+pub(crate) const END_REF: NodeRef = COND_REF - 1;
+
+/// A node as a [`NodeRef`]. (A program's tables and conditions number far
+/// fewer than 2^31 - 1: each takes more than a byte of the JSON.)
+pub(crate) fn node_ref(n: Option<Node>) -> NodeRef {
+    match n {
+        None => END_REF,
+        Some(Node::Table(t)) => t,
+        Some(Node::Cond(c)) => c | COND_REF,
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MatchKind {
     Exact,
@@ -850,6 +867,8 @@ pub(crate) struct TableInfo {
     /// Per action of the program: the next node after a miss and after a
     /// hit that ran it.
     pub next_dense: Vec<(Option<Node>, Option<Node>)>,
+    /// `next_dense` as [`NodeRef`]s.
+    pub next_refs: Vec<(NodeRef, NodeRef)>,
     /// When every key is a plain field and the keys add up to 64 bits or
     /// fewer: per key, its field, where its bits go in the packed key
     /// (the number of key bits after it) and its mask. The packed key is
@@ -860,14 +879,14 @@ pub(crate) struct TableInfo {
 impl TableInfo {
     /// The node after the table, when it hit or missed and ran `action`
     /// (laid out at load from [`TableInfo::next_by_rule`]).
-    #[inline]
-    pub(crate) fn next_after(&self, hit: bool, action: u32) -> Option<Node> {
-        self.next_dense
+    #[inline(always)]
+    pub(crate) fn next_ref(&self, hit: bool, action: u32) -> NodeRef {
+        self.next_refs
             .get(action as usize)
-            .and_then(|n| if hit { n.1 } else { n.0 })
+            .map_or(END_REF, |n| if hit { n.1 } else { n.0 })
     }
 
-    /// [`TableInfo::next_after`] from `next_tables` as the JSON gives it.
+    /// [`TableInfo::next_ref`] from `next_tables` as the JSON gives it.
     fn next_by_rule(&self, hit: bool, action: u32) -> Option<Node> {
         let special = if hit { self.next_hit } else { self.next_miss };
         if let Some(n) = special {
@@ -887,6 +906,9 @@ pub(crate) struct CondInfo {
     pub test: Test,
     pub if_true: Option<Node>,
     pub if_false: Option<Node>,
+    /// `if_true` and `if_false` as [`NodeRef`]s.
+    pub t: NodeRef,
+    pub f: NodeRef,
 }
 
 /// A condition of a shape p4c emits most, decided in one step with no
@@ -3084,11 +3106,15 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
         for (ci, c) in pl.conditionals.iter().enumerate() {
             let path = format!("{base}.conditionals[{ci}]");
             let expr = ctx.expr(&path, &c.expression, &Scope::Plain)?;
+            let if_true = node(&format!("{path}.true_next"), &c.true_next)?;
+            let if_false = node(&format!("{path}.false_next"), &c.false_next)?;
             conds.push(CondInfo {
                 test: Test::of(&expr, &ctx.fields),
                 expr,
-                if_true: node(&format!("{path}.true_next"), &c.true_next)?,
-                if_false: node(&format!("{path}.false_next"), &c.false_next)?,
+                if_true,
+                if_false,
+                t: node_ref(if_true),
+                f: node_ref(if_false),
             });
             cond_paths.push(path);
         }
@@ -3549,6 +3575,7 @@ fn compile_table(
         with_counters: t.with_counters,
         direct_meter,
         next_dense: vec![],
+        next_refs: vec![],
         key64: None,
     };
     if info.keys.iter().map(|k| k.width).sum::<u32>() <= 64 {
@@ -3564,6 +3591,11 @@ fn compile_table(
     }
     info.next_dense = (0..ctx.doc.actions.len() as u32)
         .map(|a| (info.next_by_rule(false, a), info.next_by_rule(true, a)))
+        .collect();
+    info.next_refs = info
+        .next_dense
+        .iter()
+        .map(|&(miss, hit)| (node_ref(miss), node_ref(hit)))
         .collect();
     Ok(info)
 }
