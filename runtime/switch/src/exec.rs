@@ -419,7 +419,7 @@ impl Exec<'_> {
 
     /// Writes a field, cut to its width, and marks it modified.
     #[inline]
-    fn set(&mut self, f: Fid, v: u128) {
+    pub(crate) fn set(&mut self, f: Fid, v: u128) {
         let h = &self.p.field_hot[f as usize];
         self.phv.vals[fx(f)] = v & h.mask;
         self.phv.dirty[hx(h.header)] |= h.dirty_bit;

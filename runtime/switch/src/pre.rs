@@ -386,8 +386,10 @@ fn ingress_clone(
     // A parser error is not recorded: the copy's metadata is reset below.
     let _ = ex.parse(&mut again);
     reset_metadata_in(p, &mut ex.phv.vals[..], ex.phv.wide);
+    // A field list may name a packet header's fields: they are written
+    // since the parse, for the deparser to emit.
     for (f, v) in keep {
-        ex.std_set(Some(f), v);
+        ex.set(f, v);
     }
     ex.std_set(p.std.instance_type, instance_type::INGRESS_CLONE.into());
     let mut phv = pre.phv();

@@ -26,7 +26,7 @@ const PORTS: [u32; 7] = [1, 2, 3, 4, 6, 7, 8];
 
 /// Each scenario: the `h.b` of its packet and the simple_switch_CLI
 /// commands that set it up, `;` between them (`b = 1` uses the defaults).
-const SCENARIOS: [(u8, &str); 18] = [
+const SCENARIOS: [(u8, &str); 19] = [
     (1, ""),
     (2, "table_add ti i2e 2 => 4 5"),
     (3, "table_add ti i2e_reset 3 => 4 5"),
@@ -51,6 +51,8 @@ const SCENARIOS: [(u8, &str); 18] = [
     // An added header counts in egress's packet_length, a clone's too.
     (17, "table_add ti grow 17 => 2"),
     (18, "table_add ti grow 18 => 2;table_add te e2e 18 => 5"),
+    // A clone whose field list holds a packet header's field.
+    (19, "table_add ti i2e_hdr 19 => 4 5"),
 ];
 
 const SETUP: &str = "table_set_default ti2 note 2

@@ -85,6 +85,24 @@ fn ingress_clone_to_a_port_is_the_received_packet_with_the_field_list() {
 }
 
 #[test]
+fn a_header_field_in_an_ingress_clones_field_list_is_emitted_with_its_value() {
+    let mut sw = switch();
+    sw.set_clone_session(5, to_port(6)).expect("session");
+    sw.set_default_action("ti", "i2e_hdr", &[4, 5])
+        .expect("default");
+    // Field list 3 keeps h.a, which ingress wrote (0xaa): the clone is
+    // parsed again from the received bytes (a = 1), then takes the list's
+    // values, as simple_switch does (`tests/bmv2_replication.rs`).
+    assert_eq!(
+        run(&mut sw, &IN),
+        vec![
+            (6, shown(0xaa, 0x11, 1, 0, 6, 12)),
+            (4, shown(0xaa, 0x11, 0, 0, 4, 12)),
+        ]
+    );
+}
+
+#[test]
 fn metadata_outside_the_field_list_is_reset_in_a_clone() {
     let mut sw = switch();
     sw.set_clone_session(5, to_port(6)).expect("session");
@@ -509,7 +527,7 @@ fn a_field_list_that_cannot_be_preserved_is_refused_only_when_used() {
     doc["field_lists"]
         .as_array_mut()
         .expect("field lists")
-        .push(serde_json::json!({"id": 3, "name": "digest",
+        .push(serde_json::json!({"id": 4, "name": "digest",
             "elements": [{"type": "hexstr", "value": "0x1", "bitwidth": 8}]}));
     assert!(
         Switch::load(&doc.to_string()).is_ok(),
@@ -517,11 +535,11 @@ fn a_field_list_that_cannot_be_preserved_is_refused_only_when_used() {
     );
     let text = doc.to_string().replace(
         r#""resubmit","parameters":[{"type":"hexstr","value":"0x1"}]"#,
-        r#""resubmit","parameters":[{"type":"hexstr","value":"0x3"}]"#,
+        r#""resubmit","parameters":[{"type":"hexstr","value":"0x4"}]"#,
     );
     match Switch::load(&text) {
         Err(Error::Refused { path, reason }) => {
-            assert_eq!(path, "$.field_lists[2].elements[0]");
+            assert_eq!(path, "$.field_lists[3].elements[0]");
             assert!(reason.contains("type `hexstr`"), "{reason}");
         }
         other => panic!("expected a refusal, got {other:?}"),

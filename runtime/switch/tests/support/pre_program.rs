@@ -95,6 +95,8 @@ pub fn program(keyed: bool) -> String {
         ),
         ("i2e", vec![9, 32], clone_i2e("0x1")),
         ("i2e_reset", vec![9, 32], clone_i2e("0x2")),
+        // A field list with a packet header's field, written in ingress.
+        ("i2e_hdr", vec![9, 32], clone_i2e("0x3")),
         ("i2e_cut", vec![9, 32, 32], {
             let mut v = clone_i2e("0x1");
             v.push(prim("truncate", vec![param(2)]));
@@ -187,6 +189,7 @@ pub fn program(keyed: bool) -> String {
         "fwd",
         "i2e",
         "i2e_reset",
+        "i2e_hdr",
         "i2e_cut",
         "grow",
         "i2e_resub",
@@ -251,7 +254,8 @@ pub fn program(keyed: bool) -> String {
         ],
         "field_lists": [
             {"id": 1, "name": "fl1", "elements": [f("m", "x"), f("m", "y")]},
-            {"id": 2, "name": "fl2", "elements": [f("m", "y")]}
+            {"id": 2, "name": "fl2", "elements": [f("m", "y")]},
+            {"id": 3, "name": "fl3", "elements": [f("m", "x"), f("m", "y"), f("h", "a")]}
         ],
         "errors": [["NoError", 0], ["PacketTooShort", 1], ["NoMatch", 2], ["StackOutOfBounds", 3]],
         "parsers": [{"name": "parser", "id": 0, "init_state": "start", "parse_states": [
