@@ -104,6 +104,10 @@ pub(crate) struct Saved {
     pub wide: Vec<Vec<u8>>,
     pub orig: Vec<u32>,
     pub dirty: Vec<u64>,
+    /// The variable-length fields' lengths and the union stacks' next
+    /// elements.
+    pub vl_bits: Vec<u32>,
+    pub union_stack_next: Vec<u32>,
 }
 
 /// A zeroed array on the heap (one this size would not fit on a thread's
@@ -247,6 +251,11 @@ impl PhvMut<'_> {
         dst.orig.extend_from_slice(&self.orig[..h]);
         dst.dirty.clear();
         dst.dirty.extend_from_slice(&self.dirty[..h]);
+        dst.vl_bits.clear();
+        dst.vl_bits.extend_from_slice(self.vl_bits);
+        dst.union_stack_next.clear();
+        dst.union_stack_next
+            .extend_from_slice(self.union_stack_next);
     }
 
     /// Takes the values of a header vector set aside by
@@ -265,6 +274,12 @@ impl PhvMut<'_> {
         let h = h.min(src.orig.len()).min(src.dirty.len());
         self.orig[..h].copy_from_slice(&src.orig[..h]);
         self.dirty[..h].copy_from_slice(&src.dirty[..h]);
+        if self.vl_bits.len() == src.vl_bits.len() {
+            self.vl_bits.copy_from_slice(&src.vl_bits);
+        }
+        if self.union_stack_next.len() == src.union_stack_next.len() {
+            self.union_stack_next.copy_from_slice(&src.union_stack_next);
+        }
     }
 
     fn reset(&mut self, p: &Program) {
@@ -389,6 +404,7 @@ pub(crate) struct KeptSums {
     pub sums: [u64; KEPT_SUMS],
     pub orig: [u32; KEPT_SUMS],
 }
+const _: () = assert!(KEPT_SUMS <= u8::BITS as usize);
 
 /// Most parser states one packet goes through (a parser may loop, as over
 /// a header stack; a packet that loops longer stops with `NoMatch`).

@@ -239,6 +239,8 @@ fn copy_phv(dst: &mut Saved, src: &Saved) {
     dst.wide.clone_from(&src.wide);
     dst.orig.clone_from(&src.orig);
     dst.dirty.clone_from(&src.dirty);
+    dst.vl_bits.clone_from(&src.vl_bits);
+    dst.union_stack_next.clone_from(&src.union_stack_next);
 }
 
 /// Zeroes every field of every metadata header (BMv2's `reset_metadata`).

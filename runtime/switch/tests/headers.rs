@@ -88,6 +88,8 @@ struct Prog {
     actions: Vec<(&'static str, Vec<u32>, Vec<Value>)>,
     calculations: Vec<Value>,
     checksums: Vec<Value>,
+    /// The egress pipeline (empty if none).
+    egress: Option<Value>,
 }
 
 impl Prog {
@@ -150,7 +152,8 @@ impl Prog {
                     "default_entry": {"action_id": 0, "action_const": false, "action_data": [],
                                       "action_entry_const": false}}],
                  "conditionals": []},
-                {"name": "egress", "id": 1, "init_table": null, "tables": [], "conditionals": []}
+                self.egress.clone().unwrap_or(json!(
+                    {"name": "egress", "id": 1, "init_table": null, "tables": [], "conditionals": []}))
             ],
             "__meta__": {"version": [2, 23], "compiler": "hand"}
         })
@@ -638,6 +641,56 @@ fn assigning_headers_and_varbits_copies_the_length() {
     let mut want = v_bytes(&[1, 2, 3], 0x77);
     want.extend_from_slice(&[8, 1, 2, 3, 0x77, 0, 0]);
     assert_eq!(bytes(&mut sw, "assign_vl", &two(&[1, 2, 3], &[9])), want);
+}
+
+/// Multicast copies each start egress from the header vector ingress
+/// left, variable-length fields' lengths included: one copy's egress
+/// changing a length does not reach the next copy.
+#[test]
+fn each_multicast_copy_starts_with_the_lengths_ingress_left() {
+    let mut p = varbit_prog();
+    p.actions.push((
+        "mc",
+        vec![],
+        vec![assign(f("standard_metadata", "mcast_grp"), hex("0x1"))],
+    ));
+    let assign_vl = p.actions.iter().position(|a| a.0 == "assign_vl");
+    let next: serde_json::Map<String, Value> = p
+        .actions
+        .iter()
+        .map(|a| (a.0.to_string(), Value::Null))
+        .collect();
+    p.egress = Some(
+        json!({"name": "egress", "id": 1, "init_table": "c", "tables": [{
+        "name": "e", "id": 1, "key": [], "match_type": "exact", "type": "simple",
+        "max_size": 1, "with_counters": false, "support_timeout": false,
+        "direct_meters": null, "action_ids": (0..p.actions.len()).collect::<Vec<_>>(),
+        "actions": p.actions.iter().map(|a| a.0).collect::<Vec<_>>(),
+        "base_default_next": null, "next_tables": next,
+        "default_entry": {"action_id": assign_vl, "action_const": false, "action_data": [],
+                          "action_entry_const": false}}],
+        "conditionals": [{"name": "c", "id": 0, "expression": {"type": "expression", "value":
+            {"op": "==", "left": f("standard_metadata", "egress_port"), "right": hex("0x2")}},
+            "true_next": "e", "false_next": null}]}),
+    );
+    let mut sw = p.load();
+    sw.create_multicast_group(
+        1,
+        vec![
+            fairshare_switch::Replica { port: 2, rid: 1 },
+            fairshare_switch::Replica { port: 3, rid: 2 },
+        ],
+    )
+    .expect("group");
+    let out = run(&mut sw, "mc", &[], &two(&[1, 2, 3], &[9]));
+    // The copy to port 2 runs `assign_VL(w.opt, v.opt)`: w's option
+    // becomes v's, three bytes long. The copy to port 3 keeps w's one byte.
+    let v = v_bytes(&[1, 2, 3], 0x77);
+    let mut to2 = v.clone();
+    to2.extend_from_slice(&[8, 1, 2, 3, 0x77, 0, 0]);
+    let mut to3 = v;
+    to3.extend_from_slice(&[8, 9, 0x77, 0, 0]);
+    assert_eq!(out, vec![(2, to2), (3, to3)]);
 }
 
 #[test]
