@@ -802,8 +802,8 @@ pub(crate) type NodeRef = u32;
 pub(crate) const COND_REF: NodeRef = 1 << 31;
 pub(crate) const END_REF: NodeRef = COND_REF - 1;
 
-/// A node as a [`NodeRef`]. (A program's tables and conditions number far
-/// fewer than 2^31 - 1: each takes more than a byte of the JSON.)
+/// A node as a [`NodeRef`] (a program with 2^31 - 1 tables or conditions
+/// or more is refused at load).
 pub(crate) fn node_ref(n: Option<Node>) -> NodeRef {
     match n {
         None => END_REF,
@@ -3258,6 +3258,12 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
         a.ops = action_ops(&a.prims, &field_hot);
     }
     let fast_parse = fast_parse(&parse_states, &ctx.headers);
+    if tables.len() >= END_REF as usize || conds.len() >= END_REF as usize {
+        return refused(
+            "$.pipelines",
+            "more tables or conditionals than the walk numbers (2^31 - 2 of each)",
+        );
+    }
     link_sum_reuse(&mut verify, &mut update, &calcs, &ctx.headers);
     let deparse_packet = deparse
         .iter()
