@@ -1958,7 +1958,18 @@ impl Csum {
     fn push(&mut self, v: u128, width: u32) {
         self.pos += width as usize;
         let k = (16 - self.pos % 16) % 16;
+        self.fold_if_high();
         self.sum += fold32(v & mask(width)) << k;
+    }
+
+    /// Folds the sum (keeping it modulo 2^32 - 1, and non-zero if it was)
+    /// when it nears 2^64, so that a calculation with any number of
+    /// inputs, each adding less than 2^50, never overflows it.
+    #[inline(always)]
+    fn fold_if_high(&mut self) {
+        if self.sum >> 62 != 0 {
+            self.sum = (self.sum & 0xffff_ffff) + (self.sum >> 32);
+        }
     }
 
     /// Payload bytes; they start on a byte boundary (zero bits pad the
@@ -1970,6 +1981,7 @@ impl Csum {
         // Starting mid-word moves every byte 8 bits down: times 2^-8,
         // which is 2^8.
         let k = if self.pos % 16 == 8 { 8 } else { 0 };
+        self.fold_if_high();
         self.sum += fold32(u128::from(s)) << k;
         self.pos += data.len() * 8;
     }
@@ -2221,5 +2233,25 @@ mod tests {
                 "{inputs:?} {payload:?}"
             );
         }
+    }
+
+    /// A sum of more inputs than 64 bits hold unfolded (a program may give
+    /// a calculation any number of fields) still gives the bytes' checksum.
+    #[test]
+    fn streaming_csum16_of_many_wide_inputs_does_not_overflow() {
+        // One bit, then 32-bit values that each end one bit into a 16-bit
+        // word: each adds close to 2^47.
+        let (n, w) = (200_000usize, 32u32);
+        let mut buf = vec![0u8; (1 + n * w as usize).div_ceil(8)];
+        let mut sum = Csum::default();
+        write_bits(&mut buf, 0, 1, 1);
+        sum.push(1, 1);
+        for i in 0..n {
+            let v = mask(w) - i as u128;
+            write_bits(&mut buf, 1 + i * w as usize, w, v);
+            sum.push(v, w);
+        }
+        assert!(sum.sum < 1 << 63);
+        assert_eq!(sum.finish(), crate::hash::csum16(&buf));
     }
 }

@@ -1043,6 +1043,10 @@ pub(crate) fn fold32(v: u128) -> u64 {
     (lo & 0xffff_ffff) + (lo >> 32) + (hi & 0xffff_ffff) + (hi >> 32)
 }
 
+/// The most inputs a `csum16` calculation laid out at load has (see
+/// [`CsumPlan`]); longer ones are summed input by input.
+const MAX_PLANNED_INPUTS: usize = 4096;
+
 /// Lays out a `csum16` calculation (see [`CsumPlan`]).
 fn csum_plan(inputs: &[CalcInput], fields: &[FieldInfo]) -> CsumPlan {
     let mut plan = CsumPlan {
@@ -2674,7 +2678,10 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
             });
         }
         ctx.calc_ix.insert(c.name.clone(), i as u32);
+        // A plan's sum has no room for folds: at most `MAX_PLANNED_INPUTS`
+        // terms, each below 2^49, keep it below 2^61.
         let csum = (algo == Algo::Csum16
+            && inputs.len() <= MAX_PLANNED_INPUTS
             && !inputs.iter().any(|i| matches!(i, CalcInput::Bytes(_)))
             && inputs
                 .iter()
