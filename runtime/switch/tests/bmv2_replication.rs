@@ -26,7 +26,7 @@ const PORTS: [u32; 7] = [1, 2, 3, 4, 6, 7, 8];
 
 /// Each scenario: the `h.b` of its packet and the simple_switch_CLI
 /// commands that set it up, `;` between them (`b = 1` uses the defaults).
-const SCENARIOS: [(u8, &str); 19] = [
+const SCENARIOS: [(u8, &str); 21] = [
     (1, ""),
     (2, "table_add ti i2e 2 => 4 5"),
     (3, "table_add ti i2e_reset 3 => 4 5"),
@@ -53,6 +53,10 @@ const SCENARIOS: [(u8, &str); 19] = [
     (18, "table_add ti grow 18 => 2;table_add te e2e 18 => 5"),
     // A clone whose field list holds a packet header's field.
     (19, "table_add ti i2e_hdr 19 => 4 5"),
+    // A resubmit and a recirculation whose field list holds a packet
+    // header's field.
+    (20, "table_add ti resub_hdr 20 =>"),
+    (21, "table_add te recirc_hdr 21 =>"),
 ];
 
 const SETUP: &str = "table_set_default ti2 note 2

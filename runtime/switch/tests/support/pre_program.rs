@@ -81,7 +81,10 @@ pub fn program(keyed: bool) -> String {
         assign(f("m", "x"), hex("0x55")),
     ];
     recirc.extend(show());
+    let mut recirc_hdr = recirc.clone();
     recirc.push(prim("recirculate", vec![hex("0x1")]));
+    recirc_hdr.insert(2, assign(f("h", "a"), hex("0xbb")));
+    recirc_hdr.push(prim("recirculate", vec![hex("0x3")]));
     // (name, parameter widths, primitives)
     let actions: Vec<(&str, Vec<u32>, Vec<Value>)> = vec![
         (
@@ -140,6 +143,16 @@ pub fn program(keyed: bool) -> String {
             ],
         ),
         (
+            "resub_hdr",
+            vec![],
+            vec![
+                assign(f("m", "x"), hex("0x33")),
+                assign(f("m", "y"), hex("0x1")),
+                assign(f("h", "a"), hex("0xaa")),
+                prim("resubmit", vec![hex("0x3")]),
+            ],
+        ),
+        (
             "resub",
             vec![],
             vec![
@@ -184,6 +197,7 @@ pub fn program(keyed: bool) -> String {
         ("e2e", vec![32], e2e(false)),
         ("e2e_drop", vec![32], e2e(true)),
         ("recirc", vec![], recirc),
+        ("recirc_hdr", vec![], recirc_hdr),
     ];
     let ingress_actions = [
         "fwd",
@@ -196,11 +210,12 @@ pub fn program(keyed: bool) -> String {
         "i2e_mcast",
         "mcast",
         "resub",
+        "resub_hdr",
         "note",
         "drop",
         "trunc",
     ];
-    let egress_actions = ["show", "e2e", "e2e_drop", "recirc"];
+    let egress_actions = ["show", "e2e", "e2e_drop", "recirc", "recirc_hdr"];
     let actions_json: Vec<Value> = actions
         .iter()
         .enumerate()
