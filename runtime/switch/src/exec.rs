@@ -1332,6 +1332,7 @@ impl Exec<'_> {
                 self.set_opt(p.std.mcast_grp, 0);
             }
             Prim::Exit => pkt.exit = true,
+            Prim::Nothing => {}
             Prim::ExecuteMeter { meter, index, dst } => {
                 let info = &p.meters[*meter as usize];
                 if let Some(i) = self.index(index, params, info.size) {

@@ -170,7 +170,9 @@
 //!   P4Runtime setting; `simple_switch` has none).
 //! * `resubmit` (`instance_type` 6) runs the parser and ingress again on
 //!   the packet as this ingress pass received it; `recirculate`
-//!   (`instance_type` 4) on the packet as the deparser emitted it. Every
+//!   (`instance_type` 4) on the packet as the deparser emitted it. Either
+//!   of field list 0 does nothing (`simple_switch` keeps the list id as
+//!   its request flag). Every
 //!   metadata field starts at zero (`ingress_port` and the timestamps
 //!   included, as in BMv2) but the field list's, kept from the end of the
 //!   pipeline that asked, and `packet_length`. As in BMv2, a
@@ -179,7 +181,14 @@
 //!   called in egress does nothing.
 //! * `mcast_grp` and `egress_rid` are `intrinsic_metadata.*` if the
 //!   program has them (p4c aliases them to `standard_metadata`), else
-//!   `standard_metadata.*`.
+//!   `standard_metadata.*` (`simple_switch` reads only the aliases: a
+//!   hand-written program without them never multicasts there).
+//! * Not carried over from `simple_switch` (yet): `priority`
+//!   (`intrinsic_metadata.priority`) is not read, where `simple_switch`
+//!   built with one queue per port drops a copy whose priority is 1 or
+//!   more; a clone session with both a group and a port gives the port's
+//!   copy `egress_rid` 0, where `simple_switch` gives it the last
+//!   replica's (only the Rust API makes such a session).
 //! * A chain of resubmits, recirculations and egress clones is cut at
 //!   [`pre::MAX_GENERATIONS`] (BMv2 would loop forever), and one received
 //!   packet makes at most [`pre::MAX_COPIES`] copies; what is cut is

@@ -372,6 +372,9 @@ pub(crate) enum Prim {
     RemoveHeader(Hid),
     MarkToDrop,
     Exit,
+    /// A primitive that does nothing (`resubmit` or `recirculate` of field
+    /// list 0, which simple_switch takes as no request).
+    Nothing,
     ExecuteMeter {
         meter: u32,
         index: Expr,
@@ -2186,6 +2189,9 @@ impl<'a> Ctx<'a> {
                 session: self.value(path, a(0), scope)?,
                 field_list: self.field_list(path, a(1))?,
             },
+            // simple_switch keeps the list id as its request flag: id 0
+            // asks for nothing.
+            "resubmit" | "recirculate" if self.const_u32(path, a(0))? == 0 => Prim::Nothing,
             "resubmit" => Prim::Resubmit(self.field_list(path, a(0))?),
             "recirculate" => Prim::Recirculate(self.field_list(path, a(0))?),
             other => return refused(path, format!("primitive `{other}` is not supported")),

@@ -505,6 +505,34 @@ fn multicast_group_errors() {
     assert_eq!(sw.multicast_groups(), vec![(3, vec![r(1, 0)])]);
 }
 
+/// simple_switch keeps a resubmit's or recirculation's field list id as
+/// its request flag: list 0 asks for nothing (and need not exist).
+#[test]
+fn resubmit_and_recirculate_of_field_list_0_do_nothing() {
+    let text = program(false)
+        .replace(
+            r#""resubmit","parameters":[{"type":"hexstr","value":"0x1"}]"#,
+            r#""resubmit","parameters":[{"type":"hexstr","value":"0x0"}]"#,
+        )
+        .replace(
+            r#""recirculate","parameters":[{"type":"hexstr","value":"0x1"}]"#,
+            r#""recirculate","parameters":[{"type":"hexstr","value":"0x0"}]"#,
+        );
+    assert!(
+        !text.contains(r#""resubmit","parameters":[{"type":"hexstr","value":"0x1"}]"#)
+            && !text.contains(r#""recirculate","parameters":[{"type":"hexstr","value":"0x1"}]"#),
+        "every resubmit and recirculation of list 1 now names list 0"
+    );
+    let mut sw = Switch::load(&text).expect("loads");
+    sw.set_default_action("ti", "resub", &[]).expect("default");
+    // One pass: egress_spec stays 0.
+    assert_eq!(run(&mut sw, &IN), vec![(0, shown(0xaa, 0x33, 0, 0, 0, 12))]);
+    sw.set_default_action("ti", "fwd", &[4]).expect("default");
+    sw.set_default_action("te", "recirc", &[]).expect("default");
+    assert_eq!(run(&mut sw, &IN), vec![(4, shown(0xaa, 0x55, 0, 0, 4, 12))]);
+    assert_eq!((sw.stats().resubmitted, sw.stats().recirculated), (0, 0));
+}
+
 #[test]
 fn an_unknown_field_list_is_refused_at_load() {
     let text = program(false).replace(
