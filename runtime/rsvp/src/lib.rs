@@ -36,8 +36,10 @@
 //! * Common header: version 1, 4 flag bits, type 1..=7, Internet checksum
 //!   over the whole message, send_TTL, length. Parse verifies the checksum;
 //!   a zero field ("not transmitted") is accepted only with
-//!   [`ParseOptions::accept_zero_checksum`], and is then kept so that emit
-//!   writes zero again.
+//!   [`ParseOptions::accept_zero_checksum`] or when the sum happens to verify
+//!   with it, and is kept either way so that emit writes zero again. Emit
+//!   writes a computed checksum of zero as 0xffff, the other form of zero in
+//!   one's complement, so that it is not read as "not transmitted".
 //! * Objects: SESSION, RSVP_HOP, ERROR_SPEC, SCOPE, RESV_CONFIRM, FILTER_SPEC
 //!   and SENDER_TEMPLATE in their IPv4 (C-Type 1) and IPv6 (C-Type 2) forms,
 //!   plus the IPv6 flow-label FILTER_SPEC (C-Type 3); TIME_VALUES and STYLE

@@ -53,7 +53,7 @@ pub struct Message {
     /// The IP TTL the message was sent with, for detecting non-RSVP hops.
     pub send_ttl: u8,
     /// Send a zero checksum ("not transmitted") instead of computing one.
-    /// Set by parse when a zero checksum was accepted.
+    /// Set by parse when the checksum field was zero.
     #[serde(default, skip_serializing_if = "is_false")]
     pub zero_checksum: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -605,9 +605,11 @@ impl Message {
         let msg = MsgType::from_u8(view.msg_type()).ok_or(Error::MessageType {
             found: view.msg_type(),
         })?;
-        let mut zero_checksum = false;
+        // A zero field is kept as such, so that emit writes zero again: emit
+        // never computes one (a computed zero goes out as 0xffff).
+        let zero_checksum = view.checksum() == 0;
         if opts.verify_checksum && !view.checksum_ok() {
-            if view.checksum() != 0 {
+            if !zero_checksum {
                 return Err(Error::Checksum {
                     computed: view.checksum_sum(),
                     found: view.checksum(),
@@ -616,9 +618,6 @@ impl Message {
             if !opts.accept_zero_checksum {
                 return Err(Error::ZeroChecksum);
             }
-            zero_checksum = true;
-        } else if !opts.verify_checksum && view.checksum() == 0 && !view.checksum_ok() {
-            zero_checksum = true;
         }
 
         let mut c = Cursor {
@@ -916,7 +915,8 @@ impl Message {
 
     /// Writes the message into the front of `buf`, which must hold
     /// [`Message::buffer_len`] bytes, and returns that length. The checksum
-    /// is computed unless `zero_checksum` is set.
+    /// is computed unless `zero_checksum` is set; a computed zero is written
+    /// as 0xffff, since a zero field means no checksum.
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize, Error> {
         self.check()?;
         let len = self.buffer_len();
@@ -942,7 +942,12 @@ impl Message {
             Ok(())
         })?;
         if !self.zero_checksum {
-            let sum = crate::wire::internet_checksum(w.written());
+            // Zero is "not transmitted" (RFC 2205 §3.1.1); a computed zero
+            // goes out as its other one's complement form, 0xffff.
+            let sum = match crate::wire::internet_checksum(w.written()) {
+                0 => 0xffff,
+                sum => sum,
+            };
             w.patch_u16(2, sum);
         }
         Ok(len)

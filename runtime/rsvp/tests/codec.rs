@@ -94,6 +94,48 @@ fn insert(b: &[u8], at: usize, obj: &[u8]) -> Vec<u8> {
     fix(out)
 }
 
+/// A Resv whose checksum computes to zero: its LIH's low half is chosen to
+/// bring the sum over the rest to 0xffff.
+fn resv_with_zero_sum() -> Message {
+    let mut m = ff_resv();
+    m.zero_checksum = true;
+    for lih in 0..=u32::from(u16::MAX) {
+        if let Body::Resv(r) = &mut m.body {
+            r.hop.lih = lih;
+        }
+        if internet_checksum(&m.to_bytes().expect("emit")) == 0 {
+            return m;
+        }
+    }
+    unreachable!("a 16-bit word reaches every sum")
+}
+
+#[test]
+fn a_computed_zero_checksum_is_sent_as_ffff_and_a_zero_field_stays_zero() {
+    let mut m = resv_with_zero_sum();
+    // No checksum transmitted: the field is zero, and the sum happens to
+    // verify with it. Strict parse accepts it, and both parses keep the zero.
+    let none = m.to_bytes().expect("emit");
+    assert_eq!(&none[2..4], &[0, 0]);
+    for opts in [ParseOptions::default(), ParseOptions::lenient()] {
+        let back = Message::parse_with(&none, opts).expect("a zero field that verifies");
+        assert!(back.zero_checksum, "{opts:?}");
+        assert_eq!(back, m);
+        assert_eq!(back.to_bytes().expect("emit"), none);
+    }
+
+    // Computed: zero would read as "not transmitted", so 0xffff goes out.
+    m.zero_checksum = false;
+    let sent = m.to_bytes().expect("emit");
+    assert_eq!(&sent[2..4], &[0xff, 0xff]);
+    assert_eq!(&sent[4..], &none[4..]);
+    assert!(MessageView::new_checked(&sent).expect("view").checksum_ok());
+    let back = Message::parse(&sent).expect("strict parse");
+    assert!(!back.zero_checksum);
+    assert_eq!(back, m);
+    assert_eq!(back.to_bytes().expect("emit"), sent);
+}
+
 #[test]
 fn checksum_is_verified_and_zero_is_accepted_on_request() {
     let mut b = resv_bytes();
