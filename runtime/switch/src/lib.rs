@@ -186,9 +186,12 @@
 //! * Not carried over from `simple_switch` (yet): `priority`
 //!   (`intrinsic_metadata.priority`) is not read, where `simple_switch`
 //!   built with one queue per port drops a copy whose priority is 1 or
-//!   more; a clone session with both a group and a port gives the port's
-//!   copy `egress_rid` 0, where `simple_switch` gives it the last
-//!   replica's (only the Rust API makes such a session).
+//!   more.
+//! * A clone session with both a group and a port (only the Rust API makes
+//!   one) sends to the group's replicas first, then to the port; the
+//!   port's copy has the `egress_rid` of the group's last replica, as in
+//!   `simple_switch`, which sets each replica's id on the packet before
+//!   copying it.
 //! * A chain of resubmits, recirculations and egress clones is cut at
 //!   [`pre::MAX_GENERATIONS`] (BMv2 would loop forever), and one received
 //!   packet makes at most [`pre::MAX_COPIES`] copies; what is cut is

@@ -409,12 +409,22 @@ fn ingress_clone(
 }
 
 /// Sends a clone to its session's group, then to its port.
-fn send_clone(ex: &mut Exec<'_>, pre: &mut Pre, s: CloneSession, phv: Saved, o: &Origin<'_>) {
+fn send_clone(ex: &mut Exec<'_>, pre: &mut Pre, s: CloneSession, mut phv: Saved, o: &Origin<'_>) {
     match (s.group, s.port) {
         (Some(g), Some(port)) => {
             let mut copy = pre.phv();
             copy_phv(&mut copy, &phv);
             multicast(ex, pre, u128::from(g), copy, o, true);
+            // As in simple_switch, which sets each replica's id on the
+            // packet before copying it: the port's copy goes out with the
+            // group's last one.
+            let last = pre.groups.get(&g).and_then(|r| r.last());
+            if let (Some(f), Some(r)) = (ex.p.std.egress_rid, last) {
+                let mask = ex.p.field_hot[f as usize].mask;
+                if let Some(v) = phv.vals.get_mut(f as usize) {
+                    *v = u128::from(r.rid) & mask;
+                }
+            }
             to_port(ex, pre, phv, port, o);
         }
         (Some(g), None) => multicast(ex, pre, u128::from(g), phv, o, true),

@@ -137,11 +137,16 @@ fn ingress_clone_to_a_group_sets_egress_rid_and_keeps_the_clone_type() {
     assert_eq!(sw.stats().replicated, 0);
 }
 
+/// simple_switch sets each replica's id on the packet it copies: the
+/// port's copy, made after the group's, keeps the last replica's id.
 #[test]
 fn a_session_to_a_group_and_a_port_sends_to_the_group_first() {
     let mut sw = switch();
-    sw.create_multicast_group(9, vec![Replica { port: 7, rid: 70 }])
-        .expect("group");
+    sw.create_multicast_group(
+        9,
+        vec![Replica { port: 7, rid: 70 }, Replica { port: 8, rid: 80 }],
+    )
+    .expect("group");
     let both = CloneSession {
         port: Some(6),
         group: Some(9),
@@ -150,8 +155,32 @@ fn a_session_to_a_group_and_a_port_sends_to_the_group_first() {
     sw.set_clone_session(5, both).expect("session");
     sw.set_default_action("ti", "i2e", &[4, 5])
         .expect("default");
-    let ports: Vec<u32> = run(&mut sw, &IN).iter().map(|(p, _)| *p).collect();
-    assert_eq!(ports, vec![7, 6, 4]);
+    assert_eq!(
+        run(&mut sw, &IN),
+        vec![
+            (7, shown(1, 0x11, 1, 70, 7, 12)),
+            (8, shown(1, 0x11, 1, 80, 8, 12)),
+            (6, shown(1, 0x11, 1, 80, 6, 12)),
+            (4, shown(0xaa, 0x11, 0, 0, 4, 12)),
+        ]
+    );
+    assert_eq!(sw.stats().cloned, 3);
+
+    // A group with no replicas sets no id: the port's copy has 0.
+    sw.create_multicast_group(10, vec![]).expect("empty group");
+    let both = CloneSession {
+        port: Some(6),
+        group: Some(10),
+        truncate: None,
+    };
+    sw.set_clone_session(5, both).expect("session");
+    assert_eq!(
+        run(&mut sw, &IN),
+        vec![
+            (6, shown(1, 0x11, 1, 0, 6, 12)),
+            (4, shown(0xaa, 0x11, 0, 0, 4, 12)),
+        ]
+    );
 }
 
 #[test]
