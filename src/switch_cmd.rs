@@ -94,6 +94,16 @@ pub struct SwitchArgs {
     /// The egress port that means "drop".
     #[arg(long, default_value_t = fairshare_switch::DEFAULT_DROP_PORT)]
     drop_port: u32,
+    /// Priority queues per port, as `simple_switch --priority-queues`: a
+    /// copy whose `intrinsic_metadata.priority` is N or more is dropped
+    /// when it would be queued for egress.
+    #[arg(
+        long = "priority-queues",
+        value_name = "N",
+        default_value_t = fairshare_switch::DEFAULT_PRIORITY_QUEUES,
+        value_parser = clap::value_parser!(u32).range(1..=i64::from(fairshare_switch::pre::MAX_PRIORITY_QUEUES)),
+    )]
+    priority_queues: u32,
 }
 
 fn port_file(s: &str) -> Result<(u32, PathBuf)> {
@@ -139,6 +149,9 @@ pub fn run(a: &SwitchArgs) -> Result<ExitCode> {
         Err(e) => return bad(format!("{}: {e}", json.display())),
     };
     sw.set_drop_port(a.drop_port);
+    if let Err(e) = sw.set_priority_queues(a.priority_queues) {
+        return bad(format!("--priority-queues: {e}"));
+    }
     if let Some(r) = &a.rules {
         let text = match std::fs::read_to_string(r) {
             Ok(t) => t,
@@ -335,6 +348,10 @@ pub fn run(a: &SwitchArgs) -> Result<ExitCode> {
             "dropped past the resubmit/recirculate/copy limits",
             s.dropped_loop,
         ),
+        (
+            "dropped for a priority without a queue (--priority-queues)",
+            s.dropped_priority,
+        ),
         ("extern or stack indices out of range", s.index_errors),
         ("failed assert/assume", s.assert_failures),
     ]
@@ -360,6 +377,7 @@ fn serve_grpc(a: &SwitchArgs, addr: std::net::SocketAddr) -> Result<ExitCode> {
         device_id: a.device_id.unwrap_or(0),
         cpu_port: a.cpu_port.unwrap_or(255),
         drop_port: a.drop_port,
+        priority_queues: a.priority_queues,
         busy_poll: a
             .busy_poll_us
             .map_or(fairshare_p4rt::busy::DEFAULT_BUDGET, Duration::from_micros),

@@ -223,3 +223,86 @@ fn options_of_the_p4runtime_device_are_refused_without_grpc() {
         assert!(stderr.contains("go with --grpc"), "{extra:?}: {stderr}");
     }
 }
+
+#[test]
+fn a_priority_queue_count_outside_1_to_the_maximum_is_refused() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let json = root.join("runtime/switch/tests/data/minimal.json");
+    let max = fairshare_switch::pre::MAX_PRIORITY_QUEUES;
+    for n in [0, max + 1] {
+        let output = Command::new(env!("CARGO_BIN_EXE_fairshare"))
+            .arg("switch")
+            .arg("--json")
+            .arg(&json)
+            .args(["--priority-queues", &n.to_string()])
+            .output()
+            .expect("run switch");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{n}: {stderr}");
+        assert!(
+            stderr.contains("--priority-queues") && stderr.contains(&format!("1..={max}")),
+            "{n}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn priority_queues_are_set_and_their_drops_reported() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("switch-cli-priority");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    // The minimal program, its action giving every packet priority 1.
+    let text = std::fs::read_to_string(root.join("runtime/switch/tests/data/minimal.json"))
+        .expect("minimal.json");
+    let mut doc: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    doc["header_types"][0]["fields"] = serde_json::json!([
+        ["ingress_port", 9, false],
+        ["egress_spec", 9, false],
+        ["egress_port", 9, false],
+        ["mcast_grp", 16, false],
+        ["priority", 3, false],
+        ["_padding", 2, false]
+    ]);
+    doc["field_aliases"] = serde_json::json!([[
+        "intrinsic_metadata.priority",
+        ["standard_metadata", "priority"]
+    ]]);
+    doc["actions"][0]["primitives"]
+        .as_array_mut()
+        .expect("primitives")
+        .push(serde_json::json!({"op": "assign", "parameters": [
+            {"type": "field", "value": ["standard_metadata", "priority"]},
+            {"type": "hexstr", "value": "0x1"}]}));
+    let json = dir.join("prio.json");
+    std::fs::write(&json, doc.to_string()).expect("json");
+    write_pcap(&dir.join("p1.pcap"), &[(10, vec![0; 20])]);
+    let run = |extra: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_fairshare"))
+            .arg("switch")
+            .arg("--json")
+            .arg(&json)
+            .arg(format!("--pcap-in=1={}", dir.join("p1.pcap").display()))
+            .arg(format!(
+                "--pcap-out=2={}",
+                dir.join("p2_out.pcap").display()
+            ))
+            .args(extra)
+            .output()
+            .expect("run switch");
+        let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+        assert!(output.status.success(), "{extra:?}: {stderr}");
+        (read_pcap(&dir.join("p2_out.pcap")).len(), stderr)
+    };
+    // One queue a port: priority 1 has none.
+    let (sent, stderr) = run(&[]);
+    assert_eq!(sent, 0, "{stderr}");
+    assert!(stderr.contains("1 received, 0 sent"), "{stderr}");
+    assert!(
+        stderr.contains("1 dropped for a priority without a queue"),
+        "{stderr}"
+    );
+    let (sent, stderr) = run(&["--priority-queues", "2"]);
+    assert_eq!(sent, 1, "{stderr}");
+    assert!(!stderr.contains("priority"), "{stderr}");
+}

@@ -509,7 +509,7 @@ pub fn drop_index(name: &str) -> Option<u32> {
         .map(|i| i as u32)
 }
 
-const STAT_NAMES: [&str; 16] = [
+const STAT_NAMES: [&str; 17] = [
     "received",
     "sent",
     "parser_errors",
@@ -526,6 +526,7 @@ const STAT_NAMES: [&str; 16] = [
     "resubmitted",
     "recirculated",
     "dropped_loop",
+    "dropped_priority",
 ];
 
 /// A statistic by name.
@@ -547,6 +548,7 @@ pub fn stat(s: &Stats, name: &str) -> Option<u64> {
         "resubmitted" => s.resubmitted,
         "recirculated" => s.recirculated,
         "dropped_loop" => s.dropped_loop,
+        "dropped_priority" => s.dropped_priority,
         _ => return None,
     })
 }

@@ -115,6 +115,9 @@ pub struct Config {
     pub cpu_port: u32,
     /// The egress port that means "drop".
     pub drop_port: u32,
+    /// Priority queues per port (see
+    /// [`fairshare_switch::Switch::set_priority_queues`]).
+    pub priority_queues: u32,
     /// How long a connection keeps the server polling it after its last
     /// request or answer ([`fairshare_p4rt::busy`]): a controller's next
     /// request is read at once instead of waking a sleeping thread. Zero
@@ -128,6 +131,7 @@ impl Default for Config {
             device_id: 0,
             cpu_port: 255,
             drop_port: fairshare_switch::DEFAULT_DROP_PORT,
+            priority_queues: fairshare_switch::DEFAULT_PRIORITY_QUEUES,
             busy_poll: fairshare_p4rt::busy::DEFAULT_BUDGET,
         }
     }

@@ -53,6 +53,7 @@ fn switch_code(e: &fairshare_switch::Error) -> Code {
         | E::BadCloneSession { .. }
         | E::BadMulticastGroup { .. }
         | E::BadController(_)
+        | E::BadPriorityQueues(_)
         | E::Rules(_) => Code::InvalidArgument,
     }
 }
@@ -97,7 +98,11 @@ impl Pipeline {
     /// Loads the BMv2 JSON and checks that the P4Info describes it: every
     /// table, action, meter and counter of the P4Info must be in the JSON
     /// under the same name, with the same number of keys and parameters.
-    pub fn load(config: p4::ForwardingPipelineConfig, drop_port: u32) -> Result<Pipeline, Fail> {
+    pub fn load(
+        config: p4::ForwardingPipelineConfig,
+        drop_port: u32,
+        priority_queues: u32,
+    ) -> Result<Pipeline, Fail> {
         let Some(info) = config.p4info.clone() else {
             return fail(
                 Code::InvalidArgument,
@@ -114,6 +119,9 @@ impl Pipeline {
         let mut switch =
             Switch::load(json).map_err(|e| (Code::InvalidArgument, format!("BMv2 JSON: {e}")))?;
         switch.set_drop_port(drop_port);
+        switch
+            .set_priority_queues(priority_queues)
+            .map_err(from_switch)?;
         let mismatch = |what: String| {
             (
                 Code::InvalidArgument,

@@ -560,7 +560,8 @@ impl P4Runtime for Service {
                     "expected a pipeline config, found none",
                 ));
             };
-            Pipeline::load(config, self.0.config.drop_port).map_err(status)
+            let c = &self.0.config;
+            Pipeline::load(config, c.drop_port, c.priority_queues).map_err(status)
         };
         match action {
             A::Verify => {

@@ -36,6 +36,8 @@ pub enum Error {
     MulticastGroupExists(u32),
     #[error("no multicast group {0}")]
     NoSuchMulticastGroup(u32),
+    #[error("{0} priority queues per port: the count must be in 1..={max}", max = crate::pre::MAX_PRIORITY_QUEUES)]
+    BadPriorityQueues(u32),
     #[error("controller header: {0}")]
     BadController(String),
     #[error("rules: {0}")]

@@ -354,6 +354,10 @@ pub struct Stats {
     /// egress clones went past [`crate::pre::MAX_GENERATIONS`], or one
     /// received packet went past [`crate::pre::MAX_COPIES`] copies.
     pub dropped_loop: u64,
+    /// Copies dropped when they were to be queued for egress: their
+    /// `intrinsic_metadata.priority` is at or above the number of priority
+    /// queues per port ([`crate::Switch::set_priority_queues`]).
+    pub dropped_priority: u64,
 }
 
 pub(crate) struct Scratch {

@@ -183,10 +183,23 @@
 //!   program has them (p4c aliases them to `standard_metadata`), else
 //!   `standard_metadata.*` (`simple_switch` reads only the aliases: a
 //!   hand-written program without them never multicasts there).
-//! * Not carried over from `simple_switch` (yet): `priority`
-//!   (`intrinsic_metadata.priority`) is not read, where `simple_switch`
-//!   built with one queue per port drops a copy whose priority is 1 or
-//!   more.
+//! * Priority queues, as `simple_switch` has them: a port has
+//!   [`Switch::set_priority_queues`] of them (1 unless set, as
+//!   `--priority-queues` there; at most [`pre::MAX_PRIORITY_QUEUES`]),
+//!   and a copy whose `intrinsic_metadata.priority` is that number or
+//!   more is dropped where it would be queued for egress
+//!   ([`Stats::dropped_priority`]): the packet after ingress, each
+//!   multicast replica, each clone, and a resubmitted or recirculated
+//!   packet after its next ingress. The field is read under that name only
+//!   (p4c aliases it to `standard_metadata.priority`); in a program
+//!   without it no copy is dropped for its priority. A clone, resubmit or
+//!   recirculation starts with priority 0, as any metadata, unless its
+//!   field list keeps it. Copies still run in the
+//!   order they are made, whatever their queue (`simple_switch`'s egress
+//!   threads take a waiting copy of a lower priority value first), and
+//!   `queueing_metadata` is not set: `simple_switch` sets its depths and
+//!   times, and `qid` to the copy's queue, when the program has all four
+//!   of `enq_timestamp`, `enq_qdepth`, `deq_timedelta` and `deq_qdepth`.
 //! * A clone session with both a group and a port (only the Rust API makes
 //!   one) sends to the group's replicas first, then to the port; the
 //!   port's copy has the `egress_rid` of the group's last replica, as in
@@ -245,6 +258,10 @@ use table::{InsertError, TableState};
 
 /// The drop port of `simple_switch`.
 pub const DEFAULT_DROP_PORT: u32 = 511;
+
+/// The priority queues per port of `simple_switch` (its
+/// `--priority-queues`).
+pub const DEFAULT_PRIORITY_QUEUES: u32 = 1;
 
 /// How the fields of packet headers start each packet, before the parser
 /// (see [`Switch::set_header_start`]).
@@ -388,6 +405,23 @@ impl Switch {
 
     pub fn drop_port(&self) -> u32 {
         self.drop_port
+    }
+
+    /// Sets the number of priority queues per port
+    /// ([`DEFAULT_PRIORITY_QUEUES`] unless set), as `simple_switch
+    /// --priority-queues` does: a copy whose `intrinsic_metadata.priority`
+    /// is this number or more is dropped when it would be queued for
+    /// egress. A count outside 1..=[`pre::MAX_PRIORITY_QUEUES`] is refused.
+    pub fn set_priority_queues(&mut self, queues: u32) -> Result<(), Error> {
+        if queues == 0 || queues > pre::MAX_PRIORITY_QUEUES {
+            return Err(Error::BadPriorityQueues(queues));
+        }
+        self.pre.max_priority = queues - 1;
+        Ok(())
+    }
+
+    pub fn priority_queues(&self) -> u32 {
+        self.pre.max_priority + 1
     }
 
     pub fn stats(&self) -> &Stats {

@@ -3,7 +3,9 @@
 //! and after egress.
 //!
 //! A received packet that asks for none of these goes through the
-//! pipeline in place, with no copy and no allocation. Otherwise every
+//! pipeline in place, with no copy and no allocation, unless the program
+//! can set `intrinsic_metadata.priority` (its packets are all queued, so
+//! that their priority is checked where every copy's is). Otherwise every
 //! further pass is a job in a first-in first-out queue that
 //! `drain` runs to its end before [`crate::Switch::process`] returns: an
 //! egress job carries the whole packet header vector and the bytes its
@@ -76,11 +78,19 @@ pub(crate) struct Ops {
     pub recirculate: Option<u16>,
 }
 
+/// The most priority queues a port may have: `simple_switch` serves 32
+/// (each of its egress threads has that many); given more, it would let a
+/// copy of priority 32 or above past its check with no queue to take it.
+pub const MAX_PRIORITY_QUEUES: u32 = 32;
+
 /// Configuration and the queue of pending passes.
 #[derive(Debug, Default)]
 pub(crate) struct Pre {
     pub sessions: BTreeMap<u32, CloneSession>,
     pub groups: BTreeMap<u32, Vec<Replica>>,
+    /// The highest `intrinsic_metadata.priority` a copy may have to be
+    /// queued for egress: the number of priority queues per port less one.
+    pub max_priority: u32,
     queue: VecDeque<Job>,
     /// Header vectors of finished jobs, kept for the next ones.
     spare: Vec<Saved>,
@@ -511,6 +521,17 @@ pub(crate) fn egress(
     end_of_egress(ex, pkt, pre, e, out, emit);
 }
 
+/// Whether the copy's priority (field `f`) is beyond the port's queues;
+/// such a copy is counted in [`crate::Stats::dropped_priority`].
+#[inline(never)]
+fn no_queue(ex: &mut Exec<'_>, pre: &Pre, f: Fid) -> bool {
+    let beyond = ex.phv.vals[fx(f)] > u128::from(pre.max_priority);
+    if beyond {
+        ex.stats.dropped_priority += 1;
+    }
+    beyond
+}
+
 /// What egress asked for, in `simple_switch`'s order: an egress clone
 /// (of the headers as egress left them, with the metadata reset but for
 /// the field list), then the drop port, else the deparser and then
@@ -656,7 +677,10 @@ fn drain_queue(
     pre.made = 0;
 }
 
-/// Egress for a queued packet whose header vector is in `ex`.
+/// Egress for a queued packet whose header vector is in `ex`. Here a copy
+/// is where `simple_switch` queues it for egress: one whose priority has
+/// no queue is dropped (a program that can set priorities queues every
+/// packet, see [`ingress`]).
 fn egress_job(
     ex: &mut Exec<'_>,
     pre: &mut Pre,
@@ -666,6 +690,11 @@ fn egress_job(
     out: &mut Vec<u8>,
     emit: &mut dyn FnMut(u32, &[u8]),
 ) {
+    if let Some(f) = ex.p.std.priority {
+        if no_queue(ex, pre, f) {
+            return;
+        }
+    }
     let mut pkt = PktState {
         data: &j.data,
         cursor: j.cursor,
@@ -689,7 +718,10 @@ fn egress_job(
 
 /// Parser, checksum verification and ingress for a packet whose metadata
 /// is set, then what ingress asked for. A packet that only goes to one
-/// port runs egress at once; the others are queued.
+/// port runs egress at once; the others are queued, as is every packet
+/// of a program that can set `intrinsic_metadata.priority` (its queue is
+/// checked in [`egress_job`]), so that a packet of any other program pays
+/// one branch for priorities.
 #[inline(always)]
 pub(crate) fn ingress(
     ex: &mut Exec<'_>,
@@ -706,7 +738,11 @@ pub(crate) fn ingress(
     }
     ex.verify_checksums(pkt);
     ex.control(p.ingress, pkt);
-    if pkt.ops.clone.is_some() || pkt.ops.resubmit.is_some() || ex.std_get(p.std.mcast_grp) != 0 {
+    if pkt.ops.clone.is_some()
+        || pkt.ops.resubmit.is_some()
+        || ex.std_get(p.std.mcast_grp) != 0
+        || p.std.priority.is_some()
+    {
         end_of_ingress(ex, pkt, pre, generation);
         return;
     }

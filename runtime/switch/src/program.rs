@@ -1238,6 +1238,11 @@ pub(crate) struct StdMeta {
     pub parser_error: Option<Fid>,
     pub ingress_global_timestamp: Option<Fid>,
     pub egress_global_timestamp: Option<Fid>,
+    /// `intrinsic_metadata.priority`, the field `simple_switch` picks a
+    /// copy's egress queue by; `None` also when nothing in the program can
+    /// make it other than 0 (see [`may_set`]), so that a packet then pays
+    /// one predictable branch for it.
+    pub priority: Option<Fid>,
     /// Every one of these fields is in a metadata header (as p4c lays
     /// them out): writes need not mark them for the deparser.
     pub in_metadata: bool,
@@ -3226,6 +3231,9 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
         parser_error: sm("parser_error"),
         ingress_global_timestamp: sm("ingress_global_timestamp"),
         egress_global_timestamp: sm("egress_global_timestamp"),
+        // Only through the alias, as for `mcast_grp`: `simple_switch` has
+        // no other name for it.
+        priority: im("priority"),
         in_metadata: false,
     };
     let std = StdMeta {
@@ -3286,7 +3294,7 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
             (!hi.metadata).then_some((h, hi.bits / 8, in_place))
         })
         .collect();
-    Ok(Program {
+    let mut prog = Program {
         copy_extracted: true,
         field_hot,
         headers: ctx.headers,
@@ -3317,7 +3325,124 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
             .into_iter()
             .map(|(_, f)| f.unwrap_or_default())
             .collect(),
-    })
+    };
+    if !prog.std.priority.is_some_and(|f| may_set(&prog, f)) {
+        prog.std.priority = None;
+    }
+    Ok(prog)
+}
+
+/// Whether field `f` can hold anything but 0 when a copy goes to egress:
+/// a field of a packet header can (its start value, see
+/// [`crate::HeaderStart`]), and so can a metadata field that a primitive,
+/// a parser operation, a direct meter, a checksum update or the switch
+/// itself writes. Metadata starts every packet at 0, and the field lists of
+/// clones, resubmits and recirculations carry a field's own value, so a
+/// metadata field written nowhere stays 0. Conservative: a header chosen
+/// at run time counts as any header it may be.
+pub(crate) fn may_set(p: &Program, f: Fid) -> bool {
+    let h = p.fields[f as usize].header;
+    let hi = &p.headers[h as usize];
+    if !hi.metadata || hi.stack.is_some() || hi.union.is_some() {
+        return true;
+    }
+    let s = &p.std;
+    let by_switch = [
+        s.ingress_port,
+        s.egress_spec,
+        s.egress_port,
+        s.instance_type,
+        s.packet_length,
+        s.mcast_grp,
+        s.egress_rid,
+        s.checksum_error,
+        s.parser_error,
+        s.ingress_global_timestamp,
+        s.egress_global_timestamp,
+    ];
+    if by_switch.contains(&Some(f)) {
+        return true;
+    }
+    let prims = p.actions.iter().flat_map(|a| &a.prims);
+    let parser_prims = p
+        .parse_states
+        .iter()
+        .flat_map(|st| &st.ops)
+        .filter_map(|op| match op {
+            ParseOp::Prim(prim) => Some(prim),
+            _ => None,
+        });
+    if prims
+        .chain(parser_prims)
+        .any(|prim| prim_may_set(prim, f, h))
+    {
+        return true;
+    }
+    let parser_sets = p
+        .parse_states
+        .iter()
+        .flat_map(|st| &st.ops)
+        .any(|op| match op {
+            ParseOp::Set(d, _) | ParseOp::SetLookahead { dst: d, .. } => *d == f,
+            ParseOp::Extract(x) | ParseOp::ExtractTo(ExtractTo::Header(x), _) => *x == h,
+            // Stack and union elements were answered above.
+            ParseOp::ExtractNext(_)
+            | ParseOp::ExtractTo(ExtractTo::Stack(_) | ExtractTo::UnionStack { .. }, _) => false,
+            ParseOp::Verify(..) | ParseOp::Advance(_) | ParseOp::Prim(_) => false,
+        });
+    parser_sets
+        || p.tables
+            .iter()
+            .any(|t| t.direct_meter.is_some_and(|(_, d)| d == f))
+        || p.update.iter().any(|c| c.target == f)
+}
+
+/// Whether a primitive can write field `f` of header `h` (a metadata
+/// header in no stack or union).
+fn prim_may_set(prim: &Prim, f: Fid, h: Hid) -> bool {
+    match prim {
+        Prim::Assign(d, _)
+        | Prim::ExecuteMeter { dst: d, .. }
+        | Prim::RegisterRead { dst: d, .. }
+        | Prim::HashOffset { dst: d, .. }
+        | Prim::AssignVl { dst: d, .. } => *d == f,
+        Prim::AssignHeader { dst: x, .. } | Prim::AddHeader(x) | Prim::RemoveHeader(x) => *x == h,
+        Prim::AssignRef { hdr, .. } => ref_may_be(hdr, h),
+        Prim::AssignHeaderRef { dst, .. }
+        | Prim::AddHeaderRef(dst)
+        | Prim::RemoveHeaderRef(dst) => ref_may_be(dst, h),
+        // Stacks and unions: `h` is in none.
+        Prim::Push { .. }
+        | Prim::Pop { .. }
+        | Prim::AssignUnion { .. }
+        | Prim::AssignStack { .. }
+        | Prim::AssignUnionStack { .. }
+        | Prim::PushUnion { .. }
+        | Prim::PopUnion { .. } => false,
+        // `mark_to_drop` writes `egress_spec` and `mcast_grp`, answered
+        // with the switch's own fields.
+        Prim::MarkToDrop
+        | Prim::Exit
+        | Prim::Nothing
+        | Prim::Count { .. }
+        | Prim::RegisterWrite { .. }
+        | Prim::Truncate(_)
+        | Prim::Log(_)
+        | Prim::Assert(_)
+        | Prim::Clone { .. }
+        | Prim::Resubmit(_)
+        | Prim::Recirculate(_) => false,
+    }
+}
+
+/// Whether a header chosen at run time may be header `h` (in no stack or
+/// union).
+fn ref_may_be(r: &HdrRef, h: Hid) -> bool {
+    match r {
+        HdrRef::Fixed(x) => *x == h,
+        HdrRef::StackElem { .. } | HdrRef::UnionMember { .. } => false,
+        HdrRef::Cond(_, a, b) => ref_may_be(a, h) || ref_may_be(b, h),
+    }
 }
 
 /// Reads `$.field_lists`: per list, its id and the fields it names. A list
@@ -3682,5 +3807,80 @@ mod test_tests {
             assert_eq!(t.on, TestOn::Expr, "{e:?}");
             assert!(t.holds(1) && !t.holds(0), "{e:?}");
         }
+    }
+}
+
+#[cfg(test)]
+mod priority_tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    /// `tests/data/minimal.json` with `standard_metadata.priority` (aliased
+    /// as `intrinsic_metadata.priority`, as p4c does) and a register.
+    fn doc() -> Value {
+        let mut d: Value =
+            serde_json::from_str(include_str!("../tests/data/minimal.json")).expect("JSON");
+        d["header_types"][0]["fields"] = json!([
+            ["ingress_port", 9, false],
+            ["egress_spec", 9, false],
+            ["egress_port", 9, false],
+            ["mcast_grp", 16, false],
+            ["priority", 3, false],
+            ["_padding", 2, false]
+        ]);
+        d["field_aliases"] = json!([[
+            "intrinsic_metadata.priority",
+            ["standard_metadata", "priority"]
+        ]]);
+        d["register_arrays"] = json!([{"name": "r", "id": 0, "size": 4, "bitwidth": 8}]);
+        d
+    }
+
+    fn priority(d: &Value) -> Option<Fid> {
+        let text = d.to_string();
+        compile(&parse_json(&text).expect("reads"))
+            .expect("compiles")
+            .std
+            .priority
+    }
+
+    fn push(d: &mut Value, at: &str, op: Value) {
+        d.pointer_mut(at)
+            .and_then(Value::as_array_mut)
+            .expect("a list")
+            .push(op);
+    }
+
+    /// A program that never writes the priority gives it no check; one
+    /// that writes it in any way does.
+    #[test]
+    fn the_priority_is_checked_only_when_something_writes_it() {
+        let prio = json!({"type": "field", "value": ["standard_metadata", "priority"]});
+        let one = json!({"type": "hexstr", "value": "0x1"});
+        let assign = json!({"op": "assign", "parameters": [prio, one]});
+        assert_eq!(priority(&doc()), None, "written nowhere");
+        let action = "/actions/0/primitives";
+        let writes = [
+            (action, assign.clone()),
+            (
+                action,
+                json!({"op": "register_read", "parameters": [prio,
+                {"type": "register_array", "value": "r"}, {"type": "hexstr", "value": "0x0"}]}),
+            ),
+            (
+                "/parsers/0/parse_states/0/parser_ops",
+                json!({"op": "set", "parameters": [prio, one]}),
+            ),
+        ];
+        for (at, op) in writes {
+            let mut d = doc();
+            push(&mut d, at, op.clone());
+            assert!(priority(&d).is_some(), "{op}");
+        }
+        // Without the alias, the switch does not read it at all.
+        let mut d = doc();
+        push(&mut d, action, assign);
+        d["field_aliases"] = json!([]);
+        assert_eq!(priority(&d), None);
     }
 }

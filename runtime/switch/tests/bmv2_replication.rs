@@ -2,10 +2,12 @@
 //! `tests/replication.rs` (its tables keyed on `h.b`, so that one run holds
 //! every scenario) gets the same entries, sessions and groups on both
 //! switches, the same packets go in, and each port must put out the same
-//! packets. Packets of different scenarios may interleave differently on
-//! a port (simple_switch runs ingress and egress on separate threads), so
-//! each port's packets are compared as sorted lists; the order within a
-//! scenario is checked in `tests/replication.rs`.
+//! packets; once with simple_switch's default of one priority queue a
+//! port, once with `--priority-queues 4`. Packets of different scenarios
+//! may interleave differently on a port (simple_switch runs ingress and
+//! egress on separate threads), so each port's packets are compared as
+//! sorted lists; the order within a scenario is checked in
+//! `tests/replication.rs`.
 //!
 //! Needs BMv2 (`FAIRSHARE_BMV2`, else `../shared/bmv2` beside the
 //! workspace, else `PATH`); without it the test prints `skipped:` and
@@ -26,7 +28,7 @@ const PORTS: [u32; 7] = [1, 2, 3, 4, 6, 7, 8];
 
 /// Each scenario: the `h.b` of its packet and the simple_switch_CLI
 /// commands that set it up, `;` between them (`b = 1` uses the defaults).
-const SCENARIOS: [(u8, &str); 21] = [
+const SCENARIOS: [(u8, &str); 32] = [
     (1, ""),
     (2, "table_add ti i2e 2 => 4 5"),
     (3, "table_add ti i2e_reset 3 => 4 5"),
@@ -57,6 +59,21 @@ const SCENARIOS: [(u8, &str); 21] = [
     // header's field.
     (20, "table_add ti resub_hdr 20 =>"),
     (21, "table_add te recirc_hdr 21 =>"),
+    // Priorities (the last parameter), run with 1 and with 4 queues a
+    // port: a copy whose priority has no queue is dropped.
+    (22, "table_add ti prio 22 => 2 0"),
+    (23, "table_add ti prio 23 => 2 1"),
+    (24, "table_add ti prio 24 => 2 3"),
+    (25, "table_add ti prio 25 => 2 4"),
+    (26, "table_add ti mcast_prio 26 => 1113 1"),
+    // The clone of field list 1 starts at priority 0, of list 4 keeps it.
+    (27, "table_add ti i2e_prio 27 => 4 5 1"),
+    (28, "table_add ti i2e_prio_kept 28 => 4 5 3"),
+    // Priority set in egress: the packet goes out, its clone keeps it.
+    (29, "table_add te e2e_prio 29 => 5 1"),
+    (30, "table_add te e2e_prio 30 => 5 4"),
+    (31, "table_add ti resub_prio 31 => 1"),
+    (32, "table_add te recirc_prio 32 => 3"),
 ];
 
 const SETUP: &str = "table_set_default ti2 note 2
@@ -81,9 +98,11 @@ fn packet(b: u8) -> Vec<u8> {
     vec![1, b, 0, 0, 0, 0, 0, 0, 0, 0, 0xde, 0xad]
 }
 
-/// The same set-up through the switch's API.
-fn fairshare() -> Switch {
+/// The same set-up through the switch's API, with `queues` priority
+/// queues a port.
+fn fairshare(queues: u32) -> Switch {
     let mut sw = Switch::load(&pre_program::program(true)).expect("loads");
+    sw.set_priority_queues(queues).expect("queues");
     for (b, cmd) in SCENARIOS
         .iter()
         .flat_map(|(b, c)| c.split(';').map(move |c| (*b, c)))
@@ -195,7 +214,15 @@ impl Drop for Running {
 
 type PerPort = Vec<(u32, Vec<Vec<u8>>)>;
 
-fn run_bmv2(simple_switch: &Path, cli: &Path, commands: &str, expected: usize) -> PerPort {
+/// Runs the scenarios on simple_switch, with `--priority-queues` if
+/// `queues` is given (its default, 1, otherwise).
+fn run_bmv2(
+    simple_switch: &Path,
+    cli: &Path,
+    commands: &str,
+    queues: Option<u32>,
+    expected: usize,
+) -> PerPort {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bmv2_replication");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
@@ -216,6 +243,9 @@ fn run_bmv2(simple_switch: &Path, cli: &Path, commands: &str, expected: usize) -
     // The inputs are read after --use-files seconds; the commands are in
     // well before, even on a loaded machine.
     args.extend(["--use-files".into(), "8".into(), "p.json".into()]);
+    if let Some(n) = queues {
+        args.extend(["--".into(), "--priority-queues".into(), n.to_string()]);
+    }
     let child = Command::new(simple_switch)
         .current_dir(&dir)
         .args(&args)
@@ -279,40 +309,49 @@ fn replication_matches_simple_switch() {
         println!("skipped: no BMv2 (set FAIRSHARE_BMV2 to a folder with bin/simple_switch)");
         return;
     };
-    let mut sw = fairshare();
-    let mut ours: PerPort = PORTS.iter().map(|p| (*p, vec![])).collect();
-    for (t, (b, _)) in SCENARIOS.iter().enumerate() {
-        sw.process(3, &packet(*b), t as u64, &mut |p, bytes| {
-            if let Some((_, v)) = ours.iter_mut().find(|(q, _)| *q == p) {
-                v.push(bytes.to_vec());
-            }
-        });
-    }
-    let expected: usize = ours.iter().map(|(_, f)| f.len()).sum();
     let mut commands: String = SCENARIOS
         .iter()
         .filter(|(_, c)| !c.is_empty())
         .map(|(_, c)| format!("{}\n", c.replace(';', "\n")))
         .collect();
     commands += SETUP;
-    let mut theirs = run_bmv2(&simple_switch, &cli, &commands, expected);
-    for (_, v) in ours.iter_mut().chain(theirs.iter_mut()) {
-        v.sort();
-    }
-    let hex = |v: &Vec<Vec<u8>>| -> Vec<String> {
-        v.iter()
-            .map(|f| f.iter().map(|b| format!("{b:02x}")).collect())
-            .collect()
-    };
-    for ((p, a), (_, b)) in ours.iter().zip(&theirs) {
-        assert_eq!(
-            hex(a),
-            hex(b),
-            "port {p}: fairshare (left) vs simple_switch (right)"
+    // simple_switch's default (one queue a port), then 4 queues.
+    let mut sent = vec![];
+    for queues in [None, Some(4)] {
+        let mut sw = fairshare(queues.unwrap_or(1));
+        let mut ours: PerPort = PORTS.iter().map(|p| (*p, vec![])).collect();
+        for (t, (b, _)) in SCENARIOS.iter().enumerate() {
+            sw.process(3, &packet(*b), t as u64, &mut |p, bytes| {
+                if let Some((_, v)) = ours.iter_mut().find(|(q, _)| *q == p) {
+                    v.push(bytes.to_vec());
+                }
+            });
+        }
+        let expected: usize = ours.iter().map(|(_, f)| f.len()).sum();
+        let mut theirs = run_bmv2(&simple_switch, &cli, &commands, queues, expected);
+        for (_, v) in ours.iter_mut().chain(theirs.iter_mut()) {
+            v.sort();
+        }
+        let hex = |v: &Vec<Vec<u8>>| -> Vec<String> {
+            v.iter()
+                .map(|f| f.iter().map(|b| format!("{b:02x}")).collect())
+                .collect()
+        };
+        for ((p, a), (_, b)) in ours.iter().zip(&theirs) {
+            assert_eq!(
+                hex(a),
+                hex(b),
+                "port {p}, {queues:?} priority queues: fairshare (left) vs simple_switch (right)"
+            );
+        }
+        assert!(
+            expected > 15,
+            "most scenarios send something ({expected} packets)"
         );
+        sent.push((expected, sw.stats().dropped_priority));
     }
-    assert!(
-        expected > 15,
-        "most scenarios send something ({expected} packets)"
-    );
+    // The priorities mattered: more went out with 4 queues, and copies
+    // were dropped with either count.
+    assert!(sent[0].0 < sent[1].0, "{sent:?}");
+    assert!(sent.iter().all(|(_, dropped)| *dropped > 0), "{sent:?}");
 }

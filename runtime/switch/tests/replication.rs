@@ -8,9 +8,12 @@
 //! `te2`. The test picks each table's default action. Egress action
 //! `show` writes what egress sees into `h`: `b = m.x`, `it =
 //! instance_type`, `rid = egress_rid`, `port = egress_port`, `len =
-//! packet_length`. Field list 1 is `[m.x, m.y]`, field list 2 `[m.y]`.
+//! packet_length`. Field list 1 is `[m.x, m.y]`, field list 2 `[m.y]`,
+//! field list 3 `[m.x, m.y, h.a]`, field list 4 `[m.x, m.y, priority]`
+//! (`standard_metadata.priority`, 8 bits, which the program names
+//! `intrinsic_metadata.priority` too, as p4c does).
 
-use fairshare_switch::pre::{MAX_COPIES, MAX_GENERATIONS, MAX_SESSION_ID};
+use fairshare_switch::pre::{MAX_COPIES, MAX_GENERATIONS, MAX_PRIORITY_QUEUES, MAX_SESSION_ID};
 use fairshare_switch::{CloneSession, Error, Replica, Switch};
 
 #[path = "support/pre_program.rs"]
@@ -581,24 +584,174 @@ fn an_unknown_field_list_is_refused_at_load() {
 #[test]
 fn a_field_list_that_cannot_be_preserved_is_refused_only_when_used() {
     let mut doc: serde_json::Value = serde_json::from_str(&program(false)).expect("JSON");
-    doc["field_lists"]
-        .as_array_mut()
-        .expect("field lists")
-        .push(serde_json::json!({"id": 4, "name": "digest",
-            "elements": [{"type": "hexstr", "value": "0x1", "bitwidth": 8}]}));
+    let lists = doc["field_lists"].as_array_mut().expect("field lists");
+    let at = lists.len();
+    lists.push(serde_json::json!({"id": 9, "name": "digest",
+        "elements": [{"type": "hexstr", "value": "0x1", "bitwidth": 8}]}));
     assert!(
         Switch::load(&doc.to_string()).is_ok(),
         "an unused list loads"
     );
     let text = doc.to_string().replace(
         r#""resubmit","parameters":[{"type":"hexstr","value":"0x1"}]"#,
-        r#""resubmit","parameters":[{"type":"hexstr","value":"0x4"}]"#,
+        r#""resubmit","parameters":[{"type":"hexstr","value":"0x9"}]"#,
     );
     match Switch::load(&text) {
         Err(Error::Refused { path, reason }) => {
-            assert_eq!(path, "$.field_lists[3].elements[0]");
+            assert_eq!(path, format!("$.field_lists[{at}].elements[0]"));
             assert!(reason.contains("type `hexstr`"), "{reason}");
         }
         other => panic!("expected a refusal, got {other:?}"),
     }
+}
+
+#[test]
+fn a_copy_whose_priority_has_no_queue_is_dropped() {
+    let mut sw = switch();
+    assert_eq!(
+        sw.priority_queues(),
+        1,
+        "one queue a port, as simple_switch"
+    );
+    sw.set_default_action("ti", "prio", &[4, 0])
+        .expect("default");
+    assert_eq!(run(&mut sw, &IN), vec![(4, shown(0xaa, 0x11, 0, 0, 4, 12))]);
+    sw.set_default_action("ti", "prio", &[4, 1])
+        .expect("default");
+    assert_eq!(run(&mut sw, &IN), vec![]);
+    let s = sw.stats();
+    assert_eq!((s.received, s.sent, s.dropped_priority), (2, 1, 1));
+
+    sw.set_priority_queues(8).expect("8 queues");
+    assert_eq!(sw.priority_queues(), 8);
+    sw.set_default_action("ti", "prio", &[4, 7])
+        .expect("default");
+    assert_eq!(run(&mut sw, &IN), vec![(4, shown(0xaa, 0x11, 0, 0, 4, 12))]);
+    sw.set_default_action("ti", "prio", &[4, 8])
+        .expect("default");
+    assert_eq!(run(&mut sw, &IN), vec![]);
+    let s = sw.stats();
+    assert_eq!((s.received, s.sent, s.dropped_priority), (4, 2, 2));
+}
+
+#[test]
+fn the_priority_is_read_as_intrinsic_metadata_only() {
+    let mut sw = switch();
+    sw.set_default_action("ti", "prio", &[4, 1])
+        .expect("default");
+    assert_eq!(run(&mut sw, &IN), vec![]);
+    assert_eq!(sw.stats().dropped_priority, 1);
+    // Without the alias, `standard_metadata.priority` is a field like any
+    // other to simple_switch: nothing is dropped.
+    let text = program(false).replace(
+        "intrinsic_metadata.priority",
+        "intrinsic_metadata.not_the_priority",
+    );
+    let mut sw = Switch::load(&text).expect("loads");
+    sw.set_default_action("ti", "prio", &[4, 1])
+        .expect("default");
+    assert_eq!(run(&mut sw, &IN).len(), 1);
+    assert_eq!(sw.stats().dropped_priority, 0);
+}
+
+#[test]
+fn every_multicast_replica_of_a_priority_without_queue_is_dropped() {
+    let mut sw = switch();
+    sw.create_multicast_group(
+        9,
+        vec![Replica { port: 7, rid: 70 }, Replica { port: 8, rid: 80 }],
+    )
+    .expect("group");
+    sw.set_default_action("ti", "mcast_prio", &[9, 1])
+        .expect("default");
+    assert_eq!(run(&mut sw, &IN), vec![]);
+    let s = sw.stats();
+    assert_eq!((s.replicated, s.dropped_priority, s.sent), (2, 2, 0));
+    sw.set_priority_queues(2).expect("2 queues");
+    assert_eq!(
+        run(&mut sw, &IN),
+        vec![
+            (7, shown(0xaa, 0x11, 5, 70, 7, 12)),
+            (8, shown(0xaa, 0x11, 5, 80, 8, 12)),
+        ]
+    );
+}
+
+#[test]
+fn an_ingress_clone_has_priority_0_unless_its_field_list_keeps_it() {
+    let mut sw = switch();
+    sw.set_clone_session(5, to_port(6)).expect("session");
+    // Field list 1 leaves the priority out: the clone has priority 0 and
+    // goes out; the original (priority 1) is dropped.
+    sw.set_default_action("ti", "i2e_prio", &[4, 5, 1])
+        .expect("default");
+    assert_eq!(run(&mut sw, &IN), vec![(6, shown(1, 0x11, 1, 0, 6, 12))]);
+    assert_eq!(sw.stats().dropped_priority, 1);
+    // Field list 4 keeps it: both are dropped.
+    sw.set_default_action("ti", "i2e_prio_kept", &[4, 5, 1])
+        .expect("default");
+    assert_eq!(run(&mut sw, &IN), vec![]);
+    let s = sw.stats();
+    assert_eq!((s.cloned, s.dropped_priority, s.sent), (2, 3, 1));
+}
+
+#[test]
+fn an_egress_clone_is_dropped_for_the_priority_its_field_list_keeps() {
+    let mut sw = switch();
+    sw.set_clone_session(5, to_port(6)).expect("session");
+    // Egress gives the packet priority 1: the packet itself was queued
+    // already and goes out; its clone keeps the priority and is dropped.
+    sw.set_default_action("te", "e2e_prio", &[5, 1])
+        .expect("default");
+    assert_eq!(run(&mut sw, &IN), vec![(1, shown(0xaa, 0x44, 0, 0, 1, 12))]);
+    let s = sw.stats();
+    assert_eq!((s.cloned, s.dropped_priority, s.sent), (1, 1, 1));
+    sw.set_default_action("te", "e2e_prio", &[5, 0])
+        .expect("default");
+    assert_eq!(
+        run(&mut sw, &IN),
+        vec![
+            (1, shown(0xaa, 0x44, 0, 0, 1, 12)),
+            (6, shown(0xaa, 0x44, 2, 0, 6, 12)),
+        ]
+    );
+}
+
+#[test]
+fn resubmitted_and_recirculated_packets_keep_the_priority_of_their_field_list() {
+    let mut sw = switch();
+    sw.set_default_action("ti", "resub_prio", &[1])
+        .expect("default");
+    assert_eq!(run(&mut sw, &IN), vec![]);
+    let s = sw.stats();
+    assert_eq!((s.resubmitted, s.dropped_priority), (1, 1));
+    sw.set_priority_queues(2).expect("2 queues");
+    assert_eq!(run(&mut sw, &IN), vec![(1, shown(6, 0x33, 0, 0, 1, 12))]);
+
+    let mut sw = switch();
+    sw.set_default_action("te", "recirc_prio", &[1])
+        .expect("default");
+    assert_eq!(run(&mut sw, &IN), vec![]);
+    let s = sw.stats();
+    assert_eq!((s.recirculated, s.dropped_priority), (1, 1));
+    sw.set_priority_queues(2).expect("2 queues");
+    assert_eq!(run(&mut sw, &IN), vec![(1, shown(4, 0x55, 0, 0, 1, 12))]);
+}
+
+#[test]
+fn the_priority_queue_count_is_checked() {
+    let mut sw = switch();
+    for bad in [0, MAX_PRIORITY_QUEUES + 1] {
+        assert_eq!(
+            sw.set_priority_queues(bad),
+            Err(Error::BadPriorityQueues(bad))
+        );
+    }
+    assert_eq!(sw.priority_queues(), 1, "a refused count changes nothing");
+    sw.set_priority_queues(MAX_PRIORITY_QUEUES)
+        .expect("the largest count");
+    assert_eq!(sw.priority_queues(), MAX_PRIORITY_QUEUES);
+    assert!(Error::BadPriorityQueues(0)
+        .to_string()
+        .contains(&format!("1..={MAX_PRIORITY_QUEUES}")));
 }

@@ -108,7 +108,11 @@ fn fnv(bytes: &[u8]) -> u64 {
 
 /// Every packet is accounted for: sent once, or counted by one drop reason.
 fn assert_accounted(s: &Stats) {
-    let dropped = s.dropped_ingress + s.dropped_egress + s.dropped_multicast + s.dropped_no_port;
+    let dropped = s.dropped_ingress
+        + s.dropped_egress
+        + s.dropped_multicast
+        + s.dropped_no_port
+        + s.dropped_priority;
     assert_eq!(
         s.sent + dropped,
         s.received,

@@ -58,7 +58,7 @@ pub fn program(keyed: bool) -> String {
             prim("clone_ingress_pkt_to_egress", vec![param(1), hex(list)]),
         ]
     };
-    let e2e = |drop: bool| {
+    let e2e = |drop: bool, list: &str| {
         let mut v = vec![
             assign(f("m", "y"), hex("0x1")),
             assign(f("m", "x"), hex("0x44")),
@@ -66,7 +66,7 @@ pub fn program(keyed: bool) -> String {
         v.extend(show());
         v.push(prim(
             "clone_egress_pkt_to_egress",
-            vec![param(0), hex("0x1")],
+            vec![param(0), hex(list)],
         ));
         if drop {
             v.push(prim(
@@ -85,6 +85,14 @@ pub fn program(keyed: bool) -> String {
     recirc.push(prim("recirculate", vec![hex("0x1")]));
     recirc_hdr.insert(2, assign(f("h", "a"), hex("0xbb")));
     recirc_hdr.push(prim("recirculate", vec![hex("0x3")]));
+    let mut recirc_prio = vec![assign(sm("priority"), param(0))];
+    recirc_prio.extend(recirc[..recirc.len() - 1].iter().cloned());
+    recirc_prio.push(prim("recirculate", vec![hex("0x4")]));
+    // The same with the priority set first (parameter `at`).
+    let with_prio = |at: u32, mut v: Vec<Value>| {
+        v.insert(0, assign(sm("priority"), param(at)));
+        v
+    };
     // (name, parameter widths, primitives)
     let actions: Vec<(&str, Vec<u32>, Vec<Value>)> = vec![
         (
@@ -194,10 +202,60 @@ pub fn program(keyed: bool) -> String {
             ],
         ),
         ("show", vec![], show()),
-        ("e2e", vec![32], e2e(false)),
-        ("e2e_drop", vec![32], e2e(true)),
+        ("e2e", vec![32], e2e(false, "0x1")),
+        ("e2e_drop", vec![32], e2e(true, "0x1")),
         ("recirc", vec![], recirc),
         ("recirc_hdr", vec![], recirc_hdr),
+        // Priorities (the last parameter): a copy whose priority has no
+        // queue is dropped when it would be queued for egress.
+        (
+            "prio",
+            vec![9, 8],
+            with_prio(
+                1,
+                vec![
+                    assign(sm("egress_spec"), param(0)),
+                    assign(f("m", "x"), hex("0x11")),
+                    assign(f("h", "a"), hex("0xaa")),
+                ],
+            ),
+        ),
+        (
+            "mcast_prio",
+            vec![16, 8],
+            with_prio(
+                1,
+                vec![
+                    assign(sm("mcast_grp"), param(0)),
+                    assign(f("m", "x"), hex("0x11")),
+                    assign(f("h", "a"), hex("0xaa")),
+                ],
+            ),
+        ),
+        // An ingress clone whose field list leaves the priority out (the
+        // clone starts at 0), and one whose list keeps it.
+        ("i2e_prio", vec![9, 32, 8], with_prio(2, clone_i2e("0x1"))),
+        (
+            "i2e_prio_kept",
+            vec![9, 32, 8],
+            with_prio(2, clone_i2e("0x4")),
+        ),
+        (
+            "resub_prio",
+            vec![8],
+            with_prio(
+                0,
+                vec![
+                    assign(f("m", "x"), hex("0x33")),
+                    assign(f("m", "y"), hex("0x1")),
+                    prim("resubmit", vec![hex("0x4")]),
+                ],
+            ),
+        ),
+        // Egress: the priority of the packet in egress does not matter
+        // any more, its egress clone's (kept by the field list) does.
+        ("e2e_prio", vec![32, 8], with_prio(1, e2e(false, "0x4"))),
+        ("recirc_prio", vec![8], recirc_prio),
     ];
     let ingress_actions = [
         "fwd",
@@ -214,8 +272,21 @@ pub fn program(keyed: bool) -> String {
         "note",
         "drop",
         "trunc",
+        "prio",
+        "mcast_prio",
+        "i2e_prio",
+        "i2e_prio_kept",
+        "resub_prio",
     ];
-    let egress_actions = ["show", "e2e", "e2e_drop", "recirc", "recirc_hdr"];
+    let egress_actions = [
+        "show",
+        "e2e",
+        "e2e_drop",
+        "recirc",
+        "recirc_hdr",
+        "e2e_prio",
+        "recirc_prio",
+    ];
     let actions_json: Vec<Value> = actions
         .iter()
         .enumerate()
@@ -254,7 +325,8 @@ pub fn program(keyed: bool) -> String {
             {"name": "standard_metadata", "id": 2, "fields": [["ingress_port", 9, false],
                 ["egress_spec", 9, false], ["egress_port", 9, false], ["instance_type", 32, false],
                 ["packet_length", 32, false], ["mcast_grp", 16, false], ["egress_rid", 16, false],
-                ["checksum_error", 1, false], ["parser_error", 32, false], ["_padding", 4, false]]}
+                ["checksum_error", 1, false], ["parser_error", 32, false], ["priority", 8, false],
+                ["_padding", 4, false]]}
         ],
         "headers": [
             {"name": "standard_metadata", "id": 0, "header_type": "standard_metadata", "metadata": true},
@@ -262,15 +334,17 @@ pub fn program(keyed: bool) -> String {
             {"name": "h", "id": 2, "header_type": "h_t", "metadata": false},
             {"name": "h2", "id": 3, "header_type": "h_t", "metadata": false}
         ],
-        // simple_switch reads these two through `intrinsic_metadata`.
+        // simple_switch reads these through `intrinsic_metadata`.
         "field_aliases": [
             ["intrinsic_metadata.mcast_grp", ["standard_metadata", "mcast_grp"]],
-            ["intrinsic_metadata.egress_rid", ["standard_metadata", "egress_rid"]]
+            ["intrinsic_metadata.egress_rid", ["standard_metadata", "egress_rid"]],
+            ["intrinsic_metadata.priority", ["standard_metadata", "priority"]]
         ],
         "field_lists": [
             {"id": 1, "name": "fl1", "elements": [f("m", "x"), f("m", "y")]},
             {"id": 2, "name": "fl2", "elements": [f("m", "y")]},
-            {"id": 3, "name": "fl3", "elements": [f("m", "x"), f("m", "y"), f("h", "a")]}
+            {"id": 3, "name": "fl3", "elements": [f("m", "x"), f("m", "y"), f("h", "a")]},
+            {"id": 4, "name": "fl4", "elements": [f("m", "x"), f("m", "y"), sm("priority")]}
         ],
         "errors": [["NoError", 0], ["PacketTooShort", 1], ["NoMatch", 2], ["StackOutOfBounds", 3]],
         "parsers": [{"name": "parser", "id": 0, "init_state": "start", "parse_states": [
