@@ -18,7 +18,6 @@
 //! default 200,000). Needs BMv2 (FAIRSHARE_BMV2, ../shared/bmv2 or PATH)
 //! and `../shared/conformance` for the corpus programs; says what it skips.
 
-#[allow(dead_code)]
 #[path = "../tests/support/mod.rs"]
 mod support;
 

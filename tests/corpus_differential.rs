@@ -39,6 +39,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
+/// The packets one input sent, with their ports.
+type Outputs = Vec<(u32, Vec<u8>)>;
+
 use fairshare_stf::parse::Command as Stf;
 use fairshare_switch::{HeaderStart, Switch};
 use support::*;
@@ -201,7 +204,7 @@ fn prepare(dir: &Path) -> Result<Case, String> {
         let mut defined = vec![true; inputs.len()];
         let mut culprit = None;
         for (i, (port, data)) in inputs.iter().enumerate() {
-            let mut seen: Option<(Vec<(u32, Vec<u8>)>, Vec<u128>)> = None;
+            let mut seen: Option<(Outputs, Vec<u128>)> = None;
             for sw in &mut switches {
                 let mut out = vec![];
                 sw.process(*port, data, i as u64, &mut |p, bytes| {

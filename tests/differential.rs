@@ -142,7 +142,7 @@ fn packets(policy: &Policy, switch: &str) -> (Vec<u32>, Vec<(u32, Vec<u8>)>) {
             up,
             vec![0xff; 14]
                 .into_iter()
-                .chain([0x08, 0x06].into_iter())
+                .chain([0x08, 0x06])
                 .chain([0u8; 28])
                 .collect(),
         ));

@@ -222,6 +222,7 @@ pub fn run_bmv2(
 
 /// An Ethernet/IPv4 frame around `l4` (already built, checksum included),
 /// with optional IPv4 options, a correct header checksum unless `bad_sum`.
+#[allow(clippy::too_many_arguments)]
 pub fn ipv4_frame(
     dst_mac: [u8; 6],
     src: Ipv4Addr,
