@@ -39,12 +39,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// The packets one input sent, with their ports.
-type Outputs = Vec<(u32, Vec<u8>)>;
-
 use fairshare_stf::parse::Command as Stf;
 use fairshare_switch::{HeaderStart, Switch};
 use support::*;
+
+/// The packets one input sent, with their ports.
+type Outputs = Vec<(u32, Vec<u8>)>;
 
 fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/cases")
