@@ -98,7 +98,10 @@ async fn admission_until_the_share_is_exhausted_then_patherr_and_teardown_gives_
     let deployment = deployment(TINY)?;
     let share = deployment.shares.get(0, 0).context("the route's share")?;
     ensure!(share == 1_000_000_000, "share {share}");
-    let demo = Demo::start(deployment, config(Duration::from_secs(3))).await?;
+    // Each flow is held long enough that the first is still up when the
+    // fifth asks, however slow a loaded machine makes the five exchanges.
+    let hold = Duration::from_secs(10);
+    let demo = Demo::start(deployment, config(hold)).await?;
     // The offer reaches the edge.
     offers_reached(&demo).await?;
 
@@ -204,7 +207,7 @@ async fn admission_until_the_share_is_exhausted_then_patherr_and_teardown_gives_
 
     // The flows end after their hold time: the share comes back.
     let r = demo
-        .wait_for(Duration::from_secs(10), |r| {
+        .wait_for(hold + Duration::from_secs(10), |r| {
             r.routes
                 .iter()
                 .all(|x| x.used_bps == 0 && x.edge_used_bps == 0)
