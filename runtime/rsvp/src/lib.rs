@@ -23,9 +23,11 @@
 //!
 //! * No input makes a function of this crate panic; every malformed byte
 //!   string is an [`Error`].
-//! * `Message::parse(&m.to_bytes()?) == m` for every model that
-//!   [`Message::check`] accepts (floats are never NaN after a parse, so the
-//!   equality is an equivalence).
+//! * `Message::parse_with(&m.to_bytes()?, ParseOptions::lenient()) == m`
+//!   for every model that [`Message::check`] accepts (floats are never NaN
+//!   after a parse, so the equality is an equivalence); the strict
+//!   [`Message::parse`] gives the same unless `zero_checksum` is set, which
+//!   it refuses (as "not transmitted") when the sum does not verify.
 //! * `m.to_bytes()? == b` for every `b` that parses to `m` whose reserved
 //!   fields are zero: every other bit of the input is in the model, including
 //!   the header flags, a zero checksum and the objects this crate does not

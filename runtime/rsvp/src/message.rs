@@ -722,10 +722,13 @@ impl Message {
     }
 
     /// The message as a node forwards it (RFC 2205 §3.10): objects of
-    /// classes `11bbbbbb` kept in place, NULL and `10bbbbbb` objects dropped.
+    /// classes `11bbbbbb` kept in place, NULL and `10bbbbbb` objects
+    /// dropped, and a checksum computed: the node writes the message anew,
+    /// whether or not the one it received carried one.
     pub fn forwarded(&self) -> Message {
         let mut m = self.clone();
         m.extra.retain(|e| e.disposition() == Disposition::Forward);
+        m.zero_checksum = false;
         m
     }
 

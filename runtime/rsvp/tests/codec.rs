@@ -244,6 +244,13 @@ fn unknown_classes_follow_their_top_bits() {
     assert_eq!(m.forwarded().to_bytes().expect("emit"), forwarded);
     assert_eq!(m.forwarded(), m);
 
+    // A message that came with no checksum is forwarded with one.
+    let mut none = forwarded.clone();
+    none[2..4].copy_from_slice(&[0, 0]);
+    let m = Message::parse_with(&none, ParseOptions::lenient()).expect("no checksum");
+    assert!(m.zero_checksum);
+    assert_eq!(m.forwarded().to_bytes().expect("emit"), forwarded);
+
     // NULL objects anywhere are ignored.
     let null = insert(&b, 8, &[0, 4, 0, 0]);
     let m = Message::parse(&null).expect("NULL is ignored");

@@ -152,6 +152,9 @@ pub enum Error {
     /// A rule of a rules file that does not fit the P4Info.
     #[error("rules: {what}: {detail}")]
     Rules { what: String, detail: String },
+    /// A setting of [`Config`] the switch refuses.
+    #[error("server configuration: {0}")]
+    Config(fairshare_switch::Error),
 }
 
 /// A switch with a P4Runtime server; cheap to clone, all clones share the
@@ -185,12 +188,20 @@ impl P4rtSwitch {
     /// Serves P4Runtime on `listener` until `shutdown` completes.
     ///
     /// # Errors
-    /// [`Error::Transport`] when the gRPC server fails.
+    /// [`Error::Config`] when the [`Config`] has a setting the switch
+    /// refuses; [`Error::Transport`] when the gRPC server fails.
     pub async fn run(
         &self,
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), Error> {
+        // Every pipeline load would refuse a bad setting: say so at start.
+        let queues = self.shared.config().priority_queues;
+        if queues == 0 || queues > fairshare_switch::pre::MAX_PRIORITY_QUEUES {
+            return Err(Error::Config(fairshare_switch::Error::BadPriorityQueues(
+                queues,
+            )));
+        }
         // Requests are small and answered at once: no Nagle delay.
         let budget = self.shared.busy_poll();
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener).map(move |s| {

@@ -60,6 +60,10 @@ impl Shared {
         self.config.busy_poll
     }
 
+    pub(crate) fn config(&self) -> &Config {
+        &self.config
+    }
+
     pub(crate) fn new(
         config: Config,
         output: Option<std::sync::mpsc::Sender<(u32, Vec<u8>)>>,

@@ -389,3 +389,30 @@ async fn controller_pushes_the_single_pipeline_writes_reads_and_exchanges_packet
     drop(backup);
     h.stop().await
 }
+
+/// A priority queue count the switch refuses stops the server at start,
+/// before any pipeline could be refused for it.
+#[tokio::test]
+async fn a_bad_priority_queue_count_is_refused_at_start() -> Result<()> {
+    use fairshare_switch_p4rt::{Config, Error, P4rtSwitch};
+    for queues in [0, fairshare_switch::pre::MAX_PRIORITY_QUEUES + 1] {
+        let switch = P4rtSwitch::new(
+            Config {
+                priority_queues: queues,
+                ..Config::default()
+            },
+            None,
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let run = switch.run(listener, std::future::pending());
+        match tokio::time::timeout(Duration::from_secs(10), run).await {
+            Ok(Err(e @ Error::Config(_))) => {
+                let msg = e.to_string();
+                anyhow::ensure!(msg.contains(&format!("{queues} priority queues")), "{msg}");
+            }
+            Ok(other) => bail!("{queues} queues: expected a refusal, got {other:?}"),
+            Err(_) => bail!("{queues} queues: the server started"),
+        }
+    }
+    Ok(())
+}

@@ -196,7 +196,7 @@
 //!   recirculation starts with priority 0, as any metadata, unless its
 //!   field list keeps it. Copies still run in the
 //!   order they are made, whatever their queue (`simple_switch`'s egress
-//!   threads take a waiting copy of a lower priority value first), and
+//!   threads take a waiting copy of a higher priority value first), and
 //!   `queueing_metadata` is not set: `simple_switch` sets its depths and
 //!   times, and `qid` to the copy's queue, when the program has all four
 //!   of `enq_timestamp`, `enq_qdepth`, `deq_timedelta` and `deq_qdepth`.

@@ -79,8 +79,9 @@ pub(crate) struct Ops {
 }
 
 /// The most priority queues a port may have: `simple_switch` serves 32
-/// (each of its egress threads has that many); given more, it would let a
-/// copy of priority 32 or above past its check with no queue to take it.
+/// (each of its egress threads has that many). Given more, its check would
+/// pass copies whose queue does not exist: priority `p` goes to queue
+/// `n - 1 - p` of `n`, so the lowest priorities would fall past the 32.
 pub const MAX_PRIORITY_QUEUES: u32 = 32;
 
 /// Configuration and the queue of pending passes.

@@ -3833,6 +3833,10 @@ mod priority_tests {
             ["standard_metadata", "priority"]
         ]]);
         d["register_arrays"] = json!([{"name": "r", "id": 0, "size": 4, "bitwidth": 8}]);
+        d["meter_arrays"] = json!([{"name": "mtr", "id": 0, "is_direct": false,
+            "rate_count": 2, "type": "packets", "size": 1}]);
+        d["calculations"] = json!([{"name": "crc", "id": 0, "algo": "crc16",
+            "input": [{"type": "field", "value": ["standard_metadata", "ingress_port"]}]}]);
         d
     }
 
@@ -3871,12 +3875,34 @@ mod priority_tests {
                 "/parsers/0/parse_states/0/parser_ops",
                 json!({"op": "set", "parameters": [prio, one]}),
             ),
+            (
+                action,
+                json!({"op": "execute_meter", "parameters": [
+                {"type": "meter_array", "value": "mtr"}, {"type": "hexstr", "value": "0x0"}, prio]}),
+            ),
+            (
+                action,
+                json!({"op": "modify_field_with_hash_based_offset", "parameters": [prio,
+                {"type": "hexstr", "value": "0x0"}, {"type": "calculation", "value": "crc"},
+                {"type": "hexstr", "value": "0x8"}]}),
+            ),
+            (
+                action,
+                json!({"op": "assign_header", "parameters": [
+                {"type": "header", "value": "standard_metadata"},
+                {"type": "header", "value": "standard_metadata"}]}),
+            ),
         ];
         for (at, op) in writes {
             let mut d = doc();
             push(&mut d, at, op.clone());
             assert!(priority(&d).is_some(), "{op}");
         }
+        // The target of an update checksum.
+        let mut d = doc();
+        d["checksums"] = json!([{"name": "ck", "id": 0, "target": ["standard_metadata", "priority"],
+            "type": "generic", "calculation": "crc", "verify": false, "update": true, "if_cond": null}]);
+        assert!(priority(&d).is_some(), "an update checksum's target");
         // Without the alias, the switch does not read it at all.
         let mut d = doc();
         push(&mut d, action, assign);
