@@ -196,12 +196,8 @@ impl P4rtSwitch {
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), Error> {
         // Every pipeline load would refuse a bad setting: say so at start.
-        let queues = self.shared.config().priority_queues;
-        if queues == 0 || queues > fairshare_switch::pre::MAX_PRIORITY_QUEUES {
-            return Err(Error::Config(fairshare_switch::Error::BadPriorityQueues(
-                queues,
-            )));
-        }
+        fairshare_switch::pre::check_priority_queues(self.shared.config().priority_queues)
+            .map_err(Error::Config)?;
         // Requests are small and answered at once: no Nagle delay.
         let budget = self.shared.busy_poll();
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener).map(move |s| {

@@ -413,9 +413,7 @@ impl Switch {
     /// is this number or more is dropped when it would be queued for
     /// egress. A count outside 1..=[`pre::MAX_PRIORITY_QUEUES`] is refused.
     pub fn set_priority_queues(&mut self, queues: u32) -> Result<(), Error> {
-        if queues == 0 || queues > pre::MAX_PRIORITY_QUEUES {
-            return Err(Error::BadPriorityQueues(queues));
-        }
+        pre::check_priority_queues(queues)?;
         self.pre.max_priority = queues - 1;
         Ok(())
     }

@@ -84,6 +84,15 @@ pub(crate) struct Ops {
 /// `n - 1 - p` of `n`, so the lowest priorities would fall past the 32.
 pub const MAX_PRIORITY_QUEUES: u32 = 32;
 
+/// Refuses a count of priority queues per port outside
+/// 1..=[`MAX_PRIORITY_QUEUES`].
+pub fn check_priority_queues(queues: u32) -> Result<(), Error> {
+    if queues == 0 || queues > MAX_PRIORITY_QUEUES {
+        return Err(Error::BadPriorityQueues(queues));
+    }
+    Ok(())
+}
+
 /// Configuration and the queue of pending passes.
 #[derive(Debug, Default)]
 pub(crate) struct Pre {
