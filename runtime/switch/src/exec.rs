@@ -26,9 +26,16 @@ pub(crate) struct Runtime {
 /// Per-packet header and metadata values, reused from packet to packet.
 pub(crate) struct Phv {
     /// The values of the program's fields, in the first [`Phv::n_vals`]
-    /// slots; the others stay zero.
+    /// slots; the others stay zero. Fields of 65 to 128 bits keep their
+    /// low 64 bits here and their high ones in [`Phv::hi`].
     pub vals: Box<Vals>,
+    /// The high 64 bits of the fields of 65 to 128 bits, at the same
+    /// slots as [`Phv::vals`]; 0 for every other field, always (every
+    /// write to one of those leaves it 0 or writes 0).
+    pub hi: Box<Vals>,
     pub n_vals: usize,
+    /// Some field is wider than 64 bits: [`Phv::hi`] is ever written.
+    mid: bool,
     /// Per header (the first [`Phv::n_headers`] slots, as all per-header
     /// arrays here): whether it is valid.
     pub valid: Box<[bool; MAX_HEADERS]>,
@@ -71,7 +78,9 @@ pub(crate) struct Phv {
 /// id, so that indexing with a field id cut to 16 bits (see [`fx`]) needs
 /// no bounds check. The array is allocated zeroed and only the program's
 /// fields are ever written, so its pages past them are never touched.
-pub(crate) type Vals = [u128; MAX_FIELDS];
+/// A slot holds 64 bits: the low half of a wider field's value (the high
+/// half is in [`Phv::hi`]).
+pub(crate) type Vals = [u64; MAX_FIELDS];
 
 /// The slot of field `f` in [`Vals`]: `f` itself, as every field id of a
 /// loaded program is below [`MAX_FIELDS`] (refused at load otherwise).
@@ -98,7 +107,10 @@ impl std::fmt::Debug for Phv {
 /// for every id.
 #[derive(Debug, Default)]
 pub(crate) struct Saved {
-    pub vals: Vec<u128>,
+    pub vals: Vec<u64>,
+    /// [`Phv::hi`]'s slots, when the program has fields over 64 bits
+    /// (else empty).
+    pub hi: Vec<u64>,
     pub valid: Vec<bool>,
     pub stack_next: Vec<u32>,
     pub wide: Vec<Vec<u8>>,
@@ -141,7 +153,9 @@ impl Phv {
             .collect();
         Phv {
             vals: zeroed(),
+            hi: zeroed(),
             n_vals: p.fields.len().min(MAX_FIELDS),
+            mid: p.field_hot.iter().any(|h| h.mask >> 64 != 0),
             valid: zeroed(),
             n_headers: p.headers.len().min(MAX_HEADERS),
             valid_init: p.headers.iter().map(|h| h.metadata).collect(),
@@ -191,7 +205,9 @@ impl Phv {
     pub(crate) fn view(&mut self) -> PhvMut<'_> {
         PhvMut {
             vals: &mut self.vals,
+            hi: &mut self.hi,
             n_vals: self.n_vals,
+            mid: self.mid,
             valid: &mut self.valid,
             n_headers: self.n_headers,
             stack_next: &mut self.stack_next,
@@ -215,7 +231,9 @@ impl Phv {
 /// vector's address again after each write).
 pub(crate) struct PhvMut<'a> {
     pub vals: &'a mut Vals,
+    pub hi: &'a mut Vals,
     pub n_vals: usize,
+    mid: bool,
     pub valid: &'a mut [bool; MAX_HEADERS],
     pub n_headers: usize,
     pub stack_next: &'a mut [u32],
@@ -232,11 +250,28 @@ pub(crate) struct PhvMut<'a> {
 }
 
 impl PhvMut<'_> {
+    /// The value of field `f`, of any width up to 128 bits.
+    #[inline(always)]
+    pub(crate) fn get(&self, f: Fid) -> u128 {
+        u128::from(self.vals[fx(f)]) | u128::from(self.hi[fx(f)]) << 64
+    }
+
+    /// Writes the value of field `f` (already cut to its width).
+    #[inline(always)]
+    pub(crate) fn put(&mut self, f: Fid, v: u128) {
+        self.vals[fx(f)] = v as u64;
+        self.hi[fx(f)] = (v >> 64) as u64;
+    }
+
     /// Copies the values into a header vector set aside, reusing its
     /// buffers.
     pub(crate) fn copy_to(&self, dst: &mut Saved) {
         dst.vals.clear();
         dst.vals.extend_from_slice(&self.vals[..self.n_vals]);
+        dst.hi.clear();
+        if self.mid {
+            dst.hi.extend_from_slice(&self.hi[..self.n_vals]);
+        }
         let h = self.n_headers;
         dst.valid.clear();
         dst.valid.extend_from_slice(&self.valid[..h]);
@@ -263,6 +298,10 @@ impl PhvMut<'_> {
     pub(crate) fn copy_from(&mut self, src: &Saved) {
         let n = self.n_vals.min(src.vals.len());
         self.vals[..n].copy_from_slice(&src.vals[..n]);
+        if self.mid {
+            let n = self.n_vals.min(src.hi.len());
+            self.hi[..n].copy_from_slice(&src.hi[..n]);
+        }
         let h = self.n_headers.min(src.valid.len());
         self.valid[..h].copy_from_slice(&src.valid[..h]);
         if self.stack_next.len() == src.stack_next.len() {
@@ -287,9 +326,15 @@ impl PhvMut<'_> {
             for h in p.headers.iter().filter(|h| h.metadata) {
                 let f = h.first_field as usize;
                 self.vals[f..f + h.n_fields as usize].fill(0);
+                if self.mid {
+                    self.hi[f..f + h.n_fields as usize].fill(0);
+                }
             }
         } else {
             self.vals[..self.n_vals].fill(0);
+            if self.mid {
+                self.hi[..self.n_vals].fill(0);
+            }
         }
         self.valid[..self.n_headers].copy_from_slice(self.valid_init);
         if !self.stack_next.is_empty() {
@@ -307,7 +352,7 @@ impl PhvMut<'_> {
             }
         }
         for &(f, v) in self.fill {
-            self.vals[fx(f)] = v;
+            self.put(f, v);
         }
     }
 }
@@ -434,14 +479,20 @@ pub(crate) struct Exec<'a> {
 impl Exec<'_> {
     #[inline]
     fn get(&self, f: Fid) -> u128 {
-        self.phv.vals[fx(f)]
+        self.phv.get(f)
+    }
+
+    /// The value of a field of 64 bits or fewer.
+    #[inline(always)]
+    fn narrow(&self, f: Fid) -> u128 {
+        u128::from(self.phv.vals[fx(f)])
     }
 
     /// Writes a field, cut to its width, and marks it modified.
     #[inline]
     pub(crate) fn set(&mut self, f: Fid, v: u128) {
         let h = &self.p.field_hot[f as usize];
-        self.phv.vals[fx(f)] = v & h.mask;
+        self.phv.put(f, v & h.mask);
         self.phv.dirty[hx(h.header)] |= h.dirty_bit;
     }
 
@@ -461,14 +512,14 @@ impl Exec<'_> {
     pub(crate) fn eval(&self, e: &Expr, params: &[u128]) -> u128 {
         match e {
             Expr::Const(c) => *c,
-            Expr::Field(f) => self.phv.vals[fx(*f)],
+            Expr::Field(f) => self.narrow(*f),
             Expr::Valid(h) => u128::from(self.phv.valid[hx(*h)]),
             Expr::Param(i) => params.get(*i as usize).copied().unwrap_or(0),
-            Expr::FieldOp(op, f, c) => binop(*op, self.phv.vals[fx(*f)], *c),
+            Expr::FieldOp(op, f, c) => binop(*op, self.narrow(*f), *c),
             Expr::ValidAnd(h, op, f, c) => {
-                u128::from(self.phv.valid[hx(*h)] && binop(*op, self.phv.vals[fx(*f)], *c) != 0)
+                u128::from(self.phv.valid[hx(*h)] && binop(*op, self.narrow(*f), *c) != 0)
             }
-            Expr::FieldOpMask(op, f, c, m) => binop(*op, self.phv.vals[fx(*f)], *c) & m,
+            Expr::FieldOpMask(op, f, c, m) => binop(*op, self.narrow(*f), *c) & m,
             Expr::NotValid(h) => u128::from(!self.phv.valid[hx(*h)]),
             _ => self.eval_tree(e, params),
         }
@@ -478,8 +529,9 @@ impl Exec<'_> {
     fn eval_tree(&self, e: &Expr, params: &[u128]) -> u128 {
         match e {
             Expr::Const(c) => *c,
-            Expr::Field(f) => self.phv.vals[fx(*f)],
-            Expr::FieldS(f, w) => sign_extend(self.phv.vals[fx(*f)], *w),
+            Expr::Field(f) => self.narrow(*f),
+            Expr::Field128(f) => self.phv.get(*f),
+            Expr::FieldS(f, w) => sign_extend(self.phv.get(*f), *w),
             Expr::Valid(h) => u128::from(self.phv.valid[hx(*h)]),
             Expr::Param(i) => params.get(*i as usize).copied().unwrap_or(0),
             Expr::StackLast { stack, field } => {
@@ -490,7 +542,7 @@ impl Exec<'_> {
                 let h = self.p.stacks[*stack as usize].headers[n as usize - 1];
                 let f = self.p.headers[h as usize].first_field + field;
                 let fi = &self.p.fields[f as usize];
-                let v = self.phv.vals[fx(f)];
+                let v = self.phv.get(f);
                 if fi.signed {
                     sign_extend(v, fi.width)
                 } else {
@@ -515,11 +567,11 @@ impl Exec<'_> {
                 }
                 binop(*op, x, self.eval(b, params))
             }
-            Expr::FieldOp(op, f, c) => binop(*op, self.phv.vals[fx(*f)], *c),
+            Expr::FieldOp(op, f, c) => binop(*op, self.narrow(*f), *c),
             Expr::ValidAnd(h, op, f, c) => {
-                u128::from(self.phv.valid[hx(*h)] && binop(*op, self.phv.vals[fx(*f)], *c) != 0)
+                u128::from(self.phv.valid[hx(*h)] && binop(*op, self.narrow(*f), *c) != 0)
             }
-            Expr::FieldOpMask(op, f, c, m) => binop(*op, self.phv.vals[fx(*f)], *c) & m,
+            Expr::FieldOpMask(op, f, c, m) => binop(*op, self.narrow(*f), *c) & m,
             Expr::NotValid(h) => u128::from(!self.phv.valid[hx(*h)]),
             Expr::Cond(c, a, b) => {
                 if self.eval(c, params) != 0 {
@@ -531,8 +583,7 @@ impl Exec<'_> {
             Expr::TwoCompMod(a, w) => sign_extend(self.eval(a, params) & mask(*w), *w),
             Expr::RefField { hdr, field, signed } => match self.header_at(hdr, params) {
                 Some(h) => {
-                    let v =
-                        self.phv.vals[(self.p.headers[h as usize].first_field + field) as usize];
+                    let v = self.phv.get(self.p.headers[h as usize].first_field + field);
                     match signed {
                         Some(w) => sign_extend(v, *w),
                         None => v,
@@ -693,12 +744,13 @@ impl Exec<'_> {
         let Some(vals) = phv.vals.get_mut(first..first + plan.len()) else {
             return;
         };
+        let hi = (&mut *phv.hi, first);
         if n <= SHORT_HEADER {
             if let Some(win) = data
                 .get(at..at + SHORT_WINDOW)
                 .and_then(|w| <&[u8; SHORT_WINDOW]>::try_from(w).ok())
             {
-                run_plan(plan, narrow, win, vals);
+                run_plan(plan, narrow, win, vals, hi);
                 return;
             }
         }
@@ -706,12 +758,12 @@ impl Exec<'_> {
             .get(at..at + PLAN_WINDOW)
             .and_then(|w| <&[u8; PLAN_WINDOW]>::try_from(w).ok())
         {
-            Some(win) => run_plan(plan, narrow, win, vals),
+            Some(win) => run_plan(plan, narrow, win, vals, hi),
             None => {
                 // The bytes past the header are shifted out: whatever the
                 // buffer holds there from before does not matter.
                 phv.win[..n].copy_from_slice(&data[at..at + n]);
-                run_plan(plan, narrow, phv.win, vals);
+                run_plan(plan, narrow, phv.win, vals, hi);
             }
         }
     }
@@ -738,7 +790,7 @@ impl Exec<'_> {
             let fi = &self.p.fields[f as usize];
             let off = base + fi.bit_off as usize + if fi.after_varbit { vl as usize } else { 0 };
             match fi.wide {
-                None => self.phv.vals[fx(f)] = read_bits(data, off, fi.width),
+                None => self.phv.put(f, read_bits(data, off, fi.width)),
                 Some(slot) if fi.varbit => {
                     let buf = &mut self.phv.wide[slot as usize];
                     buf.fill(0);
@@ -758,6 +810,7 @@ impl Exec<'_> {
         for i in 0..d.n_fields.min(s.n_fields) {
             let (fd, fs) = ((d.first_field + i) as usize, (s.first_field + i) as usize);
             self.phv.vals[fd] = self.phv.vals[fs];
+            self.phv.hi[fd] = self.phv.hi[fs];
             if let (Some(wd), Some(ws)) = (self.p.fields[fd].wide, self.p.fields[fs].wide) {
                 copy_wide(self.phv.wide, wd as usize, ws as usize);
             }
@@ -842,6 +895,7 @@ impl Exec<'_> {
         for i in 0..ia.n_fields.min(ib.n_fields) {
             let (fa, fb) = ((ia.first_field + i) as usize, (ib.first_field + i) as usize);
             self.phv.vals.swap(fa, fb);
+            self.phv.hi.swap(fa, fb);
             if let (Some(wa), Some(wb)) = (self.p.fields[fa].wide, self.p.fields[fb].wide) {
                 self.phv.wide.swap(wa as usize, wb as usize);
             }
@@ -858,7 +912,7 @@ impl Exec<'_> {
         self.phv.orig[hx(h)] = NOT_EXTRACTED;
         let hi = &self.p.headers[h as usize];
         for f in hi.first_field..hi.first_field + hi.n_fields {
-            self.phv.vals[fx(f)] = 0;
+            self.phv.put(f, 0);
             if let Some(w) = self.p.fields[f as usize].wide {
                 self.phv.wide[w as usize].fill(0);
             }
@@ -907,7 +961,7 @@ impl Exec<'_> {
                     }
                     ParseOp::Set(f, e) => {
                         let v = match *e {
-                            Expr::Field(g) => self.phv.vals[fx(g)],
+                            Expr::Field(g) => self.narrow(g),
                             ref e => self.eval(e, &[]),
                         };
                         self.set(*f, v);
@@ -995,7 +1049,7 @@ impl Exec<'_> {
                 let vals = &self.phv.vals;
                 let mut key = 0u64;
                 for &(f, pos) in fields {
-                    key |= (vals[fx(f)] as u64).wrapping_shl(pos);
+                    key |= vals[fx(f)].wrapping_shl(pos);
                 }
                 match transitions.iter().find(|(v, m, _)| key & m == *v) {
                     None => return Some(p.errors.no_match),
@@ -1095,13 +1149,13 @@ impl Exec<'_> {
                 pkt.cursor += n;
             }
             for &(d, s) in &st.copies {
-                let v = self.phv.vals[fx(s)];
+                let v = self.phv.get(s);
                 self.set(d, v);
             }
             let vals = &self.phv.vals;
             let mut key = 0u64;
             for &(f, pos) in &st.fields {
-                key |= (vals[fx(f)] as u64).wrapping_shl(pos);
+                key |= vals[fx(f)].wrapping_shl(pos);
             }
             match st.transitions.iter().find(|(v, m, _)| key & m == *v) {
                 None => return Some(p.errors.no_match),
@@ -1147,7 +1201,7 @@ impl Exec<'_> {
             if node & COND_REF != 0 {
                 let ci = &p.conds[(node & !COND_REF) as usize];
                 let v = match ci.test.on {
-                    TestOn::Field(f) => ci.test.holds(self.phv.vals[fx(f)] as u64),
+                    TestOn::Field(f) => ci.test.holds(self.phv.vals[fx(f)]),
                     TestOn::Valid(h) => ci.test.holds(u64::from(self.phv.valid[hx(h)])),
                     TestOn::Expr => ci.test.holds(u64::from(self.eval_apart(&ci.expr) != 0)),
                 };
@@ -1192,7 +1246,7 @@ impl Exec<'_> {
             let vals = &self.phv.vals;
             let mut key = 0u64;
             for &(f, pos, m) in k64 {
-                key |= (vals[fx(f)] as u64 & m).wrapping_shl(pos);
+                key |= (vals[fx(f)] & m).wrapping_shl(pos);
             }
             table.lookup_packed(u128::from(key))
         } else if table.is_packed() {
@@ -1203,7 +1257,7 @@ impl Exec<'_> {
                 // A 128-bit key is the only one with a non-zero width, so
                 // `key` is 0 when it is shifted by 128 (modulo 128: by 0).
                 let v = match k.field {
-                    Some(f) => self.phv.vals[fx(f)],
+                    Some(f) => self.narrow(f),
                     None => self.eval_apart(&k.src),
                 };
                 key = key.wrapping_shl(k.width) | (v & k.key_mask);
@@ -1225,7 +1279,7 @@ impl Exec<'_> {
                     };
                     let colour = entry.meter.execute(pkt.now_us, amount);
                     let h = &p.field_hot[dst as usize];
-                    self.phv.vals[fx(dst)] = u128::from(colour) & h.mask;
+                    self.phv.put(dst, u128::from(colour) & h.mask);
                     self.phv.dirty[hx(h.header)] |= h.dirty_bit;
                 }
                 &entry.call
@@ -1270,7 +1324,7 @@ impl Exec<'_> {
                     mask,
                 } => {
                     let v = params.get(param as usize).copied().unwrap_or(0);
-                    self.phv.vals[fx(fid)] = v & mask;
+                    self.phv.vals[fx(fid)] = v as u64 & mask;
                     self.phv.dirty[hx(hdr)] |= bit;
                 }
                 ActOp::SetConst {
@@ -1527,7 +1581,7 @@ impl Exec<'_> {
                     if !self.phv.valid[hx(fi.header)] {
                         continue;
                     }
-                    (self.phv.vals[fx(*f)], fi.width)
+                    (self.phv.get(*f), fi.width)
                 }
                 CalcInput::Const(v, w) => (*v, *w),
                 CalcInput::Bytes(f) => {
@@ -1582,14 +1636,14 @@ impl Exec<'_> {
             return None;
         }
         let mut sum = plan.konst;
-        let vals = &*self.phv.vals;
         if plan.narrow {
+            let vals = &*self.phv.vals;
             for &(f, k) in &plan.terms {
-                sum += (vals[fx(f)] as u64) << k;
+                sum += vals[fx(f)] << k;
             }
         } else {
             for &(f, k) in &plan.terms {
-                sum += fold32(vals[fx(f)]) << k;
+                sum += fold32(self.phv.get(f)) << k;
             }
         }
         if let Some(k) = plan.payload {
@@ -1607,7 +1661,7 @@ impl Exec<'_> {
                 CalcInput::Field(f) => {
                     let fi = &self.p.fields[*f as usize];
                     if self.phv.valid[hx(fi.header)] {
-                        sum.push(self.phv.vals[fx(*f)], fi.width);
+                        sum.push(self.phv.get(*f), fi.width);
                     }
                 }
                 CalcInput::Const(v, w) => sum.push(*v, *w),
@@ -1640,14 +1694,14 @@ impl Exec<'_> {
     #[inline(always)]
     fn checksum_applies(&self, ck: &ChecksumInfo) -> bool {
         if let Some((h, f, test)) = &ck.guard {
-            return self.phv.valid[hx(*h)] && test.holds(self.phv.vals[fx(*f)] as u64);
+            return self.phv.valid[hx(*h)] && test.holds(self.phv.vals[fx(*f)]);
         }
         let Some(c) = &ck.cond else {
             return true;
         };
         match *c {
             Expr::ValidAnd(h, op, f, k) => {
-                self.phv.valid[hx(h)] && binop(op, self.phv.vals[fx(f)], k) != 0
+                self.phv.valid[hx(h)] && binop(op, self.narrow(f), k) != 0
             }
             // p4c's `a && b` conditions, `a` first, as `eval_tree` takes
             // them, without the call.
@@ -1728,7 +1782,7 @@ impl Exec<'_> {
             let at = x.byte as usize;
             let w: [u8; 8] = bytes.get(at..at + 8)?.try_into().ok()?;
             let old = (u64::from_be_bytes(w) >> x.shift) & u64::from(x.mask);
-            let new = self.phv.vals[fx(x.fid)] as u64;
+            let new = self.phv.vals[fx(x.fid)];
             // Less the old term: plus a multiple of 2^16 - 1 above any
             // term (below 2^48), less the term.
             sum += (new << x.k) + (SUM_ZERO - (old << x.k));
@@ -1789,7 +1843,7 @@ impl Exec<'_> {
                     while dirty != 0 {
                         let x = &hi.plan[dirty.trailing_zeros() as usize];
                         dirty &= dirty - 1;
-                        emit_field(w, x, self.phv.vals[fx(x.fid)]);
+                        emit_field(w, x, &self.phv);
                     }
                     out.truncate(end);
                     continue;
@@ -1801,7 +1855,7 @@ impl Exec<'_> {
             if !hi.plan.is_empty() {
                 let w = &mut out[at..];
                 for x in &hi.plan {
-                    emit_field(w, x, self.phv.vals[fx(x.fid)]);
+                    emit_field(w, x, &self.phv);
                 }
                 out.truncate(end);
                 continue;
@@ -1815,7 +1869,7 @@ impl Exec<'_> {
                 let off =
                     base + fi.bit_off as usize + if fi.after_varbit { vl as usize } else { 0 };
                 match fi.wide {
-                    None => write_bits(out, off, fi.width, self.phv.vals[fx(f)]),
+                    None => write_bits(out, off, fi.width, self.phv.get(f)),
                     Some(slot) if fi.varbit => {
                         paste_bits(&self.phv.wide[slot as usize], out, off, vl)
                     }
@@ -1862,17 +1916,13 @@ impl Exec<'_> {
                 continue;
             }
             let hi = &self.p.headers[h as usize];
-            let first = hi.first_field as usize;
-            let (Some(w), Some(vals)) = (
-                out.get_mut(at - bytes as usize..),
-                self.phv.vals.get(first..first + hi.plan.len()),
-            ) else {
+            let Some(w) = out.get_mut(at - bytes as usize..) else {
                 continue;
             };
             while dirty != 0 {
                 let i = dirty.trailing_zeros() as usize;
-                if let (Some(x), Some(v)) = (hi.plan.get(i), vals.get(i)) {
-                    emit_field(w, x, *v);
+                if let Some(x) = hi.plan.get(i) {
+                    emit_field(w, x, &self.phv);
                 }
                 dirty &= dirty - 1;
             }
@@ -1901,7 +1951,7 @@ impl Exec<'_> {
         match f {
             // Metadata is never deparsed: no dirty bit to keep.
             Some(f) if self.p.std.in_metadata => {
-                self.phv.vals[fx(f)] = v & self.p.field_hot[f as usize].mask;
+                self.phv.vals[fx(f)] = (v & self.p.field_hot[f as usize].mask) as u64;
             }
             f => self.set_opt(f, v),
         }
@@ -2020,7 +2070,14 @@ const _: () = assert!(SHORT_HEADER.is_power_of_two() && SHORT_HEADER <= PLAN_MAX
 /// `narrow`: every field of the plan is (the loop then has no branch).
 /// The header is at most `W - 16` bytes long, a power of two.
 #[inline(always)]
-fn run_plan<const W: usize>(plan: &[ExtractField], narrow: bool, win: &[u8; W], vals: &mut [u128]) {
+/// `hi` is the high halves' array and the first field's slot in it.
+fn run_plan<const W: usize>(
+    plan: &[ExtractField],
+    narrow: bool,
+    win: &[u8; W],
+    vals: &mut [u64],
+    hi: (&mut Vals, usize),
+) {
     // A plan's fields start within the header's first `W - 16` bytes (a
     // power of two): the remainder changes nothing, and it shows that
     // every window is in the array.
@@ -2029,37 +2086,42 @@ fn run_plan<const W: usize>(plan: &[ExtractField], narrow: bool, win: &[u8; W], 
             let b = x.byte as usize % (W - 16);
             let mut a = [0u8; 8];
             a.copy_from_slice(&win[b..b + 8]);
-            *v = u128::from((u64::from_be_bytes(a) >> x.shift) & x.mask as u64);
+            *v = (u64::from_be_bytes(a) >> x.shift) & x.mask as u64;
         }
         return;
     }
-    for (x, v) in plan.iter().zip(vals) {
+    let (his, first) = hi;
+    for (i, (x, v)) in plan.iter().zip(vals).enumerate() {
         let b = x.byte as usize % (W - 16);
-        *v = if x.narrow {
+        if x.narrow {
             let mut a = [0u8; 8];
             a.copy_from_slice(&win[b..b + 8]);
-            u128::from((u64::from_be_bytes(a) >> x.shift) & x.mask as u64)
+            *v = (u64::from_be_bytes(a) >> x.shift) & x.mask as u64;
         } else {
             let mut a = [0u8; 16];
             a.copy_from_slice(&win[b..b + 16]);
-            (u128::from_be_bytes(a) >> x.shift) & x.mask
-        };
+            let x = (u128::from_be_bytes(a) >> x.shift) & x.mask;
+            *v = x as u64;
+            his[(first + i) % MAX_FIELDS] = (x >> 64) as u64;
+        }
     }
 }
 
 /// Writes a field's value into a header's bytes (with 16 spare bytes
 /// after them) where its extraction plan reads it.
 #[inline(always)]
-fn emit_field(w: &mut [u8], x: &ExtractField, v: u128) {
+fn emit_field(w: &mut [u8], x: &ExtractField, phv: &PhvMut<'_>) {
     let b = x.byte as usize;
     if x.narrow {
+        let v = phv.vals[fx(x.fid)];
         let m = (x.mask as u64) << x.shift;
         let mut a = [0u8; 8];
         a.copy_from_slice(&w[b..b + 8]);
         let cur = u64::from_be_bytes(a);
-        let new = (cur & !m) | (((v as u64) << x.shift) & m);
+        let new = (cur & !m) | ((v << x.shift) & m);
         w[b..b + 8].copy_from_slice(&new.to_be_bytes());
     } else {
+        let v = phv.get(x.fid);
         let m = x.mask << x.shift;
         let mut a = [0u8; 16];
         a.copy_from_slice(&w[b..b + 16]);

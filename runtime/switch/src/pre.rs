@@ -16,7 +16,7 @@
 //! ports is not defined there and is this one here).
 
 use crate::error::Error;
-use crate::exec::{fx, Exec, PktState, Saved};
+use crate::exec::{Exec, PktState, Saved};
 use crate::program::{Fid, Program};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -254,6 +254,7 @@ fn check_port(p: &Program, port: u32) -> Result<(), String> {
 /// Copies a header vector set aside into another, reusing its buffers.
 fn copy_phv(dst: &mut Saved, src: &Saved) {
     dst.vals.clone_from(&src.vals);
+    dst.hi.clone_from(&src.hi);
     dst.valid.clone_from(&src.valid);
     dst.stack_next.clone_from(&src.stack_next);
     dst.wide.clone_from(&src.wide);
@@ -265,14 +266,18 @@ fn copy_phv(dst: &mut Saved, src: &Saved) {
 
 /// Zeroes every field of every metadata header (BMv2's `reset_metadata`).
 fn reset_metadata(p: &Program, phv: &mut Saved) {
-    reset_metadata_in(p, &mut phv.vals, &mut phv.wide);
+    reset_metadata_in(p, &mut phv.vals, &mut phv.hi, &mut phv.wide);
 }
 
-/// [`reset_metadata`] on a header vector's values and wide values.
-fn reset_metadata_in(p: &Program, vals: &mut [u128], wide: &mut [Vec<u8>]) {
+/// [`reset_metadata`] on a header vector's values (low and high halves)
+/// and wide values.
+fn reset_metadata_in(p: &Program, vals: &mut [u64], hi: &mut [u64], wide: &mut [Vec<u8>]) {
     for h in p.headers.iter().filter(|h| h.metadata) {
         for f in h.first_field..h.first_field + h.n_fields {
             if let Some(v) = vals.get_mut(f as usize) {
+                *v = 0;
+            }
+            if let Some(v) = hi.get_mut(f as usize) {
                 *v = 0;
             }
             if let Some(w) = p.fields[f as usize].wide {
@@ -286,8 +291,12 @@ fn reset_metadata_in(p: &Program, vals: &mut [u128], wide: &mut [Vec<u8>]) {
 fn set_in(p: &Program, phv: &mut Saved, f: Option<Fid>, v: u128) {
     if let Some(f) = f {
         let h = &p.field_hot[f as usize];
+        let v = v & h.mask;
         if let Some(x) = phv.vals.get_mut(f as usize) {
-            *x = v & h.mask;
+            *x = v as u64;
+        }
+        if let Some(x) = phv.hi.get_mut(f as usize) {
+            *x = (v >> 64) as u64;
         }
         if let Some(d) = phv.dirty.get_mut(h.header as usize) {
             *d |= h.dirty_bit;
@@ -299,7 +308,7 @@ fn set_in(p: &Program, phv: &mut Saved, f: Option<Fid>, v: u128) {
 fn preserved(ex: &Exec<'_>, list: u16) -> Vec<(Fid, u128)> {
     ex.p.field_lists[list as usize]
         .iter()
-        .map(|&f| (f, ex.phv.vals[fx(f)]))
+        .map(|&f| (f, ex.phv.get(f)))
         .collect()
 }
 
@@ -407,7 +416,7 @@ fn ingress_clone(
     };
     // A parser error is not recorded: the copy's metadata is reset below.
     let _ = ex.parse(&mut again);
-    reset_metadata_in(p, &mut ex.phv.vals[..], ex.phv.wide);
+    reset_metadata_in(p, &mut ex.phv.vals[..], &mut ex.phv.hi[..], ex.phv.wide);
     // A field list may name a packet header's fields: they are written
     // since the parse, for the deparser to emit.
     for (f, v) in keep {
@@ -441,8 +450,12 @@ fn send_clone(ex: &mut Exec<'_>, pre: &mut Pre, s: CloneSession, mut phv: Saved,
             let last = pre.groups.get(&g).and_then(|r| r.last());
             if let (Some(f), Some(r)) = (ex.p.std.egress_rid, last) {
                 let mask = ex.p.field_hot[f as usize].mask;
-                if let Some(v) = phv.vals.get_mut(f as usize) {
-                    *v = u128::from(r.rid) & mask;
+                let v = u128::from(r.rid) & mask;
+                if let Some(x) = phv.vals.get_mut(f as usize) {
+                    *x = v as u64;
+                }
+                if let Some(x) = phv.hi.get_mut(f as usize) {
+                    *x = (v >> 64) as u64;
                 }
             }
             to_port(ex, pre, phv, port, o);
@@ -535,7 +548,7 @@ pub(crate) fn egress(
 /// such a copy is counted in [`crate::Stats::dropped_priority`].
 #[inline(never)]
 fn no_queue(ex: &mut Exec<'_>, pre: &Pre, f: Fid) -> bool {
-    let beyond = ex.phv.vals[fx(f)] > u128::from(pre.max_priority);
+    let beyond = ex.phv.get(f) > u128::from(pre.max_priority);
     if beyond {
         ex.stats.dropped_priority += 1;
     }
@@ -564,7 +577,7 @@ pub(crate) fn end_of_egress(
                 ex.phv.copy_to(&mut phv);
                 reset_metadata(p, &mut phv);
                 for &f in &p.field_lists[list as usize] {
-                    set_in(p, &mut phv, Some(f), ex.phv.vals[fx(f)]);
+                    set_in(p, &mut phv, Some(f), ex.phv.get(f));
                 }
                 set_in(
                     p,
@@ -666,7 +679,7 @@ fn drain_queue(
             Job::Ingress(j) => {
                 ex.reset();
                 for &(f, v) in &j.keep {
-                    ex.std_set(Some(f), v);
+                    ex.set(f, v);
                 }
                 ex.std_set(p.std.instance_type, j.instance_type.into());
                 ex.std_set(p.std.packet_length, j.data.len() as u128);

@@ -233,8 +233,10 @@ pub(crate) enum BinOp {
 #[derive(Debug, Clone)]
 pub(crate) enum Expr {
     Const(u128),
-    /// An unsigned field.
+    /// An unsigned field of 64 bits or fewer.
     Field(Fid),
+    /// An unsigned field of 65 to 128 bits.
+    Field128(Fid),
     /// A signed field of the given width, sign-extended.
     FieldS(Fid, u32),
     Valid(Hid),
@@ -479,19 +481,20 @@ pub(crate) struct ActionInfo {
 /// [`ActionInfo::prims`] by index.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum ActOp {
+    /// Only to fields of 64 bits or fewer, as `SetConst`.
     SetParam {
         fid: Fid,
         hdr: Hid,
         param: u32,
         bit: u64,
-        mask: u128,
+        mask: u64,
     },
     /// The constant is already cut to the field's width.
     SetConst {
         fid: Fid,
         hdr: Hid,
         bit: u64,
-        value: u128,
+        value: u64,
     },
     Prim(u32),
 }
@@ -502,23 +505,23 @@ fn action_ops(prims: &[Prim], hot: &[FieldHot]) -> Vec<ActOp> {
         .iter()
         .enumerate()
         .map(|(i, prim)| match *prim {
-            Prim::Assign(f, Expr::Param(param)) => {
+            Prim::Assign(f, Expr::Param(param)) if hot[f as usize].mask >> 64 == 0 => {
                 let h = &hot[f as usize];
                 ActOp::SetParam {
                     fid: f,
                     hdr: h.header,
                     param,
                     bit: h.dirty_bit,
-                    mask: h.mask,
+                    mask: h.mask as u64,
                 }
             }
-            Prim::Assign(f, Expr::Const(c)) => {
+            Prim::Assign(f, Expr::Const(c)) if hot[f as usize].mask >> 64 == 0 => {
                 let h = &hot[f as usize];
                 ActOp::SetConst {
                     fid: f,
                     hdr: h.header,
                     bit: h.dirty_bit,
-                    value: c & h.mask,
+                    value: (c & h.mask) as u64,
                 }
             }
             _ => ActOp::Prim(i as u32),
@@ -697,7 +700,7 @@ fn fast_parse(states: &[ParseState], headers: &[HeaderInfo]) -> Vec<FastState> {
         let copies = ops
             .iter()
             .map(|op| match op {
-                ParseOp::Set(d, Expr::Field(s)) => Some((*d, *s)),
+                ParseOp::Set(d, Expr::Field(s) | Expr::Field128(s)) => Some((*d, *s)),
                 _ => None,
             })
             .collect::<Option<Vec<_>>>()?;
@@ -734,7 +737,8 @@ fn pack_select(
     let unsigned = key.iter().all(|k| {
         matches!(
             k,
-            KeySrc::Lookahead { .. } | KeySrc::Expr(Expr::Field(_) | Expr::Valid(_))
+            KeySrc::Lookahead { .. }
+                | KeySrc::Expr(Expr::Field(_) | Expr::Field128(_) | Expr::Valid(_))
         )
     });
     if !unsigned || part_bytes.iter().sum::<usize>() > 16 {
@@ -828,7 +832,8 @@ pub enum MatchKind {
 pub(crate) struct KeyInfo {
     pub name: String,
     pub kind: MatchKind,
-    /// The field the key reads, when `src` is a plain unsigned field.
+    /// The field the key reads, when `src` is a plain unsigned field of
+    /// 64 bits or fewer.
     pub field: Option<Fid>,
     pub src: Expr,
     pub width: u32,
@@ -1432,6 +1437,8 @@ impl<'a> Ctx<'a> {
         }
         Ok(if fi.signed {
             Expr::FieldS(id, fi.width)
+        } else if fi.width > 64 {
+            Expr::Field128(id)
         } else {
             Expr::Field(id)
         })
@@ -1876,6 +1883,7 @@ impl<'a> Ctx<'a> {
         Ok(match r {
             HdrRef::Fixed(_) => match signed {
                 Some(w) => Expr::FieldS(fid, w),
+                None if fi.width > 64 => Expr::Field128(fid),
                 None => Expr::Field(fid),
             },
             r => Expr::RefField {
@@ -2984,7 +2992,9 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
                     other => {
                         let e = ctx.expr(&path, other, &Scope::Plain)?;
                         let width = match &e {
-                            Expr::Field(f) | Expr::FieldS(f, _) => ctx.fields[*f as usize].width,
+                            Expr::Field(f) | Expr::Field128(f) | Expr::FieldS(f, _) => {
+                                ctx.fields[*f as usize].width
+                            }
                             Expr::StackLast { stack, field } => {
                                 let h = ctx.stacks[*stack as usize].headers[0];
                                 ctx.fields[(ctx.headers[h as usize].first_field + field) as usize]
@@ -3252,7 +3262,10 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
         ]
         .into_iter()
         .flatten()
-        .all(|f| ctx.headers[ctx.fields[f as usize].header as usize].metadata),
+        .all(|f| {
+            let fi = &ctx.fields[f as usize];
+            ctx.headers[fi.header as usize].metadata && fi.width <= 64
+        }),
         ..std
     };
     if std.egress_spec.is_none() && ingress.is_some() {
@@ -3520,7 +3533,9 @@ fn compile_table(
         };
         let src = ctx.field_expr(&kp, &k.target)?;
         let width = match &src {
-            Expr::Field(f) | Expr::FieldS(f, _) => ctx.fields[*f as usize].width,
+            Expr::Field(f) | Expr::Field128(f) | Expr::FieldS(f, _) => {
+                ctx.fields[*f as usize].width
+            }
             _ => 1,
         };
         let mask = match &k.mask {

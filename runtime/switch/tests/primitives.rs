@@ -158,6 +158,21 @@ fn program() -> String {
                 json!({"type": "runtime_data", "value": 0}),
             )],
         ),
+        // w = a 128-bit parameter; then w = a 128-bit constant.
+        (
+            "wide_param",
+            vec![assign(
+                f("h", "w"),
+                json!({"type": "runtime_data", "value": 0}),
+            )],
+        ),
+        (
+            "wide_const",
+            vec![assign(
+                f("h", "w"),
+                hex("0x0123456789abcdeffedcba9876543210"),
+            )],
+        ),
     ];
     let n = actions.len();
     let actions_json: Vec<Value> = actions
@@ -165,10 +180,10 @@ fn program() -> String {
         .enumerate()
         .map(|(i, (name, mut prims))| {
             prims.insert(0, fwd.clone());
-            let rd = if name == "param" {
-                json!([{"name": "v", "bitwidth": 16}])
-            } else {
-                json!([])
+            let rd = match name {
+                "param" => json!([{"name": "v", "bitwidth": 16}]),
+                "wide_param" => json!([{"name": "v", "bitwidth": 128}]),
+                _ => json!([]),
             };
             json!({"name": name, "id": i, "runtime_data": rd, "primitives": prims})
         })
@@ -291,6 +306,35 @@ fn shifts_drop_high_bits_and_128_bit_fields_wrap() {
         &pkt(1, 0, 1, 1u128 << 127, &[]),
     );
     assert_eq!(out, vec![(1, pkt(1, 0, 0x10, (1u128 << 127) + 1, &[]))]);
+    // The carry out of the low 64 bits.
+    let out = run(
+        &mut switch("shift_wide", &[]),
+        &pkt(1, 0, 1, u128::from(u64::MAX), &[]),
+    );
+    assert_eq!(out, vec![(1, pkt(1, 0, 0x10, 1u128 << 64, &[]))]);
+}
+
+#[test]
+fn fields_over_64_bits_take_parameters_and_constants_whole() {
+    let v = 0xfedc_ba98_7654_3210_0123_4567_89ab_cdefu128;
+    let mut sw = switch("wide_param", &[v]);
+    assert_eq!(
+        run(&mut sw, &pkt(1, 0, 0, 5, &[])),
+        vec![(1, pkt(1, 0, 0, v, &[]))]
+    );
+    // The next packet's value is its own again, high half included.
+    sw.set_default_action("t", "pass", &[]).expect("pass");
+    assert_eq!(
+        run(&mut sw, &pkt(1, 0, 0, 7, &[])),
+        vec![(1, pkt(1, 0, 0, 7, &[]))]
+    );
+    assert_eq!(
+        run(&mut switch("wide_const", &[]), &pkt(1, 0, 0, 5, &[])),
+        vec![(
+            1,
+            pkt(1, 0, 0, 0x0123_4567_89ab_cdef_fedc_ba98_7654_3210, &[])
+        )]
+    );
 }
 
 #[test]
