@@ -1153,10 +1153,14 @@ impl Exec<'_> {
                 self.set(d, v);
             }
             let vals = &self.phv.vals;
-            let mut key = 0u64;
-            for &(f, pos) in &st.fields {
-                key |= vals[fx(f)].wrapping_shl(pos);
-            }
+            // Most states select on one field, or on none.
+            let key = match st.fields.as_slice() {
+                [] => 0,
+                &[(f, pos)] => vals[fx(f)].wrapping_shl(pos),
+                fields => fields
+                    .iter()
+                    .fold(0u64, |key, &(f, pos)| key | vals[fx(f)].wrapping_shl(pos)),
+            };
             match st.transitions.iter().find(|(v, m, _)| key & m == *v) {
                 None => return Some(p.errors.no_match),
                 Some((_, _, Some(n))) => state = *n,
@@ -1244,11 +1248,20 @@ impl Exec<'_> {
         let hit = if let (Some(k64), true) = (&ti.key64, table.is_packed()) {
             // Plain fields of 64 bits or fewer in all: packed in 64 bits.
             let vals = &self.phv.vals;
-            let mut key = 0u64;
-            for &(f, pos, m) in k64 {
-                key |= (vals[fx(f)] & m).wrapping_shl(pos);
-            }
+            let key = match k64.as_slice() {
+                &[(f, pos, m)] => (vals[fx(f)] & m).wrapping_shl(pos),
+                k64 => k64.iter().fold(0u64, |key, &(f, pos, m)| {
+                    key | (vals[fx(f)] & m).wrapping_shl(pos)
+                }),
+            };
             table.lookup_packed(u128::from(key))
+        } else if let (Some(k128), true) = (&ti.key128, table.is_packed()) {
+            // Plain fields of 64 bits or fewer, over 64 bits in all.
+            let vals = &self.phv.vals;
+            let key = k128.iter().fold(0u128, |key, &(f, pos, m)| {
+                key | u128::from(vals[fx(f)] & m).wrapping_shl(pos)
+            });
+            table.lookup_packed(key)
         } else if table.is_packed() {
             // The key fields packed as they are evaluated, as
             // `TableState::lookup` packs them.

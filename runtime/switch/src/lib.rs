@@ -1055,6 +1055,16 @@ mod tests {
                 && general.prog.update.iter().all(|u| u.reuse.is_none()),
             "only the fast program corrects the verified IPv4 sum"
         );
+        assert!(
+            fast.prog.tables.iter().any(|t| t.key64.is_some())
+                && fast.prog.tables.iter().any(|t| t.key128.is_some())
+                && general
+                    .prog
+                    .tables
+                    .iter()
+                    .all(|t| t.key64.is_none() && t.key128.is_none()),
+            "only the fast program packs keys from their plans"
+        );
         (fast, general)
     }
 

@@ -882,6 +882,9 @@ pub(crate) struct TableInfo {
     /// (the number of key bits after it) and its mask. The packed key is
     /// then built in 64 bits (the same number as the 128-bit packing).
     pub key64: Option<Vec<(Fid, u32, u64)>>,
+    /// The same for keys of plain fields (each of 64 bits or fewer) that
+    /// add up to 65 to 128 bits: the packed key is built in 128 bits.
+    pub key128: Option<Vec<(Fid, u32, u64)>>,
 }
 
 impl TableInfo {
@@ -1334,6 +1337,7 @@ impl Program {
         self.fast_parse.clear();
         for t in &mut self.tables {
             t.key64 = None;
+            t.key128 = None;
         }
         self.copy_extracted = false;
     }
@@ -3736,10 +3740,14 @@ fn compile_table(
         next_dense: vec![],
         next_refs: vec![],
         key64: None,
+        key128: None,
     };
-    if info.keys.iter().map(|k| k.width).sum::<u32>() <= 64 {
-        let mut after = info.keys.iter().map(|k| k.width).sum::<u32>();
-        info.key64 = info
+    let total = info.keys.iter().map(|k| k.width).sum::<u32>();
+    if total <= 128 {
+        let mut after = total;
+        // `field` is only set for fields of 64 bits or fewer: the mask
+        // fits in 64 bits.
+        let plan = info
             .keys
             .iter()
             .map(|k| {
@@ -3747,6 +3755,11 @@ fn compile_table(
                 k.field.map(|f| (f, after, k.key_mask as u64))
             })
             .collect();
+        if total <= 64 {
+            info.key64 = plan;
+        } else {
+            info.key128 = plan;
+        }
     }
     info.next_dense = (0..ctx.doc.actions.len() as u32)
         .map(|a| (info.next_by_rule(false, a), info.next_by_rule(true, a)))
