@@ -7,7 +7,7 @@ use crate::hash::Algo;
 use crate::meter::{Meter, MeterUnit};
 use crate::program::{
     fold32, node_ref, ActOp, BinOp, CalcInput, ChecksumInfo, CsumPlan, Expr, ExtractField,
-    ExtractTo, Fid, HdrRef, Hid, KeySrc, Node, NodeRef, ParseOp, Prim, Program, SumReuse,
+    ExtractTo, Fid, HdrRef, Hid, KeySrc, Node, NodeRef, ParseOp, Prim, Program, Std, SumReuse,
     TableInfo, TestOn, UnOp, UnionRef, COND_REF, END_REF, KEPT_SUMS, MAX_FIELDS, MAX_HEADERS,
     PLAN_MAX_BYTES,
 };
@@ -1959,14 +1959,15 @@ impl Exec<'_> {
         self.get_opt(f)
     }
 
+    /// Writes a standard metadata field (if the program has it).
     #[inline(always)]
-    pub(crate) fn std_set(&mut self, f: Option<Fid>, v: u128) {
-        match f {
+    pub(crate) fn std_set(&mut self, s: Std, v: u128) {
+        if self.p.std.in_metadata {
             // Metadata is never deparsed: no dirty bit to keep.
-            Some(f) if self.p.std.in_metadata => {
-                self.phv.vals[fx(f)] = (v & self.p.field_hot[f as usize].mask) as u64;
-            }
-            f => self.set_opt(f, v),
+            let (f, mask) = self.p.std.slots[s as usize];
+            self.phv.vals[fx(f)] = v as u64 & mask;
+        } else {
+            self.set_opt(self.p.std.field(s), v);
         }
     }
 

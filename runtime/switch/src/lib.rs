@@ -480,10 +480,10 @@ impl Switch {
             length: data.len(),
             kept: crate::exec::KeptSums::default(),
         };
-        ex.std_set(p.std.ingress_port, u128::from(port));
-        ex.std_set(p.std.packet_length, data.len() as u128);
+        ex.std_set(program::Std::IngressPort, u128::from(port));
+        ex.std_set(program::Std::PacketLength, data.len() as u128);
         // `instance_type` is NORMAL (0): the reset zeroed the metadata.
-        ex.std_set(p.std.ingress_global_timestamp, u128::from(now_us));
+        ex.std_set(program::Std::IngressGlobalTimestamp, u128::from(now_us));
         let pre = &mut self.pre;
         pre::ingress(&mut ex, &mut pkt, pre, 0, out, emit);
         pre::drain(&mut ex, pre, now_us, out, emit);

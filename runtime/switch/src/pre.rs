@@ -17,7 +17,7 @@
 
 use crate::error::Error;
 use crate::exec::{Exec, PktState, Saved};
-use crate::program::{Fid, Program};
+use crate::program::{Fid, Program, Std};
 use std::collections::{BTreeMap, VecDeque};
 
 /// `standard_metadata.instance_type` values, as `simple_switch` sets them.
@@ -343,7 +343,7 @@ pub(crate) fn end_of_ingress(
     }
     let group = ex.std_get(p.std.mcast_grp);
     if group != 0 {
-        ex.std_set(p.std.instance_type, instance_type::REPLICATION.into());
+        ex.std_set(Std::InstanceType, instance_type::REPLICATION.into());
         let mut phv = pre.phv();
         ex.phv.copy_to(&mut phv);
         let origin = Origin {
@@ -361,7 +361,7 @@ pub(crate) fn end_of_ingress(
         ex.stats.dropped_ingress += 1;
         return;
     }
-    ex.std_set(p.std.instance_type, instance_type::NORMAL.into());
+    ex.std_set(Std::InstanceType, instance_type::NORMAL.into());
     let mut phv = pre.phv();
     ex.phv.copy_to(&mut phv);
     pre.queue.push_back(Job::Egress(EgressJob {
@@ -403,7 +403,7 @@ fn ingress_clone(
     ex.phv.copy_to(&mut saved);
     let ingress_port = ex.std_get(p.std.ingress_port);
     ex.reset();
-    ex.std_set(p.std.ingress_port, ingress_port);
+    ex.std_set(Std::IngressPort, ingress_port);
     let mut again = PktState {
         data: pkt.data,
         cursor: 0,
@@ -422,7 +422,7 @@ fn ingress_clone(
     for (f, v) in keep {
         ex.set(f, v);
     }
-    ex.std_set(p.std.instance_type, instance_type::INGRESS_CLONE.into());
+    ex.std_set(Std::InstanceType, instance_type::INGRESS_CLONE.into());
     let mut phv = pre.phv();
     ex.phv.copy_to(&mut phv);
     ex.phv.copy_from(&saved);
@@ -536,10 +536,10 @@ pub(crate) fn egress(
     emit: &mut dyn FnMut(u32, &[u8]),
 ) {
     let p = ex.p;
-    ex.std_set(p.std.egress_port, u128::from(e.port));
-    ex.std_set(p.std.egress_spec, 0);
-    ex.std_set(p.std.packet_length, pkt.length as u128);
-    ex.std_set(p.std.egress_global_timestamp, u128::from(pkt.now_us));
+    ex.std_set(Std::EgressPort, u128::from(e.port));
+    ex.std_set(Std::EgressSpec, 0);
+    ex.std_set(Std::PacketLength, pkt.length as u128);
+    ex.std_set(Std::EgressGlobalTimestamp, u128::from(pkt.now_us));
     ex.control(p.egress, pkt);
     end_of_egress(ex, pkt, pre, e, out, emit);
 }
@@ -649,7 +649,6 @@ fn drain_queue(
     out: &mut Vec<u8>,
     emit: &mut dyn FnMut(u32, &[u8]),
 ) {
-    let p = ex.p;
     while let Some(job) = pre.queue.pop_front() {
         match job {
             Job::Egress(j) => {
@@ -667,7 +666,7 @@ fn drain_queue(
                         ex.stats.replicated += 1;
                     }
                     ex.phv.copy_from(&m.packet.phv);
-                    ex.std_set(p.std.egress_rid, u128::from(r.rid));
+                    ex.std_set(Std::EgressRid, u128::from(r.rid));
                     egress_job(ex, pre, &m.packet, r.port, now_us, out, emit);
                 }
                 if m.next < m.replicas.len() {
@@ -681,8 +680,8 @@ fn drain_queue(
                 for &(f, v) in &j.keep {
                     ex.set(f, v);
                 }
-                ex.std_set(p.std.instance_type, j.instance_type.into());
-                ex.std_set(p.std.packet_length, j.data.len() as u128);
+                ex.std_set(Std::InstanceType, j.instance_type.into());
+                ex.std_set(Std::PacketLength, j.data.len() as u128);
                 let mut pkt = PktState {
                     data: &j.data,
                     cursor: 0,
@@ -757,7 +756,7 @@ pub(crate) fn ingress(
     let p = ex.p;
     if let Some(code) = ex.parse(pkt) {
         ex.stats.parser_errors += 1;
-        ex.std_set(p.std.parser_error, u128::from(code));
+        ex.std_set(Std::ParserError, u128::from(code));
     }
     ex.verify_checksums(pkt);
     ex.control(p.ingress, pkt);
@@ -774,7 +773,7 @@ pub(crate) fn ingress(
         ex.stats.dropped_ingress += 1;
         return;
     }
-    ex.std_set(p.std.instance_type, instance_type::NORMAL.into());
+    ex.std_set(Std::InstanceType, instance_type::NORMAL.into());
     let e = Egress {
         port: egress_spec as u32,
         generation,

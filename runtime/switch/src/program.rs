@@ -1252,8 +1252,59 @@ pub(crate) struct StdMeta {
     /// one predictable branch for it.
     pub priority: Option<Fid>,
     /// Every one of these fields is in a metadata header (as p4c lays
-    /// them out): writes need not mark them for the deparser.
+    /// them out) and 64 bits wide or less: writes need not mark them for
+    /// the deparser, and go through [`StdMeta::slots`].
     pub in_metadata: bool,
+    /// Per [`Std`], when [`StdMeta::in_metadata`]: the field's slot and
+    /// mask; a field the program lacks has a slot past the program's
+    /// fields, which nothing reads.
+    pub slots: [(Fid, u64); Std::COUNT],
+}
+
+/// The standard metadata fields the switch writes on a packet's way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Std {
+    IngressPort,
+    EgressSpec,
+    EgressPort,
+    InstanceType,
+    PacketLength,
+    EgressRid,
+    ParserError,
+    IngressGlobalTimestamp,
+    EgressGlobalTimestamp,
+}
+
+impl Std {
+    pub(crate) const COUNT: usize = 9;
+    const ALL: [Std; Std::COUNT] = [
+        Std::IngressPort,
+        Std::EgressSpec,
+        Std::EgressPort,
+        Std::InstanceType,
+        Std::PacketLength,
+        Std::EgressRid,
+        Std::ParserError,
+        Std::IngressGlobalTimestamp,
+        Std::EgressGlobalTimestamp,
+    ];
+}
+
+impl StdMeta {
+    /// The program's field for `s`, if it has one.
+    pub(crate) fn field(&self, s: Std) -> Option<Fid> {
+        match s {
+            Std::IngressPort => self.ingress_port,
+            Std::EgressSpec => self.egress_spec,
+            Std::EgressPort => self.egress_port,
+            Std::InstanceType => self.instance_type,
+            Std::PacketLength => self.packet_length,
+            Std::EgressRid => self.egress_rid,
+            Std::ParserError => self.parser_error,
+            Std::IngressGlobalTimestamp => self.ingress_global_timestamp,
+            Std::EgressGlobalTimestamp => self.egress_global_timestamp,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -3249,27 +3300,40 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
         // no other name for it.
         priority: im("priority"),
         in_metadata: false,
+        slots: [(0, 0); Std::COUNT],
     };
+    // A slot no field of the program has: where writes of the fields it
+    // lacks go.
+    let sink = u32::try_from(ctx.fields.len())
+        .ok()
+        .filter(|&n| (n as usize) < MAX_FIELDS);
+    let slots = Std::ALL.map(|s| match (std.field(s), sink) {
+        (Some(f), _) => (f, bits::mask(ctx.fields[f as usize].width) as u64),
+        (None, Some(n)) => (n, 0),
+        (None, None) => (0, 0),
+    });
     let std = StdMeta {
-        in_metadata: [
-            std.ingress_port,
-            std.egress_spec,
-            std.egress_port,
-            std.instance_type,
-            std.packet_length,
-            std.mcast_grp,
-            std.egress_rid,
-            std.checksum_error,
-            std.parser_error,
-            std.ingress_global_timestamp,
-            std.egress_global_timestamp,
-        ]
-        .into_iter()
-        .flatten()
-        .all(|f| {
-            let fi = &ctx.fields[f as usize];
-            ctx.headers[fi.header as usize].metadata && fi.width <= 64
-        }),
+        slots,
+        in_metadata: sink.is_some()
+            && [
+                std.ingress_port,
+                std.egress_spec,
+                std.egress_port,
+                std.instance_type,
+                std.packet_length,
+                std.mcast_grp,
+                std.egress_rid,
+                std.checksum_error,
+                std.parser_error,
+                std.ingress_global_timestamp,
+                std.egress_global_timestamp,
+            ]
+            .into_iter()
+            .flatten()
+            .all(|f| {
+                let fi = &ctx.fields[f as usize];
+                ctx.headers[fi.header as usize].metadata && fi.width <= 64
+            }),
         ..std
     };
     if std.egress_spec.is_none() && ingress.is_some() {
