@@ -1251,6 +1251,19 @@ pub(crate) struct StdMeta {
     /// make it other than 0 (see [`may_set`]), so that a packet then pays
     /// one predictable branch for it.
     pub priority: Option<Fid>,
+    /// `queueing_metadata.*`, under those names only (p4c aliases them to
+    /// `standard_metadata`), as `simple_switch` reads them.
+    pub enq_timestamp: Option<Fid>,
+    pub enq_qdepth: Option<Fid>,
+    pub deq_timedelta: Option<Fid>,
+    pub deq_qdepth: Option<Fid>,
+    pub qid: Option<Fid>,
+    /// The program has all four of the queueing fields (`qid` is
+    /// optional): the switch sets them, as `simple_switch` does only then.
+    pub queueing: bool,
+    /// Of the queueing fields the switch sets to 0, those the program can
+    /// write too (see [`may_set`]): the others are 0 at egress already.
+    pub queue_zeroes: Vec<Std>,
     /// Every one of these fields is in a metadata header (as p4c lays
     /// them out) and 64 bits wide or less: writes need not mark them for
     /// the deparser, and go through [`StdMeta::slots`].
@@ -1273,10 +1286,15 @@ pub(crate) enum Std {
     ParserError,
     IngressGlobalTimestamp,
     EgressGlobalTimestamp,
+    EnqTimestamp,
+    EnqQdepth,
+    DeqTimedelta,
+    DeqQdepth,
+    Qid,
 }
 
 impl Std {
-    pub(crate) const COUNT: usize = 9;
+    pub(crate) const COUNT: usize = 14;
     const ALL: [Std; Std::COUNT] = [
         Std::IngressPort,
         Std::EgressSpec,
@@ -1287,6 +1305,11 @@ impl Std {
         Std::ParserError,
         Std::IngressGlobalTimestamp,
         Std::EgressGlobalTimestamp,
+        Std::EnqTimestamp,
+        Std::EnqQdepth,
+        Std::DeqTimedelta,
+        Std::DeqQdepth,
+        Std::Qid,
     ];
 }
 
@@ -1303,6 +1326,11 @@ impl StdMeta {
             Std::ParserError => self.parser_error,
             Std::IngressGlobalTimestamp => self.ingress_global_timestamp,
             Std::EgressGlobalTimestamp => self.egress_global_timestamp,
+            Std::EnqTimestamp => self.enq_timestamp,
+            Std::EnqQdepth => self.enq_qdepth,
+            Std::DeqTimedelta => self.deq_timedelta,
+            Std::DeqQdepth => self.deq_qdepth,
+            Std::Qid => self.qid,
         }
     }
 }
@@ -3284,6 +3312,10 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
         ctx.field("", &("intrinsic_metadata".to_string(), f.to_string()))
             .ok()
     };
+    let qm = |f: &str| {
+        ctx.field("", &("queueing_metadata".to_string(), f.to_string()))
+            .ok()
+    };
     let std = StdMeta {
         ingress_port: sm("ingress_port"),
         egress_spec: sm("egress_spec"),
@@ -3299,6 +3331,13 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
         // Only through the alias, as for `mcast_grp`: `simple_switch` has
         // no other name for it.
         priority: im("priority"),
+        enq_timestamp: qm("enq_timestamp"),
+        enq_qdepth: qm("enq_qdepth"),
+        deq_timedelta: qm("deq_timedelta"),
+        deq_qdepth: qm("deq_qdepth"),
+        qid: qm("qid"),
+        queueing: false,
+        queue_zeroes: vec![],
         in_metadata: false,
         slots: [(0, 0); Std::COUNT],
     };
@@ -3314,6 +3353,14 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
     });
     let std = StdMeta {
         slots,
+        queueing: [
+            std.enq_timestamp,
+            std.enq_qdepth,
+            std.deq_timedelta,
+            std.deq_qdepth,
+        ]
+        .iter()
+        .all(Option::is_some),
         in_metadata: sink.is_some()
             && [
                 std.ingress_port,
@@ -3327,6 +3374,11 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
                 std.parser_error,
                 std.ingress_global_timestamp,
                 std.egress_global_timestamp,
+                std.enq_timestamp,
+                std.enq_qdepth,
+                std.deq_timedelta,
+                std.deq_qdepth,
+                std.qid,
             ]
             .into_iter()
             .flatten()
@@ -3410,6 +3462,10 @@ pub fn compile(doc: &Bmv2Json) -> Result<Program, Error> {
     if !prog.std.priority.is_some_and(|f| may_set(&prog, f)) {
         prog.std.priority = None;
     }
+    prog.std.queue_zeroes = [Std::EnqQdepth, Std::DeqTimedelta, Std::DeqQdepth]
+        .into_iter()
+        .filter(|&s| prog.std.field(s).is_some_and(|f| may_set(&prog, f)))
+        .collect();
     Ok(prog)
 }
 
