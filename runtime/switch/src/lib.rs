@@ -196,10 +196,19 @@
 //!   recirculation starts with priority 0, as any metadata, unless its
 //!   field list keeps it. Copies still run in the
 //!   order they are made, whatever their queue (`simple_switch`'s egress
-//!   threads take a waiting copy of a higher priority value first), and
-//!   `queueing_metadata` is not set: `simple_switch` sets its depths and
-//!   times, and `qid` to the copy's queue, when the program has all four
-//!   of `enq_timestamp`, `enq_qdepth`, `deq_timedelta` and `deq_qdepth`.
+//!   threads take a waiting copy of a higher priority value first).
+//! * `queueing_metadata`, when the program has all four of
+//!   `enq_timestamp`, `enq_qdepth`, `deq_timedelta` and `deq_qdepth` (under
+//!   those names: p4c aliases them to `standard_metadata`), is set before
+//!   egress as `simple_switch` sets it, for a queue that a copy leaves at
+//!   the time it entered and that holds nothing else: the switch runs all
+//!   the copies of a packet at the packet's time, before the next packet.
+//!   So `enq_timestamp` is the packet's time in microseconds (cut to the
+//!   field), the depths and `deq_timedelta` are 0 (whatever ingress wrote
+//!   there), and `qid`, if the program has it, is the copy's queue as
+//!   `simple_switch` numbers it: the number of queues less one, less the
+//!   priority. A program without all four has none of them set, as there
+//!   (`tests/queueing.rs`).
 //! * A clone session with both a group and a port (only the Rust API makes
 //!   one) sends to the group's replicas first, then to the port; the
 //!   port's copy has the `egress_rid` of the group's last replica, as in
