@@ -1738,7 +1738,7 @@ impl Exec<'_> {
                 Some(keep) => self.kept_sum(ck.calc, keep, i, pkt),
                 None => self.checksum(ck.calc, pkt),
             };
-            let v = u128::from(sum) & mask(p.fields[ck.target as usize].width);
+            let v = u128::from(sum) & p.field_hot[ck.target as usize].mask;
             if v != self.get(ck.target) {
                 self.set_opt(p.std.checksum_error, 1);
                 self.stats.checksum_errors += 1;
