@@ -205,9 +205,9 @@
 //!   the copies of a packet at the packet's time, before the next packet.
 //!   So `enq_timestamp` is the packet's time in microseconds (cut to the
 //!   field), the depths and `deq_timedelta` are 0 (whatever ingress wrote
-//!   there), and `qid`, if the program has it, is the copy's queue as
-//!   `simple_switch` numbers it: the number of queues less one, less the
-//!   priority. A program without all four has none of them set, as there
+//!   there), and `qid`, if the program has it, is the copy's priority, as
+//!   `simple_switch` reports it. A program without all four has none of
+//!   them set, as there
 //!   (`tests/queueing.rs`).
 //! * A clone session with both a group and a port (only the Rust API makes
 //!   one) sends to the group's replicas first, then to the port; the
@@ -1077,9 +1077,48 @@ mod tests {
         (fast, general)
     }
 
+    /// Reserved flows (five keys, 104 bits: a packed key over 64 bits) for
+    /// the client's request after DNAT, whose meter makes every packet
+    /// red, and for the server's answer after SNAT.
+    fn add_flows(sw: &mut Switch) {
+        let flow = |src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16| Entry {
+            keys: vec![
+                KeyMatch::Exact(u128::from(u32::from_be_bytes(src))),
+                KeyMatch::Exact(u128::from(u32::from_be_bytes(dst))),
+                KeyMatch::Exact(6),
+                KeyMatch::Exact(u128::from(sport)),
+                KeyMatch::Exact(u128::from(dport)),
+            ],
+            action: "Ingress.reserved_flow".into(),
+            params: vec![0],
+            priority: 0,
+        };
+        let red = sw
+            .add_entry(
+                "Ingress.flows",
+                flow([192, 0, 2, 5], [10, 0, 0, 1], 40000, 80),
+            )
+            .expect("flow");
+        let tiny = MeterConfig {
+            cir: 1,
+            cburst: 1,
+            pir: 1,
+            pburst: 1,
+        };
+        sw.set_direct_meter("Ingress.flows", red, tiny)
+            .expect("meter");
+        sw.add_entry(
+            "Ingress.flows",
+            flow([203, 0, 113, 1], [192, 0, 2, 5], 80, 40000),
+        )
+        .expect("flow");
+    }
+
     #[test]
     fn fast_paths_match_the_general_paths() {
         let (mut fast, mut general) = fast_and_general();
+        add_flows(&mut fast);
+        add_flows(&mut general);
 
         let frames = [
             frame([192, 0, 2, 5], [203, 0, 113, 1], 6, 40000, 80),
@@ -1115,6 +1154,10 @@ mod tests {
         }
         assert_eq!(fast.stats(), general.stats());
         assert!(sent > 1000, "most inputs must go through ({sent} sent)");
+        // Drop reason 6: red from a flow's meter, so the flows table hit.
+        let red = |s: &Switch| s.counter("Ingress.drops", 6).expect("counter");
+        assert_eq!(red(&fast), red(&general));
+        assert!(red(&fast).0 > 0, "the reserved flow's packets are red");
         assert!(fast.stats().checksum_errors > 0 && fast.stats().parser_errors > 0);
     }
 

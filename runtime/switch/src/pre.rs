@@ -541,7 +541,7 @@ pub(crate) fn egress(
     ex.std_set(Std::PacketLength, pkt.length as u128);
     ex.std_set(Std::EgressGlobalTimestamp, u128::from(pkt.now_us));
     if p.std.queueing {
-        queueing(ex, pre, pkt.now_us);
+        queueing(ex, pkt.now_us);
     }
     ex.control(p.egress, pkt);
     end_of_egress(ex, pkt, pre, e, out, emit);
@@ -550,18 +550,20 @@ pub(crate) fn egress(
 /// Sets `queueing_metadata` as a queue that a copy leaves at the time it
 /// entered, and that nothing waits in: the switch runs every copy of a
 /// packet at the packet's time, one after the other, before the next
-/// packet arrives. `qid` is the copy's queue numbered as `simple_switch`
-/// numbers it (the highest priority value in queue 0).
+/// packet arrives. `qid` is the copy's priority, as in `simple_switch`
+/// (which queues a copy of priority `p` in its queue `n - 1 - p` and
+/// reports `n - 1` less that).
 #[inline(always)]
-fn queueing(ex: &mut Exec<'_>, pre: &Pre, now_us: u64) {
+fn queueing(ex: &mut Exec<'_>, now_us: u64) {
     ex.std_set(Std::EnqTimestamp, u128::from(now_us));
     for &s in &ex.p.std.queue_zeroes {
         ex.std_set(s, 0);
     }
     if ex.p.std.qid.is_some() {
+        // A copy's priority is below the number of queues here: the others
+        // were dropped before egress.
         let priority = ex.p.std.priority.map_or(0, |f| ex.phv.get(f));
-        let qid = u128::from(pre.max_priority).saturating_sub(priority);
-        ex.std_set(Std::Qid, qid);
+        ex.std_set(Std::Qid, priority);
     }
 }
 

@@ -322,11 +322,13 @@ fn fields_over_64_bits_take_parameters_and_constants_whole() {
         run(&mut sw, &pkt(1, 0, 0, 5, &[])),
         vec![(1, pkt(1, 0, 0, v, &[]))]
     );
-    // The next packet's value is its own again, high half included.
-    sw.set_default_action("t", "pass", &[]).expect("pass");
+    // The next packet's value is its own again, high half included: one
+    // more than 7, not than 7 with the high half written before.
+    sw.set_default_action("t", "shift_wide", &[])
+        .expect("shift_wide");
     assert_eq!(
         run(&mut sw, &pkt(1, 0, 0, 7, &[])),
-        vec![(1, pkt(1, 0, 0, 7, &[]))]
+        vec![(1, pkt(1, 0, 0, 8, &[]))]
     );
     assert_eq!(
         run(&mut switch("wide_const", &[]), &pkt(1, 0, 0, 5, &[])),

@@ -1,6 +1,6 @@
 //! `queueing_metadata`, as the switch sets it for egress: a queue that a
 //! copy leaves at the time it entered, with nothing waiting in it, and
-//! `qid` numbered as `simple_switch` numbers its priority queues.
+//! `qid` the copy's priority, as `simple_switch` reports it.
 //!
 //! The program: `h` (a:32 b:8 c:8 d:8 e:8). Ingress sends to port 1,
 //! writes 7 into `deq_timedelta` and `enq_qdepth` (the switch must set
@@ -123,11 +123,10 @@ fn egress_sees_the_packets_time_an_empty_queue_and_its_queue_id() {
         run(&mut sw, 0, 0x1_2345_6789),
         vec![(1, h(0x2345_6789, 0, 0, 0, 0))]
     );
-    // Four queues: priority 1 is queue 2 (the highest priority value is
-    // queue 0), as simple_switch numbers them.
+    // Four queues: `qid` is the priority, as simple_switch reports it.
     sw.set_priority_queues(4).expect("4 queues");
-    assert_eq!(run(&mut sw, 1, 5), vec![(1, h(5, 0, 0, 0, 2))]);
-    assert_eq!(run(&mut sw, 3, 6), vec![(1, h(6, 0, 0, 0, 0))]);
+    assert_eq!(run(&mut sw, 1, 5), vec![(1, h(5, 0, 0, 0, 1))]);
+    assert_eq!(run(&mut sw, 3, 6), vec![(1, h(6, 0, 0, 0, 3))]);
 }
 
 #[test]
