@@ -26,6 +26,11 @@ fn assign(dst: Value, src: Value) -> Value {
 
 /// The program; `aliases` are the `queueing_metadata.*` names it has.
 fn program(aliases: &[&str]) -> String {
+    program_with(aliases, 32)
+}
+
+/// The same with `enq_timestamp` of `ts_bits` bits.
+fn program_with(aliases: &[&str], ts_bits: u32) -> String {
     let mut field_aliases: Vec<Value> = aliases
         .iter()
         .map(|a| json!([format!("queueing_metadata.{a}"), ["standard_metadata", a]]))
@@ -48,9 +53,9 @@ fn program(aliases: &[&str]) -> String {
                 ["d", 8, false], ["e", 8, false]]},
             {"name": "standard_metadata", "id": 1, "fields": [["ingress_port", 9, false],
                 ["egress_spec", 9, false], ["egress_port", 9, false], ["instance_type", 32, false],
-                ["packet_length", 32, false], ["enq_timestamp", 32, false], ["enq_qdepth", 19, false],
+                ["packet_length", 32, false], ["enq_timestamp", ts_bits, false], ["enq_qdepth", 19, false],
                 ["deq_timedelta", 32, false], ["deq_qdepth", 19, false], ["priority", 3, false],
-                ["qid", 5, false], ["_padding", 0, false]]}
+                ["qid", 5, false]]}
         ],
         "headers": [
             {"name": "standard_metadata", "id": 0, "header_type": "standard_metadata", "metadata": true},
@@ -127,6 +132,17 @@ fn egress_sees_the_packets_time_an_empty_queue_and_its_queue_id() {
     sw.set_priority_queues(4).expect("4 queues");
     assert_eq!(run(&mut sw, 1, 5), vec![(1, h(5, 0, 0, 0, 1))]);
     assert_eq!(run(&mut sw, 3, 6), vec![(1, h(6, 0, 0, 0, 3))]);
+}
+
+#[test]
+fn a_standard_metadata_field_over_64_bits_is_written_the_general_way() {
+    // A 72-bit `enq_timestamp` takes the standard metadata off the
+    // switch's slot layout: the same values, written field by field.
+    let mut sw = Switch::load(&program_with(&ALL, 72)).expect("loads");
+    assert_eq!(
+        run(&mut sw, 0, 0x1_2345_6789),
+        vec![(1, h(0x2345_6789, 0, 0, 0, 0))]
+    );
 }
 
 #[test]
