@@ -135,9 +135,10 @@ fn egress_sees_the_packets_time_an_empty_queue_and_its_queue_id() {
 }
 
 #[test]
-fn a_standard_metadata_field_over_64_bits_is_written_the_general_way() {
+fn a_standard_metadata_field_over_64_bits_holds_the_same_values() {
     // A 72-bit `enq_timestamp` takes the standard metadata off the
-    // switch's slot layout: the same values, written field by field.
+    // switch's slot layout (fields of 64 bits or fewer only): the values
+    // are the same, written field by field.
     let mut sw = Switch::load(&program_with(&ALL, 72)).expect("loads");
     assert_eq!(
         run(&mut sw, 0, 0x1_2345_6789),
