@@ -762,7 +762,7 @@ impl Exec<'_> {
             None => {
                 // The bytes past the header are shifted out: whatever the
                 // buffer holds there from before does not matter.
-                phv.win[..n].copy_from_slice(&data[at..at + n]);
+                copy_header(&mut phv.win[..], &data[at..at + n]);
                 run_plan(plan, narrow, phv.win, vals, hi);
             }
         }
@@ -2071,6 +2071,23 @@ impl Csum {
     }
 }
 
+/// Copies a header's bytes (`src`, at most [`PLAN_MAX_BYTES`]) to the
+/// start of `dst`. A short header is copied as two overlapping fixed-size
+/// blocks, without a call.
+#[inline(always)]
+fn copy_header(dst: &mut [u8], src: &[u8]) {
+    let n = src.len();
+    if (16..=32).contains(&n) {
+        dst[..16].copy_from_slice(&src[..16]);
+        dst[n - 16..n].copy_from_slice(&src[n - 16..]);
+    } else if (8..16).contains(&n) {
+        dst[..8].copy_from_slice(&src[..8]);
+        dst[n - 8..n].copy_from_slice(&src[n - 8..]);
+    } else {
+        dst[..n].copy_from_slice(src);
+    }
+}
+
 /// The bytes a header is read from by its extraction plan: the longest
 /// header a plan reads, and 16 more.
 const PLAN_WINDOW: usize = PLAN_MAX_BYTES + 16;
@@ -2246,6 +2263,22 @@ fn paste_bits(src: &[u8], dst: &mut [u8], off: usize, width: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A header's bytes of every length a plan reads are copied whole, and
+    /// nothing past them is written.
+    #[test]
+    fn header_copies_take_every_length() {
+        let src: Vec<u8> = (1..=PLAN_MAX_BYTES as u8).collect();
+        for n in 0..=PLAN_MAX_BYTES {
+            let mut dst = [0xeeu8; PLAN_WINDOW];
+            copy_header(&mut dst, &src[..n]);
+            assert_eq!(&dst[..n], &src[..n], "{n} bytes");
+            assert!(
+                dst[n..].iter().all(|b| *b == 0xee),
+                "{n} bytes: past the end"
+            );
+        }
+    }
 
     /// The payload's sum, taken in little-endian words, gives the
     /// checksum of the bytes, for every length and for zero bytes (whose
