@@ -336,7 +336,7 @@ impl PhvMut<'_> {
                 self.hi[..self.n_vals].fill(0);
             }
         }
-        self.valid[..self.n_headers].copy_from_slice(self.valid_init);
+        copy_small(&mut self.valid[..], self.valid_init);
         if !self.stack_next.is_empty() {
             self.stack_next.fill(0);
         }
@@ -762,7 +762,7 @@ impl Exec<'_> {
             None => {
                 // The bytes past the header are shifted out: whatever the
                 // buffer holds there from before does not matter.
-                copy_header(&mut phv.win[..], &data[at..at + n]);
+                copy_small(&mut phv.win[..], &data[at..at + n]);
                 run_plan(plan, narrow, phv.win, vals, hi);
             }
         }
@@ -2071,11 +2071,11 @@ impl Csum {
     }
 }
 
-/// Copies a header's bytes (`src`, at most [`PLAN_MAX_BYTES`]) to the
-/// start of `dst`. A short header is copied as two overlapping fixed-size
-/// blocks, without a call.
+/// Copies a header's bytes (`src`, at most [`PLAN_MAX_BYTES`]; or any
+/// other short run of values) to the start of `dst`. From 8 to 32 values are
+/// copied as two overlapping fixed-size blocks, without a call.
 #[inline(always)]
-fn copy_header(dst: &mut [u8], src: &[u8]) {
+fn copy_small<T: Copy>(dst: &mut [T], src: &[T]) {
     let n = src.len();
     if (16..=32).contains(&n) {
         dst[..16].copy_from_slice(&src[..16]);
@@ -2271,7 +2271,7 @@ mod tests {
         let src: Vec<u8> = (1..=PLAN_MAX_BYTES as u8).collect();
         for n in 0..=PLAN_MAX_BYTES {
             let mut dst = [0xeeu8; PLAN_WINDOW];
-            copy_header(&mut dst, &src[..n]);
+            copy_small(&mut dst, &src[..n]);
             assert_eq!(&dst[..n], &src[..n], "{n} bytes");
             assert!(
                 dst[n..].iter().all(|b| *b == 0xee),
