@@ -92,9 +92,12 @@ const _: () = assert!(MAX_FIELDS == 1 << 16);
 
 impl std::fmt::Debug for Phv {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The program's fields only, not every slot.
+        // The program's fields only, not every slot; the high halves only
+        // when some field has one.
+        let hi: &[u64] = if self.mid { &self.hi[..self.n_vals] } else { &[] };
         f.debug_struct("Phv")
             .field("vals", &&self.vals[..self.n_vals])
+            .field("hi", &hi)
             .field("valid", &&self.valid[..self.n_headers])
             .field("orig", &&self.orig[..self.n_headers])
             .field("dirty", &&self.dirty[..self.n_headers])
