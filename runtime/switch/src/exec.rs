@@ -94,7 +94,11 @@ impl std::fmt::Debug for Phv {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The program's fields only, not every slot; the high halves only
         // when some field has one.
-        let hi: &[u64] = if self.mid { &self.hi[..self.n_vals] } else { &[] };
+        let hi: &[u64] = if self.mid {
+            &self.hi[..self.n_vals]
+        } else {
+            &[]
+        };
         f.debug_struct("Phv")
             .field("vals", &&self.vals[..self.n_vals])
             .field("hi", &hi)

@@ -4057,4 +4057,31 @@ mod priority_tests {
         d["field_aliases"] = json!([]);
         assert_eq!(priority(&d), None);
     }
+
+    /// Standard metadata goes through the slot layout only when every
+    /// field of it is a metadata field of 64 bits or fewer; a field the
+    /// program lacks gets a slot past its fields.
+    #[test]
+    fn standard_metadata_slots_only_for_narrow_metadata() {
+        let std_of = |d: &Value| {
+            compile(&parse_json(&d.to_string()).expect("reads"))
+                .expect("compiles")
+                .std
+        };
+        let d = doc();
+        let std = std_of(&d);
+        assert!(std.in_metadata);
+        // One header, `standard_metadata`, of the one header type.
+        let n = d["header_types"][0]["fields"]
+            .as_array()
+            .map_or(0, Vec::len);
+        // `minimal.json` has no `instance_type`: its writes go past the
+        // program's fields, with nothing to keep.
+        assert_eq!(std.slots[Std::InstanceType as usize], (n as Fid, 0));
+        let port = std.ingress_port.expect("ingress_port");
+        assert_eq!(std.slots[Std::IngressPort as usize], (port, 0x1ff));
+        let mut wide = doc();
+        wide["header_types"][0]["fields"][0] = json!(["ingress_port", 72, false]);
+        assert!(!std_of(&wide).in_metadata, "a 72-bit field");
+    }
 }
