@@ -448,15 +448,8 @@ fn send_clone(ex: &mut Exec<'_>, pre: &mut Pre, s: CloneSession, mut phv: Saved,
             // packet before copying it: the port's copy goes out with the
             // group's last one.
             let last = pre.groups.get(&g).and_then(|r| r.last());
-            if let (Some(f), Some(r)) = (ex.p.std.egress_rid, last) {
-                let mask = ex.p.field_hot[f as usize].mask;
-                let v = u128::from(r.rid) & mask;
-                if let Some(x) = phv.vals.get_mut(f as usize) {
-                    *x = v as u64;
-                }
-                if let Some(x) = phv.hi.get_mut(f as usize) {
-                    *x = (v >> 64) as u64;
-                }
+            if let Some(r) = last {
+                set_in(ex.p, &mut phv, ex.p.std.egress_rid, u128::from(r.rid));
             }
             to_port(ex, pre, phv, port, o);
         }
