@@ -2016,10 +2016,26 @@ fn payload_sum(data: &[u8]) -> u64 {
         a.copy_from_slice(w);
         acc += u128::from(u64::from_le_bytes(a));
     }
-    let mut tail = [0u8; 8];
-    let rest = words.remainder();
-    tail[..rest.len()].copy_from_slice(rest);
-    acc += u128::from(u64::from_le_bytes(tail));
+    let rest = words.remainder().len();
+    if rest != 0 {
+        // The last eight bytes, of which the first `8 - rest` are summed
+        // already: shifted out (they are the low ones, little-endian),
+        // which leaves the tail at the start of a word, as it is. A
+        // shorter payload is copied into a word instead.
+        let tail = match data.len().checked_sub(8) {
+            Some(from) => {
+                let mut a = [0u8; 8];
+                a.copy_from_slice(&data[from..]);
+                u64::from_le_bytes(a) >> (8 * (8 - rest))
+            }
+            None => {
+                let mut a = [0u8; 8];
+                a[..rest].copy_from_slice(data);
+                u64::from_le_bytes(a)
+            }
+        };
+        acc += u128::from(tail);
+    }
     // End-around carries keep the sum modulo 2^16 - 1 and a non-zero sum
     // non-zero.
     let (lo, c) = (acc as u64).overflowing_add((acc >> 64) as u64);
