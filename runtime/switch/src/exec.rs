@@ -1356,6 +1356,17 @@ impl Exec<'_> {
                     self.phv.vals[fx(fid)] = value;
                     self.phv.dirty[hx(hdr)] |= bit;
                 }
+                ActOp::AddConst {
+                    fid,
+                    hdr,
+                    src,
+                    bit,
+                    add,
+                    mask,
+                } => {
+                    self.phv.vals[fx(fid)] = self.phv.vals[fx(src)].wrapping_add(add) & mask;
+                    self.phv.dirty[hx(hdr)] |= bit;
+                }
                 ActOp::Prim(i) => {
                     let Some(prim) = a.prims.get(i as usize) else {
                         continue;

@@ -1064,6 +1064,23 @@ mod tests {
                 && general.prog.update.iter().all(|u| u.reuse.is_none()),
             "only the fast program corrects the verified IPv4 sum"
         );
+        let steps = |s: &Switch| {
+            s.prog
+                .actions
+                .iter()
+                .flat_map(|a| &a.ops)
+                .filter(|op| !matches!(op, program::ActOp::Prim(_)))
+                .count()
+        };
+        assert!(
+            fast.prog
+                .actions
+                .iter()
+                .flat_map(|a| &a.ops)
+                .any(|op| matches!(op, program::ActOp::AddConst { .. }))
+                && steps(&general) == 0,
+            "only the fast program has action steps of its own (TTL and lengths in 64 bits)"
+        );
         assert!(
             fast.prog.tables.iter().any(|t| t.key64.is_some())
                 && fast.prog.tables.iter().any(|t| t.key128.is_some())

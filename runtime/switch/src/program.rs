@@ -496,6 +496,18 @@ pub(crate) enum ActOp {
         bit: u64,
         value: u64,
     },
+    /// `field = (src + add) & mask` (p4c's wrapping `+` and `-` on fields:
+    /// `(ttl - 1) & 0xff`), every width 64 bits or fewer: in 64-bit
+    /// arithmetic, a subtraction as the addition of the constant's
+    /// negation. `mask` is the expression's mask and the field's at once.
+    AddConst {
+        fid: Fid,
+        hdr: Hid,
+        src: Fid,
+        bit: u64,
+        add: u64,
+        mask: u64,
+    },
     Prim(u32),
 }
 
@@ -522,6 +534,25 @@ fn action_ops(prims: &[Prim], hot: &[FieldHot]) -> Vec<ActOp> {
                     hdr: h.header,
                     bit: h.dirty_bit,
                     value: (c & h.mask) as u64,
+                }
+            }
+            // Only the low 64 bits of a sum or a difference reach a mask of
+            // 64 bits or fewer.
+            Prim::Assign(f, Expr::FieldOpMask(op @ (BinOp::Add | BinOp::Sub), src, c, m))
+                if hot[f as usize].mask >> 64 == 0 && m >> 64 == 0 =>
+            {
+                let h = &hot[f as usize];
+                ActOp::AddConst {
+                    fid: f,
+                    hdr: h.header,
+                    src,
+                    bit: h.dirty_bit,
+                    add: if op == BinOp::Sub {
+                        (c as u64).wrapping_neg()
+                    } else {
+                        c as u64
+                    },
+                    mask: (m & h.mask) as u64,
                 }
             }
             _ => ActOp::Prim(i as u32),
@@ -1390,7 +1421,7 @@ pub struct Program {
 impl Program {
     /// Turns off the layouts made at load (extraction plans, checksum
     /// layouts, packed selects, 64-bit table keys, copies of extracted
-    /// headers): the general paths they
+    /// headers, action steps): the general paths they
     /// shortcut, for tests to compare with.
     #[cfg(test)]
     pub(crate) fn without_fast_paths(&mut self) {
@@ -1419,6 +1450,9 @@ impl Program {
             t.key128 = None;
         }
         self.copy_extracted = false;
+        for a in &mut self.actions {
+            a.ops = (0..a.prims.len() as u32).map(ActOp::Prim).collect();
+        }
     }
 }
 

@@ -35,6 +35,31 @@ fn program() -> String {
                 ex("&", ex("+", f("h", "b"), hex("0xff")), hex("0xff")),
             )],
         ),
+        // Field plus or minus a constant, masked, as p4c writes `+` and
+        // `-`: c = (c - 0x14) & 0xffff; a = (c + 2^64 + 1) & 0xff (a
+        // constant over 64 bits, into a narrower field); b = (b - 1) &
+        // 0xffff (a mask wider than the 8-bit field it is written to).
+        (
+            "add_const",
+            vec![
+                assign(
+                    f("h", "c"),
+                    ex("&", ex("-", f("h", "c"), hex("0x14")), hex("0xffff")),
+                ),
+                assign(
+                    f("h", "a"),
+                    ex(
+                        "&",
+                        ex("+", f("h", "c"), hex("0x10000000000000001")),
+                        hex("0xff"),
+                    ),
+                ),
+                assign(
+                    f("h", "b"),
+                    ex("&", ex("-", f("h", "b"), hex("0x1")), hex("0xffff")),
+                ),
+            ],
+        ),
         // c = (c << 4) & 0xffff; w = (w + 1) & (2^128 - 1).
         (
             "shift_wide",
@@ -291,6 +316,22 @@ fn eight_bit_arithmetic_wraps() {
     assert_eq!(
         run(&mut switch("wrap", &[]), &pkt(1, 5, 0, 0, &[])),
         vec![(1, pkt(1, 4, 0, 0, &[]))]
+    );
+}
+
+#[test]
+fn field_plus_or_minus_a_constant_wraps_to_the_field() {
+    // c: 0x10 - 0x14 wraps to 0xfffc; a: 0xfffc + 1 (the constant's bits
+    // past 64 do not reach the mask) cut to 0xfd; b: 0 - 1 is 0xffff, cut
+    // to the 8-bit field.
+    assert_eq!(
+        run(&mut switch("add_const", &[]), &pkt(9, 0, 0x10, 0, &[])),
+        vec![(1, pkt(0xfd, 0xff, 0xfffc, 0, &[]))]
+    );
+    // No wrap: 0x1234 - 0x14 = 0x1220; a = 0x21; b = 4.
+    assert_eq!(
+        run(&mut switch("add_const", &[]), &pkt(9, 5, 0x1234, 0, &[])),
+        vec![(1, pkt(0x21, 4, 0x1220, 0, &[]))]
     );
 }
 
