@@ -475,9 +475,10 @@ pub(crate) struct ActionInfo {
     pub ops: Vec<ActOp>,
 }
 
-/// One step of an action: an assignment of a parameter or a constant to
-/// a field carries what writing the field needs (its mask, its header and
-/// its bit in the header's dirty set); any other primitive is run from
+/// One step of an action: an assignment of a parameter, a constant, or a
+/// field plus or minus a constant to a field of 64 bits or fewer carries
+/// what writing the field needs (its mask, its header and its bit in the
+/// header's dirty set); any other primitive is run from
 /// [`ActionInfo::prims`] by index.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum ActOp {
@@ -536,10 +537,10 @@ fn action_ops(prims: &[Prim], hot: &[FieldHot]) -> Vec<ActOp> {
                     value: (c & h.mask) as u64,
                 }
             }
-            // Only the low 64 bits of a sum or a difference reach a mask of
-            // 64 bits or fewer.
+            // Only the low 64 bits of a sum or a difference reach the
+            // field's mask, of 64 bits or fewer.
             Prim::Assign(f, Expr::FieldOpMask(op @ (BinOp::Add | BinOp::Sub), src, c, m))
-                if hot[f as usize].mask >> 64 == 0 && m >> 64 == 0 =>
+                if hot[f as usize].mask >> 64 == 0 =>
             {
                 let h = &hot[f as usize];
                 ActOp::AddConst {

@@ -38,7 +38,8 @@ fn program() -> String {
         // Field plus or minus a constant, masked, as p4c writes `+` and
         // `-`: c = (c - 0x14) & 0xffff; a = (c + 2^64 + 1) & 0xff (a
         // constant over 64 bits, into a narrower field); b = (b - 1) &
-        // 0xffff (a mask wider than the 8-bit field it is written to).
+        // (2^128 - 1) (a mask wider than the 8-bit field it is written
+        // to, and than 64 bits).
         (
             "add_const",
             vec![
@@ -56,7 +57,11 @@ fn program() -> String {
                 ),
                 assign(
                     f("h", "b"),
-                    ex("&", ex("-", f("h", "b"), hex("0x1")), hex("0xffff")),
+                    ex(
+                        "&",
+                        ex("-", f("h", "b"), hex("0x1")),
+                        hex("0xffffffffffffffffffffffffffffffff"),
+                    ),
                 ),
             ],
         ),
@@ -322,8 +327,8 @@ fn eight_bit_arithmetic_wraps() {
 #[test]
 fn field_plus_or_minus_a_constant_wraps_to_the_field() {
     // c: 0x10 - 0x14 wraps to 0xfffc; a: 0xfffc + 1 (the constant's bits
-    // past 64 do not reach the mask) cut to 0xfd; b: 0 - 1 is 0xffff, cut
-    // to the 8-bit field.
+    // past 64 do not reach the mask) cut to 0xfd; b: 0 - 1 is 2^128 - 1,
+    // cut to the 8-bit field.
     assert_eq!(
         run(&mut switch("add_const", &[]), &pkt(9, 0, 0x10, 0, &[])),
         vec![(1, pkt(0xfd, 0xff, 0xfffc, 0, &[]))]
